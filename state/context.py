@@ -1,0 +1,86 @@
+"""The session context: all a stateless session knows, loaded once at its start.
+
+A session never reaches back into a store mid-run for more context; whatever it decides, it decides on
+this snapshot, whose hash goes into the decision record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from quant.posture import Posture, PostureParams
+from state.events import Bar
+from state.orders import Position
+
+
+class OperatingMode(StrEnum):
+    PAPER = "paper"  # orders go to the paper broker
+    LIVE = "live"  # orders go to a real broker adapter
+    MANAGE_ONLY = "manage_only"  # no new entries; existing positions may be reduced or closed
+    HALTED = "halted"  # nothing is executed
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarketSnapshot(_Frozen):
+    """Recent bars of the event's symbol (oldest first) and how old the newest one is."""
+
+    symbol: str
+    bars: tuple[Bar, ...]
+    as_of: datetime
+    age_s: float
+
+    @property
+    def last(self) -> Bar:
+        return self.bars[-1]
+
+
+class Portfolio(_Frozen):
+    cash: float
+    equity: float
+    day_start_equity: float
+    positions: tuple[Position, ...] = ()
+    marks: dict[str, float] = Field(default_factory=dict)  # symbol -> last price used for equity
+
+    @property
+    def day_pnl(self) -> float:
+        return self.equity - self.day_start_equity
+
+    def quantity(self, symbol: str) -> float:
+        return sum(p.quantity for p in self.positions if p.symbol == symbol)
+
+    def value(self, symbol: str) -> float:
+        mark = self.marks.get(symbol)
+        return sum(p.quantity * (mark if mark is not None else p.avg_price) for p in self.positions if p.symbol == symbol)
+
+
+class RecentDecision(_Frozen):
+    event_id: str
+    symbol: str | None
+    outcome: str
+    decided_at: datetime
+
+
+class SessionContext(_Frozen):
+    loaded_at: datetime
+    portfolio: Portfolio
+    posture: Posture
+    posture_params: PostureParams
+    posture_reason: str
+    vix: float | None
+    mode: OperatingMode
+    consecutive_failures: int = 0
+    recent_decisions: tuple[RecentDecision, ...] = ()
+    recent_entry_order_types: tuple[str, ...] = ()
+    market: MarketSnapshot | None = None
+    source: str = "embedded"
+
+    def digest(self) -> str:
+        """A stable hash of the snapshot, recorded with the decision."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:16]

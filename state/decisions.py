@@ -1,0 +1,101 @@
+"""The decision record: everything a session saw, said and did, as it is persisted and returned.
+
+A record is written for every event that reaches the system, including rejected ones, so nothing is
+lost silently. Role replies are kept as raw text and parsed JSON (the typed schemas live in `agents/`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from state.events import FieldError
+from state.orders import Order
+
+
+class Outcome(StrEnum):
+    REJECTED = "rejected"  # the event failed validation (dead-letter record)
+    SCREENED_OUT = "screened_out"  # the pre-screen settled it without any LLM call
+    HOLD = "hold"  # analyst or commander decided (or failed closed) to do nothing
+    VETOED = "vetoed"  # the validator vetoed (or failed closed)
+    BLOCKED = "blocked"  # the risk guard refused the commander's order
+    ORDERED = "ordered"  # an order went to the broker
+
+
+class StageStatus(StrEnum):
+    OK = "ok"
+    SLOW = "slow"  # past the warn threshold, within the fail threshold
+    FAILED = "failed"  # timed out, errored or returned invalid output: failed closed
+    SKIPPED = "skipped"
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class StageRecord(BaseModel):
+    """One stage of one session: a role call or a deterministic step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: str
+    status: StageStatus
+    latency_ms: float
+    reason: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    prompt_id: str | None = None
+    prompt_hash: str | None = None
+    raw_reply: str | None = None
+    reasoning: str | None = None
+    parsed: dict[str, Any] | None = None
+    usage: Usage | None = None
+
+
+class GuardChangeRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str
+    before: str
+    after: str
+    rule: str
+
+
+class DecisionRecord(BaseModel):
+    """The persisted outcome of one event."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str
+    event_type: str
+    symbol: str | None = None
+    outcome: Outcome
+    reason: str
+    decided_at: datetime
+    posture: str | None = None
+    mode: str | None = None
+    validation_mode: str | None = None
+    rejection: list[FieldError] = Field(default_factory=list)
+    analysis: dict[str, Any] | None = None
+    verdict: dict[str, Any] | None = None
+    command: dict[str, Any] | None = None
+    guard_changes: list[GuardChangeRecord] = Field(default_factory=list)
+    order: Order | None = None
+    stages: list[StageRecord] = Field(default_factory=list)
+    failed_stages: list[str] = Field(default_factory=list)
+    context_hash: str | None = None
+    quant_report: dict[str, Any] | None = None
+
+    @property
+    def failed(self) -> bool:
+        """A session failed when any of its role stages failed closed."""
+        return bool(self.failed_stages)

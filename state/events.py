@@ -1,0 +1,350 @@
+"""The event envelope and the payload of each of the eleven event types (DESIGN.md section 3).
+
+Everything that enters the system is one of these. `parse_event` is the only way in: it validates the
+envelope and the payload of its type, refuses NaN/inf numbers, negative volumes and timestamps from the
+future, and raises `EventRejected` naming every offending field. Callers record the rejection (the
+dead-letter record); nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+SCHEMA_VERSION = 1
+CLOCK_SKEW = timedelta(seconds=5)
+
+
+class EventType(StrEnum):
+    MARKET_TICK = "MARKET_TICK"
+    SIGNAL_GENERATED = "SIGNAL_GENERATED"
+    NEWS = "NEWS"
+    ECONOMIC_RELEASE = "ECONOMIC_RELEASE"
+    ANOMALY_DETECTED = "ANOMALY_DETECTED"
+    CIRCUIT_BREAKER = "CIRCUIT_BREAKER"
+    REBALANCING_DUE = "REBALANCING_DUE"
+    ORDER_FILLED = "ORDER_FILLED"
+    BOT_STATUS = "BOT_STATUS"
+    SYSTEM_HEALTH = "SYSTEM_HEALTH"
+    OPERATOR_REQUEST = "OPERATOR_REQUEST"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Severity(StrEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+class Strict(BaseModel):
+    """Frozen, no unknown fields, no NaN or infinity anywhere."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+Price = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Volume = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Symbol = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-_/:]*$")]
+
+
+class Bar(Strict):
+    """One OHLCV bar. `time` is the bar's close time."""
+
+    time: AwareDatetime
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: Volume
+
+    @model_validator(mode="after")
+    def _range_is_consistent(self) -> Bar:
+        if self.high < max(self.open, self.close, self.low):
+            raise ValueError("high must be >= open, close and low")
+        if self.low > min(self.open, self.close):
+            raise ValueError("low must be <= open and close")
+        return self
+
+
+# ---- payloads, one per event type -------------------------------------------------------------
+
+
+class MarketTickPayload(Strict):
+    bar: Bar
+
+
+class SignalPayload(Strict):
+    signal: Annotated[str, Field(min_length=1, max_length=64)]
+    direction: Literal["long", "short"]
+    strength: Annotated[float, Field(ge=0, le=1)]
+    bar: Bar
+
+
+class NewsPayload(Strict):
+    headline: Annotated[str, Field(min_length=1, max_length=500)]
+    body: Annotated[str, Field(max_length=20_000)] = ""
+    url: str | None = None
+
+
+class EconomicReleasePayload(Strict):
+    indicator: Annotated[str, Field(min_length=1)]
+    actual: float
+    forecast: float | None = None
+    previous: float | None = None
+
+
+class AnomalyPayload(Strict):
+    rule: Annotated[str, Field(min_length=1)]
+    severity: Severity
+    evidence: dict[str, float | str] = Field(default_factory=dict)
+
+
+class CircuitBreakerPayload(Strict):
+    scope: Literal["bots", "all"]
+    bot_ids: tuple[str, ...] = ()
+    daily_loss_pct: Annotated[float, Field(ge=0)]
+    reason: str = ""
+
+
+class RebalancingDuePayload(Strict):
+    portfolio_id: Annotated[str, Field(min_length=1)]
+    reason: str = "scheduled"
+
+
+class OrderFilledPayload(Strict):
+    order_id: Annotated[str, Field(min_length=1)]
+    side: Literal["buy", "sell"]
+    quantity: Annotated[float, Field(gt=0)]
+    price: Price
+    fee: Annotated[float, Field(ge=0)] = 0.0
+
+
+class BotStatusPayload(Strict):
+    bot_id: Annotated[str, Field(min_length=1)]
+    status: Literal["running", "stopped", "error", "heartbeat"]
+    error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class SystemHealthPayload(Strict):
+    component: Annotated[str, Field(min_length=1)]
+    status: Literal["ok", "degraded", "down"]
+    detail: str = ""
+
+
+class OperatorRequestPayload(Strict):
+    operator: Annotated[str, Field(min_length=1)]
+    request: Annotated[str, Field(min_length=1, max_length=10_000)]
+
+
+# ---- the envelope ----------------------------------------------------------------------------
+
+
+class EventEnvelope(Strict):
+    """Fields every event carries. `id` is the idempotency key from the bus to the broker."""
+
+    id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
+    correlation_id: str | None = None
+    source: Annotated[str, Field(min_length=1, max_length=64)]
+    priority: Priority = Priority.NORMAL
+    symbols: tuple[Symbol, ...] = ()
+    event_time: AwareDatetime
+    received_time: AwareDatetime | None = None
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+    @field_validator("event_time")
+    @classmethod
+    def _not_from_the_future(cls, value: datetime, info: ValidationInfo) -> datetime:
+        now = (info.context or {}).get("now")
+        if isinstance(now, datetime) and value > now + CLOCK_SKEW:
+            raise ValueError(f"event_time {value.isoformat()} is in the future (now {now.isoformat()})")
+        return value
+
+    @property
+    def symbol(self) -> str | None:
+        """The primary symbol, if the event concerns one."""
+        return self.symbols[0] if self.symbols else None
+
+
+class _NeedsSymbol(EventEnvelope):
+    @model_validator(mode="after")
+    def _has_symbol(self) -> _NeedsSymbol:
+        if not self.symbols:
+            raise ValueError("symbols must name at least one symbol for this event type")
+        return self
+
+
+class MarketTickEvent(_NeedsSymbol):
+    type: Literal[EventType.MARKET_TICK]
+    payload: MarketTickPayload
+
+
+class SignalEvent(_NeedsSymbol):
+    type: Literal[EventType.SIGNAL_GENERATED]
+    payload: SignalPayload
+
+
+class NewsEvent(EventEnvelope):
+    type: Literal[EventType.NEWS]
+    payload: NewsPayload
+
+
+class EconomicReleaseEvent(EventEnvelope):
+    type: Literal[EventType.ECONOMIC_RELEASE]
+    payload: EconomicReleasePayload
+
+
+class AnomalyEvent(EventEnvelope):
+    type: Literal[EventType.ANOMALY_DETECTED]
+    payload: AnomalyPayload
+
+
+class CircuitBreakerEvent(EventEnvelope):
+    type: Literal[EventType.CIRCUIT_BREAKER]
+    payload: CircuitBreakerPayload
+
+
+class RebalancingDueEvent(EventEnvelope):
+    type: Literal[EventType.REBALANCING_DUE]
+    payload: RebalancingDuePayload
+
+
+class OrderFilledEvent(_NeedsSymbol):
+    type: Literal[EventType.ORDER_FILLED]
+    payload: OrderFilledPayload
+
+
+class BotStatusEvent(EventEnvelope):
+    type: Literal[EventType.BOT_STATUS]
+    payload: BotStatusPayload
+
+
+class SystemHealthEvent(EventEnvelope):
+    type: Literal[EventType.SYSTEM_HEALTH]
+    payload: SystemHealthPayload
+
+
+class OperatorRequestEvent(EventEnvelope):
+    type: Literal[EventType.OPERATOR_REQUEST]
+    payload: OperatorRequestPayload
+
+
+Event = Annotated[
+    MarketTickEvent
+    | SignalEvent
+    | NewsEvent
+    | EconomicReleaseEvent
+    | AnomalyEvent
+    | CircuitBreakerEvent
+    | RebalancingDueEvent
+    | OrderFilledEvent
+    | BotStatusEvent
+    | SystemHealthEvent
+    | OperatorRequestEvent,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: tuple[type[EventEnvelope], ...] = (
+    MarketTickEvent,
+    SignalEvent,
+    NewsEvent,
+    EconomicReleaseEvent,
+    AnomalyEvent,
+    CircuitBreakerEvent,
+    RebalancingDueEvent,
+    OrderFilledEvent,
+    BotStatusEvent,
+    SystemHealthEvent,
+    OperatorRequestEvent,
+)
+
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+class FieldError(Strict):
+    field: str
+    message: str
+
+
+class EventRejected(ValueError):
+    """An event failed validation. `errors` names each offending field."""
+
+    def __init__(self, event_id: str | None, errors: list[FieldError]) -> None:
+        self.event_id = event_id
+        self.errors = errors
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+        super().__init__(f"event {event_id or '<no id>'} rejected: {detail}")
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    # pydantic puts the union tag (e.g. "MARKET_TICK") into the location; drop it for the reader.
+    parts = [str(p) for p in loc if str(p) not in EventType.__members__]
+    return ".".join(parts) or "<event>"
+
+
+def _non_finite_paths(value: Any, path: str = "") -> list[str]:
+    """Where a raw event holds NaN or infinity (they can arrive as floats or as strings like 'NaN')."""
+    found: list[str] = []
+    if isinstance(value, float) and not math.isfinite(value):
+        found.append(path or "<event>")
+    elif isinstance(value, str) and value.strip().lower() in {"nan", "inf", "-inf", "+inf", "infinity"}:
+        found.append(path or "<event>")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            found.extend(_non_finite_paths(item, f"{path}.{key}" if path else str(key)))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found.extend(_non_finite_paths(item, f"{path}.{index}"))
+    return found
+
+
+def parse_event(raw: Mapping[str, Any] | EventEnvelope, *, now: datetime | None = None) -> Event:
+    """Validate a raw event (a mapping, e.g. decoded JSON) into its typed model.
+
+    `now` enables the "not from the future" check; pass the injected clock's time.
+    Raises `EventRejected` listing every offending field.
+    """
+    if isinstance(raw, EventEnvelope):
+        raw = raw.model_dump(mode="json")
+    if not isinstance(raw, Mapping):
+        raise EventRejected(None, [FieldError(field="<event>", message="an event must be a JSON object")])
+    event_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+    kind = raw.get("type")
+    if kind not in EventType.__members__:
+        known = ", ".join(EventType)
+        raise EventRejected(event_id, [FieldError(field="type", message=f"unknown event type {kind!r}; known: {known}")])
+    non_finite = _non_finite_paths(raw)
+    if non_finite:
+        errors = [FieldError(field=p, message="must be a finite number (NaN/inf refused)") for p in non_finite]
+        raise EventRejected(event_id, errors)
+    try:
+        return _EVENT_ADAPTER.validate_python(dict(raw), context={"now": now})
+    except ValidationError as exc:
+        errors = [FieldError(field=_field_path(e["loc"]), message=e["msg"]) for e in exc.errors()]
+        raise EventRejected(event_id, errors) from None
+
+
+def event_to_json(event: EventEnvelope) -> dict[str, Any]:
+    """The JSON form of an event, as it travels on a bus or sits in a record."""
+    return event.model_dump(mode="json")

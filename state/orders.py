@@ -1,0 +1,95 @@
+"""Orders, fills and positions: what the broker accepts and reports, and what the store keeps.
+
+An order's `event_id` is its idempotency key: one event never yields more than one entry order.
+Prices are in the instrument's currency; quantities in shares/units.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    FILLED = "filled"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class FillReason(StrEnum):
+    ENTRY = "entry"
+    EXIT = "exit"
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class OrderRequest(_Record):
+    """A guarded order ready for the broker. Stop and target are absolute prices."""
+
+    event_id: Annotated[str, Field(min_length=1)]
+    symbol: Annotated[str, Field(min_length=1)]
+    side: Side
+    quantity: Annotated[float, Field(gt=0)]
+    order_type: OrderType
+    limit_price: Annotated[float, Field(gt=0)] | None = None
+    stop_loss_price: Annotated[float, Field(gt=0)] | None = None
+    take_profit_price: Annotated[float, Field(gt=0)] | None = None
+    created_at: AwareDatetime
+
+
+class Order(_Record):
+    """An order as the broker holds it."""
+
+    order_id: str
+    request: OrderRequest
+    status: OrderStatus
+    updated_at: AwareDatetime
+
+    @property
+    def event_id(self) -> str:
+        return self.request.event_id
+
+
+class Fill(_Record):
+    fill_id: str
+    order_id: str
+    event_id: str
+    symbol: str
+    side: Side
+    quantity: Annotated[float, Field(gt=0)]
+    price: Annotated[float, Field(gt=0)]
+    fee: Annotated[float, Field(ge=0)]
+    reason: FillReason
+    time: AwareDatetime
+
+
+class Position(_Record):
+    symbol: str
+    quantity: float
+    avg_price: Annotated[float, Field(gt=0)]
+    stop_loss_price: float | None = None
+    take_profit_price: float | None = None
+    opened_at: datetime
+    opened_by_event: str
+
+    @property
+    def cost(self) -> float:
+        return self.quantity * self.avg_price
