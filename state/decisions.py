@@ -23,6 +23,7 @@ class Outcome(StrEnum):
     VETOED = "vetoed"  # the validator vetoed (or failed closed)
     BLOCKED = "blocked"  # the risk guard refused the commander's order
     ORDERED = "ordered"  # an order went to the broker
+    EXECUTION_FAILED = "execution_failed"  # the broker refused or failed; nothing was executed
 
 
 class StageStatus(StrEnum):

@@ -188,11 +188,9 @@ class EventEnvelope(Strict):
 
 
 class _NeedsSymbol(EventEnvelope):
-    @model_validator(mode="after")
-    def _has_symbol(self) -> _NeedsSymbol:
-        if not self.symbols:
-            raise ValueError("symbols must name at least one symbol for this event type")
-        return self
+    """Market events concern at least one symbol; the first is the primary one."""
+
+    symbols: Annotated[tuple[Symbol, ...], Field(min_length=1)]
 
 
 class MarketTickEvent(_NeedsSymbol):

@@ -1,0 +1,21 @@
+"""The `aegis` command line. One module per command group; this file only assembles them."""
+
+from __future__ import annotations
+
+import typer
+
+from aegis.cli import run
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="AEGIS: LLM-deliberated, risk-guarded trading.")
+
+
+@app.callback()
+def _root() -> None:
+    """AEGIS: LLM-deliberated, risk-guarded trading decisions."""
+
+
+app.command("run")(run.run)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,102 @@
+"""The Python API: `Pipeline` builds the system from settings and runs events through the deliberation graph.
+
+    async with await Pipeline.open(Settings()) as pipeline:
+        decision = await pipeline.submit(event)
+
+`submit` always returns a decision record, also for an invalid event (outcome "rejected", recorded as
+a dead letter) and for a redelivered one (the decision recorded the first time). Thread id = event id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from langgraph.graph.state import CompiledStateGraph
+
+from agents.llm.client import LLMClient
+from aegis.services import Stack, open_stack
+from aegis.settings import Settings
+from graphs.deliberation.context import RunKnobs
+from graphs.deliberation.nodes import raw_event_id
+from graphs.deliberation.services import Services
+from state.clock import Clock
+from state.decisions import DecisionRecord
+from state.events import EventEnvelope, event_to_json
+from tools.broker.paper import PaperBroker
+
+
+class Pipeline:
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        providers: Mapping[str, LLMClient] | None = None,
+    ) -> Pipeline:
+        """Build stores, broker, providers and the compiled graph from settings (embedded defaults)."""
+        stack = await open_stack(settings or Settings(), clock=clock, extra_providers=providers)
+        return cls(stack)
+
+    @property
+    def services(self) -> Services:
+        return self._stack.services
+
+    @property
+    def graph(self) -> CompiledStateGraph[Any, Any, Any, Any]:
+        """The compiled deliberation graph (for inspection, drawing or direct invocation)."""
+        return self._stack.graph
+
+    @property
+    def paper_broker(self) -> PaperBroker:
+        """The embedded paper broker (its book, cash and marks)."""
+        return self._stack.broker
+
+    @property
+    def settings(self) -> Settings:
+        return self._stack.settings
+
+    async def submit(self, event: Mapping[str, Any] | EventEnvelope, knobs: RunKnobs | None = None) -> DecisionRecord:
+        """Run one event through the deliberation graph and return its decision record."""
+        raw = event_to_json(event) if isinstance(event, EventEnvelope) else dict(event)
+        thread_id = raw_event_id(raw)
+        result = await self._stack.graph.ainvoke(
+            {"event": raw},
+            {"configurable": {"thread_id": thread_id}},
+            context=knobs or RunKnobs(),
+            durability="exit",
+        )
+        decision = result["decision"]
+        return decision if isinstance(decision, DecisionRecord) else DecisionRecord.model_validate(decision)
+
+    async def replay(self, path: Path, knobs: RunKnobs | None = None) -> list[DecisionRecord]:
+        """Submit every event of a JSON-lines file, in order. A line that is not JSON is submitted as a
+        rejected event (so it is recorded, not lost)."""
+        decisions = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raw = {"id": None, "unparsed_line": line[:500], "error": f"{path.name}:{number}: {exc.msg}"}
+            decisions.append(await self.submit(raw if isinstance(raw, dict) else {"value": raw}, knobs))
+        return decisions
+
+    async def close(self) -> None:
+        await self._stack.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

@@ -1,0 +1,88 @@
+"""The live terminal view of a run: posture, recent decisions, vetoes, positions and P&L.
+
+On a terminal it redraws in place (rich.Live); elsewhere (CI, pipes) it prints one progress line every
+`every` trading days, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from aegis.runtime.replay_job import DayProgress
+
+_OUTCOME_STYLE = {
+    "ordered": "green",
+    "vetoed": "red",
+    "blocked": "magenta",
+    "hold": "yellow",
+    "screened_out": "dim",
+    "rejected": "bold red",
+    "execution_failed": "bold red",
+}
+
+
+def render(progress: DayProgress) -> Group:
+    tally = progress.tally
+    pnl = progress.equity - progress.benchmark_equity
+    head = Table.grid(padding=(0, 2))
+    head.add_row(
+        f"[bold]{progress.day}[/]  day {progress.index + 1}/{progress.days}",
+        f"VIX {progress.vix:.2f} -> [bold]{progress.posture}[/]",
+        f"equity {progress.equity:,.0f}",
+        f"buy-and-hold {progress.benchmark_equity:,.0f} ({pnl:+,.0f})",
+    )
+    head.add_row(
+        f"events {tally.events}",
+        f"deliberations {tally.deliberations}",
+        f"vetoes {tally.count_of('vetoed')}  orders {tally.count_of('ordered')}",
+        f"failed sessions {tally.failed_sessions}",
+    )
+    decisions = Table(title="recent decisions", expand=True, show_edge=False)
+    for column in ("event", "outcome", "reason"):
+        decisions.add_column(column, overflow="fold")
+    for record in tally.recent[:8]:
+        style = _OUTCOME_STYLE.get(str(record.outcome), "")
+        decisions.add_row(record.event_id, f"[{style}]{record.outcome}[/]", record.reason[:90])
+    positions = Table(title="positions", expand=True, show_edge=False)
+    for column in ("symbol", "qty", "avg", "mark", "P&L"):
+        positions.add_column(column, justify="right")
+    for symbol, (qty, avg, mark) in sorted(progress.positions.items()):
+        positions.add_row(symbol, f"{qty:g}", f"{avg:.2f}", f"{mark:.2f}", f"{(mark - avg) * qty:+,.2f}")
+    return Group(Panel(head, title="AEGIS replay (rules baseline)"), decisions, positions)
+
+
+class LiveView:
+    def __init__(self, console: Console | None = None, every: int = 50) -> None:
+        self._console = console or Console()
+        self._every = every
+        self._live = Live(console=self._console, refresh_per_second=8, transient=False) if self._console.is_terminal else None
+
+    def update(self, progress: DayProgress) -> None:
+        if self._live is not None:
+            self._live.update(render(progress))
+            return
+        if progress.index % self._every == 0 or progress.index + 1 == progress.days:
+            tally = progress.tally
+            self._console.print(
+                f"{progress.day} day {progress.index + 1}/{progress.days} posture={progress.posture} "
+                f"events={tally.events} deliberations={tally.deliberations} "
+                f"vetoes={tally.count_of('vetoed')} orders={tally.count_of('ordered')} "
+                f"equity={progress.equity:,.0f} buy-and-hold={progress.benchmark_equity:,.0f}"
+            )
+
+    def __enter__(self) -> Self:
+        if self._live is not None:
+            self._live.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._live is not None:
+            self._live.stop()

@@ -1,0 +1,60 @@
+"""One `Settings` for the whole system (pydantic-settings).
+
+Layers, later wins: defaults < YAML files (`config/*.yaml` in the working directory, or the files named by
+`AEGIS_CONFIG`, comma-separated) < environment variables `AEGIS_*` (nested with `__`, e.g.
+`AEGIS_DELIBERATION__VALIDATION_MODE=sequential`) < explicit arguments. The defaults are the embedded
+ones: no API key and no server needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from graphs.deliberation.config import DeliberationConfig
+from state.context import OperatingMode
+from tools.broker.paper import CostModel
+
+
+def _yaml_files() -> list[Path]:
+    named = os.environ.get("AEGIS_CONFIG")
+    if named:
+        files = [Path(p.strip()) for p in named.split(",") if p.strip()]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise FileNotFoundError(f"AEGIS_CONFIG names files that do not exist: {', '.join(missing)}")
+        return files
+    return sorted(Path("config").glob("*.yaml")) if Path("config").is_dir() else []
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AEGIS_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="Where the embedded stores keep their files")
+    mode: OperatingMode = Field(OperatingMode.PAPER, description="paper, live, manage_only or halted")
+    starting_cash: float = Field(100_000.0, gt=0, description="Paper account's starting cash")
+    costs: CostModel = Field(default_factory=CostModel, description="Paper broker fees and slippage")
+    deliberation: DeliberationConfig = Field(default_factory=DeliberationConfig)
+    hot_window_bars: int = Field(120, ge=60, description="Bars kept per symbol in the hot store")
+    checkpoints: bool = Field(True, description="Keep LangGraph checkpoints (SQLite in the data folder)")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_sources: list[Any] = [YamlConfigSettingsSource(settings_cls, yaml_file=f) for f in reversed(_yaml_files())]
+        return (init_settings, env_settings, *yaml_sources)

@@ -1,0 +1,41 @@
+"""The graphs that `langgraph dev` (LangGraph Studio) serves, with the embedded defaults.
+
+The deliberation is served on the bundled real market as of its last trading day: the hot store holds
+each bundled symbol's last bars and the VIX of that day, and the session clock stands at that day's
+close. Submit an event dated that day (see README) to step through a full session; records go to
+the `studio/` folder of the data folder (`AEGIS_DATA_DIR`, default `data`). The server brings its own checkpointer, so the graph is built without one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from langgraph.graph.state import CompiledStateGraph
+
+from aegis.services import open_stack
+from aegis.settings import Settings
+from state.clock import SimulatedClock
+from state.context_loader import VIX_KEY
+from tools.feeds.bars import symbol_bars
+from tools.feeds.bundled import bar_time, load_bundled_daily
+
+
+@asynccontextmanager
+async def deliberation(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
+    panel = load_bundled_daily()
+    last = len(panel.dates) - 1
+    clock = SimulatedClock(bar_time(panel.dates[last]))
+    defaults = Settings()
+    settings = Settings(data_dir=defaults.data_dir / "studio", checkpoints=False)
+    stack = await open_stack(settings, clock=clock)
+    window = settings.hot_window_bars
+    try:
+        for symbol in panel.symbols:
+            for bar in symbol_bars(panel, symbol, first=max(0, last - window + 1)):
+                await stack.services.hot.push_bar(symbol, bar)
+        await stack.services.hot.set_value(VIX_KEY, float(panel.vix[last]))
+        yield stack.graph
+    finally:
+        await stack.close()

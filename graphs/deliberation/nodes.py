@@ -1,0 +1,280 @@
+"""The deliberation's nodes: each reads the state, calls one thing, and returns a partial update.
+
+The business logic lives below (`agents`, `quant`, `state`, `tools`); here it is only called and its
+result placed in the state. `persist` is the one node that writes the decision record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+from langgraph.runtime import Runtime
+
+from agents import analyst, commander, validator
+from agents.stage import RoleResult
+from graphs.deliberation.config import DeliberationConfig
+from graphs.deliberation.context import RunKnobs
+from graphs.deliberation.facts import base_facts, commander_facts, validator_facts
+from graphs.deliberation.prescreen import pre_screen
+from graphs.deliberation.services import Services
+from graphs.deliberation.state import DeliberationState, Settlement
+from quant.posture import Posture, stricter
+from quant.report import QuantReport, build_report
+from quant.risk_guard import Action, BookView, ProposedOrder, guard_order
+from state.context import OperatingMode, SessionContext
+from state.context_loader import ENTRY_ORDER_TYPES_KEY, FAILED_SESSIONS_COUNTER
+from state.decisions import DecisionRecord, GuardChangeRecord, Outcome, StageStatus
+from state.events import Event, EventRejected, parse_event
+from state.orders import OrderRequest, OrderType, Side
+from tools.broker.base import BrokerError
+
+Update = dict[str, Any]
+POSTURE_KEY = "ops:posture"
+
+
+def _knobs(runtime: Runtime[RunKnobs] | None) -> RunKnobs:
+    context = runtime.context if runtime is not None else None
+    if isinstance(context, dict):  # LangGraph Studio and the REST API send the knobs as JSON
+        return RunKnobs(**{k: v for k, v in context.items() if v is not None})
+    return context if isinstance(context, RunKnobs) else RunKnobs()
+
+
+def raw_event_id(raw: Any) -> str:
+    """The event's own id when it has a usable one, else a stable id derived from its content."""
+    if isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"].strip():
+        return str(raw["id"])
+    digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return f"rejected-{digest}"
+
+
+class DeliberationNodes:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    def config(self, runtime: Runtime[RunKnobs] | None) -> DeliberationConfig:
+        return _knobs(runtime).apply(self.s.config)
+
+    # ---- normalize -> load_context -> quant_report -> pre_screen ---------------------------
+
+    async def normalize(self, state: DeliberationState) -> Update:
+        raw = state["event"]
+        now = self.s.clock.now()
+        event_id = raw_event_id(raw)
+        prior = await self.s.store.get_decision(event_id)
+        if prior is not None:
+            return {"prior": prior}
+        await self.s.store.record_event(event_id, str(raw.get("type") if isinstance(raw, dict) else None), now, raw)
+        try:
+            parsed = parse_event(raw, now=now)
+        except EventRejected as exc:
+            await self.s.store.record_rejection(exc.event_id, raw, exc.errors, now)
+            return {"rejection": exc.errors, "settled": Settlement(Outcome.REJECTED, str(exc))}
+        return {"parsed": parsed}
+
+    async def load_context(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
+        event = state["parsed"]
+        context = await self.s.loader.load(event.symbol)
+        override = _knobs(runtime).posture_override
+        if override is not None and Posture(override) != context.posture:
+            posture = stricter(context.posture, Posture(override))
+            context = context.model_copy(
+                update={
+                    "posture": posture,
+                    "posture_params": self.s.config.postures[posture],
+                    "posture_reason": f"{context.posture_reason}; run override {override}",
+                }
+            )
+        return {"context": context}
+
+    async def quant_report(self, state: DeliberationState) -> Update:
+        market = state["context"].market
+        if market is None:
+            return {}
+        columns = np.array([[b.open, b.high, b.low, b.close, b.volume] for b in market.bars], dtype=np.float64)
+        report = build_report(market.symbol, *columns.T)
+        return {"report": report}
+
+    async def pre_screen(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
+        reason = pre_screen(state["parsed"], state["context"], state.get("report"), self.config(runtime).max_market_age_s)
+        return {"settled": Settlement(Outcome.SCREENED_OUT, reason)} if reason else {}
+
+    # ---- the roles ------------------------------------------------------------------------
+
+    def _base_facts(self, state: DeliberationState, config: DeliberationConfig) -> dict[str, Any]:
+        return base_facts(state["parsed"], state["context"], state["report"], config.max_market_age_s)
+
+    async def analyst(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
+        config = self.config(runtime)
+        role = config.roles["analyst"]
+        result = await analyst.analyse(
+            self._base_facts(state, config),
+            client=self.s.providers.get(role.provider),
+            model=role.model,
+            budget=role.budget,
+        )
+        return _role_update("analysis", result, analyst.FAIL_CLOSED)
+
+    async def validator(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
+        config = self.config(runtime)
+        role = config.roles["validator"]
+        shown = state.get("analysis") if config.validation_mode == "sequential" else None
+        facts = validator_facts(self._base_facts(state, config), shown, config.min_confidence)
+        result = await validator.validate(
+            facts, client=self.s.providers.get(role.provider), model=role.model, budget=role.budget
+        )
+        return _role_update("verdict", result, validator.FAIL_CLOSED)
+
+    async def veto_gate(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
+        verdict, view = state["verdict"], state["analysis"]
+        if verdict.vetoed:
+            checks = ", ".join(verdict.violated_checks)
+            return {"settled": Settlement(Outcome.VETOED, f"validator veto ({checks}): {'; '.join(verdict.reasons)}")}
+        if view.direction == "flat":
+            return {"settled": Settlement(Outcome.HOLD, f"analyst is flat: {view.thesis}")}
+        minimum = self.config(runtime).min_confidence
+        if view.confidence < minimum:
+            return {"settled": Settlement(Outcome.HOLD, f"analyst confidence {view.confidence:.2f} < {minimum:.2f}")}
+        return {}
+
+    async def commander(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
+        config = self.config(runtime)
+        role = config.roles["commander"]
+        facts = commander_facts(self._base_facts(state, config), state["analysis"], state["verdict"])
+        result = await commander.command(
+            facts, client=self.s.providers.get(role.provider), model=role.model, budget=role.budget
+        )
+        update = _role_update("command", result, commander.FAIL_CLOSED)
+        order = update["command"]
+        if order.action == "hold":
+            update["settled"] = Settlement(Outcome.HOLD, f"commander holds: {order.rationale}")
+        return update
+
+    # ---- risk_guard -> execute -> persist -------------------------------------------------
+
+    async def risk_guard(self, state: DeliberationState) -> Update:
+        event, context, order = state["parsed"], state["context"], state["command"]
+        portfolio = context.portfolio
+        book = BookView(
+            equity=portfolio.equity,
+            cash=portfolio.cash,
+            day_start_equity=portfolio.day_start_equity,
+            quantities={p.symbol: p.quantity for p in portfolio.positions},
+            values={p.symbol: portfolio.value(p.symbol) for p in portfolio.positions},
+            recent_entry_order_types=context.recent_entry_order_types,
+        )
+        proposal = ProposedOrder(
+            symbol=event.symbol or "",
+            action=Action(order.action),
+            size_pct=order.size_pct,
+            order_type=order.order_type,
+            limit_price=order.limit_price,
+            stop_loss_pct=order.stop_loss_pct,
+            take_profit_pct=order.take_profit_pct,
+        )
+        price = context.market.last.close if context.market else float("nan")
+        decision = guard_order(
+            proposal, price=price, posture=context.posture_params, limits=self.s.config.risk_limits, book=book
+        )
+        update: Update = {"guard": decision}
+        if decision.order is None:
+            update["settled"] = Settlement(Outcome.BLOCKED, f"risk guard: {decision.rejected_because}")
+        return update
+
+    async def execute(self, state: DeliberationState) -> Update:
+        context, guarded, event = state["context"], state["guard"].order, state["parsed"]
+        assert guarded is not None  # routed here only with an approved order
+        if context.mode is not OperatingMode.PAPER:
+            reason = f"mode {context.mode}: no broker adapter for it yet, nothing executed"
+            return {"settled": Settlement(Outcome.BLOCKED, reason)}
+        request = OrderRequest(
+            event_id=event.id,
+            symbol=guarded.symbol,
+            side=Side(guarded.side),
+            quantity=guarded.quantity,
+            order_type=OrderType(guarded.order_type),
+            limit_price=guarded.limit_price,
+            stop_loss_price=guarded.stop_loss_price,
+            take_profit_price=guarded.take_profit_price,
+            created_at=self.s.clock.now(),
+        )
+        try:
+            order = await self.s.broker.submit(request)
+        except BrokerError as exc:
+            return {"settled": Settlement(Outcome.EXECUTION_FAILED, f"broker refused: {exc}")}
+        return {"order": order, "settled": Settlement(Outcome.ORDERED, f"{order.request.side} {order.request.quantity:g} {order.request.symbol} ({order.request.order_type})")}
+
+    async def persist(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
+        if "prior" in state:
+            return {"decision": state["prior"]}
+        record = self._record(state, self.config(runtime))
+        if await self.s.store.save_decision(record):
+            await self._after_session(state, record)
+        else:  # a concurrent delivery of the same event recorded first: return what was recorded
+            record = await self.s.store.get_decision(record.event_id) or record
+        return {"decision": record}
+
+    def _record(self, state: DeliberationState, config: DeliberationConfig) -> DecisionRecord:
+        settled = state.get("settled") or Settlement(Outcome.HOLD, "session ended without a settlement")
+        event: Event | None = state.get("parsed")
+        context: SessionContext | None = state.get("context")
+        report = state.get("report")
+        guard = state.get("guard")
+        return DecisionRecord(
+            event_id=event.id if event else raw_event_id(state["event"]),
+            event_type=str(event.type) if event else str(state["event"].get("type")),
+            symbol=event.symbol if event else None,
+            outcome=settled.outcome,
+            reason=settled.reason,
+            decided_at=self.s.clock.now(),
+            posture=str(context.posture) if context else None,
+            mode=str(context.mode) if context else None,
+            validation_mode=config.validation_mode if "analysis" in state else None,
+            rejection=state.get("rejection", []),
+            analysis=_dump(state.get("analysis")),
+            verdict=_dump(state.get("verdict")),
+            command=_dump(state.get("command")),
+            guard_changes=[GuardChangeRecord(**asdict(c)) for c in guard.changes] if guard else [],
+            order=state.get("order"),
+            stages=state.get("stages", []),
+            failed_stages=sorted(state.get("failed_stages", [])),
+            context_hash=context.digest() if context else None,
+            quant_report=report.as_dict() if report else None,
+        )
+
+    async def _after_session(self, state: DeliberationState, record: DecisionRecord) -> None:
+        store, now = self.s.store, self.s.clock.now()
+        context = state.get("context")
+        if context is not None and await self.s.hot.get_value(POSTURE_KEY) != str(context.posture):
+            await store.record_posture(str(context.posture), context.posture_reason, context.vix, now)
+            await self.s.hot.set_value(POSTURE_KEY, str(context.posture))
+        if "analysis" in state:  # only sessions that reached the roles count towards the failure streak
+            failures = await store.get_counter(FAILED_SESSIONS_COUNTER)
+            failures = failures + 1 if record.failed else 0
+            await store.set_counter(FAILED_SESSIONS_COUNTER, failures)
+            if failures == self.s.config.failed_sessions_to_defensive:
+                detail = {"failed_sessions": failures, "last_event": record.event_id}
+                await store.audit("session", "posture_forced_defensive", detail, now)
+        if record.order is not None and record.order.request.side is Side.BUY:
+            window = self.s.config.risk_limits.limit_share_window
+            recent = list(await self.s.hot.get_value(ENTRY_ORDER_TYPES_KEY) or [])
+            recent.append(str(record.order.request.order_type))
+            await self.s.hot.set_value(ENTRY_ORDER_TYPES_KEY, recent[-window:])
+        detail = {"outcome": str(record.outcome), "reason": record.reason, "failed_stages": record.failed_stages}
+        await store.audit("session", f"decision:{record.outcome}", {"event_id": record.event_id, **detail}, now)
+
+
+def _role_update(key: str, result: RoleResult[Any], fail_closed: Any) -> Update:
+    update: Update = {key: result.output if result.output is not None else fail_closed, "stages": [result.record]}
+    if result.record.status is StageStatus.FAILED:
+        update["failed_stages"] = [result.record.stage]
+    return update
+
+
+def _dump(model: Any) -> dict[str, Any] | None:
+    return model.model_dump(mode="json") if model is not None else None
+
+

@@ -1,0 +1,41 @@
+"""The pre-screen: can this event lead to an action at all? If not, it is settled here without any LLM call.
+
+Pure: it reads the event, the session context and the quant report, and says why the session stops, or
+returns None to let the roles deliberate.
+"""
+
+from __future__ import annotations
+
+from quant.report import QuantReport
+from state.context import OperatingMode, SessionContext
+from state.events import Event, EventType, SignalEvent
+
+DELIBERATED_TYPES = frozenset({EventType.MARKET_TICK, EventType.SIGNAL_GENERATED})
+
+
+def pre_screen(event: Event, context: SessionContext, report: QuantReport | None, max_market_age_s: float) -> str | None:
+    """The reason to stop before the roles, or None to deliberate."""
+    if event.type not in DELIBERATED_TYPES:
+        return f"{event.type} events are recorded for their own flow; the deliberation handles market events"
+    symbol = event.symbol or ""
+    held = context.portfolio.quantity(symbol) > 0
+    if context.mode is OperatingMode.HALTED:
+        return "operating mode is halted"
+    if context.market is None or report is None:
+        return f"no market data for {symbol}"
+    if context.market.age_s > max_market_age_s and not held:
+        return f"market data is {context.market.age_s:.0f} s old: only existing positions may be managed"
+    if context.mode is OperatingMode.MANAGE_ONLY and not held:
+        return "operating mode is manage-only and there is no position to manage"
+    if "insufficient_history" in report.flags:
+        return f"not enough history for the indicators ({report.bars_used} bars)"
+    direction = event.payload.direction if isinstance(event, SignalEvent) else None
+    if direction == "short" and not held:
+        return "short signal with no position to close (short selling is disabled)"
+    if direction == "long":
+        if held:
+            return f"already holding {symbol}"
+        open_positions = len({p.symbol for p in context.portfolio.positions})
+        if open_positions >= context.posture_params.max_open_positions:
+            return f"{open_positions} open positions: the {context.posture} posture allows {context.posture_params.max_open_positions}"
+    return None

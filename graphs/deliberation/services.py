@@ -1,0 +1,25 @@
+"""The live clients a deliberation graph works with. Built in code (by `aegis` or a test), closed over by
+the graph's nodes, never put into checkpointed state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents.llm.registry import ProviderRegistry
+from graphs.deliberation.config import DeliberationConfig
+from state.clock import Clock
+from state.context_loader import ContextLoader
+from state.hot import HotStore
+from state.store.base import DurableStore
+from tools.broker.base import Broker
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    clock: Clock
+    store: DurableStore
+    hot: HotStore
+    broker: Broker
+    providers: ProviderRegistry
+    loader: ContextLoader
+    config: DeliberationConfig

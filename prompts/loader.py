@@ -1,0 +1,90 @@
+"""Prompt templates: one file per role in this folder, with an id and a version, rendered and hashed.
+
+A template file has a front matter (`id`, `version`) and two sections, `## system` (static, first, so
+provider-side prompt caching applies) and `## user` (rendered from the session's facts). Facts are
+inserted as JSON inside a labelled, delimited block: they are data, never instructions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+FACTS_PLACEHOLDER = "{{facts}}"
+_FRONT_MATTER = re.compile(r"\A---\n(?P<head>.*?)\n---\n(?P<body>.*)\Z", re.DOTALL)
+_SECTION = re.compile(r"^## (system|user)\s*$", re.MULTILINE)
+
+
+class PromptError(ValueError):
+    """A prompt file is missing or malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: str  # "system" | "user"
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedPrompt:
+    messages: tuple[Message, ...]
+    prompt_id: str  # "<id>@v<version>"
+    prompt_hash: str  # sha256 of the rendered messages
+
+
+@dataclass(frozen=True, slots=True)
+class PromptTemplate:
+    id: str
+    version: int
+    system: str
+    user: str
+
+    @property
+    def prompt_id(self) -> str:
+        return f"{self.id}@v{self.version}"
+
+    def render(self, facts: dict[str, Any]) -> RenderedPrompt:
+        block = json.dumps(facts, sort_keys=True, default=str, indent=1)
+        user = self.user.replace(FACTS_PLACEHOLDER, f"<facts>\n{block}\n</facts>")
+        messages = (Message("system", self.system), Message("user", user))
+        digest = hashlib.sha256()
+        for message in messages:
+            digest.update(message.role.encode())
+            digest.update(b"\x00")
+            digest.update(message.content.encode())
+            digest.update(b"\x00")
+        return RenderedPrompt(messages, self.prompt_id, digest.hexdigest()[:16])
+
+
+def parse_prompt(text: str, name: str) -> PromptTemplate:
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        raise PromptError(f"prompt {name}: missing front matter (--- id/version ---)")
+    head: dict[str, str] = {}
+    for line in match["head"].splitlines():
+        key, _, value = line.partition(":")
+        head[key.strip()] = value.strip()
+    if "id" not in head or not head.get("version", "").isdigit():
+        raise PromptError(f"prompt {name}: front matter needs `id` and an integer `version`")
+    parts = _SECTION.split(match["body"])
+    sections = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
+    if set(sections) != {"system", "user"}:
+        raise PromptError(f"prompt {name}: needs exactly one `## system` and one `## user` section")
+    if FACTS_PLACEHOLDER not in sections["user"]:
+        raise PromptError(f"prompt {name}: the user section must contain {FACTS_PLACEHOLDER}")
+    return PromptTemplate(head["id"], int(head["version"]), sections["system"], sections["user"])
+
+
+@cache
+def load_prompt(role: str) -> PromptTemplate:
+    """The template of a role, from `prompts/<role>.md` (packaged with the project)."""
+    try:
+        text = resources.files("prompts").joinpath(f"{role}.md").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PromptError(f"no prompt file for role {role!r}") from None
+    return parse_prompt(text, f"{role}.md")

@@ -1,0 +1,98 @@
+"""Loading a session's context at its start: hot values first, the durable store for the book and history.
+
+This is the only place a session reads stores for context; what it returns is frozen for the session.
+The posture is the VIX posture, made defensive when the last sessions failed in a row (DESIGN section 6).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from quant.posture import Posture, PostureParams, VixThresholds, posture_from_vix, stricter
+from state.clock import Clock
+from state.context import MarketSnapshot, OperatingMode, Portfolio, RecentDecision, SessionContext
+from state.hot import HotStore
+from state.store.base import DurableStore
+
+# Keys shared by the writers (feed, persist step) and this reader.
+VIX_KEY = "market:vix"
+DAY_START_EQUITY_KEY = "book:day_start_equity"
+MODE_KEY = "ops:mode"
+ENTRY_ORDER_TYPES_KEY = "book:recent_entry_order_types"
+FAILED_SESSIONS_COUNTER = "consecutive_failed_sessions"
+
+
+@dataclass(frozen=True, slots=True)
+class ContextPolicy:
+    postures: Mapping[Posture, PostureParams]
+    vix_thresholds: VixThresholds
+    failed_sessions_to_defensive: int
+    default_mode: OperatingMode
+    starting_cash: float
+    recent_decisions: int = 10
+
+
+class ContextLoader:
+    def __init__(self, hot: HotStore, durable: DurableStore, clock: Clock, policy: ContextPolicy) -> None:
+        self._hot = hot
+        self._durable = durable
+        self._clock = clock
+        self._policy = policy
+
+    async def load(self, symbol: str | None) -> SessionContext:
+        now = self._clock.now()
+        positions = tuple(await self._durable.positions())
+        cash = await self._durable.cash()
+        cash = self._policy.starting_cash if cash is None else cash
+        marks: dict[str, float] = {}
+        for position in positions:
+            bars = await self._hot.bars(position.symbol)
+            marks[position.symbol] = bars[-1].close if bars else position.avg_price
+        equity = cash + sum(p.quantity * marks[p.symbol] for p in positions)
+        day_start = await self._hot.get_value(DAY_START_EQUITY_KEY)
+        portfolio = Portfolio(
+            cash=cash,
+            equity=equity,
+            day_start_equity=float(day_start) if day_start is not None else equity,
+            positions=positions,
+            marks=marks,
+        )
+
+        vix_value = await self._hot.get_value(VIX_KEY)
+        vix = float(vix_value) if isinstance(vix_value, int | float) and math.isfinite(vix_value) else None
+        posture = posture_from_vix(vix, self._policy.vix_thresholds)
+        reason = f"VIX {vix:.2f}" if vix is not None else "VIX unknown: defensive by default"
+        failures = await self._durable.get_counter(FAILED_SESSIONS_COUNTER)
+        if failures >= self._policy.failed_sessions_to_defensive:
+            posture = stricter(posture, Posture.DEFENSIVE)
+            reason += f"; {failures} consecutive failed sessions: defensive"
+
+        market = None
+        if symbol is not None:
+            bars = await self._hot.bars(symbol)
+            if bars:
+                age = max(0.0, (now - bars[-1].time).total_seconds())
+                market = MarketSnapshot(symbol=symbol, bars=bars, as_of=bars[-1].time, age_s=age)
+
+        mode_value = await self._hot.get_value(MODE_KEY)
+        mode = OperatingMode(mode_value) if mode_value else self._policy.default_mode
+        recent = await self._durable.recent_decisions(self._policy.recent_decisions)
+        entry_types = await self._hot.get_value(ENTRY_ORDER_TYPES_KEY) or []
+        return SessionContext(
+            loaded_at=now,
+            portfolio=portfolio,
+            posture=posture,
+            posture_params=self._policy.postures[posture],
+            posture_reason=reason,
+            vix=vix,
+            mode=mode,
+            consecutive_failures=failures,
+            recent_decisions=tuple(
+                RecentDecision(event_id=d.event_id, symbol=d.symbol, outcome=d.outcome, decided_at=d.decided_at)
+                for d in recent
+            ),
+            recent_entry_order_types=tuple(str(t) for t in entry_types),
+            market=market,
+        )

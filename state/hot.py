@@ -1,0 +1,61 @@
+"""The hot context store: recent bars, the VIX, day-start equity and other fast-moving values.
+
+The embedded default keeps them in process, with TTLs measured on the injected clock; Redis implements
+the same protocol in production. Values are JSON-compatible; bars are kept as a bounded window per symbol.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from state.clock import Clock
+from state.events import Bar
+
+JSON = Any
+
+
+class HotStore(Protocol):
+    async def push_bar(self, symbol: str, bar: Bar) -> None: ...
+
+    async def bars(self, symbol: str) -> tuple[Bar, ...]: ...
+
+    async def set_value(self, key: str, value: JSON, ttl_s: float | None = None) -> None: ...
+
+    async def get_value(self, key: str) -> JSON | None: ...
+
+
+class InMemoryHotStore:
+    """Process-local hot store. `window` bars are kept per symbol (oldest dropped first)."""
+
+    def __init__(self, clock: Clock, window: int = 120) -> None:
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        self._clock = clock
+        self._window = window
+        self._bars: dict[str, deque[Bar]] = {}
+        self._values: dict[str, tuple[JSON, datetime | None]] = {}
+
+    async def push_bar(self, symbol: str, bar: Bar) -> None:
+        bars = self._bars.setdefault(symbol, deque(maxlen=self._window))
+        if bars and bar.time <= bars[-1].time:
+            raise ValueError(f"{symbol}: bar at {bar.time} is not after the last one at {bars[-1].time}")
+        bars.append(bar)
+
+    async def bars(self, symbol: str) -> tuple[Bar, ...]:
+        return tuple(self._bars.get(symbol, ()))
+
+    async def set_value(self, key: str, value: JSON, ttl_s: float | None = None) -> None:
+        expires = self._clock.now() + timedelta(seconds=ttl_s) if ttl_s is not None else None
+        self._values[key] = (value, expires)
+
+    async def get_value(self, key: str) -> JSON | None:
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        value, expires = entry
+        if expires is not None and self._clock.now() >= expires:
+            del self._values[key]
+            return None
+        return value

@@ -1,0 +1,177 @@
+"""The durable store seam: the `DurableStore` protocol and the `StoreError` hierarchy.
+
+This module owns *what* the system may ask of its durable store (SQLite embedded, PostgreSQL in production)
+and the errors a store may raise. It holds no SQL and no driver: placeholders and dialects stay inside each
+store module, so no caller ever writes SQL.
+
+Decisions that must not be silently changed:
+- Idempotency lives in the store's keys, not in callers' care: `record_event`, `save_fill` and
+  `book_fill` ignore a repeated id, `save_decision` refuses a second decision for an event, and
+  `save_order` returns the order already held for an event instead of creating a second one
+  (DESIGN invariant 3: exactly one order per event).
+- Timestamps handed to a store must be timezone-aware; a store refuses naive ones (`InvalidRecordError`)
+  rather than guess their zone.
+- Every error a driver raises leaves a store as a `StoreError` subclass, so callers choose retry or
+  fail-closed by type, never by parsing messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from state.decisions import DecisionRecord
+from state.events import FieldError
+from state.orders import Fill, Order, Position
+
+__all__ = [
+    "CorruptRecordError",
+    "DurableStore",
+    "InvalidRecordError",
+    "MigrationError",
+    "RecordNotFoundError",
+    "StoreClosedError",
+    "StoreConflictError",
+    "StoreError",
+    "StoreUnavailableError",
+]
+
+
+class StoreError(Exception):
+    """Base of every error raised by a durable store."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached, opened, locked or written right now; retrying may help."""
+
+
+class StoreClosedError(StoreUnavailableError):
+    """The store was used before `open()` or after `close()`."""
+
+
+class StoreConflictError(StoreError):
+    """A write broke a uniqueness rule in a way the store cannot settle idempotently.
+
+    Example: an order whose `order_id` is already held by an order of a *different* event.
+    """
+
+
+class RecordNotFoundError(StoreError):
+    """An update named a record the store does not hold."""
+
+
+class InvalidRecordError(StoreError):
+    """A value the store refuses to write: a naive timestamp, a non-finite amount."""
+
+
+class CorruptRecordError(StoreError):
+    """A stored row no longer parses into its schema (hand-edited, or written by an incompatible version)."""
+
+
+class MigrationError(StoreError):
+    """A migration file is malformed, or applying it failed (the failed migration is rolled back)."""
+
+
+class DurableStore(Protocol):
+    """What sessions, the broker and the front door may persist and read back.
+
+    Lists come back oldest first unless the method says "newest first".
+    """
+
+    # ---- events -----------------------------------------------------------------------------------
+    async def record_event(
+        self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]
+    ) -> None:
+        """Record an arriving event, valid or not. A repeated `event_id` is ignored (first arrival wins)."""
+        ...
+
+    async def record_rejection(
+        self, event_id: str | None, raw: Mapping[str, Any], errors: Sequence[FieldError], at: datetime
+    ) -> None:
+        """The dead-letter record of an invalid event; one per event id (id-less ones always append)."""
+        ...
+
+    # ---- decisions --------------------------------------------------------------------------------
+    async def save_decision(self, record: DecisionRecord) -> bool:
+        """Insert; returns False, changing nothing, when a decision for `record.event_id` already exists."""
+        ...
+
+    async def get_decision(self, event_id: str) -> DecisionRecord | None: ...
+
+    async def recent_decisions(self, limit: int) -> list[DecisionRecord]:
+        """The last `limit` decisions, newest first."""
+        ...
+
+    # ---- orders and fills -------------------------------------------------------------------------
+    async def save_order(self, order: Order) -> Order:
+        """Insert; if an order for `order.request.event_id` exists, return that one unchanged."""
+        ...
+
+    async def update_order(self, order: Order) -> None:
+        """Replace the stored state of an existing order (`RecordNotFoundError` if there is none)."""
+        ...
+
+    async def get_order_for_event(self, event_id: str) -> Order | None: ...
+
+    async def open_orders(self) -> list[Order]:
+        """Orders still pending, oldest first."""
+        ...
+
+    async def save_fill(self, fill: Fill) -> None:
+        """Insert; a repeated `fill_id` is ignored."""
+        ...
+
+    async def fills(self) -> list[Fill]:
+        """Every fill, in the order they were booked."""
+        ...
+
+    async def book_fill(
+        self, fill: Fill, order: Order | None, positions: Sequence[Position], cash: float, at: datetime
+    ) -> bool:
+        """Book a fill and its consequences in one transaction: the fill, the order's new state (if any),
+        the whole book of positions and the cash balance. Returns False, changing nothing, if `fill.fill_id`
+        was booked before, so a replay after a crash can never apply a fill twice."""
+        ...
+
+    # ---- the book ---------------------------------------------------------------------------------
+    async def replace_positions(self, positions: Sequence[Position]) -> None:
+        """Replace the whole current book atomically."""
+        ...
+
+    async def positions(self) -> list[Position]: ...
+
+    async def save_cash(self, cash: float, at: datetime) -> None: ...
+
+    async def cash(self) -> float | None:
+        """The cash balance last saved, or None if none was ever saved."""
+        ...
+
+    async def save_mark(self, symbol: str, price: float, at: datetime) -> None:
+        """The last price seen for `symbol` (the close of its newest bar) and that bar's time."""
+        ...
+
+    async def marks(self) -> dict[str, tuple[float, datetime]]:
+        """symbol -> (last price, time of the bar it came from)."""
+        ...
+
+    # ---- posture, audit, counters -----------------------------------------------------------------
+    async def record_posture(self, posture: str, reason: str, vix: float | None, at: datetime) -> None: ...
+
+    async def posture_history(self) -> list[tuple[datetime, str, str, float | None]]:
+        """(at, posture, reason, vix) oldest first."""
+        ...
+
+    async def audit(self, actor: str, action: str, detail: Mapping[str, Any], at: datetime) -> None: ...
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The last `limit` entries newest first, each {"seq", "at", "actor", "action", "detail"}."""
+        ...
+
+    async def get_counter(self, name: str) -> int:
+        """A small named integer; 0 if never set."""
+        ...
+
+    async def set_counter(self, name: str, value: int) -> None: ...
+
+    async def close(self) -> None: ...

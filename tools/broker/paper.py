@@ -1,0 +1,327 @@
+"""The paper broker: the embedded broker of paper trading, filling orders at the next bar.
+
+This module owns the fill rules of simulated execution (prices, fees, slippage, expiry, brackets) and the
+paper book (cash, positions, marks), kept in the durable store so a restart loses nothing.
+
+Decisions that must not be silently changed:
+- No look-ahead: an order fills at the first bar that *opens after* it was created. An order is eligible at
+  a bar when it was created before the bar's time and no later than the close of the symbol's previous bar
+  (an order placed during a bar's session cannot fill at that bar's open).
+- Market orders fill at the open with adverse slippage; limit orders fill at the better of open and limit,
+  without slippage, or expire after their first eligible bar (daily orders).
+- Long-only and cash-only: a buy the cash cannot cover (price, quantity and fee) is cancelled, so cash never
+  goes negative; a sell is clipped to the quantity held and cancelled when nothing is held.
+- Brackets: a position's stop and target are checked from the bar after its entry. Stop first: if a bar
+  touches both, the stop is assumed (conservative); a gap through the stop fills at the open, with slippage.
+- Exactly one order and one entry fill per event: order and fill ids derive from the event id, the store
+  keeps them unique, and a fill is booked together with its order, positions and cash in one transaction.
+- The broker refuses to act before `load()`: it never trades on a book it has not restored.
+- The reason for a cancellation or an expiry goes to the audit log (an `Order` carries no reason field).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from state.events import Bar
+from state.orders import Fill, FillReason, Order, OrderRequest, OrderStatus, OrderType, Position, Side
+from state.store.base import DurableStore
+from tools.broker.base import BrokerNotReadyError, InvalidOrderError
+
+__all__ = ["CostModel", "PaperBroker", "fill_id_for", "order_id_for"]
+
+_ACTOR = "paper_broker"
+_BPS = 10_000.0
+_DUST = 1e-9  # a remainder below this fraction of the position is a closed position
+
+
+def order_id_for(event_id: str) -> str:
+    return f"ord-{event_id}"
+
+
+def fill_id_for(event_id: str, reason: FillReason) -> str:
+    return f"fill-{event_id}-{reason.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """Trading costs in basis points (1 bp = 0.01 %).
+
+    `fee_bps` is charged on each fill's notional; `slippage_bps` moves market and stop fills against the
+    trader (buys higher, sells lower). Limit and take-profit fills have no slippage.
+    """
+
+    fee_bps: float = 1.0
+    slippage_bps: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("fee_bps", "slippage_bps"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number of basis points >= 0, got {value}")
+
+    def fee(self, notional: float) -> float:
+        return notional * self.fee_bps / _BPS
+
+    def slipped(self, price: float, side: Side) -> float:
+        move = self.slippage_bps / _BPS
+        return price * (1 + move) if side is Side.BUY else price * (1 - move)
+
+
+class PaperBroker:
+    """Simulated execution on bars, persisted through a `DurableStore`. Call `load()` before anything else."""
+
+    def __init__(self, store: DurableStore, costs: CostModel, starting_cash: float = 100_000.0) -> None:
+        if not (math.isfinite(starting_cash) and starting_cash >= 0):
+            raise ValueError(f"starting_cash must be a finite amount >= 0, got {starting_cash}")
+        self._store = store
+        self._costs = costs
+        self._starting_cash = starting_cash
+        self._cash = starting_cash
+        self._positions: dict[str, Position] = {}
+        self._marks: dict[str, float] = {}
+        self._last_bar: dict[str, datetime] = {}
+        self._pending: dict[str, Order] = {}
+        self._loaded = False
+        self._lock = asyncio.Lock()
+
+    # ---- the book --------------------------------------------------------------------------------
+
+    def cash(self) -> float:
+        return self._cash
+
+    def positions(self) -> dict[str, Position]:
+        return dict(self._positions)
+
+    def marks(self) -> dict[str, float]:
+        return dict(self._marks)
+
+    def equity(self) -> float:
+        """Cash plus each position at its mark (at its average price if no bar was seen yet)."""
+        held = sum(p.quantity * self._marks.get(s, p.avg_price) for s, p in self._positions.items())
+        return self._cash + held
+
+    def open_orders(self) -> list[Order]:
+        return sorted(self._pending.values(), key=lambda o: (o.request.created_at, o.order_id))
+
+    async def load(self) -> None:
+        """Restore cash, positions, marks and pending orders from the store."""
+        async with self._lock:
+            await self._restore()
+
+    async def _restore(self) -> None:
+        cash = await self._store.cash()
+        self._cash = self._starting_cash if cash is None else cash
+        self._positions = {p.symbol: p for p in await self._store.positions()}
+        marks = await self._store.marks()
+        self._marks = {symbol: price for symbol, (price, _) in marks.items()}
+        self._last_bar = {symbol: at for symbol, (_, at) in marks.items()}
+        self._pending = {o.order_id: o for o in await self._store.open_orders()}
+        self._loaded = True
+
+    def _require_loaded(self) -> None:
+        if not self._loaded:
+            raise BrokerNotReadyError("PaperBroker.load() must run before the broker takes orders or bars")
+
+    # ---- orders ----------------------------------------------------------------------------------
+
+    async def submit(self, request: OrderRequest) -> Order:
+        """Accept an order for the next bar. A second submit for the same event returns the first order."""
+        self._require_loaded()
+        if request.order_type is OrderType.LIMIT and request.limit_price is None:
+            raise InvalidOrderError(f"limit order for event {request.event_id} has no limit price")
+        if request.order_type is OrderType.MARKET and request.limit_price is not None:
+            raise InvalidOrderError(f"market order for event {request.event_id} carries a limit price")
+        order = Order(
+            order_id=order_id_for(request.event_id),
+            request=request,
+            status=OrderStatus.PENDING,
+            updated_at=request.created_at,
+        )
+        async with self._lock:
+            held = await self._store.save_order(order)
+            if held.status is OrderStatus.PENDING:
+                self._pending[held.order_id] = held
+        return held
+
+    async def on_bar(self, symbol: str, bar: Bar) -> list[Fill]:
+        """Process a new bar of `symbol`: fill its eligible pending orders, then check its position's bracket.
+
+        A bar not newer than the last one seen for `symbol` (a redelivery) changes nothing.
+        """
+        self._require_loaded()
+        async with self._lock:
+            previous = self._last_bar.get(symbol)
+            if previous is not None and bar.time <= previous:
+                return []
+            fills: list[Fill] = []
+            for order in self._eligible(symbol, bar, previous):
+                fill = await self._execute(order, bar)
+                if fill is not None:
+                    fills.append(fill)
+            exit_fill = await self._check_bracket(symbol, bar)
+            if exit_fill is not None:
+                fills.append(exit_fill)
+            await self._store.save_mark(symbol, bar.close, bar.time)
+            self._marks[symbol] = bar.close
+            self._last_bar[symbol] = bar.time
+            return fills
+
+    def _eligible(self, symbol: str, bar: Bar, previous: datetime | None) -> list[Order]:
+        return [
+            o
+            for o in self.open_orders()
+            if o.request.symbol == symbol
+            and o.request.created_at < bar.time
+            and (previous is None or o.request.created_at <= previous)
+        ]
+
+    def _fill_price(self, request: OrderRequest, bar: Bar) -> float | None:
+        """The price this bar fills `request` at, or None if a limit was not reached."""
+        limit = request.limit_price
+        if limit is None:
+            return self._costs.slipped(bar.open, request.side)
+        if request.side is Side.BUY:
+            return min(bar.open, limit) if bar.low <= limit else None
+        return max(bar.open, limit) if bar.high >= limit else None
+
+    async def _execute(self, order: Order, bar: Bar) -> Fill | None:
+        request = order.request
+        price = self._fill_price(request, bar)
+        if price is None:
+            reason = f"limit {request.limit_price} not reached in bar {bar.low}..{bar.high}"
+            await self._close(order, OrderStatus.EXPIRED, bar.time, reason)
+            return None
+        positions = dict(self._positions)
+        held = positions.get(request.symbol)
+        if request.side is Side.BUY:
+            quantity = request.quantity
+            fee = self._costs.fee(quantity * price)
+            cost = quantity * price + fee
+            if cost > self._cash:
+                reason = f"insufficient cash: needs {cost:.2f} with fee, has {self._cash:.2f}"
+                await self._close(order, OrderStatus.CANCELLED, bar.time, reason)
+                return None
+            cash = self._cash - cost
+            positions[request.symbol] = _bought(held, request, quantity, price, bar.time)
+            kind = FillReason.ENTRY
+        else:
+            if held is None:
+                reason = f"no position in {request.symbol} to sell (the paper broker is long-only)"
+                await self._close(order, OrderStatus.CANCELLED, bar.time, reason)
+                return None
+            quantity = min(request.quantity, held.quantity)
+            fee = self._costs.fee(quantity * price)
+            cash = self._cash + quantity * price - fee
+            _sold(positions, held, quantity)
+            kind = FillReason.EXIT
+        fill = Fill(
+            fill_id=fill_id_for(request.event_id, kind),
+            order_id=order.order_id,
+            event_id=request.event_id,
+            symbol=request.symbol,
+            side=request.side,
+            quantity=quantity,
+            price=price,
+            fee=fee,
+            reason=kind,
+            time=bar.time,
+        )
+        filled = Order(
+            order_id=order.order_id, request=request, status=OrderStatus.FILLED, updated_at=bar.time
+        )
+        return await self._book(fill, filled, positions, cash)
+
+    async def _check_bracket(self, symbol: str, bar: Bar) -> Fill | None:
+        position = self._positions.get(symbol)
+        if position is None or position.opened_at >= bar.time:
+            return None  # the bracket is armed from the bar after the entry
+        stop, target = position.stop_loss_price, position.take_profit_price
+        if stop is not None and bar.low <= stop:
+            price, kind = self._costs.slipped(min(bar.open, stop), Side.SELL), FillReason.STOP_LOSS
+        elif target is not None and bar.high >= target:
+            price, kind = max(bar.open, target), FillReason.TAKE_PROFIT
+        else:
+            return None
+        quantity = position.quantity
+        fee = self._costs.fee(quantity * price)
+        entry_event = position.opened_by_event
+        fill = Fill(
+            fill_id=fill_id_for(entry_event, kind),
+            order_id=order_id_for(entry_event),
+            event_id=entry_event,
+            symbol=symbol,
+            side=Side.SELL,
+            quantity=quantity,
+            price=price,
+            fee=fee,
+            reason=kind,
+            time=bar.time,
+        )
+        positions = {s: p for s, p in self._positions.items() if s != symbol}
+        return await self._book(fill, None, positions, self._cash + quantity * price - fee)
+
+    async def _book(
+        self, fill: Fill, order: Order | None, positions: dict[str, Position], cash: float
+    ) -> Fill | None:
+        """Persist a fill with its consequences, then apply them in memory (store first: crash-safe)."""
+        booked = await self._store.book_fill(fill, order, list(positions.values()), cash, fill.time)
+        if not booked:
+            # The store already holds this fill: memory is behind it. Trust the store, apply nothing twice.
+            await self._restore()
+            return None
+        self._cash = cash
+        self._positions = positions
+        if order is not None:
+            self._pending.pop(order.order_id, None)
+        return fill
+
+    async def _close(self, order: Order, status: OrderStatus, at: datetime, reason: str) -> None:
+        """Expire or cancel a pending order. The reason is audited first, so a crash cannot lose it."""
+        detail = {"order_id": order.order_id, "event_id": order.event_id, "symbol": order.request.symbol}
+        await self._store.audit(_ACTOR, f"order_{status.value}", {**detail, "reason": reason}, at)
+        closed = Order(order_id=order.order_id, request=order.request, status=status, updated_at=at)
+        await self._store.update_order(closed)
+        self._pending.pop(order.order_id, None)
+
+
+def _bought(
+    held: Position | None, request: OrderRequest, quantity: float, price: float, at: datetime
+) -> Position:
+    """The position after a buy: a new one, or the held one with an averaged price and the newest bracket."""
+    if held is None:
+        return Position(
+            symbol=request.symbol,
+            quantity=quantity,
+            avg_price=price,
+            stop_loss_price=request.stop_loss_price,
+            take_profit_price=request.take_profit_price,
+            opened_at=at,
+            opened_by_event=request.event_id,
+        )
+    total = held.quantity + quantity
+    return Position(
+        symbol=held.symbol,
+        quantity=total,
+        avg_price=(held.quantity * held.avg_price + quantity * price) / total,
+        stop_loss_price=_newest(request.stop_loss_price, held.stop_loss_price),
+        take_profit_price=_newest(request.take_profit_price, held.take_profit_price),
+        opened_at=held.opened_at,
+        opened_by_event=held.opened_by_event,
+    )
+
+
+def _newest(requested: float | None, held: float | None) -> float | None:
+    return requested if requested is not None else held
+
+
+def _sold(positions: dict[str, Position], held: Position, quantity: float) -> None:
+    """Reduce `held` by `quantity` in `positions` (a fresh copy of the book), removing it when flat."""
+    remaining = held.quantity - quantity
+    if remaining <= held.quantity * _DUST:
+        del positions[held.symbol]
+    else:
+        positions[held.symbol] = held.model_copy(update={"quantity": remaining})

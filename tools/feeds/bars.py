@@ -1,0 +1,30 @@
+"""Turning panel cells into validated `Bar` events' bars."""
+
+from __future__ import annotations
+
+import math
+
+from state.events import Bar
+from tools.feeds.bundled import DailyPanel, bar_time
+
+
+def panel_bar(panel: DailyPanel, row: int, column: int) -> Bar | None:
+    """The bar of one symbol on one day, or None where the panel has no (finite) data for it."""
+    values = (
+        float(panel.open[row, column]),
+        float(panel.high[row, column]),
+        float(panel.low[row, column]),
+        float(panel.close[row, column]),
+        float(panel.volume[row, column]),
+    )
+    if not all(math.isfinite(v) for v in values):
+        return None
+    o, h, lo, c, v = values
+    return Bar(time=bar_time(panel.dates[row]), open=o, high=h, low=lo, close=c, volume=v)
+
+
+def symbol_bars(panel: DailyPanel, symbol: str, first: int = 0, last: int | None = None) -> list[Bar]:
+    """The bars of `symbol` for rows first..last (inclusive), skipping days without data."""
+    column = panel.symbols.index(symbol)
+    stop = len(panel.dates) - 1 if last is None else last
+    return [bar for row in range(first, stop + 1) if (bar := panel_bar(panel, row, column)) is not None]
