@@ -9,6 +9,7 @@ a dead letter) and for a redelivered one (the decision recorded the first time).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,9 +18,9 @@ from typing import Any, Self
 
 from langgraph.graph.state import CompiledStateGraph
 
-from agents.llm.client import LLMClient
 from aegis.services import Stack, open_stack
 from aegis.settings import Settings
+from agents.llm.client import LLMClient
 from graphs.deliberation.context import RunKnobs
 from graphs.deliberation.nodes import raw_event_id
 from graphs.deliberation.services import Services
@@ -80,7 +81,8 @@ class Pipeline:
         """Submit every event of a JSON-lines file, in order. A line that is not JSON is submitted as a
         rejected event (so it is recorded, not lost)."""
         decisions = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:

@@ -6,6 +6,7 @@ them. Embedded defaults only for now (SQLite, in-process hot store, paper broker
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,7 @@ async def open_stack(
     settings: Settings, *, clock: Clock | None = None, extra_providers: Mapping[str, LLMClient] | None = None
 ) -> Stack:
     clock = clock or WallClock()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
     store = await SqliteStore(settings.data_dir / RECORDS_FILE, clock=clock).open()
     broker = PaperBroker(store, settings.costs, starting_cash=settings.starting_cash)
     await broker.load()

@@ -3,11 +3,13 @@
 The deliberation is served on the bundled real market as of its last trading day: the hot store holds
 each bundled symbol's last bars and the VIX of that day, and the session clock stands at that day's
 close. Submit an event dated that day (see README) to step through a full session; records go to
-the `studio/` folder of the data folder (`AEGIS_DATA_DIR`, default `data`). The server brings its own checkpointer, so the graph is built without one.
+the `studio/` folder of the data folder (`AEGIS_DATA_DIR`, default `data`). The server brings its own
+checkpointer, so the graph is built without one.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,16 +21,22 @@ from aegis.settings import Settings
 from state.clock import SimulatedClock
 from state.context_loader import VIX_KEY
 from tools.feeds.bars import symbol_bars
-from tools.feeds.bundled import bar_time, load_bundled_daily
+from tools.feeds.bundled import DailyPanel, bar_time, load_bundled_daily
+
+
+def _prepare() -> tuple[DailyPanel, Settings]:
+    settings = Settings()
+    settings = settings.model_copy(update={"data_dir": settings.data_dir / "studio", "checkpoints": False})
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return load_bundled_daily(), settings
 
 
 @asynccontextmanager
 async def deliberation(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
-    panel = load_bundled_daily()
+    # The server runs factories on its event loop: file reads happen in a worker thread.
+    panel, settings = await asyncio.to_thread(_prepare)
     last = len(panel.dates) - 1
     clock = SimulatedClock(bar_time(panel.dates[last]))
-    defaults = Settings()
-    settings = Settings(data_dir=defaults.data_dir / "studio", checkpoints=False)
     stack = await open_stack(settings, clock=clock)
     window = settings.hot_window_bars
     try:

@@ -15,6 +15,7 @@ from agents.stage import RoleCall, RoleResult, StageBudget, run_role
 from prompts.loader import load_prompt
 
 ROLE = "analyst"
+PROMPT = load_prompt(ROLE)  # read at import: a missing or malformed prompt fails at start-up
 
 
 class AnalystView(BaseModel):
@@ -31,7 +32,9 @@ class AnalystView(BaseModel):
 FAIL_CLOSED = AnalystView(direction="flat", confidence=0.0, thesis="analyst failed: hold", evidence=["fail-closed"])
 
 
-async def analyse(facts: dict[str, Any], *, client: LLMClient, model: str, budget: StageBudget) -> RoleResult[AnalystView]:
+async def analyse(
+    facts: dict[str, Any], *, client: LLMClient, model: str, budget: StageBudget
+) -> RoleResult[AnalystView]:
     """Ask the analyst for its view of the event; fails closed to `FAIL_CLOSED` (hold)."""
-    call = RoleCall(role=ROLE, schema=AnalystView, prompt=load_prompt(ROLE), model=model, budget=budget)
+    call = RoleCall(role=ROLE, schema=AnalystView, prompt=PROMPT, model=model, budget=budget)
     return await run_role(call, facts, client)

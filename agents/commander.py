@@ -16,6 +16,7 @@ from agents.stage import RoleCall, RoleResult, StageBudget, run_role
 from prompts.loader import load_prompt
 
 ROLE = "commander"
+PROMPT = load_prompt(ROLE)  # read at import: a missing or malformed prompt fails at start-up
 
 
 class CommanderOrder(BaseModel):
@@ -35,7 +36,9 @@ class CommanderOrder(BaseModel):
 FAIL_CLOSED = CommanderOrder(action="hold", size_pct=0.0, order_type="limit", rationale="commander failed: hold")
 
 
-async def command(facts: dict[str, Any], *, client: LLMClient, model: str, budget: StageBudget) -> RoleResult[CommanderOrder]:
+async def command(
+    facts: dict[str, Any], *, client: LLMClient, model: str, budget: StageBudget
+) -> RoleResult[CommanderOrder]:
     """Ask the commander for the order; fails closed to `FAIL_CLOSED` (hold)."""
-    call = RoleCall(role=ROLE, schema=CommanderOrder, prompt=load_prompt(ROLE), model=model, budget=budget)
+    call = RoleCall(role=ROLE, schema=CommanderOrder, prompt=PROMPT, model=model, budget=budget)
     return await run_role(call, facts, client)

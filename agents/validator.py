@@ -16,6 +16,7 @@ from agents.stage import RoleCall, RoleResult, StageBudget, run_role
 from prompts.loader import load_prompt
 
 ROLE = "validator"
+PROMPT = load_prompt(ROLE)  # read at import: a missing or malformed prompt fails at start-up
 
 
 class ValidatorVerdict(BaseModel):
@@ -43,5 +44,5 @@ async def validate(
     facts: dict[str, Any], *, client: LLMClient, model: str, budget: StageBudget
 ) -> RoleResult[ValidatorVerdict]:
     """Ask the validator for approve/veto; fails closed to `FAIL_CLOSED` (veto)."""
-    call = RoleCall(role=ROLE, schema=ValidatorVerdict, prompt=load_prompt(ROLE), model=model, budget=budget)
+    call = RoleCall(role=ROLE, schema=ValidatorVerdict, prompt=PROMPT, model=model, budget=budget)
     return await run_role(call, facts, client)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import tempfile
 import time
 from collections import Counter
@@ -89,12 +90,17 @@ async def _floor(events: int, folder: Path) -> list[float]:
         graph.add_node(name, noop)
     chain = ["normalize", "load_context", "quant_report", "pre_screen"]
     graph.add_edge(START, chain[0])
-    for a, b in zip(chain, chain[1:], strict=False):
+    for a, b in itertools.pairwise(chain):
         graph.add_edge(a, b)
     graph.add_edge("pre_screen", "analyst")
     graph.add_edge("pre_screen", "validator")
     graph.add_edge(["analyst", "validator"], "veto_gate")
-    for a, b in (("veto_gate", "commander"), ("commander", "risk_guard"), ("risk_guard", "execute"), ("execute", "persist")):
+    for a, b in (
+        ("veto_gate", "commander"),
+        ("commander", "risk_guard"),
+        ("risk_guard", "execute"),
+        ("execute", "persist"),
+    ):
         graph.add_edge(a, b)
     graph.add_edge("persist", END)
     saver = await open_sqlite_checkpointer(folder / "floor.sqlite", checkpoint_types())

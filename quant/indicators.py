@@ -311,9 +311,7 @@ class _WindowSums:
         self._deviations: FloatArray = blocks - self.reference[:, np.newaxis]
         # A window ending at offset j of block k is the tail of block k - 1 after offset j (tail_size rows,
         # measured from reference[k - 1]) plus the head of block k up to j; a full block needs no tail.
-        self._tail_size = (p - 1 - np.arange(p - 1, dtype=np.float64)).reshape(
-            (1, p - 1) + (1,) * (a.ndim - 1)
-        )
+        self._tail_size = (p - 1 - np.arange(p - 1, dtype=np.float64)).reshape((1, p - 1) + (1,) * (a.ndim - 1))
         self._shift = (self.reference[:-1] - self.reference[1:])[:, np.newaxis]
         sums: FloatArray = np.cumsum(self._deviations, axis=1)
         self._tail: FloatArray = sums[:-1, -1:] - sums[:-1, :-1]

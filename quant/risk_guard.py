@@ -179,9 +179,7 @@ def _guard_sell(proposal: ProposedOrder, *, price: float, book: BookView) -> Gua
             changes.append(GuardChange("order_type", proposal.order_type, "limit", "order_type.invalid"))
         order_type, limit_price, reference = "limit", limit, limit
     else:
-        changes.append(
-            GuardChange("order_type", f"{proposal.order_type} @ {_fmt(limit)}", "market", "sell.limit_band")
-        )
+        changes.append(GuardChange("order_type", f"{proposal.order_type} @ {_fmt(limit)}", "market", "sell.limit_band"))
         order_type, limit_price, reference = "market", None, price
     for field, value in (
         ("stop_loss_pct", proposal.stop_loss_pct),
@@ -216,12 +214,9 @@ def _guard_buy(
         )
     held = sorted(s for s, q in book.quantities.items() if not q <= 0)  # NaN counts as held: fail closed
     already_held = symbol in held
-    if len(held) > posture.max_open_positions or (
-        not already_held and len(held) >= posture.max_open_positions
-    ):
+    if len(held) > posture.max_open_positions or (not already_held and len(held) >= posture.max_open_positions):
         return _reject(
-            f"{len(held)} symbols held and the posture allows {posture.max_open_positions}: "
-            f"no buy of {symbol}"
+            f"{len(held)} symbols held and the posture allows {posture.max_open_positions}: no buy of {symbol}"
         )
     if not _positive(proposal.size_pct):
         return _reject(f"size_pct must be a positive finite percent, got {proposal.size_pct}")
@@ -234,9 +229,7 @@ def _guard_buy(
     changes: list[GuardChange] = []
     size_pct = proposal.size_pct
     if size_pct > posture.entry_size_pct:
-        changes.append(
-            GuardChange("size_pct", _fmt(size_pct), _fmt(posture.entry_size_pct), "posture.entry_size")
-        )
+        changes.append(GuardChange("size_pct", _fmt(size_pct), _fmt(posture.entry_size_pct), "posture.entry_size"))
         size_pct = posture.entry_size_pct
 
     order_type, limit_price = _buy_order_type(proposal, price, posture, limits, book, changes)
@@ -258,23 +251,27 @@ def _guard_buy(
         )
     concentration_notional = concentration_room * reference / price
     if notional > concentration_notional:
-        changes.append(
-            GuardChange("notional", _fmt(notional), _fmt(concentration_notional), "limits.concentration")
-        )
+        changes.append(GuardChange("notional", _fmt(notional), _fmt(concentration_notional), "limits.concentration"))
         notional = concentration_notional
 
     quantity = min(_whole_units(notional, reference), _whole_units(concentration_room, price))
     if quantity < 1:
-        return _reject(
-            f"below one unit: notional {_fmt(notional)} at reference price {_fmt(reference)}", changes
-        )
+        return _reject(f"below one unit: notional {_fmt(notional)} at reference price {_fmt(reference)}", changes)
 
-    stop_pct = _bracket_distance(
-        proposal.stop_loss_pct, posture.stop_loss_pct, "stop_loss_pct", "posture.stop_loss_band", changes
+    stop_loss_price = _bracket_price(
+        proposal.stop_loss_pct,
+        posture.stop_loss_pct,
+        reference,
+        -1.0,
+        "stop_loss_pct",
+        "posture.stop_loss_band",
+        changes,
     )
-    target_pct = _bracket_distance(
+    take_profit_price = _bracket_price(
         proposal.take_profit_pct,
         posture.take_profit_pct,
+        reference,
+        1.0,
         "take_profit_pct",
         "posture.take_profit_band",
         changes,
@@ -285,8 +282,8 @@ def _guard_buy(
         quantity=float(quantity),
         order_type=order_type,
         limit_price=limit_price,
-        stop_loss_price=reference * (1.0 - stop_pct / 100.0),
-        take_profit_price=reference * (1.0 + target_pct / 100.0),
+        stop_loss_price=stop_loss_price,
+        take_profit_price=take_profit_price,
         reference_price=reference,
     )
     return GuardDecision(order=order, changes=tuple(changes), rejected_because=None)
@@ -306,9 +303,7 @@ def _buy_order_type(
         share_pct = 100.0 * sum(kind == "limit" for kind in window) / len(window)
         if share_pct >= posture.limit_order_share_pct:
             return "market", None
-        changes.append(
-            GuardChange("order_type", "market", f"limit @ {_fmt(price)}", "posture.limit_order_share")
-        )
+        changes.append(GuardChange("order_type", "market", f"limit @ {_fmt(price)}", "posture.limit_order_share"))
         return "limit", price
     if proposal.order_type != "limit":
         changes.append(GuardChange("order_type", proposal.order_type, "limit", "order_type.invalid"))
@@ -322,14 +317,26 @@ def _buy_order_type(
     return "limit", limit
 
 
-def _bracket_distance(
-    proposed: float | None, widest: float, field: str, rule: str, changes: list[GuardChange]
+def _bracket_price(
+    proposed_pct: float | None,
+    widest_pct: float,
+    reference: float,
+    side: float,
+    field: str,
+    rule: str,
+    changes: list[GuardChange],
 ) -> float:
-    """A stop or target distance in percent: the proposal if within (0, widest], else ``widest``."""
-    if proposed is not None and _positive(proposed) and proposed <= widest:
-        return proposed
-    changes.append(GuardChange(field, _fmt(proposed), _fmt(widest), rule))
-    return widest
+    """A stop (``side`` -1) or target (+1) price ``proposed_pct`` percent away from ``reference``.
+
+    A distance that is missing, not positive, wider than ``widest_pct``, or too small to move the price at
+    all (1e-200 %) is replaced by ``widest_pct``.
+    """
+    if proposed_pct is not None and _positive(proposed_pct) and proposed_pct <= widest_pct:
+        price = reference * (1.0 + side * proposed_pct / 100.0)
+        if price != reference:
+            return price
+    changes.append(GuardChange(field, _fmt(proposed_pct), _fmt(widest_pct), rule))
+    return reference * (1.0 + side * widest_pct / 100.0)
 
 
 def _whole_units(budget: float, unit_price: float) -> int:

@@ -92,9 +92,7 @@ def screen_panel(
     o, h, lo, c, v = (np.asarray(a, dtype=np.float64) for a in (open_, high, low, close, volume))
     if c.ndim != 2 or any(a.shape != c.shape for a in (o, h, lo, v)):
         shapes = [np.shape(a) for a in (o, h, lo, c, v)]
-        raise ValueError(
-            f"open, high, low, close, volume must be 2-D (time, symbols) of one shape, got {shapes}"
-        )
+        raise ValueError(f"open, high, low, close, volume must be 2-D (time, symbols) of one shape, got {shapes}")
     with np.errstate(invalid="ignore"):
         usable = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c) & np.isfinite(v)
         usable &= (c > 0) & (v >= 0)
@@ -130,9 +128,7 @@ def _runs(usable: npt.NDArray[np.bool_]) -> dict[tuple[int, int], list[int]]:
     start_columns, start_rows = np.nonzero(edges.T == 1)
     _, stop_rows = np.nonzero(edges.T == -1)
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for column, start, stop in zip(
-        start_columns.tolist(), start_rows.tolist(), stop_rows.tolist(), strict=True
-    ):
+    for column, start, stop in zip(start_columns.tolist(), start_rows.tolist(), stop_rows.tolist(), strict=True):
         groups[(start, stop)].append(column)
     return groups
 
@@ -192,9 +188,7 @@ def _screen_block(
         # row t - 1 is the rolling value at row t - 1 of the return series.
         deviation_before = np.full(shape, np.nan)
         if len(close) > 1:
-            deviation_before[1:] = _previous(
-                indicators.rolling_std(log_return[1:], params.vol_window, ddof=1)
-            )
+            deviation_before[1:] = _previous(indicators.rolling_std(log_return[1:], params.vol_window, ddof=1))
         z = np.abs(log_return) / deviation_before
         mark(
             "sigma_move",

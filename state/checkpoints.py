@@ -6,6 +6,7 @@ checkpoint never reconstructs arbitrary classes (LangGraph's strict msgpack mode
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
 async def open_sqlite_checkpointer(path: Path, allowed_types: Iterable[type]) -> AsyncSqliteSaver:
     """An `AsyncSqliteSaver` on `path` (created if missing), tables set up. Close with `close_checkpointer`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
     connection = await aiosqlite.connect(str(path))
     await connection.execute("PRAGMA journal_mode=WAL")
     serde = JsonPlusSerializer(allowed_msgpack_modules=list(allowed_types))

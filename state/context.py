@@ -57,7 +57,9 @@ class Portfolio(_Frozen):
 
     def value(self, symbol: str) -> float:
         mark = self.marks.get(symbol)
-        return sum(p.quantity * (mark if mark is not None else p.avg_price) for p in self.positions if p.symbol == symbol)
+        return sum(
+            p.quantity * (mark if mark is not None else p.avg_price) for p in self.positions if p.symbol == symbol
+        )
 
 
 class RecentDecision(_Frozen):

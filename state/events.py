@@ -2,7 +2,7 @@
 
 Everything that enters the system is one of these. `parse_event` is the only way in: it validates the
 envelope and the payload of its type, refuses NaN/inf numbers, negative volumes and timestamps from the
-future, and raises `EventRejected` naming every offending field. Callers record the rejection (the
+future, and raises `EventRejectedError` naming every offending field. Callers record the rejection (the
 dead-letter record); nothing is dropped silently.
 """
 
@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 CLOCK_SKEW = timedelta(seconds=5)
 
 
@@ -285,7 +285,7 @@ class FieldError(Strict):
     message: str
 
 
-class EventRejected(ValueError):
+class EventRejectedError(ValueError):
     """An event failed validation. `errors` names each offending field."""
 
     def __init__(self, event_id: str | None, errors: list[FieldError]) -> None:
@@ -304,9 +304,9 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 def _non_finite_paths(value: Any, path: str = "") -> list[str]:
     """Where a raw event holds NaN or infinity (they can arrive as floats or as strings like 'NaN')."""
     found: list[str] = []
-    if isinstance(value, float) and not math.isfinite(value):
-        found.append(path or "<event>")
-    elif isinstance(value, str) and value.strip().lower() in {"nan", "inf", "-inf", "+inf", "infinity"}:
+    if (isinstance(value, float) and not math.isfinite(value)) or (
+        isinstance(value, str) and value.strip().lower() in {"nan", "inf", "-inf", "+inf", "infinity"}
+    ):
         found.append(path or "<event>")
     elif isinstance(value, Mapping):
         for key, item in value.items():
@@ -321,26 +321,28 @@ def parse_event(raw: Mapping[str, Any] | EventEnvelope, *, now: datetime | None 
     """Validate a raw event (a mapping, e.g. decoded JSON) into its typed model.
 
     `now` enables the "not from the future" check; pass the injected clock's time.
-    Raises `EventRejected` listing every offending field.
+    Raises `EventRejectedError` listing every offending field.
     """
     if isinstance(raw, EventEnvelope):
         raw = raw.model_dump(mode="json")
     if not isinstance(raw, Mapping):
-        raise EventRejected(None, [FieldError(field="<event>", message="an event must be a JSON object")])
+        raise EventRejectedError(None, [FieldError(field="<event>", message="an event must be a JSON object")])
     event_id = raw.get("id") if isinstance(raw.get("id"), str) else None
     kind = raw.get("type")
     if kind not in EventType.__members__:
         known = ", ".join(EventType)
-        raise EventRejected(event_id, [FieldError(field="type", message=f"unknown event type {kind!r}; known: {known}")])
+        raise EventRejectedError(
+            event_id, [FieldError(field="type", message=f"unknown event type {kind!r}; known: {known}")]
+        )
     non_finite = _non_finite_paths(raw)
     if non_finite:
         errors = [FieldError(field=p, message="must be a finite number (NaN/inf refused)") for p in non_finite]
-        raise EventRejected(event_id, errors)
+        raise EventRejectedError(event_id, errors)
     try:
         return _EVENT_ADAPTER.validate_python(dict(raw), context={"now": now})
     except ValidationError as exc:
         errors = [FieldError(field=_field_path(e["loc"]), message=e["msg"]) for e in exc.errors()]
-        raise EventRejected(event_id, errors) from None
+        raise EventRejectedError(event_id, errors) from None
 
 
 def event_to_json(event: EventEnvelope) -> dict[str, Any]:

@@ -32,7 +32,12 @@ def signal(event_id: str, bar: Bar, direction: str = "long", symbol: str = SYMBO
         "source": "test",
         "symbols": [symbol],
         "event_time": bar.time.isoformat(),
-        "payload": {"signal": "golden_cross", "direction": direction, "strength": 0.6, "bar": bar.model_dump(mode="json")},
+        "payload": {
+            "signal": "golden_cross",
+            "direction": direction,
+            "strength": 0.6,
+            "bar": bar.model_dump(mode="json"),
+        },
     }
 
 
@@ -60,7 +65,9 @@ async def make_pipeline(tmp_path: Path) -> AsyncIterator[PipelineFactory]:
         deliberation = DeliberationConfig.model_validate({"roles": roles, **config})
         clock = SimulatedClock(bars[SESSION_DAY].time)
         pipeline = await Pipeline.open(
-            Settings(data_dir=data_dir or tmp_path / "data", deliberation=deliberation), clock=clock, providers=providers
+            Settings(data_dir=data_dir or tmp_path / "data", deliberation=deliberation),
+            clock=clock,
+            providers=providers,
         )
         for bar in bars[SESSION_DAY - 119 : SESSION_DAY + 1]:
             await pipeline.services.hot.push_bar(SYMBOL, bar)

@@ -23,9 +23,13 @@ def run(
     symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols (default: all bundled)")] = None,
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default: start of the bundle)")] = None,
     end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (default: end of the bundle)")] = None,
-    speed: Annotated[float, typer.Option(help="Trading days per second of the accelerated clock; 0 = flat out")] = 100.0,
+    speed: Annotated[
+        float, typer.Option(help="Trading days per second of the accelerated clock; 0 = flat out")
+    ] = 100.0,
     concurrency: Annotated[int, typer.Option(min=1, help="Events deliberated at once")] = 4,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder for this run's records (default: data/runs/<time>)")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder for this run's records (default: data/runs/<time>)")
+    ] = None,
 ) -> None:
     """Replay bundled real daily bars as a live feed through the deliberation graph, then print a summary."""
     console = Console()
@@ -38,7 +42,10 @@ def run(
         days_per_second=speed,
         concurrency=concurrency,
     )
-    console.print(f"[bold]AEGIS[/] replay of bundled real daily data; provider: rules (deterministic baseline); records: {run_dir}")
+    console.print(
+        "[bold]AEGIS[/] replay of bundled real daily data; provider: rules (deterministic baseline); "
+        f"records: {run_dir}"
+    )
     with LiveView(console) as view:
         summary = asyncio.run(run_replay(settings, options, on_day=view.update))
     for line in summary.lines():

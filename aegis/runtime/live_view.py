@@ -61,7 +61,9 @@ class LiveView:
     def __init__(self, console: Console | None = None, every: int = 50) -> None:
         self._console = console or Console()
         self._every = every
-        self._live = Live(console=self._console, refresh_per_second=8, transient=False) if self._console.is_terminal else None
+        self._live = (
+            Live(console=self._console, refresh_per_second=8, transient=False) if self._console.is_terminal else None
+        )
 
     def update(self, progress: DayProgress) -> None:
         if self._live is not None:

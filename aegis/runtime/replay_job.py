@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -39,7 +39,7 @@ class ReplayOptions:
     end: date | None = None
     days_per_second: float = 100.0  # the accelerated clock; 0 = as fast as the pipeline goes
     concurrency: int = 4  # events of one day deliberated at once
-    screen: ScreenParams = ScreenParams()
+    screen: ScreenParams = field(default_factory=ScreenParams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +171,7 @@ def _progress(
 ) -> DayProgress:
     marks = broker.marks()
     positions = {s: (p.quantity, p.avg_price, marks.get(s, p.avg_price)) for s, p in broker.positions().items()}
-    if t >= WARMUP_DAYS:
-        basket = float(np.nanmean(panel.close[t] / first_open))
-    else:
-        basket = 1.0
+    basket = float(np.nanmean(panel.close[t] / first_open)) if t >= WARMUP_DAYS else 1.0
     return DayProgress(
         day=day,
         index=t,

@@ -88,7 +88,7 @@ class RunSummary:
     def lines(self) -> list[str]:
         out = [
             f"AEGIS run summary: {self.window}, {self.symbols} symbols, {self.trading_days} trading days",
-            f"  provider             rules (deterministic baseline, not an LLM)",
+            "  provider             rules (deterministic baseline, not an LLM)",
             f"  events               {self.events}",
             f"  deliberations        {self.deliberations}  (screened out without LLM: {self.screened_out})",
             f"  vetoes               {self.vetoes}",

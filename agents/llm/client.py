@@ -57,17 +57,17 @@ class ProviderError(Exception):
     """Base of every failure of a client. The stage runner treats all of them as fail-closed."""
 
 
-class ProviderTimeout(ProviderError):
+class ProviderTimeoutError(ProviderError):
     """The provider did not answer within the call's timeout."""
 
 
-class ProviderUnavailable(ProviderError):
+class ProviderUnavailableError(ProviderError):
     """Connection refused, 5xx, rate limited past the retries, circuit open."""
 
 
-class InvalidReply(ProviderError):
+class InvalidReplyError(ProviderError):
     """The reply could not be parsed into a JSON object."""
 
 
-class ProviderRejected(ProviderError):
+class ProviderRejectedError(ProviderError):
     """The provider refused the request (400/401/403): retrying cannot help."""

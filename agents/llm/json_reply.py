@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agents.llm.client import InvalidReply
+from agents.llm.client import InvalidReplyError
 
 
 def extract_json_object(text: str) -> dict[str, Any]:
-    """The first top-level JSON object in `text`. Raises `InvalidReply` when there is none."""
+    """The first top-level JSON object in `text`. Raises `InvalidReplyError` when there is none."""
     decoder = json.JSONDecoder()
     start = text.find("{")
     while start != -1:
@@ -22,4 +22,4 @@ def extract_json_object(text: str) -> dict[str, Any]:
             return value
         start = text.find("{", start + 1)
     snippet = text[:120].replace("\n", " ")
-    raise InvalidReply(f"no JSON object in the reply: {snippet!r}")
+    raise InvalidReplyError(f"no JSON object in the reply: {snippet!r}")

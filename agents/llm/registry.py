@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from agents.llm.client import LLMClient
 
 
-class UnknownProvider(KeyError):
+class UnknownProviderError(KeyError):
     pass
 
 
@@ -21,7 +21,7 @@ class ProviderRegistry:
             return self._clients[name]
         except KeyError:
             known = ", ".join(sorted(self._clients)) or "none"
-            raise UnknownProvider(f"provider {name!r} is not configured (configured: {known})") from None
+            raise UnknownProviderError(f"provider {name!r} is not configured (configured: {known})") from None
 
     def names(self) -> list[str]:
         return sorted(self._clients)

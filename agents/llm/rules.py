@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from agents.llm.client import LLMReply, LLMRequest, ProviderRejected
+from agents.llm.client import LLMReply, LLMRequest, ProviderRejectedError
 from state.clock import monotonic_ms
 from state.decisions import Usage
 
@@ -32,8 +32,12 @@ def analyst_policy(facts: Mapping[str, Any]) -> dict[str, Any]:
     """Score trend, momentum, RSI and the triggering signal; two or more agreeing votes give a direction."""
     report = facts.get("report") or {}
     if "insufficient_history" in (report.get("flags") or []):
-        return {"direction": "flat", "confidence": 0.0, "thesis": "not enough history for the indicators",
-                "evidence": ["report.flags=insufficient_history"]}
+        return {
+            "direction": "flat",
+            "confidence": 0.0,
+            "thesis": "not enough history for the indicators",
+            "evidence": ["report.flags=insufficient_history"],
+        }
     votes: list[tuple[int, str]] = []
     trend = report.get("trend")
     if trend in ("up", "down"):
@@ -51,12 +55,21 @@ def analyst_policy(facts: Mapping[str, Any]) -> dict[str, Any]:
     score = sum(v for v, _ in votes)
     evidence = [e for _, e in votes] or ["no directional evidence"]
     if abs(score) < 2:
-        return {"direction": "flat", "confidence": 0.5, "thesis": f"mixed evidence (score {score:+d})",
-                "evidence": evidence}
+        return {
+            "direction": "flat",
+            "confidence": 0.5,
+            "thesis": f"mixed evidence (score {score:+d})",
+            "evidence": evidence,
+        }
     direction = "long" if score > 0 else "short"
     confidence = min(0.95, 0.45 + 0.1 * abs(score) + 0.1 * strength)
     thesis = f"{len(votes)} indicators, net score {score:+d}, point {direction}"
-    return {"direction": direction, "confidence": round(confidence, 4), "thesis": thesis, "evidence": evidence}
+    return {
+        "direction": direction,
+        "confidence": round(confidence, 4),
+        "thesis": thesis,
+        "evidence": evidence,
+    }
 
 
 def validator_policy(facts: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,8 +100,11 @@ def validator_policy(facts: Mapping[str, Any]) -> dict[str, Any]:
     atr_pct = _num(report, "atr_pct")
     stop = float(posture.get("stop_loss_pct", math.inf) or math.inf)
     if math.isfinite(atr_pct):
-        check("volatility_fits_posture", atr_pct <= 2.5 * stop,
-              f"daily range {atr_pct:.2f} % exceeds 2.5x the {stop:.2f} % stop")
+        check(
+            "volatility_fits_posture",
+            atr_pct <= 2.5 * stop,
+            f"daily range {atr_pct:.2f} % exceeds 2.5x the {stop:.2f} % stop",
+        )
     if analysis is not None:
         minimum = float(facts.get("min_confidence", 0.65))
         confidence = float(analysis.get("confidence", 0.0))
@@ -121,8 +137,12 @@ def commander_policy(facts: Mapping[str, Any]) -> dict[str, Any]:
             "rationale": f"enter long at the posture size: {analysis.get('thesis', '')}"[:2000],
         }
     if direction == "short" and held > 0:
-        return {"action": "sell", "size_pct": 0.0, "order_type": "market",
-                "rationale": f"close the long: {analysis.get('thesis', '')}"[:2000]}
+        return {
+            "action": "sell",
+            "size_pct": 0.0,
+            "order_type": "market",
+            "rationale": f"close the long: {analysis.get('thesis', '')}"[:2000],
+        }
     reason = "already holding" if direction == "long" else "no long to close and shorting is disabled"
     return {**hold, "rationale": reason if direction in ("long", "short") else "no directional view"}
 
@@ -148,7 +168,7 @@ class RulesClient:
         started = monotonic_ms()
         policy = self._policies.get(request.role)
         if policy is None:
-            raise ProviderRejected(f"the rules baseline has no policy for role {request.role!r}")
+            raise ProviderRejectedError(f"the rules baseline has no policy for role {request.role!r}")
         parsed = policy(request.facts)
         return LLMReply(
             raw=json.dumps(parsed, sort_keys=True),

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.llm.client import LLMReply, LLMRequest, ProviderRejected
+from agents.llm.client import LLMReply, LLMRequest, ProviderRejectedError
 from agents.llm.json_reply import extract_json_object
 from state.clock import monotonic_ms
 from state.decisions import Usage
@@ -49,7 +49,7 @@ class ScriptedClient:
         self.requests.append(request)
         queue = self._queues.get(request.role)
         if not queue:
-            raise ProviderRejected(f"no scripted reply for role {request.role!r}")
+            raise ProviderRejectedError(f"no scripted reply for role {request.role!r}")
         reply = queue.pop(0) if len(queue) > 1 else queue[0]
         started = monotonic_ms()
         if reply.delay_s > 0:

@@ -20,7 +20,9 @@ ValidationMode = Literal["parallel", "sequential"]
 class RoleConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    provider: str = Field(description="Provider name in the registry: rules, scripted (later deepseek, anthropic, replay)")
+    provider: str = Field(
+        description="Provider name in the registry: rules, scripted (later deepseek, anthropic, replay)"
+    )
     model: str = Field(description="Model id sent to the provider")
     target_s: float = Field(gt=0, description="Stage time to aim for, seconds")
     warn_s: float = Field(gt=0, description="Past this the stage is recorded as slow, seconds")

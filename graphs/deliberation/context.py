@@ -7,13 +7,13 @@ Live clients never go here; they belong to the graph's services.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from graphs.deliberation.config import DeliberationConfig, RoleConfig
 
 
-def _knob(description: str) -> None:
-    return field(default=None, metadata={"description": description})  # type: ignore[no-any-return]
+def _knob(description: str) -> Any:
+    return field(default=None, metadata={"description": description})
 
 
 @dataclass(kw_only=True)

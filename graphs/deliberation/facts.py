@@ -22,12 +22,25 @@ def base_facts(event: Event, context: SessionContext, report: QuantReport, max_m
     position = next((p for p in context.portfolio.positions if p.symbol == symbol), None)
     signal = None
     if isinstance(event, SignalEvent):
-        signal = {"signal": event.payload.signal, "direction": event.payload.direction, "strength": event.payload.strength}
+        signal = {
+            "signal": event.payload.signal,
+            "direction": event.payload.direction,
+            "strength": event.payload.strength,
+        }
     return {
-        "event": {"id": event.id, "type": str(event.type), "symbol": symbol, "event_time": event.event_time.isoformat()},
+        "event": {
+            "id": event.id,
+            "type": str(event.type),
+            "symbol": symbol,
+            "event_time": event.event_time.isoformat(),
+        },
         "signal": signal,
         "report": report.as_dict(),
-        "posture": {"name": str(context.posture), "reason": context.posture_reason, **asdict(context.posture_params)},
+        "posture": {
+            "name": str(context.posture),
+            "reason": context.posture_reason,
+            **asdict(context.posture_params),
+        },
         "position": {"quantity": held, "avg_price": position.avg_price} if position else None,
         "portfolio": {
             "equity": round(context.portfolio.equity, 2),

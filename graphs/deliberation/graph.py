@@ -32,10 +32,15 @@ def _settled_or(next_node: str) -> Route:
     return route
 
 
-def build_deliberation_graph(services: Services, checkpointer: Checkpointer = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+def build_deliberation_graph(
+    services: Services, checkpointer: Checkpointer = None
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     nodes = DeliberationNodes(services)
     graph = StateGraph(
-        DeliberationState, context_schema=RunKnobs, input_schema=DeliberationInput, output_schema=DeliberationOutput
+        DeliberationState,
+        context_schema=RunKnobs,
+        input_schema=DeliberationInput,
+        output_schema=DeliberationOutput,
     )
     graph.add_node("normalize", nodes.normalize)
     graph.add_node("load_context", nodes.load_context)

@@ -23,12 +23,12 @@ from graphs.deliberation.prescreen import pre_screen
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import DeliberationState, Settlement
 from quant.posture import Posture, stricter
-from quant.report import QuantReport, build_report
+from quant.report import build_report
 from quant.risk_guard import Action, BookView, ProposedOrder, guard_order
 from state.context import OperatingMode, SessionContext
 from state.context_loader import ENTRY_ORDER_TYPES_KEY, FAILED_SESSIONS_COUNTER
 from state.decisions import DecisionRecord, GuardChangeRecord, Outcome, StageStatus
-from state.events import Event, EventRejected, parse_event
+from state.events import Event, EventRejectedError, parse_event
 from state.orders import OrderRequest, OrderType, Side
 from tools.broker.base import BrokerError
 
@@ -70,7 +70,7 @@ class DeliberationNodes:
         await self.s.store.record_event(event_id, str(raw.get("type") if isinstance(raw, dict) else None), now, raw)
         try:
             parsed = parse_event(raw, now=now)
-        except EventRejected as exc:
+        except EventRejectedError as exc:
             await self.s.store.record_rejection(exc.event_id, raw, exc.errors, now)
             return {"rejection": exc.errors, "settled": Settlement(Outcome.REJECTED, str(exc))}
         return {"parsed": parsed}
@@ -99,7 +99,9 @@ class DeliberationNodes:
         return {"report": report}
 
     async def pre_screen(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
-        reason = pre_screen(state["parsed"], state["context"], state.get("report"), self.config(runtime).max_market_age_s)
+        reason = pre_screen(
+            state["parsed"], state["context"], state.get("report"), self.config(runtime).max_market_age_s
+        )
         return {"settled": Settlement(Outcome.SCREENED_OUT, reason)} if reason else {}
 
     # ---- the roles ------------------------------------------------------------------------
@@ -205,7 +207,13 @@ class DeliberationNodes:
             order = await self.s.broker.submit(request)
         except BrokerError as exc:
             return {"settled": Settlement(Outcome.EXECUTION_FAILED, f"broker refused: {exc}")}
-        return {"order": order, "settled": Settlement(Outcome.ORDERED, f"{order.request.side} {order.request.quantity:g} {order.request.symbol} ({order.request.order_type})")}
+        return {
+            "order": order,
+            "settled": Settlement(
+                Outcome.ORDERED,
+                f"{order.request.side} {order.request.quantity:g} {order.request.symbol} ({order.request.order_type})",
+            ),
+        }
 
     async def persist(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         if "prior" in state:
@@ -263,12 +271,19 @@ class DeliberationNodes:
             recent = list(await self.s.hot.get_value(ENTRY_ORDER_TYPES_KEY) or [])
             recent.append(str(record.order.request.order_type))
             await self.s.hot.set_value(ENTRY_ORDER_TYPES_KEY, recent[-window:])
-        detail = {"outcome": str(record.outcome), "reason": record.reason, "failed_stages": record.failed_stages}
+        detail = {
+            "outcome": str(record.outcome),
+            "reason": record.reason,
+            "failed_stages": record.failed_stages,
+        }
         await store.audit("session", f"decision:{record.outcome}", {"event_id": record.event_id, **detail}, now)
 
 
 def _role_update(key: str, result: RoleResult[Any], fail_closed: Any) -> Update:
-    update: Update = {key: result.output if result.output is not None else fail_closed, "stages": [result.record]}
+    update: Update = {
+        key: result.output if result.output is not None else fail_closed,
+        "stages": [result.record],
+    }
     if result.record.status is StageStatus.FAILED:
         update["failed_stages"] = [result.record.stage]
     return update
@@ -276,5 +291,3 @@ def _role_update(key: str, result: RoleResult[Any], fail_closed: Any) -> Update:
 
 def _dump(model: Any) -> dict[str, Any] | None:
     return model.model_dump(mode="json") if model is not None else None
-
-

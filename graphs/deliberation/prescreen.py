@@ -13,7 +13,9 @@ from state.events import Event, EventType, SignalEvent
 DELIBERATED_TYPES = frozenset({EventType.MARKET_TICK, EventType.SIGNAL_GENERATED})
 
 
-def pre_screen(event: Event, context: SessionContext, report: QuantReport | None, max_market_age_s: float) -> str | None:
+def pre_screen(
+    event: Event, context: SessionContext, report: QuantReport | None, max_market_age_s: float
+) -> str | None:
     """The reason to stop before the roles, or None to deliberate."""
     if event.type not in DELIBERATED_TYPES:
         return f"{event.type} events are recorded for their own flow; the deliberation handles market events"
@@ -36,6 +38,7 @@ def pre_screen(event: Event, context: SessionContext, report: QuantReport | None
         if held:
             return f"already holding {symbol}"
         open_positions = len({p.symbol for p in context.portfolio.positions})
-        if open_positions >= context.posture_params.max_open_positions:
-            return f"{open_positions} open positions: the {context.posture} posture allows {context.posture_params.max_open_positions}"
+        allowed = context.posture_params.max_open_positions
+        if open_positions >= allowed:
+            return f"{open_positions} open positions: the {context.posture} posture allows {allowed}"
     return None

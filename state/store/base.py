@@ -80,9 +80,7 @@ class DurableStore(Protocol):
     """
 
     # ---- events -----------------------------------------------------------------------------------
-    async def record_event(
-        self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]
-    ) -> None:
+    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> None:
         """Record an arriving event, valid or not. A repeated `event_id` is ignored (first arrival wins)."""
         ...
 
@@ -93,6 +91,10 @@ class DurableStore(Protocol):
         ...
 
     # ---- decisions --------------------------------------------------------------------------------
+    async def rejected_events(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The dead letters, newest first: event_id, raw, errors (field, message), rejected_at."""
+        ...
+
     async def save_decision(self, record: DecisionRecord) -> bool:
         """Insert; returns False, changing nothing, when a decision for `record.event_id` already exists."""
         ...

@@ -13,6 +13,7 @@ Decisions that must not be silently changed:
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -106,7 +107,8 @@ async def apply_migrations(
     """
     if applied_at.tzinfo is None:
         raise MigrationError("applied_at must be timezone-aware")
-    available = load_migrations() if migrations is None else tuple(migrations)
+    # Reading the files happens in a worker thread: callers run on an event loop.
+    available = await asyncio.to_thread(load_migrations) if migrations is None else tuple(migrations)
     async with db.transaction():
         await db.execute(SCHEMA_MIGRATIONS_DDL)
     rows = await db.fetch_all("SELECT version FROM schema_migrations")

@@ -21,7 +21,7 @@ import json
 import math
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -50,9 +50,7 @@ _T = TypeVar("_T")
 _A = TypeVar("_A")
 _ACCOUNT = "default"
 _BIGINT = range(-(2**63), 2**63)
-_POSITION_COLUMNS = (
-    "symbol, quantity, avg_price, stop_loss_price, take_profit_price, opened_at, opened_by_event"
-)
+_POSITION_COLUMNS = "symbol, quantity, avg_price, stop_loss_price, take_profit_price, opened_at, opened_by_event"
 _FILL_COLUMNS = "fill_id, order_id, event_id, symbol, side, quantity, price, fee, reason, filled_at"
 
 
@@ -209,10 +207,12 @@ class _Connection:
         await self.execute("BEGIN IMMEDIATE")
         try:
             yield
+            await self.execute("COMMIT")
         except BaseException:
-            await self.execute("ROLLBACK")
+            if self.raw.in_transaction:  # also when COMMIT itself failed: never leave a transaction open
+                with suppress(sqlite3.Error):
+                    await self.execute("ROLLBACK")
             raise
-        await self.execute("COMMIT")
 
 
 # ---- the store -----------------------------------------------------------------------------------
@@ -236,12 +236,16 @@ class SqliteStore:
 
     async def open(self) -> SqliteStore:
         """Connect, switch to WAL, apply pending migrations. Opening an open store does nothing."""
-        if self._db is not None:
-            return self
+        async with self._lock:
+            if self._db is None:
+                self._db = await self._connect()
+        return self
+
+    async def _connect(self) -> _Connection:
         in_memory = self._path == ":memory:"
         try:
             if not in_memory:
-                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+                await asyncio.to_thread(Path(self._path).parent.mkdir, parents=True, exist_ok=True)
             conn = await aiosqlite.connect(self._path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailableError(f"cannot open SQLite store {self._path}: {exc}") from exc
@@ -253,11 +257,12 @@ class SqliteStore:
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA busy_timeout=5000")
             await apply_migrations(db, self._clock.now())
-        except BaseException:
+        except BaseException as exc:
             await conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreUnavailableError(f"cannot prepare SQLite store {self._path}: {exc}") from exc
             raise
-        self._db = db
-        return self
+        return db
 
     async def close(self) -> None:
         async with self._lock:
@@ -292,9 +297,7 @@ class SqliteStore:
 
     # ---- events ----------------------------------------------------------------------------------
 
-    async def record_event(
-        self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]
-    ) -> None:
+    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> None:
         params = (event_id, event_type, _ts(received_at), _json(raw))
         async with self._use() as db:
             await db.execute(
@@ -313,6 +316,24 @@ class SqliteStore:
                 f"VALUES ({_next_seq('rejected_events')}, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
                 params,
             )
+
+    async def rejected_events(self, limit: int = 100) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT event_id, raw, errors, rejected_at FROM rejected_events ORDER BY seq DESC LIMIT ?",
+                (limit,),
+            )
+        return [
+            {
+                "event_id": r[0],
+                "raw": json.loads(r[1]),
+                "errors": json.loads(r[2]),
+                "rejected_at": datetime.fromisoformat(r[3]),
+            }
+            for r in rows
+        ]
 
     # ---- decisions -------------------------------------------------------------------------------
 

@@ -83,6 +83,7 @@ def test_langgraph_dev_runs_one_event_through_the_deliberation(dev_server: str) 
         "context": {"validation_mode": "sequential"},
     }
     result = _call("POST", f"{dev_server}/threads/{thread['thread_id']}/runs/wait", body)
+    assert "decision" in result, result
     decision = result["decision"]
     assert decision["event_id"] == "studio-e1"
     assert decision["outcome"] in {"ordered", "hold", "vetoed", "blocked", "screened_out"}

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from agents.llm.client import LLMReply, LLMRequest, ProviderUnavailable
+from agents.llm.client import LLMReply, LLMRequest, ProviderUnavailableError
 from agents.llm.scripted import Scripted, ScriptedClient
 from state.decisions import Outcome, StageStatus, Usage
 from state.events import Bar
 from tests.conftest import PipelineFactory, signal
 
-LONG = {"direction": "long", "confidence": 0.8, "thesis": "trend and momentum up", "evidence": ["report.trend=up"]}
+LONG = {
+    "direction": "long",
+    "confidence": 0.8,
+    "thesis": "trend and momentum up",
+    "evidence": ["report.trend=up"],
+}
 APPROVE = {"verdict": "approve", "reasons": ["checks pass"], "violated_checks": []}
 VETO = {"verdict": "veto", "reasons": ["range too wide"], "violated_checks": ["volatility_fits_posture"]}
 HOLD = {"action": "hold", "size_pct": 0, "order_type": "limit", "rationale": "wait"}
@@ -29,7 +34,9 @@ def script(analyst: Any = LONG, validator: Any = APPROVE, commander: Any = None)
     return ScriptedClient({"analyst": [analyst], "validator": [validator], "commander": [commander or HOLD]})
 
 
-async def test_a_full_session_places_exactly_the_guarded_order(make_pipeline: PipelineFactory, session_bar: Bar) -> None:
+async def test_a_full_session_places_exactly_the_guarded_order(
+    make_pipeline: PipelineFactory, session_bar: Bar
+) -> None:
     client = script(commander=buy(session_bar.close))
     pipeline = await make_pipeline({"scripted": client}, provider="scripted")
     decision = await pipeline.submit(signal("e-full", session_bar))
@@ -40,7 +47,10 @@ async def test_a_full_session_places_exactly_the_guarded_order(make_pipeline: Pi
     assert request.limit_price == session_bar.close
     assert request.quantity == int(100_000 * 0.02 / session_bar.close)
     assert request.stop_loss_price is not None and abs(request.stop_loss_price / session_bar.close - 0.99) < 1e-9
-    assert [s.stage for s in decision.stages] in (["analyst", "validator", "commander"], ["validator", "analyst", "commander"])
+    assert [s.stage for s in decision.stages] in (
+        ["analyst", "validator", "commander"],
+        ["validator", "analyst", "commander"],
+    )
     assert all(s.prompt_hash and s.raw_reply for s in decision.stages)
     assert decision.context_hash and decision.quant_report and decision.posture == "offensive"
 
@@ -95,7 +105,7 @@ async def test_validator_timeout_fails_closed_to_veto(make_pipeline: PipelineFac
 
 
 async def test_validator_error_fails_closed_to_veto(make_pipeline: PipelineFactory, session_bar: Bar) -> None:
-    client = script(validator=Scripted(error=ProviderUnavailable("503 from upstream")))
+    client = script(validator=Scripted(error=ProviderUnavailableError("503 from upstream")))
     pipeline = await make_pipeline({"scripted": client}, provider="scripted")
     decision = await pipeline.submit(signal("e-validator-error", session_bar))
     assert decision.outcome is Outcome.VETOED
@@ -142,9 +152,15 @@ class _Rendezvous:
             self.started[request.role].set()
             other = "validator" if request.role == "analyst" else "analyst"
             await self.started[other].wait()
-        parsed = {"analyst": LONG, "validator": APPROVE, "commander": HOLD}[request.role]
+        replies: dict[str, dict[str, Any]] = {"analyst": LONG, "validator": APPROVE, "commander": HOLD}
+        parsed = replies[request.role]
         return LLMReply(
-            raw=str(parsed), parsed=parsed, provider=self.provider, model=request.model, usage=Usage(), latency_ms=0.0
+            raw=str(parsed),
+            parsed=parsed,
+            provider=self.provider,
+            model=request.model,
+            usage=Usage(),
+            latency_ms=0.0,
         )
 
 
@@ -153,7 +169,9 @@ async def test_parallel_mode_runs_analyst_and_validator_concurrently(
 ) -> None:
     client = _Rendezvous()
     pipeline = await make_pipeline(
-        {"rendezvous": client}, provider="rendezvous", roles=_roles("rendezvous", analyst_fail_s=0.5, validator_fail_s=0.5)
+        {"rendezvous": client},
+        provider="rendezvous",
+        roles=_roles("rendezvous", analyst_fail_s=0.5, validator_fail_s=0.5),
     )
     decision = await pipeline.submit(signal("e-parallel", session_bar))
     assert decision.failed_stages == []
@@ -162,7 +180,9 @@ async def test_parallel_mode_runs_analyst_and_validator_concurrently(
     assert "analysis" not in validator_request.facts  # independent check: it does not see the thesis
 
 
-async def test_sequential_mode_shows_the_validator_the_analysis(make_pipeline: PipelineFactory, session_bar: Bar) -> None:
+async def test_sequential_mode_shows_the_validator_the_analysis(
+    make_pipeline: PipelineFactory, session_bar: Bar
+) -> None:
     client = script()
     pipeline = await make_pipeline({"scripted": client}, provider="scripted", validation_mode="sequential")
     decision = await pipeline.submit(signal("e-sequential", session_bar))
@@ -173,7 +193,9 @@ async def test_sequential_mode_shows_the_validator_the_analysis(make_pipeline: P
     assert decision.validation_mode == "sequential"
 
 
-async def test_the_same_rendezvous_deadlocks_in_sequential_mode(make_pipeline: PipelineFactory, session_bar: Bar) -> None:
+async def test_the_same_rendezvous_deadlocks_in_sequential_mode(
+    make_pipeline: PipelineFactory, session_bar: Bar
+) -> None:
     """The converse of the parallel test: sequentially, the analyst waits alone and times out (fails closed)."""
     client = _Rendezvous()
     pipeline = await make_pipeline(

@@ -19,7 +19,9 @@ FloatArray = npt.NDArray[np.float64]
 
 def _columns(path: Path) -> dict[str, FloatArray]:
     header = path.read_text().splitlines()[0].split(",")
-    table = np.genfromtxt(path, delimiter=",", skip_header=1, dtype=np.float64, missing_values="", filling_values=np.nan)
+    table = np.genfromtxt(
+        path, delimiter=",", skip_header=1, dtype=np.float64, missing_values="", filling_values=np.nan
+    )
     return {name: table[:, i] for i, name in enumerate(header)}
 
 
@@ -43,7 +45,8 @@ def test_rsi_matches_published_values(index: int, expected: float) -> None:
 
 
 @pytest.mark.parametrize(
-    ("index", "line", "signal", "histogram"), [(49, 1.7203, 1.9675, -0.2472), (501, -6.2198, -5.8569, -0.3629)]
+    ("index", "line", "signal", "histogram"),
+    [(49, 1.7203, 1.9675, -0.2472), (501, -6.2198, -5.8569, -0.3629)],
 )
 def test_macd_matches_published_values(index: int, line: float, signal: float, histogram: float) -> None:
     result = ind.macd(CLOSE, 12, 26, 9)
@@ -51,7 +54,8 @@ def test_macd_matches_published_values(index: int, line: float, signal: float, h
 
 
 @pytest.mark.parametrize(
-    ("index", "middle", "upper", "lower"), [(249, 255.55, 259.5642, 251.5358), (501, 251.86, 273.7004, 230.0196)]
+    ("index", "middle", "upper", "lower"),
+    [(249, 255.55, 259.5642, 251.5358), (501, 251.86, 273.7004, 230.0196)],
 )
 def test_bollinger_matches_published_values(index: int, middle: float, upper: float, lower: float) -> None:
     bands = ind.bollinger(CLOSE, 20, 2.0)
@@ -210,7 +214,8 @@ def test_rolling_volatility_is_the_annualised_sample_deviation_of_log_returns() 
     expected = np.std(returns[-20:], ddof=1) * math.sqrt(252)
     result = ind.rolling_volatility(CLOSE, 20, 252)
     assert result[-1] == pytest.approx(expected, rel=1e-12)
-    assert np.isnan(result[:20]).all() and np.isfinite(result[20:]).all()
+    assert np.isnan(result[:20]).all()
+    assert np.isfinite(result[20:]).all()
 
 
 def test_rolling_volatility_rejects_a_non_positive_close() -> None:

@@ -7,10 +7,17 @@ from typing import Any
 
 import pytest
 
-from state.events import EVENT_TYPES, EventRejected, EventType, parse_event
+from state.events import EVENT_TYPES, EventRejectedError, EventType, parse_event
 
 NOW = datetime(2017, 3, 1, 21, 0, tzinfo=UTC)
-BAR = {"time": "2017-03-01T21:00:00+00:00", "open": 10.0, "high": 11.0, "low": 9.5, "close": 10.5, "volume": 1000.0}
+BAR = {
+    "time": "2017-03-01T21:00:00+00:00",
+    "open": 10.0,
+    "high": 11.0,
+    "low": 9.5,
+    "close": 10.5,
+    "volume": 1000.0,
+}
 
 PAYLOADS: dict[EventType, dict[str, Any]] = {
     EventType.MARKET_TICK: {"bar": BAR},
@@ -41,7 +48,7 @@ def event(kind: EventType, **overrides: Any) -> dict[str, Any]:
 
 
 def rejected_fields(raw: dict[str, Any], now: datetime = NOW) -> list[str]:
-    with pytest.raises(EventRejected) as caught:
+    with pytest.raises(EventRejectedError) as caught:
         parse_event(raw, now=now)
     return [e.field for e in caught.value.errors]
 
@@ -60,7 +67,7 @@ def test_a_good_event_of_each_type_validates(kind: EventType) -> None:
 
 
 def test_unknown_type_is_rejected_naming_the_type_field() -> None:
-    with pytest.raises(EventRejected) as caught:
+    with pytest.raises(EventRejectedError) as caught:
         parse_event(event(EventType.NEWS, type="EARTHQUAKE"), now=NOW)
     assert caught.value.errors[0].field == "type"
     assert "EARTHQUAKE" in caught.value.errors[0].message
@@ -117,7 +124,7 @@ def test_unknown_fields_are_refused() -> None:
 
 
 def test_not_an_object_is_rejected() -> None:
-    with pytest.raises(EventRejected):
+    with pytest.raises(EventRejectedError):
         parse_event(["not", "an", "event"], now=NOW)  # type: ignore[arg-type]
 
 

@@ -91,9 +91,7 @@ async def pg() -> AsyncIterator[PsycopgExecutor]:
 
 
 async def _tables(pg: PsycopgExecutor) -> set[str]:
-    found = await pg.fetch_all(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-    )
+    found = await pg.fetch_all("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
     return {name for (name,) in found}
 
 
@@ -151,8 +149,7 @@ async def test_the_store_idioms_behave_the_same_on_postgres(pg: PsycopgExecutor)
     assert kept == [("bad",), (None,), (None,)]
 
     counter = (
-        "INSERT INTO counters (name, value) VALUES (%s, %s) "
-        "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+        "INSERT INTO counters (name, value) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET value = excluded.value"
     )
     await pg.execute(counter, ("failures", 2))
     await pg.execute(counter, ("failures", 3))

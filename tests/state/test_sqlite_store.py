@@ -24,6 +24,7 @@ from state.store.base import (
     RecordNotFoundError,
     StoreClosedError,
     StoreConflictError,
+    StoreUnavailableError,
 )
 from state.store.migrate import (
     MIGRATIONS_DIR,
@@ -56,9 +57,7 @@ def request(event_id: str = "e1", quantity: float = 10.0, symbol: str = "AAPL") 
 
 
 def order(event_id: str = "e1", status: OrderStatus = OrderStatus.PENDING, quantity: float = 10.0) -> Order:
-    return Order(
-        order_id=f"ord-{event_id}", request=request(event_id, quantity), status=status, updated_at=T0
-    )
+    return Order(order_id=f"ord-{event_id}", request=request(event_id, quantity), status=status, updated_at=T0)
 
 
 def fill(fill_id: str = "fill-e1-entry", event_id: str = "e1", minutes: int = 0) -> Fill:
@@ -130,6 +129,17 @@ async def test_open_creates_the_parent_folder(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "new" / "folder" / "aegis.db") as store:
         await store.set_counter("x", 1)
     assert (tmp_path / "new" / "folder" / "aegis.db").exists()
+
+
+async def test_an_in_memory_store_works_for_throwaway_runs() -> None:
+    async with SqliteStore(":memory:") as store:
+        await store.save_cash(1.0, T0)
+        assert await store.cash() == 1.0
+
+
+async def test_an_unusable_path_is_reported_as_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailableError):
+        await SqliteStore(tmp_path).open()  # a folder, not a file
 
 
 async def test_migrations_applied_twice_are_a_no_op_and_keep_the_data(tmp_path: Path) -> None:

@@ -116,7 +116,8 @@ async def test_a_sell_exits_at_the_open_minus_slippage(broker: PaperBroker) -> N
     await holding(broker)
     await broker.submit(order("exit", side=Side.SELL, quantity=100.0, created=day(1)))
     [fill] = await broker.on_bar("AAPL", bar(2, 110.0, 111.0, 109.0, 110.0))
-    assert (fill.reason, fill.price) == (FillReason.EXIT, pytest.approx(109.945))
+    assert fill.reason is FillReason.EXIT
+    assert fill.price == pytest.approx(109.945)
     assert broker.positions() == {}
     proceeds = 100 * 109.945 * (1 - 0.0001)
     assert broker.cash() == pytest.approx(100_000.0 - 100 * 100.05 * 1.0001 + proceeds)
@@ -217,7 +218,8 @@ async def test_a_touched_limit_sell_fills_at_the_better_of_open_and_limit(broker
 async def test_a_stop_hit_exits_at_the_stop_minus_slippage(broker: PaperBroker) -> None:
     await holding(broker, stop=95.0, target=110.0)
     [fill] = await broker.on_bar("AAPL", bar(2, 99.0, 100.0, 94.0, 96.0))
-    assert (fill.reason, fill.price) == (FillReason.STOP_LOSS, pytest.approx(95.0 * 0.9995))
+    assert fill.reason is FillReason.STOP_LOSS
+    assert fill.price == pytest.approx(95.0 * 0.9995)
     assert (fill.fill_id, fill.order_id, fill.quantity) == ("fill-entry-stop_loss", "ord-entry", 100.0)
     assert broker.positions() == {}
 

@@ -159,6 +159,8 @@ class PaperBroker:
                 return []
             fills: list[Fill] = []
             for order in self._eligible(symbol, bar, previous):
+                if order.order_id not in self._pending:
+                    continue  # settled by a reload from the store meanwhile (see `_book`)
                 fill = await self._execute(order, bar)
                 if fill is not None:
                     fills.append(fill)
@@ -230,9 +232,7 @@ class PaperBroker:
             reason=kind,
             time=bar.time,
         )
-        filled = Order(
-            order_id=order.order_id, request=request, status=OrderStatus.FILLED, updated_at=bar.time
-        )
+        filled = Order(order_id=order.order_id, request=request, status=OrderStatus.FILLED, updated_at=bar.time)
         return await self._book(fill, filled, positions, cash)
 
     async def _check_bracket(self, symbol: str, bar: Bar) -> Fill | None:
@@ -264,9 +264,7 @@ class PaperBroker:
         positions = {s: p for s, p in self._positions.items() if s != symbol}
         return await self._book(fill, None, positions, self._cash + quantity * price - fee)
 
-    async def _book(
-        self, fill: Fill, order: Order | None, positions: dict[str, Position], cash: float
-    ) -> Fill | None:
+    async def _book(self, fill: Fill, order: Order | None, positions: dict[str, Position], cash: float) -> Fill | None:
         """Persist a fill with its consequences, then apply them in memory (store first: crash-safe)."""
         booked = await self._store.book_fill(fill, order, list(positions.values()), cash, fill.time)
         if not booked:
@@ -288,9 +286,7 @@ class PaperBroker:
         self._pending.pop(order.order_id, None)
 
 
-def _bought(
-    held: Position | None, request: OrderRequest, quantity: float, price: float, at: datetime
-) -> Position:
+def _bought(held: Position | None, request: OrderRequest, quantity: float, price: float, at: datetime) -> Position:
     """The position after a buy: a new one, or the held one with an averaged price and the newest bracket."""
     if held is None:
         return Position(

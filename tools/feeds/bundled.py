@@ -308,9 +308,7 @@ def _parse_number(text: str, source: str, line: int, column: str) -> float:
     return value
 
 
-def _check_bar(
-    values: dict[str, float], source: str, line: int, header: list[str], index: dict[str, int]
-) -> None:
+def _check_bar(values: dict[str, float], source: str, line: int, header: list[str], index: dict[str, int]) -> None:
     def fail(name: str, reason: str) -> None:
         raise MalformedFeedFileError(source, line, header[index[name]], reason)
 
