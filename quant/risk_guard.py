@@ -212,9 +212,8 @@ def _guard_buy(
             f"daily loss {loss_pct:.2f} % has reached the limit of {limits.daily_loss_limit_pct:g} %: "
             "no new entries today"
         )
-    held = sorted(s for s, q in book.quantities.items() if not q <= 0)  # NaN counts as held: fail closed
-    already_held = symbol in held
-    if len(held) > posture.max_open_positions or (not already_held and len(held) >= posture.max_open_positions):
+    held = {s for s, q in book.quantities.items() if not q <= 0}  # a NaN quantity counts as held: fail closed
+    if len(held) > posture.max_open_positions or (symbol not in held and len(held) >= posture.max_open_positions):
         return _reject(
             f"{len(held)} symbols held and the posture allows {posture.max_open_positions}: no buy of {symbol}"
         )

@@ -174,7 +174,8 @@ def _screen_block(
 
         log_return = np.full(shape, np.nan)
         log_return[1:] = np.diff(np.log(close), axis=0)
-        return_sign = np.sign(log_return).astype(np.int8)
+        return_sign = np.zeros(shape, dtype=np.int8)
+        return_sign[1:] = np.sign(log_return[1:])
 
         ratio = indicators.volume_ratio(volume, params.vol_window)
         mark(
@@ -184,8 +185,9 @@ def _screen_block(
             1.0 - params.volume_surge_ratio / ratio,
         )
 
-        # Deviation of the vol_window returns before t: returns start at row 1, so the window ending at
-        # row t - 1 is the rolling value at row t - 1 of the return series.
+        # deviation_before[t]: sample deviation of the returns at rows t - vol_window .. t - 1, so the move
+        # is measured against a scale it did not help set. The rolling value at index j of log_return[1:]
+        # covers returns up to row j + 1; it lands two rows later.
         deviation_before = np.full(shape, np.nan)
         if len(close) > 1:
             deviation_before[1:] = _previous(indicators.rolling_std(log_return[1:], params.vol_window, ddof=1))

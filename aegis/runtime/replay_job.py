@@ -54,7 +54,7 @@ class DayProgress:
     equity: float
     benchmark_equity: float
     positions: dict[str, tuple[float, float, float]]  # symbol -> (quantity, avg price, mark)
-    tally: RunTally
+    tally: RunTally  # live: it keeps counting after this day
 
 
 def signal_event(panel: DailyPanel, trigger: Trigger) -> dict[str, object]:
