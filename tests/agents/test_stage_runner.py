@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from agents.analyst import AnalystView
@@ -30,7 +28,9 @@ async def test_a_valid_reply_within_budget_is_ok_and_fully_recorded() -> None:
 
 
 async def test_a_reply_past_the_warn_threshold_is_kept_but_marked_slow() -> None:
-    result = await run_role(call(warn_s=0.02, fail_s=2.0), {}, ScriptedClient({"analyst": [Scripted(VIEW, delay_s=0.05)]}))
+    result = await run_role(
+        call(warn_s=0.02, fail_s=2.0), {}, ScriptedClient({"analyst": [Scripted(VIEW, delay_s=0.05)]})
+    )
     assert result.output is not None
     assert result.record.status is StageStatus.SLOW and "warn" in (result.record.reason or "")
 
@@ -75,5 +75,3 @@ async def test_a_hanging_provider_is_cut_at_the_fail_threshold() -> None:
 def test_a_budget_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="target <= warn <= fail"):
         StageBudget(2.0, 1.0, 3.0)
-
-
