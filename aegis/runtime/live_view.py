@@ -35,7 +35,7 @@ def render(progress: DayProgress) -> Group:
         f"[bold]{progress.day}[/]  day {progress.index + 1}/{progress.days}",
         f"VIX {progress.vix:.2f} -> [bold]{progress.posture}[/]",
         f"equity {progress.equity:,.0f}",
-        f"buy-and-hold {progress.benchmark_equity:,.0f} ({pnl:+,.0f})",
+        f"buy-and-hold of the basket {progress.benchmark_equity:,.0f} (ours {pnl:+,.0f})",
     )
     head.add_row(
         f"events {tally.events}",

@@ -6,9 +6,10 @@ one of these; the per-run knobs of `context.RunKnobs` may override parts of it f
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.stage import StageBudget
 from quant.posture import DEFAULT_POSTURES, Posture, PostureParams, VixThresholds
@@ -57,6 +58,18 @@ class DeliberationConfig(BaseModel):
     postures: dict[Posture, PostureParams] = Field(default_factory=lambda: dict(DEFAULT_POSTURES))
     vix_thresholds: VixThresholds = Field(default_factory=VixThresholds)
     risk_limits: RiskLimits = Field(default_factory=RiskLimits)
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _over_the_defaults(cls, value: Any) -> Any:
+        """A partial role setting (e.g. only the analyst's provider) changes only what it names."""
+        if not isinstance(value, Mapping):
+            return value
+        merged: dict[str, Any] = {role: config.model_dump() for role, config in _default_roles().items()}
+        for role, given in value.items():
+            given = given.model_dump() if isinstance(given, RoleConfig) else given
+            merged[role] = {**merged.get(role, {}), **given} if isinstance(given, Mapping) else given
+        return merged
 
     @model_validator(mode="after")
     def _complete(self) -> DeliberationConfig:
