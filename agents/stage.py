@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -55,6 +56,12 @@ class RoleResult(Generic[T]):
         return self.output is None
 
 
+@cache
+def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
+    """The JSON schema of a role's reply model (computed once per model: it is costly)."""
+    return schema.model_json_schema()
+
+
 def build_request(call: RoleCall[T], facts: dict[str, Any]) -> LLMRequest:
     rendered = call.prompt.render(facts)
     return LLMRequest(
@@ -64,7 +71,7 @@ def build_request(call: RoleCall[T], facts: dict[str, Any]) -> LLMRequest:
         prompt_id=rendered.prompt_id,
         prompt_hash=rendered.prompt_hash,
         schema_name=call.schema.__name__,
-        json_schema=call.schema.model_json_schema(),
+        json_schema=json_schema_of(call.schema),
         facts=facts,
         timeout_s=call.budget.fail_s,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from quant.posture import Posture, PostureParams, VixThresholds, posture_from_vix, stricter
 from state.clock import Clock
-from state.context import MarketSnapshot, OperatingMode, Portfolio, RecentDecision, SessionContext
+from state.context import MarketSnapshot, OperatingMode, Portfolio, SessionContext
 from state.hot import HotStore
 from state.store.base import DurableStore
 
@@ -78,7 +78,7 @@ class ContextLoader:
 
         mode_value = await self._hot.get_value(MODE_KEY)
         mode = OperatingMode(mode_value) if mode_value else self._policy.default_mode
-        recent = await self._durable.recent_decisions(self._policy.recent_decisions)
+        recent = await self._durable.recent_outcomes(self._policy.recent_decisions)
         entry_types = await self._hot.get_value(ENTRY_ORDER_TYPES_KEY) or []
         return SessionContext(
             loaded_at=now,
@@ -89,10 +89,7 @@ class ContextLoader:
             vix=vix,
             mode=mode,
             consecutive_failures=failures,
-            recent_decisions=tuple(
-                RecentDecision(event_id=d.event_id, symbol=d.symbol, outcome=d.outcome, decided_at=d.decided_at)
-                for d in recent
-            ),
+            recent_decisions=tuple(recent),
             recent_entry_order_types=tuple(str(t) for t in entry_types),
             market=market,
         )

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import FieldError
 from state.orders import Fill, Order, Position
@@ -106,6 +107,10 @@ class DurableStore(Protocol):
         ...
 
     # ---- orders and fills -------------------------------------------------------------------------
+    async def recent_outcomes(self, limit: int) -> list[RecentDecision]:
+        """The newest decisions' event id, symbol, outcome and time (the session context's history)."""
+        ...
+
     async def save_order(self, order: Order) -> Order:
         """Insert; if an order for `order.request.event_id` exists, return that one unchanged."""
         ...

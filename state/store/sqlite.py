@@ -31,6 +31,7 @@ import aiosqlite
 from pydantic import BaseModel
 
 from state.clock import Clock, WallClock
+from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import FieldError
 from state.orders import Fill, FillReason, Order, OrderStatus, Position, Side
@@ -369,6 +370,19 @@ class SqliteStore:
                 "SELECT event_id, record FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT ?", (limit,)
             )
         return [_parse("decision", r[0], DecisionRecord.model_validate_json, r[1]) for r in rows]
+
+    async def recent_outcomes(self, limit: int) -> list[RecentDecision]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT event_id, symbol, outcome, decided_at FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT ?",
+                (limit,),
+            )
+        return [
+            RecentDecision(event_id=r[0], symbol=r[1], outcome=r[2], decided_at=datetime.fromisoformat(r[3]))
+            for r in rows
+        ]
 
     # ---- orders and fills ------------------------------------------------------------------------
 
