@@ -376,7 +376,8 @@ class SqliteStore:
             return []
         async with self._use() as db:
             rows = await db.fetch_all(
-                "SELECT event_id, symbol, outcome, decided_at FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT ?",
+                "SELECT event_id, symbol, outcome, decided_at FROM decisions "
+                "ORDER BY decided_at DESC, seq DESC LIMIT ?",
                 (limit,),
             )
         return [
