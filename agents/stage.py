@@ -9,6 +9,7 @@ fail-closed output (hold or veto). Nothing here ever raises for a provider's mis
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -17,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agents.llm.client import LLMClient, LLMReply, LLMRequest, ProviderError
-from prompts.loader import PromptTemplate
+from prompts.loader import Message, PromptTemplate, messages_hash
 from state.clock import monotonic_ms
 from state.decisions import StageRecord, StageStatus
 
@@ -77,31 +78,88 @@ def build_request(call: RoleCall[T], facts: dict[str, Any]) -> LLMRequest:
     )
 
 
-async def run_role(call: RoleCall[T], facts: dict[str, Any], client: LLMClient) -> RoleResult[T]:
-    """Ask `client` for the role's reply within the budget. Never raises for provider failures."""
-    request = build_request(call, facts)
-    started = monotonic_ms()
+REPAIR_INSTRUCTION = (
+    "Your reply above could not be used: {problem}\n"
+    "Reply again with one JSON object that validates against the {schema} schema, and nothing else."
+)
 
-    def failed(reason: str, reply: LLMReply | None = None) -> RoleResult[T]:
-        return RoleResult(None, _record(call, request, client, StageStatus.FAILED, started, reason, reply))
 
+def repair_request(request: LLMRequest, raw: str, problem: str, timeout_s: float) -> LLMRequest:
+    """The same request, followed by the rejected reply and the validation error, for one more try."""
+    messages = (
+        *request.messages,
+        Message("assistant", raw or "(empty reply)"),
+        Message("user", REPAIR_INSTRUCTION.format(problem=problem, schema=request.schema_name)),
+    )
+    return dataclasses.replace(
+        request, messages=messages, prompt_hash=messages_hash(messages), timeout_s=max(timeout_s, 0.001)
+    )
+
+
+def _problem(schema: type[T], reply: LLMReply) -> tuple[T | None, str | None]:
+    if reply.parsed is None:
+        return None, f"no JSON object in the reply: {reply.raw[:120]!r}"
     try:
-        reply = await asyncio.wait_for(client.complete(request), timeout=call.budget.fail_s)
-    except TimeoutError:
-        return failed(f"timed out after {call.budget.fail_s:.2f} s (fail threshold)")
-    except ProviderError as exc:
-        return failed(f"{type(exc).__name__}: {exc}")
-    except Exception as exc:  # a client bug must not become a trade either: fail closed, say what it was
-        return failed(f"unexpected {type(exc).__name__}: {exc}")
-    try:
-        output = call.schema.model_validate(reply.parsed)
+        return schema.model_validate(reply.parsed), None
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '<reply>'}: {e['msg']}" for e in exc.errors())
-        return failed(f"invalid {call.schema.__name__}: {problems}", reply)
+        return None, f"invalid {schema.__name__}: {problems}"
+
+
+async def _ask(client: LLMClient, request: LLMRequest, timeout_s: float) -> LLMReply | str:
+    """The reply, or why there is none (never raises for provider failures)."""
+    try:
+        return await asyncio.wait_for(client.complete(request), timeout=max(timeout_s, 0.0))
+    except TimeoutError:
+        return f"timed out after {request.timeout_s:.2f} s (fail threshold)"
+    except ProviderError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a client bug must not become a trade either: fail closed, say what it was
+        return f"unexpected {type(exc).__name__}: {exc}"
+
+
+async def run_role(call: RoleCall[T], facts: dict[str, Any], client: LLMClient) -> RoleResult[T]:
+    """Ask `client` for the role's reply within the budget; one repair attempt on an invalid reply.
+
+    Never raises for provider failures: the result's output is None and the record says why.
+    """
+    request = build_request(call, facts)
+    budget_s = call.budget.fail_s
+    started = monotonic_ms()
+    first = await _ask(client, request, budget_s)
+    if isinstance(first, str):
+        return RoleResult(None, _record(call, request, client, StageStatus.FAILED, started, first, None))
+    output, problem = _problem(call.schema, first)
+    reply, repaired = first, False
+    if problem is not None:
+        remaining = budget_s - (monotonic_ms() - started) / 1000.0
+        second = await _ask(client, repair_request(request, first.raw, problem, remaining), remaining)
+        if isinstance(second, str):
+            reason = f"{problem}; the repair call failed: {second}"
+            return RoleResult(None, _record(call, request, client, StageStatus.FAILED, started, reason, first))
+        reply = _combined(first, second)
+        output, second_problem = _problem(call.schema, second)
+        if second_problem is not None:
+            reason = f"{problem}; the repair reply was invalid too: {second_problem}"
+            return RoleResult(None, _record(call, request, client, StageStatus.FAILED, started, reason, reply, True))
+        repaired = True
     elapsed_s = (monotonic_ms() - started) / 1000.0
     status = StageStatus.SLOW if elapsed_s > call.budget.warn_s else StageStatus.OK
-    reason = f"slow: {elapsed_s:.2f} s > warn {call.budget.warn_s:.2f} s" if status is StageStatus.SLOW else None
-    return RoleResult(output, _record(call, request, client, status, started, reason, reply))
+    notes = [f"repaired after: {problem}"] if repaired else []
+    if status is StageStatus.SLOW:
+        notes.append(f"slow: {elapsed_s:.2f} s > warn {call.budget.warn_s:.2f} s")
+    record = _record(call, request, client, status, started, "; ".join(notes) or None, reply, repaired)
+    return RoleResult(output, record)
+
+
+def _combined(first: LLMReply, second: LLMReply) -> LLMReply:
+    """The repair reply, carrying the usage and attempts of both calls."""
+    return dataclasses.replace(
+        second,
+        usage=first.usage + second.usage,
+        latency_ms=first.latency_ms + second.latency_ms,
+        attempts=first.attempts + second.attempts,
+    )
 
 
 def _record(
@@ -112,6 +170,7 @@ def _record(
     started_ms: float,
     reason: str | None,
     reply: LLMReply | None,
+    repaired: bool = False,
 ) -> StageRecord:
     return StageRecord(
         stage=call.role,
@@ -126,6 +185,8 @@ def _record(
         reasoning=reply.reasoning if reply else None,
         parsed=reply.parsed if reply else None,
         usage=reply.usage if reply else None,
+        attempts=[a.as_dict() for a in reply.attempts] if reply else [],
+        repaired=repaired,
     )
 
 

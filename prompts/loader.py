@@ -52,13 +52,18 @@ class PromptTemplate:
         block = json.dumps(facts, sort_keys=True, default=str, indent=1)
         user = self.user.replace(FACTS_PLACEHOLDER, f"<facts>\n{block}\n</facts>")
         messages = (Message("system", self.system), Message("user", user))
-        digest = hashlib.sha256()
-        for message in messages:
-            digest.update(message.role.encode())
-            digest.update(b"\x00")
-            digest.update(message.content.encode())
-            digest.update(b"\x00")
-        return RenderedPrompt(messages, self.prompt_id, digest.hexdigest()[:16])
+        return RenderedPrompt(messages, self.prompt_id, messages_hash(messages))
+
+
+def messages_hash(messages: tuple[Message, ...]) -> str:
+    """A short, stable hash of rendered messages: what exactly a model was shown."""
+    digest = hashlib.sha256()
+    for message in messages:
+        digest.update(message.role.encode())
+        digest.update(b"\x00")
+        digest.update(message.content.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()[:16]
 
 
 def parse_prompt(text: str, name: str) -> PromptTemplate:

@@ -36,11 +36,22 @@ class StageStatus(StrEnum):
 class Usage(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    input_tokens: int = 0
-    cached_input_tokens: int = 0
-    output_tokens: int = 0
+    input_tokens: int = 0  # all input tokens, cached and cache writes included
+    cached_input_tokens: int = 0  # read from the provider's prompt cache
+    cache_write_tokens: int = 0  # written to the provider's prompt cache
+    output_tokens: int = 0  # all output tokens, reasoning included
     reasoning_tokens: int = 0
     cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cost_usd=self.cost_usd + other.cost_usd,
+        )
 
 
 class StageRecord(BaseModel):
@@ -60,6 +71,8 @@ class StageRecord(BaseModel):
     reasoning: str | None = None
     parsed: dict[str, Any] | None = None
     usage: Usage | None = None
+    attempts: list[dict[str, Any]] = Field(default_factory=list)  # each provider call: route, outcome, latency
+    repaired: bool = False  # the first reply failed validation and the repair reply was used
 
 
 class GuardChangeRecord(BaseModel):

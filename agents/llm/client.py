@@ -36,12 +36,13 @@ class LLMRequest:
 @dataclass(frozen=True, slots=True)
 class LLMReply:
     raw: str  # the reply exactly as received
-    parsed: dict[str, Any]  # the JSON object extracted from it (not yet validated against the role schema)
+    parsed: dict[str, Any] | None  # the JSON object found in it (not yet validated); None when there is none
     provider: str
     model: str
     usage: Usage
     latency_ms: float
     reasoning: str | None = None
+    attempts: tuple[Attempt, ...] = ()
 
 
 class LLMClient(Protocol):
@@ -53,16 +54,65 @@ class LLMClient(Protocol):
     async def complete(self, request: LLMRequest) -> LLMReply: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call to one route (endpoint + model): what happened and how long it took."""
+
+    route: str
+    outcome: str  # "ok", or the error's class name
+    latency_ms: float
+    status: int | None = None
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "route": self.route,
+            "outcome": self.outcome,
+            "latency_ms": round(self.latency_ms, 3),
+            "status": self.status,
+            "detail": self.detail,
+        }
+
+
 class ProviderError(Exception):
-    """Base of every failure of a client. The stage runner treats all of them as fail-closed."""
+    """Base of every failure of a client. The stage runner treats all of them as fail-closed.
+
+    `retryable` says whether the same call may succeed if repeated (rate limits, 5xx, timeouts, broken
+    connections); `retry_after` is the provider's own hint in seconds; `attempts` lists what was tried.
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        attempts: tuple[Attempt, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.attempts = attempts
 
 
 class ProviderTimeoutError(ProviderError):
     """The provider did not answer within the call's timeout."""
 
+    retryable = True
+
 
 class ProviderUnavailableError(ProviderError):
-    """Connection refused, 5xx, rate limited past the retries, circuit open."""
+    """Connection refused or broken, 5xx, rate limited (429)."""
+
+    retryable = True
+
+
+class CircuitOpenError(ProviderUnavailableError):
+    """The route's circuit breaker is open: the call was not made."""
+
+    retryable = False
 
 
 class InvalidReplyError(ProviderError):
@@ -70,4 +120,8 @@ class InvalidReplyError(ProviderError):
 
 
 class ProviderRejectedError(ProviderError):
-    """The provider refused the request (400/401/403): retrying cannot help."""
+    """The provider refused the request (400/401/403/404/422): retrying cannot help."""
+
+
+class BudgetExceededError(ProviderError):
+    """The per-decision or daily LLM budget is spent: the call was not made."""

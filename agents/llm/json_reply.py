@@ -8,6 +8,14 @@ from typing import Any
 from agents.llm.client import InvalidReplyError
 
 
+def find_json_object(text: str) -> dict[str, Any] | None:
+    """The first top-level JSON object in `text`, or None: the stage runner then asks for a repair."""
+    try:
+        return extract_json_object(text)
+    except InvalidReplyError:
+        return None
+
+
 def extract_json_object(text: str) -> dict[str, Any]:
     """The first top-level JSON object in `text`. Raises `InvalidReplyError` when there is none."""
     decoder = json.JSONDecoder()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.llm.client import LLMReply, LLMRequest, ProviderRejectedError
-from agents.llm.json_reply import extract_json_object
+from agents.llm.json_reply import find_json_object
 from state.clock import monotonic_ms
 from state.decisions import Usage
 
@@ -58,7 +58,7 @@ class ScriptedClient:
             raise reply.error
         return LLMReply(
             raw=reply.raw,
-            parsed=extract_json_object(reply.raw),
+            parsed=find_json_object(reply.raw),
             provider=PROVIDER,
             model=request.model,
             usage=reply.usage,
