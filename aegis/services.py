@@ -16,8 +16,9 @@ from langgraph.graph.state import CompiledStateGraph
 
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
+from agents.llm.factory import build_clients
+from agents.llm.ledger import CostLedger
 from agents.llm.registry import ProviderRegistry
-from agents.llm.rules import RulesClient
 from graphs.deliberation.graph import build_deliberation_graph
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import checkpoint_types
@@ -47,8 +48,8 @@ class Stack:
         await self.store.close()
 
 
-def provider_registry(extra: Mapping[str, LLMClient] | None) -> ProviderRegistry:
-    clients: dict[str, LLMClient] = {"rules": RulesClient()}
+def provider_registry(settings: Settings, extra: Mapping[str, LLMClient] | None) -> ProviderRegistry:
+    clients = build_clients(settings.llm)
     clients.update(extra or {})
     return ProviderRegistry(clients)
 
@@ -75,9 +76,10 @@ async def open_stack(
         store=store,
         hot=hot,
         broker=broker,
-        providers=provider_registry(extra_providers),
+        providers=provider_registry(settings, extra_providers),
         loader=ContextLoader(hot, store, clock, policy),
         config=config,
+        ledger=CostLedger(settings.llm.budgets, store, clock),
     )
     checkpointer = None
     if settings.checkpoints:

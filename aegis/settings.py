@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from agents.llm.config import LLMConfig
 from graphs.deliberation.config import DeliberationConfig
 from state.context import OperatingMode
 from tools.broker.paper import CostModel
@@ -44,6 +45,7 @@ class Settings(BaseSettings):
     starting_cash: float = Field(100_000.0, gt=0, description="Paper account's starting cash")
     costs: CostModel = Field(default_factory=CostModel, description="Paper broker fees and slippage")
     deliberation: DeliberationConfig = Field(default_factory=DeliberationConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
     hot_window_bars: int = Field(120, ge=60, description="Bars kept per symbol in the hot store")
     checkpoints: bool = Field(True, description="Keep LangGraph checkpoints (SQLite in the data folder)")
 

@@ -41,6 +41,8 @@ FloatArray = npt.NDArray[np.float64]
 
 DAYS_PER_YEAR = 365.25  # ffn's year_frac: 31,557,600 seconds
 TRADING_DAYS_PER_YEAR = 252.0
+# A deviation of bar returns below this (fraction per bar) is rounding noise: the returns do not vary.
+_FLAT_DEVIATION = 1e-12
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +124,13 @@ def sharpe_ratio(
 ) -> float:
     """Annualised Sharpe ratio: mean over sample deviation of excess bar returns, times ``sqrt(periods)``.
 
-    NaN below 2 returns or when the excess returns do not vary.
+    NaN below 2 returns or when the excess returns do not vary (deviation below 1e-12 per bar).
     """
     excess = _excess_returns(equity, periods_per_year, risk_free_rate)
     if len(excess) < 2:
         return math.nan
     deviation = float(np.std(excess, ddof=1))
-    if not deviation > 0:
+    if not deviation > _FLAT_DEVIATION:
         return math.nan
     return float(np.mean(excess)) / deviation * math.sqrt(periods_per_year)
 
@@ -139,13 +141,13 @@ def sortino_ratio(
     """Annualised Sortino ratio: mean excess return over the downside deviation, times ``sqrt(periods)``.
 
     Downside deviation is ``sqrt(mean(min(excess, 0) ** 2))`` over every bar. NaN below 2 returns or when
-    no bar fell short of the risk-free rate.
+    no bar fell short of the risk-free rate (downside deviation below 1e-12 per bar).
     """
     excess = _excess_returns(equity, periods_per_year, risk_free_rate)
     if len(excess) < 2:
         return math.nan
     downside = math.sqrt(float(np.mean(np.minimum(excess, 0.0) ** 2)))
-    if not downside > 0:
+    if not downside > _FLAT_DEVIATION:
         return math.nan
     return float(np.mean(excess)) / downside * math.sqrt(periods_per_year)
 
@@ -177,10 +179,7 @@ def trade_statistics(pnl: npt.ArrayLike) -> TradeStatistics:
         raise ValueError("pnl must be finite")
     wins, losses = p[p > 0], p[p < 0]
     gross_profit, gross_loss = float(wins.sum()), float(-losses.sum())
-    if gross_loss > 0:
-        profit_factor = gross_profit / gross_loss
-    else:
-        profit_factor = math.inf if gross_profit > 0 else math.nan
+    profit_factor = gross_profit / gross_loss if gross_loss > 0 else (math.inf if gross_profit > 0 else math.nan)
     return TradeStatistics(
         trades=len(p),
         win_rate=len(wins) / len(p) if len(p) else math.nan,
@@ -259,4 +258,5 @@ def _excess_returns(equity: npt.ArrayLike, periods_per_year: float, risk_free_ra
     if not (math.isfinite(risk_free_rate) and risk_free_rate > -1):
         raise ValueError(f"risk_free_rate must be a finite annual fraction > -1, got {risk_free_rate}")
     per_bar = (1.0 + risk_free_rate) ** (1.0 / periods_per_year) - 1.0
-    return simple_returns(equity) - per_bar
+    excess: FloatArray = simple_returns(equity) - per_bar
+    return excess

@@ -105,6 +105,7 @@ class DecisionRecord(BaseModel):
     guard_changes: list[GuardChangeRecord] = Field(default_factory=list)
     order: Order | None = None
     stages: list[StageRecord] = Field(default_factory=list)
+    llm_usage: Usage = Field(default_factory=Usage)  # all role calls of the session, cost included
     failed_stages: list[str] = Field(default_factory=list)
     context_hash: str | None = None
     quant_report: dict[str, Any] | None = None

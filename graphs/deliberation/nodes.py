@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -15,6 +16,7 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from agents import analyst, commander, validator
+from agents.llm.registry import UnknownProviderError
 from agents.stage import RoleResult
 from graphs.deliberation.config import DeliberationConfig
 from graphs.deliberation.context import RunKnobs
@@ -27,12 +29,13 @@ from quant.report import build_report
 from quant.risk_guard import Action, BookView, ProposedOrder, guard_order
 from state.context import OperatingMode, SessionContext
 from state.context_loader import ENTRY_ORDER_TYPES_KEY, FAILED_SESSIONS_COUNTER
-from state.decisions import DecisionRecord, GuardChangeRecord, Outcome, StageStatus
+from state.decisions import DecisionRecord, GuardChangeRecord, Outcome, StageRecord, StageStatus, Usage
 from state.events import Event, EventRejectedError, parse_event
 from state.orders import OrderRequest, OrderType, Side
 from tools.broker.base import BrokerError
 
 Update = dict[str, Any]
+RoleAsk = Callable[..., Awaitable[RoleResult[Any]]]
 POSTURE_KEY = "ops:posture"
 
 
@@ -109,25 +112,37 @@ class DeliberationNodes:
     def _base_facts(self, state: DeliberationState, config: DeliberationConfig) -> dict[str, Any]:
         return base_facts(state["parsed"], state["context"], state["report"], config.max_market_age_s)
 
+    async def _ask(self, name: str, ask: RoleAsk, facts: dict[str, Any], config: DeliberationConfig,
+                   event_id: str) -> RoleResult[Any]:  # fmt: skip
+        """Ask one role, unless the LLM budget is spent (then it fails closed without a call)."""
+        role = config.roles[name]
+        refused = await self.s.ledger.check(event_id)
+        client = None
+        if refused is None:
+            try:
+                client = self.s.providers.get(role.provider)
+            except UnknownProviderError as exc:
+                refused = str(exc.args[0])
+        if client is None:
+            record = StageRecord(stage=name, status=StageStatus.FAILED, latency_ms=0.0, reason=refused,
+                                 provider=role.provider, model=role.model)  # fmt: skip
+            return RoleResult(None, record)
+        result = await ask(facts, client=client, model=role.model, budget=role.budget)
+        if result.record.usage is not None:
+            await self.s.ledger.charge(event_id, result.record.usage)
+        return result
+
     async def analyst(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         config = self.config(runtime)
-        role = config.roles["analyst"]
-        result = await analyst.analyse(
-            self._base_facts(state, config),
-            client=self.s.providers.get(role.provider),
-            model=role.model,
-            budget=role.budget,
-        )
+        facts = self._base_facts(state, config)
+        result = await self._ask("analyst", analyst.analyse, facts, config, state["parsed"].id)
         return _role_update("analysis", result, analyst.FAIL_CLOSED)
 
     async def validator(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         config = self.config(runtime)
-        role = config.roles["validator"]
         shown = state.get("analysis") if config.validation_mode == "sequential" else None
         facts = validator_facts(self._base_facts(state, config), shown, config.min_confidence)
-        result = await validator.validate(
-            facts, client=self.s.providers.get(role.provider), model=role.model, budget=role.budget
-        )
+        result = await self._ask("validator", validator.validate, facts, config, state["parsed"].id)
         return _role_update("verdict", result, validator.FAIL_CLOSED)
 
     async def veto_gate(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
@@ -144,11 +159,8 @@ class DeliberationNodes:
 
     async def commander(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         config = self.config(runtime)
-        role = config.roles["commander"]
         facts = commander_facts(self._base_facts(state, config), state["analysis"], state["verdict"])
-        result = await commander.command(
-            facts, client=self.s.providers.get(role.provider), model=role.model, budget=role.budget
-        )
+        result = await self._ask("commander", commander.command, facts, config, state["parsed"].id)
         update = _role_update("command", result, commander.FAIL_CLOSED)
         order = update["command"]
         if order.action == "hold":
@@ -219,6 +231,7 @@ class DeliberationNodes:
         if "prior" in state:
             return {"decision": state["prior"]}
         record = self._record(state, self.config(runtime))
+        self.s.ledger.settle(record.event_id)
         if await self.s.store.save_decision(record):
             await self._after_session(state, record)
         else:  # a concurrent delivery of the same event recorded first: return what was recorded
@@ -248,6 +261,7 @@ class DeliberationNodes:
             guard_changes=[GuardChangeRecord(**asdict(c)) for c in guard.changes] if guard else [],
             order=state.get("order"),
             stages=state.get("stages", []),
+            llm_usage=sum((s.usage for s in state.get("stages", []) if s.usage), Usage()),
             failed_stages=sorted(state.get("failed_stages", [])),
             context_hash=context.digest() if context else None,
             quant_report=report.as_dict() if report else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from agents.llm.ledger import CostLedger
 from agents.llm.registry import ProviderRegistry
 from graphs.deliberation.config import DeliberationConfig
 from state.clock import Clock
@@ -23,3 +24,4 @@ class Services:
     providers: ProviderRegistry
     loader: ContextLoader
     config: DeliberationConfig
+    ledger: CostLedger

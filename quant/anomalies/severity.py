@@ -23,6 +23,7 @@ Pure: no I/O, no clock, imports nothing from the rest of the project.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,9 +76,9 @@ class Ladder:
         severities = [self.base, *(severity for _, severity in self.steps)]
         if not all(math.isfinite(level) for level in levels):
             raise ValueError(f"ladder step levels must be finite, got {levels}")
-        if any(b <= a for a, b in zip(levels, levels[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(levels)):
             raise ValueError(f"ladder step levels must be strictly ascending, got {levels}")
-        if any(b <= a for a, b in zip(severities, severities[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(severities)):
             raise ValueError(f"ladder severities must rise above the base at every step, got {severities}")
 
     def grade(self, magnitude: FloatArray, fired: BoolArray, *, strict: bool) -> LevelArray:
@@ -92,7 +93,8 @@ class Ladder:
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """The numbers that fired a rule. ``value`` and ``threshold`` share ``unit``.
+    """The numbers that fired a rule. ``value`` and ``threshold`` share ``unit``; ``fires_when`` states the
+    comparison ("value > 20", "|value| >= 5").
 
     ``basis`` is what the value was measured against or over (described by ``basis_label``: the trades
     considered, the previous close, the trailing mean volume, ...); NaN where there is none.
@@ -100,6 +102,7 @@ class Evidence:
 
     value: float
     threshold: float
+    fires_when: str
     unit: str
     window: str
     basis: float
@@ -122,7 +125,7 @@ class Finding:
         e = self.evidence
         return (
             f"{self.severity.name} {self.rule.value} {self.subject}: {e.value:g} {e.unit} "
-            f"(threshold {e.threshold:g}; {e.window}; {e.basis_label} {e.basis:g})"
+            f"(fires when {e.fires_when}; {e.window}; {e.basis_label} {e.basis:g})"
         )
 
 
@@ -132,7 +135,8 @@ class RuleScan:
 
     ``level`` is the severity reached per cell (0 = not fired); ``value`` the measured magnitude in
     ``unit`` (NaN where undefined, e.g. no trades, a warm-up bar); ``basis`` what it was measured against.
-    ``subjects`` label the columns and ``at_s`` (epoch seconds) the rows.
+    ``subjects`` label the columns and ``at_s`` (epoch seconds) the rows. ``strict`` says whether the rule
+    fires above the threshold (``>``) or at it (``>=``); ``on_magnitude`` that it compares ``|value|``.
     """
 
     rule: Rule
@@ -142,6 +146,8 @@ class RuleScan:
     value: FloatArray
     basis: FloatArray
     threshold: float
+    strict: bool
+    on_magnitude: bool
     unit: str
     window: str
     basis_label: str
@@ -149,6 +155,11 @@ class RuleScan:
     @property
     def fired(self) -> BoolArray:
         return self.level > 0
+
+    @property
+    def fires_when(self) -> str:
+        subject = "|value|" if self.on_magnitude else "value"
+        return f"{subject} {'>' if self.strict else '>='} {self.threshold:g}"
 
     def findings(self) -> list[Finding]:
         """The fired cells as findings, in time order, then subject order."""
@@ -158,13 +169,14 @@ class RuleScan:
         values = self.value[rows, columns].tolist()
         bases = self.basis[rows, columns].tolist()
         severities = {int(s): s for s in Severity}
+        fires_when = self.fires_when
         return [
             Finding(
                 rule=self.rule,
                 subject=self.subjects[column],
                 at_s=t,
                 severity=severities[level],
-                evidence=Evidence(value, self.threshold, self.unit, self.window, basis, self.basis_label),
+                evidence=Evidence(value, self.threshold, fires_when, self.unit, self.window, basis, self.basis_label),
             )
             for column, t, level, value, basis in zip(columns.tolist(), at, levels, values, bases, strict=True)
         ]

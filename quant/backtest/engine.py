@@ -118,7 +118,9 @@ def run_backtest(
         run.decide(t, strategy.decide(view, run.book_state(t)), postures[t])
     for order in run.pending:
         run.unfilled.append(Unfilled(panel.bars, order.symbol, order.side, "no bar after the decision"))
-    years = metrics.calendar_years(dates[0], dates[-1]) if dates else metrics.bar_years(panel.bars, config.periods_per_year)
+    years = (
+        metrics.calendar_years(dates[0], dates[-1]) if dates else metrics.bar_years(panel.bars, config.periods_per_year)
+    )
     performance = metrics.performance_metrics(
         run.equity,
         years=years,
@@ -190,7 +192,8 @@ class _Run:
                 continue
             price = self._fill_price(order, t, j)
             if price is None:
-                reason = f"limit {order.limit_price:.6g} not reached (low {self.panel.low[t, j]:.6g}, high {self.panel.high[t, j]:.6g})"
+                low, high = self.panel.low[t, j], self.panel.high[t, j]
+                reason = f"limit {order.limit_price:.6g} not reached (low {low:.6g}, high {high:.6g})"
                 self.unfilled.append(Unfilled(t, order.symbol, order.side, reason))
             elif order.side == Action.BUY.value:
                 self._buy(item, price, t)
@@ -350,4 +353,3 @@ def _read_only_panel(name: str, values: FloatArray, panel: OhlcvPanel) -> FloatA
         array = array.copy()
         array.flags.writeable = False
     return array
-

@@ -135,11 +135,11 @@ def causal_by_runs(
     for (start, stop), columns in _runs(panel.has_bar).items():
         cells = (slice(start, stop), columns)
         block = Block(*(getattr(panel, name)[cells] for name in _FIELDS))
-        values = compute(block)
+        computed = compute(block)
         for name in names:
-            out[name][cells] = values[name]
-    for values in out.values():
-        values.flags.writeable = False
+            out[name][cells] = computed[name]
+    for array in out.values():
+        array.flags.writeable = False
     return out
 
 

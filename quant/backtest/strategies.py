@@ -31,7 +31,8 @@ Pure: no I/O, no clock; depends only on ``quant`` modules.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +62,10 @@ class GrowthStrategy:
     volume_period: int = 20
     volume_surge_ratio: float = 1.5  # multiple of the mean volume of the previous volume_period bars
     size_pct: float = 10.0  # percent of equity asked for; the guard clips it to the posture
+
+    def __post_init__(self) -> None:
+        _check_periods(self, "fast", "slow", "rsi_period", "setup_window", "volume_period")
+        _check_positive(self, "rsi_oversold", "volume_surge_ratio", "size_pct")
 
     def features(self, panel: OhlcvPanel) -> dict[str, FloatArray]:
         return causal_by_runs(panel, FEATURES, self._signals)
@@ -95,6 +100,10 @@ class ValueStrategy:
     rsi_period: int = 14
     rsi_oversold: float = 30.0  # RSI points
     size_pct: float = 10.0  # percent of equity asked for; the guard clips it to the posture
+
+    def __post_init__(self) -> None:
+        _check_periods(self, "band_period", "rsi_period")
+        _check_positive(self, "band_width", "rsi_oversold", "size_pct")
 
     def features(self, panel: OhlcvPanel) -> dict[str, FloatArray]:
         return causal_by_runs(panel, FEATURES, self._signals)
@@ -131,6 +140,20 @@ def _proposals(view: MarketView, book: BookState, size_pct: float, *, entry_type
     return proposals
 
 
+def _check_periods(params: object, *names: str) -> None:
+    for name in names:
+        value = getattr(params, name)
+        if not (isinstance(value, int) and value >= 1):
+            raise ValueError(f"{name} must be a whole number of bars >= 1, got {value!r}")
+
+
+def _check_positive(params: object, *names: str) -> None:
+    for name in names:
+        value = getattr(params, name)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive finite number, got {value}")
+
+
 def _previous(a: FloatArray) -> FloatArray:
     """``a`` one row later: row t holds row t - 1; row 0 is NaN."""
     out = np.full(a.shape, np.nan)
@@ -140,7 +163,7 @@ def _previous(a: FloatArray) -> FloatArray:
 
 def _within(fired: BoolArray, window: int) -> BoolArray:
     """True at row t when ``fired`` is true at any row ``t - window + 1 .. t``."""
-    counts = np.cumsum(fired, axis=0)
+    counts = np.cumsum(fired, axis=0, dtype=np.int64)
     recent = counts.copy()
     recent[window:] -= counts[:-window]
     return recent > 0
@@ -151,4 +174,4 @@ def _flag(fired: BoolArray, defined: BoolArray) -> FloatArray:
     return np.where(defined, fired.astype(np.float64), np.nan)
 
 
-__all__ = ["FEATURES", "GrowthStrategy", "Sequence", "ValueStrategy"]
+__all__ = ["FEATURES", "GrowthStrategy", "ValueStrategy"]
