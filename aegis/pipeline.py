@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 from langgraph.graph.state import CompiledStateGraph
 
+from aegis.runtime.feed import MarketFeed
 from aegis.services import Stack, open_stack
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
@@ -26,8 +27,18 @@ from graphs.deliberation.nodes import raw_event_id
 from graphs.deliberation.services import Services
 from state.clock import Clock
 from state.decisions import DecisionRecord
-from state.events import EventEnvelope, event_to_json
+from state.events import EventEnvelope, EventRejectedError, EventType, MarketTickEvent, event_to_json, parse_event
 from tools.broker.paper import PaperBroker
+
+
+def _as_tick(raw: dict[str, Any]) -> MarketTickEvent | None:
+    if raw.get("type") != EventType.MARKET_TICK.value:
+        return None
+    try:
+        event = parse_event(raw)
+    except EventRejectedError:
+        return None
+    return event if isinstance(event, MarketTickEvent) else None
 
 
 class Pipeline:
@@ -77,9 +88,13 @@ class Pipeline:
         decision = result["decision"]
         return decision if isinstance(decision, DecisionRecord) else DecisionRecord.model_validate(decision)
 
-    async def replay(self, path: Path, knobs: RunKnobs | None = None) -> list[DecisionRecord]:
-        """Submit every event of a JSON-lines file, in order. A line that is not JSON is submitted as a
-        rejected event (so it is recorded, not lost)."""
+    async def replay(
+        self, path: Path, knobs: RunKnobs | None = None, on_decision: Callable[[DecisionRecord], None] | None = None
+    ) -> list[DecisionRecord]:
+        """Replay a tape (JSON lines, in time order): MARKET_TICK events rebuild the market state (bars to
+        the broker and the hot store, the VIX, the simulated clock); every other event is submitted. A line
+        that is not JSON, or an invalid tick, is submitted too, so it is recorded as rejected, not lost."""
+        feed = MarketFeed(self.services.hot, self.paper_broker, self.services.clock)
         decisions = []
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
         for number, line in enumerate(text.splitlines(), start=1):
@@ -89,7 +104,15 @@ class Pipeline:
                 raw = json.loads(line)
             except json.JSONDecodeError as exc:
                 raw = {"id": None, "unparsed_line": line[:500], "error": f"{path.name}:{number}: {exc.msg}"}
-            decisions.append(await self.submit(raw if isinstance(raw, dict) else {"value": raw}, knobs))
+            raw = raw if isinstance(raw, dict) else {"value": raw}
+            tick = _as_tick(raw)
+            if tick is not None:
+                await feed.bar(tick.symbol or "", tick.payload.bar)
+                continue
+            decision = await self.submit(raw, knobs)
+            decisions.append(decision)
+            if on_decision is not None:
+                on_decision(decision)
         return decisions
 
     async def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aegis.cli import run
+from aegis.cli import replay, run
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="AEGIS: LLM-deliberated, risk-guarded trading.")
 
@@ -15,6 +15,7 @@ def _root() -> None:
 
 
 app.command("run")(run.run)
+app.command("replay")(replay.replay)
 
 
 def main() -> None:

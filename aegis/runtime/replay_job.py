@@ -13,21 +13,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 
+from aegis.llm_mode import provider_label
 from aegis.pipeline import Pipeline
+from aegis.runtime.feed import MarketFeed
 from aegis.runtime.summary import Percentiles, RunSummary, RunTally
 from aegis.settings import Settings
 from quant.posture import posture_from_vix
 from quant.screen import ScreenParams, Trigger, screen_panel
 from state.clock import SimulatedClock, monotonic_ms
-from state.context_loader import DAY_START_EQUITY_KEY, VIX_KEY
 from state.decisions import Outcome
 from state.events import EventType
 from tools.broker.paper import PaperBroker
 from tools.feeds.bars import panel_bar
 from tools.feeds.bundled import DailyPanel, bar_time, load_bundled_daily
+from tools.feeds.tape import EventTape, tick_event, vix_event
 
 WARMUP_DAYS = 60  # bars fed before the first event, so the slow indicators have their history
 
@@ -40,6 +43,7 @@ class ReplayOptions:
     days_per_second: float = 100.0  # the accelerated clock; 0 = as fast as the pipeline goes
     concurrency: int = 4  # events of one day deliberated at once
     screen: ScreenParams = field(default_factory=ScreenParams)
+    events_out: Path | None = None  # also write the run's ticks and signals as JSON lines (replayable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +102,10 @@ async def run_replay(
     clock = SimulatedClock(bar_time(panel.dates[0]))
     pipeline = await Pipeline.open(settings, clock=clock)
     tally = RunTally()
-    services = pipeline.services
     broker = pipeline.paper_broker
+    feed = MarketFeed(pipeline.services.hot, broker, clock)
+    tape = EventTape(options.events_out) if options.events_out else None
     first_open = panel.open[WARMUP_DAYS]
-    fills = 0
     start_equity = broker.equity()
     seconds_per_day = 1.0 / options.days_per_second if options.days_per_second > 0 else 0.0
     limiter = asyncio.Semaphore(max(1, options.concurrency))
@@ -115,16 +119,21 @@ async def run_replay(
     try:
         for t, day in enumerate(panel.dates):
             day_started = time.perf_counter()
-            clock.set(bar_time(day))
-            await services.hot.set_value(DAY_START_EQUITY_KEY, broker.equity())
+            await feed.advance(bar_time(day))
             for c, symbol in enumerate(panel.symbols):
                 bar = panel_bar(panel, t, c)
                 if bar is not None:
-                    fills += len(await broker.on_bar(symbol, bar))
-                    await services.hot.push_bar(symbol, bar)
+                    await feed.bar(symbol, bar)
+                    if tape:
+                        tape.write(tick_event(symbol, bar))
             vix = float(panel.vix[t])
-            await services.hot.set_value(VIX_KEY, vix if np.isfinite(vix) else None)
-            await asyncio.gather(*(deliberate(signal_event(panel, tr)) for tr in triggers.get(t, [])))
+            await feed.vix(vix if np.isfinite(vix) else None)
+            if tape and np.isfinite(vix):
+                tape.write(vix_event(bar_time(day), vix))
+            events = [signal_event(panel, tr) for tr in triggers.get(t, [])]
+            if tape:
+                tape.write_all(events)
+            await asyncio.gather(*(deliberate(event) for event in events))
             if on_day is not None:
                 on_day(_progress(panel, t, day, vix, broker, tally, first_open, start_equity, settings))
             spare = seconds_per_day - (time.perf_counter() - day_started)
@@ -132,6 +141,8 @@ async def run_replay(
                 await asyncio.sleep(spare)
     finally:
         await pipeline.close()
+        if tape:
+            tape.close()
 
     last = len(panel.dates) - 1
     benchmark = float(np.nanmean(panel.close[last] / first_open) - 1.0)
@@ -146,7 +157,7 @@ async def run_replay(
         holds=tally.count(Outcome.HOLD),
         blocked=tally.count(Outcome.BLOCKED) + tally.count(Outcome.EXECUTION_FAILED),
         orders=tally.count(Outcome.ORDERED),
-        fills=fills,
+        fills=feed.fills,
         rejected=tally.count(Outcome.REJECTED),
         failed_sessions=tally.failed_sessions,
         start_equity=start_equity,
@@ -155,6 +166,8 @@ async def run_replay(
         latencies={stage: Percentiles.of(v) for stage, v in tally.latencies_ms.items()},
         wall_seconds=time.perf_counter() - started,
         records=str(settings.data_dir),
+        providers=provider_label(settings),
+        llm_cost_usd=tally.llm_cost_usd,
     )
 
 

@@ -21,6 +21,7 @@ class RunTally:
     deliberations: int = 0
     latencies_ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in LATENCY_STAGES})
     recent: list[DecisionRecord] = field(default_factory=list)
+    llm_cost_usd: float = 0.0
 
     def add(self, decision: DecisionRecord, session_ms: float) -> None:
         self.outcomes[str(decision.outcome)] += 1
@@ -31,6 +32,7 @@ class RunTally:
             if stage.stage in self.latencies_ms:
                 self.latencies_ms[stage.stage].append(stage.latency_ms)
         self.latencies_ms["session"].append(session_ms)
+        self.llm_cost_usd += decision.llm_usage.cost_usd
         self.recent = [decision, *self.recent[:9]]
 
     @property
@@ -80,6 +82,8 @@ class RunSummary:
     latencies: dict[str, Percentiles]
     wall_seconds: float
     records: str
+    providers: str
+    llm_cost_usd: float
 
     @property
     def strategy_return(self) -> float:
@@ -88,7 +92,7 @@ class RunSummary:
     def lines(self) -> list[str]:
         out = [
             f"AEGIS run summary: {self.window}, {self.symbols} symbols, {self.trading_days} trading days",
-            "  provider             rules (deterministic baseline, not an LLM)",
+            f"  roles                {self.providers}",
             f"  events               {self.events}",
             f"  deliberations        {self.deliberations}  (screened out without LLM: {self.screened_out})",
             f"  vetoes               {self.vetoes}",
@@ -103,6 +107,7 @@ class RunSummary:
         ]
         for stage, p in self.latencies.items():
             out.append(f"    {stage:<18} {p.p50:<8.2f} {p.p95:<8.2f} {p.p99:<8.2f} {p.n}")
+        out.append(f"  LLM cost             ${self.llm_cost_usd:.4f}")
         out.append(f"  wall time            {self.wall_seconds:.1f} s")
         out.append(f"  records              {self.records}")
         return out

@@ -239,21 +239,19 @@ class BotScan:
         scans = self.rules
         levels = np.stack([scan.level[0] for scan in scans], axis=1)  # (bots, rules)
         bots, rule_indices = np.nonzero(levels)
-        fires_when = [scan.fires_when for scan in scans]
+        values = np.stack([scan.value[0] for scan in scans], axis=1)[bots, rule_indices].tolist()
+        bases = np.stack([scan.basis[0] for scan in scans], axis=1)[bots, rule_indices].tolist()
+        severities = [_SEVERITIES[level] for level in levels[bots, rule_indices].tolist()]
+        texts = [
+            (scan.rule, scan.threshold, scan.fires_when, scan.unit, scan.window, scan.basis_label) for scan in scans
+        ]
         findings: list[Finding] = []
-        for bot, r in zip(bots.tolist(), rule_indices.tolist(), strict=True):
-            scan = scans[r]
-            evidence = Evidence(
-                value=float(scan.value[0, bot]),
-                threshold=scan.threshold,
-                fires_when=fires_when[r],
-                unit=scan.unit,
-                window=scan.window,
-                basis=float(scan.basis[0, bot]),
-                basis_label=scan.basis_label,
-            )
-            severity = _SEVERITIES[int(levels[bot, r])]
-            findings.append(Finding(scan.rule, self.bot_ids[bot], self.now_s, severity, evidence))
+        for bot, r, value, basis, severity in zip(
+            bots.tolist(), rule_indices.tolist(), values, bases, severities, strict=True
+        ):
+            rule, threshold, fires_when, unit, window, basis_label = texts[r]
+            evidence = Evidence(value, threshold, fires_when, unit, window, basis, basis_label)
+            findings.append(Finding(rule, self.bot_ids[bot], self.now_s, severity, evidence))
         return findings
 
 

@@ -83,15 +83,12 @@ class MarketThresholds:
                 raise ValueError(f"{name} must be at least 1, got {count}")
 
 
-DEFAULT_THRESHOLDS = MarketThresholds()
-
-
 def scan_price_moves(
     close: npt.ArrayLike,
     *,
     times_s: npt.ArrayLike,
     symbols: Sequence[str],
-    thresholds: MarketThresholds = DEFAULT_THRESHOLDS,
+    thresholds: MarketThresholds = MarketThresholds(),
 ) -> RuleScan:
     """Close-to-close moves in percent between bars at most ``move_window_s`` apart; the rest are NaN."""
     c = _panel(close, "close", symbols)
@@ -117,7 +114,7 @@ def scan_volume_spikes(
     *,
     times_s: npt.ArrayLike,
     symbols: Sequence[str],
-    thresholds: MarketThresholds = DEFAULT_THRESHOLDS,
+    thresholds: MarketThresholds = MarketThresholds(),
 ) -> RuleScan:
     """Volume as a multiple of the mean of the previous ``volume_window_bars`` bars (current bar excluded)."""
     v = _panel(volume, "volume", symbols)
@@ -142,7 +139,7 @@ def scan_funding(
     times_s: npt.ArrayLike,
     symbols: Sequence[str],
     interval_hours: float = 8.0,
-    thresholds: MarketThresholds = DEFAULT_THRESHOLDS,
+    thresholds: MarketThresholds = MarketThresholds(),
 ) -> RuleScan:
     """Funding prints (fractions per ``interval_hours``) as percent per 8 hours, fired beyond the limit."""
     r = _panel(rate, "rate", symbols)
@@ -164,7 +161,7 @@ def scan_book_imbalance(
     *,
     at_s: float,
     symbols: Sequence[str],
-    thresholds: MarketThresholds = DEFAULT_THRESHOLDS,
+    thresholds: MarketThresholds = MarketThresholds(),
 ) -> RuleScan:
     """Top-of-book imbalance per symbol at ``at_s``; the scan has one row.
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
@@ -180,11 +179,3 @@ class RuleScan:
             )
             for column, t, level, value, basis in zip(columns.tolist(), at, levels, values, bases, strict=True)
         ]
-
-
-def subject_labels(subjects: Sequence[str], count: int, what: str) -> tuple[str, ...]:
-    """``subjects`` as a tuple, checked to label exactly ``count`` columns of ``what``."""
-    labels = tuple(subjects)
-    if len(labels) != count:
-        raise ValueError(f"{what} needs {count} subject labels, got {len(labels)}")
-    return labels

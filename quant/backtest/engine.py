@@ -208,9 +208,9 @@ class _Run:
             open_, high, low = self.panel.open[t, j], self.panel.high[t, j], self.panel.low[t, j]
             stop, target = holding.stop_loss_price, holding.take_profit_price
             if stop is not None and low <= stop:
-                self._close(holding, min(open_, stop) * (1.0 - self.slippage), t, "stop_loss", holding.entry_bar)
+                self._close(holding, min(open_, stop) * (1.0 - self.slippage), t, "stop_loss", holding.decided_at)
             elif target is not None and high >= target:
-                self._close(holding, max(open_, target), t, "take_profit", holding.entry_bar)
+                self._close(holding, max(open_, target), t, "take_profit", holding.decided_at)
 
     def mark(self, t: int) -> None:
         has_bar = self.panel.has_bar[t]
@@ -300,6 +300,7 @@ class _Run:
             entry_price=price,
             entry_fee=fee,
             entry_bar=t,
+            decided_at=item.decided_at,
             stop_loss_price=order.stop_loss_price,
             take_profit_price=order.take_profit_price,
         )

@@ -30,7 +30,8 @@ class Holding:
     quantity: float
     entry_price: float
     entry_fee: float
-    entry_bar: int
+    entry_bar: int  # bar of the entry fill
+    decided_at: int  # bar of the decision that placed the entry
     stop_loss_price: float | None
     take_profit_price: float | None
 

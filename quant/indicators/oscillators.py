@@ -90,7 +90,7 @@ def stochastic(
     position = c[p - 1 :] - lowest
     span = highest - lowest
     with np.errstate(invalid="ignore", divide="ignore"):
-        raw = np.where(span > 0.0, 100.0 * position / span, 0.0)
+        raw = np.where(span != 0.0, 100.0 * position / span, 0.0)
     k[k_start:] = raw if s == 1 else window_mean(raw, s)
     d_start = k_start + g - 1
     if len(c) > d_start:

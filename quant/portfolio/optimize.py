@@ -1,0 +1,288 @@
+"""Markowitz portfolios under per-asset bounds: the three risk profiles, return and risk targets, the frontier.
+
+This module owns what each risk profile means when it becomes weights:
+
+- ``conservative``: the minimum-variance portfolio;
+- ``moderate``: the maximum-Sharpe portfolio, ``(return - risk_free_rate) / volatility``;
+- ``aggressive``: the maximum-expected-return portfolio (a linear programme).
+
+Every portfolio is fully invested (weights sum to 1) and keeps each weight within its bounds, by default
+5 %..40 % of capital per asset (which needs between 3 and 20 assets); any finite bounds work, including
+shorting such as ``(-1, 1)``. Expected returns and the covariance are annualised fractions (see
+``quant.portfolio.estimates``), and so is everything returned. The solutions are exact (see
+``quant.portfolio.frontier``); there is no solver tolerance and no random start. Inputs that admit no
+answer (bounds that cannot sum to 1, a target return above the maximum, a target volatility below the
+minimum, no portfolio beating the risk-free rate) raise ``ValueError`` saying which.
+
+Pure: no I/O, no clock; depends only on ``quant.portfolio.frontier``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+from quant.portfolio.frontier import (
+    EfficientSegment,
+    MeanVarianceInputs,
+    check_inputs,
+    efficient_path,
+    max_return_weights,
+)
+
+FloatArray = npt.NDArray[np.float64]
+Bounds = tuple[npt.ArrayLike, npt.ArrayLike]  # (lower, upper) weights: one value for all assets, or one each
+
+DEFAULT_BOUNDS: Bounds = (0.05, 0.40)
+DEFAULT_RISK_FREE_RATE = 0.02  # annual, fraction
+_TARGET_SLACK = 1e-12  # how far past the feasible range a target may be and still be taken as its end
+
+
+@dataclass(frozen=True, slots=True)
+class Portfolio:
+    """Weights and their annualised figures.
+
+    ``weights`` are fractions of capital per asset (negative for a short); capital not in the weights
+    (``1 - sum(weights)``) is cash earning ``risk_free_rate``. ``expected_return`` and ``volatility`` are
+    annualised fractions; ``sharpe = (expected_return - risk_free_rate) / volatility``.
+    """
+
+    weights: FloatArray
+    expected_return: float
+    volatility: float
+    sharpe: float
+    risk_free_rate: float
+
+
+class RiskProfile(StrEnum):
+    CONSERVATIVE = "conservative"  # minimum variance
+    MODERATE = "moderate"  # maximum Sharpe ratio
+    AGGRESSIVE = "aggressive"  # maximum expected return
+
+
+def evaluate(
+    weights: npt.ArrayLike,
+    expected_returns: npt.ArrayLike,
+    cov: npt.ArrayLike,
+    risk_free_rate: float = DEFAULT_RISK_FREE_RATE,
+) -> Portfolio:
+    """The annualised return, volatility and Sharpe ratio of ``weights`` (any weights; the rest is cash).
+
+    A portfolio with no risk has Sharpe 0 when it earns the risk-free rate, NaN otherwise.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    mu = np.asarray(expected_returns, dtype=np.float64)
+    sigma = np.asarray(cov, dtype=np.float64)
+    expected_return = float(w @ mu + (1.0 - w.sum()) * risk_free_rate)
+    volatility = math.sqrt(max(float(w @ sigma @ w), 0.0))
+    excess = expected_return - risk_free_rate
+    if volatility > 0.0:
+        sharpe = excess / volatility
+    else:
+        sharpe = 0.0 if excess == 0.0 else math.nan
+    return Portfolio(w, expected_return, volatility, sharpe, risk_free_rate)
+
+
+def min_variance(
+    expected_returns: npt.ArrayLike,
+    cov: npt.ArrayLike,
+    *,
+    bounds: Bounds = DEFAULT_BOUNDS,
+    risk_free_rate: float = DEFAULT_RISK_FREE_RATE,
+) -> Portfolio:
+    """The fully invested portfolio of least volatility within ``bounds`` (the conservative profile)."""
+    inputs = _inputs(expected_returns, cov, bounds)
+    first = next(efficient_path(inputs))
+    return _portfolio(inputs, first.weights_at(first.t_start), risk_free_rate)
+
+
+def max_sharpe(
+    expected_returns: npt.ArrayLike,
+    cov: npt.ArrayLike,
+    *,
+    bounds: Bounds = DEFAULT_BOUNDS,
+    risk_free_rate: float = DEFAULT_RISK_FREE_RATE,
+) -> Portfolio:
+    """The fully invested portfolio of highest Sharpe ratio within ``bounds`` (the moderate profile).
+
+    Raises ``ValueError`` when no feasible portfolio's expected return exceeds ``risk_free_rate``.
+    """
+    inputs = _inputs(expected_returns, cov, bounds)
+    best_return = float(inputs.expected_returns @ max_return_weights(inputs))
+    if best_return <= risk_free_rate:
+        raise ValueError(
+            f"no feasible portfolio's expected return exceeds the risk-free rate {risk_free_rate:.6g} "
+            f"(the highest is {best_return:.6g}), so the Sharpe ratio has no maximum"
+        )
+    for segment in efficient_path(inputs):
+        t = _sharpe_peak(segment, risk_free_rate)
+        if t is not None:
+            return _portfolio(inputs, segment.weights_at(t), risk_free_rate)
+    raise AssertionError("the efficient path ends with a segment that holds the peak")  # pragma: no cover
+
+
+def max_return(
+    expected_returns: npt.ArrayLike,
+    cov: npt.ArrayLike,
+    *,
+    bounds: Bounds = DEFAULT_BOUNDS,
+    risk_free_rate: float = DEFAULT_RISK_FREE_RATE,
+) -> Portfolio:
+    """The fully invested portfolio of highest expected return within ``bounds`` (the aggressive profile).
+
+    Every asset gets its lower bound and the rest goes to the highest expected returns first, each up to
+    its upper bound; among equal expected returns the earlier asset is filled first.
+    """
+    inputs = _inputs(expected_returns, cov, bounds)
+    return _portfolio(inputs, max_return_weights(inputs), risk_free_rate)
+
+
+def efficient_return(
+    expected_returns: npt.ArrayLike,
+    cov: npt.ArrayLike,
+    target_return: float,
+    *,
+    bounds: Bounds = DEFAULT_BOUNDS,
+    risk_free_rate: float = DEFAULT_RISK_FREE_RATE,
+) -> Portfolio:
+    """The least-volatile portfolio whose expected return is at least ``target_return`` (annual fraction).
+
+    A target below the minimum-variance portfolio's return gives that portfolio. Raises ``ValueError`` when
+    the target is above the highest return the bounds allow.
+    """
+    inputs = _inputs(expected_returns, cov, bounds)
+    highest = float(inputs.expected_returns @ max_return_weights(inputs))
+    if not target_return <= highest + _TARGET_SLACK * max(1.0, abs(highest)):
+        raise ValueError(
+            f"target return {target_return:.6g} is above the maximum achievable {highest:.6g} under these bounds"
+        )
+    for segment in efficient_path(inputs):
+        if segment.is_last or segment.return_at(segment.t_end) >= target_return:
+            t = segment.t_start
+            if segment.return_slope > 0.0 and target_return > segment.return_at(t):
+                t = min((target_return - segment.return_base) / segment.return_slope, segment.t_end)
+            return _portfolio(inputs, segment.weights_at(t), risk_free_rate)
+    raise AssertionError("the efficient path ends at the maximum return")  # pragma: no cover
+
+
+def efficient_risk(
+    expected_returns: npt.ArrayLike,
+    cov: npt.ArrayLike,
+    target_volatility: float,
+    *,
+    bounds: Bounds = DEFAULT_BOUNDS,
+    risk_free_rate: float = DEFAULT_RISK_FREE_RATE,
+) -> Portfolio:
+    """The highest-return portfolio whose volatility is at most ``target_volatility`` (annual fraction).
+
+    A target above the maximum-return portfolio's volatility gives that portfolio. Raises ``ValueError``
+    when the target is below the minimum volatility the bounds allow.
+    """
+    inputs = _inputs(expected_returns, cov, bounds)
+    target_variance = target_volatility * abs(target_volatility)
+    for i, segment in enumerate(efficient_path(inputs)):
+        if i == 0:
+            lowest = math.sqrt(segment.variance_at(segment.t_start))
+            if not target_volatility >= lowest * (1.0 - _TARGET_SLACK):
+                raise ValueError(
+                    f"target volatility {target_volatility:.6g} is below the minimum achievable {lowest:.6g} "
+                    "under these bounds"
+                )
+        if segment.is_last or segment.variance_at(segment.t_end) >= target_variance:
+            t = _variance_crossing(segment, target_variance)
+            return _portfolio(inputs, segment.weights_at(t), risk_free_rate)
+    raise AssertionError("the efficient path ends at the maximum return")  # pragma: no cover
+
+
+def efficient_frontier(
+    expected_returns: npt.ArrayLike,
+    cov: npt.ArrayLike,
+    n_points: int = 20,
+    *,
+    bounds: Bounds = DEFAULT_BOUNDS,
+    risk_free_rate: float = DEFAULT_RISK_FREE_RATE,
+) -> tuple[Portfolio, ...]:
+    """``n_points`` efficient portfolios at evenly spaced expected returns, minimum variance to maximum return.
+
+    Between two turning points of the path the efficient weights are linear in the target return, so the
+    whole frontier costs one walk of the path.
+    """
+    if n_points < 2:
+        raise ValueError(f"n_points must be at least 2 (the two ends), got {n_points}")
+    inputs = _inputs(expected_returns, cov, bounds)
+    segments = list(efficient_path(inputs))
+    lowest = segments[0].return_at(segments[0].t_start)
+    targets = np.linspace(lowest, segments[-1].return_base, n_points)
+    frontier: list[Portfolio] = []
+    k = 0
+    for target in targets:
+        while not segments[k].is_last and segments[k].return_at(segments[k].t_end) < target:
+            k += 1
+        segment = segments[k]
+        t = segment.t_start
+        if segment.return_slope > 0.0 and target > segment.return_at(t):
+            t = min((target - segment.return_base) / segment.return_slope, segment.t_end)
+        frontier.append(_portfolio(inputs, segment.weights_at(t), risk_free_rate))
+    return tuple(frontier)
+
+
+_PROFILES: Mapping[RiskProfile, Callable[..., Portfolio]] = {
+    RiskProfile.CONSERVATIVE: min_variance,
+    RiskProfile.MODERATE: max_sharpe,
+    RiskProfile.AGGRESSIVE: max_return,
+}
+
+
+def optimize_for_profile(
+    profile: RiskProfile | str,
+    expected_returns: npt.ArrayLike,
+    cov: npt.ArrayLike,
+    *,
+    bounds: Bounds = DEFAULT_BOUNDS,
+    risk_free_rate: float = DEFAULT_RISK_FREE_RATE,
+) -> Portfolio:
+    """The portfolio for a risk profile: conservative, moderate or aggressive (see the module docstring)."""
+    optimiser = _PROFILES[RiskProfile(profile)]
+    return optimiser(expected_returns, cov, bounds=bounds, risk_free_rate=risk_free_rate)
+
+
+def _inputs(expected_returns: npt.ArrayLike, cov: npt.ArrayLike, bounds: Bounds) -> MeanVarianceInputs:
+    lower, upper = bounds
+    return check_inputs(expected_returns, cov, lower, upper)
+
+
+def _portfolio(inputs: MeanVarianceInputs, weights: FloatArray, risk_free_rate: float) -> Portfolio:
+    return evaluate(weights, inputs.expected_returns, inputs.cov, risk_free_rate)
+
+
+def _sharpe_peak(segment: EfficientSegment, risk_free_rate: float) -> float | None:
+    """Where on ``segment`` the Sharpe ratio peaks, or None when it is still rising at the segment's end.
+
+    With excess return ``a + b t`` and variance ``q(t) = v0 + 2 v1 t + v2 t²``, the derivative of the Sharpe
+    ratio has the sign of ``h(t) = b q(t) - (a + b t)(v1 + v2 t) = (b v0 - a v1) + (b v1 - a v2) t``, which
+    is linear; along the efficient path the Sharpe ratio is unimodal, so the peak is the zero of ``h``.
+    """
+    if segment.is_last:
+        return segment.t_start
+    a, b = segment.return_base - risk_free_rate, segment.return_slope
+    h0 = b * segment.variance_base - a * segment.variance_cross
+    h1 = b * segment.variance_cross - a * segment.variance_slope
+    if h0 + h1 * segment.t_end > 0.0:
+        return None
+    if h0 + h1 * segment.t_start <= 0.0:
+        return segment.t_start
+    return -h0 / h1
+
+
+def _variance_crossing(segment: EfficientSegment, target_variance: float) -> float:
+    """The ``t`` on ``segment`` where the variance reaches ``target_variance`` (clamped to the segment)."""
+    v0, v1, v2 = segment.variance_base, segment.variance_cross, segment.variance_slope
+    if segment.is_last or v2 <= 0.0 or segment.variance_at(segment.t_start) >= target_variance:
+        return segment.t_start
+    discriminant = max(v1 * v1 - v2 * (v0 - target_variance), 0.0)
+    return min((-v1 + math.sqrt(discriminant)) / v2, segment.t_end)
