@@ -6,13 +6,14 @@ It never sizes or places anything; a failed analyst means hold (fail closed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.llm.client import LLMClient
 from agents.stage import RoleCall, RoleResult, StageBudget, run_role
-from prompts.loader import load_prompt
+from prompts.loader import ExternalText, load_prompt
 
 ROLE = "analyst"
 PROMPT = load_prompt(ROLE)  # read at import: a missing or malformed prompt fails at start-up
@@ -33,8 +34,8 @@ FAIL_CLOSED = AnalystView(direction="flat", confidence=0.0, thesis="analyst fail
 
 
 async def analyse(
-    facts: dict[str, Any], *, client: LLMClient, model: str, budget: StageBudget
+    facts: dict[str, Any], external: Sequence[ExternalText] = (), *, client: LLMClient, model: str, budget: StageBudget
 ) -> RoleResult[AnalystView]:
     """Ask the analyst for its view of the event; fails closed to `FAIL_CLOSED` (hold)."""
     call = RoleCall(role=ROLE, schema=AnalystView, prompt=PROMPT, model=model, budget=budget)
-    return await run_role(call, facts, client)
+    return await run_role(call, facts, client, external)

@@ -7,13 +7,14 @@ hold (fail closed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.llm.client import LLMClient
 from agents.stage import RoleCall, RoleResult, StageBudget, run_role
-from prompts.loader import load_prompt
+from prompts.loader import ExternalText, load_prompt
 
 ROLE = "commander"
 PROMPT = load_prompt(ROLE)  # read at import: a missing or malformed prompt fails at start-up
@@ -37,8 +38,8 @@ FAIL_CLOSED = CommanderOrder(action="hold", size_pct=0.0, order_type="limit", ra
 
 
 async def command(
-    facts: dict[str, Any], *, client: LLMClient, model: str, budget: StageBudget
+    facts: dict[str, Any], external: Sequence[ExternalText] = (), *, client: LLMClient, model: str, budget: StageBudget
 ) -> RoleResult[CommanderOrder]:
     """Ask the commander for the order; fails closed to `FAIL_CLOSED` (hold)."""
     call = RoleCall(role=ROLE, schema=CommanderOrder, prompt=PROMPT, model=model, budget=budget)
-    return await run_role(call, facts, client)
+    return await run_role(call, facts, client, external)

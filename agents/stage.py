@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Generic, TypeVar
@@ -18,7 +19,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agents.llm.client import LLMClient, LLMReply, LLMRequest, ProviderError
-from prompts.loader import Message, PromptTemplate, messages_hash
+from prompts.loader import ExternalText, Message, PromptTemplate, messages_hash
 from state.clock import monotonic_ms
 from state.decisions import StageRecord, StageStatus
 
@@ -63,8 +64,8 @@ def json_schema_of(schema: type[BaseModel]) -> dict[str, Any]:
     return schema.model_json_schema()
 
 
-def build_request(call: RoleCall[T], facts: dict[str, Any]) -> LLMRequest:
-    rendered = call.prompt.render(facts)
+def build_request(call: RoleCall[T], facts: dict[str, Any], external: Sequence[ExternalText] = ()) -> LLMRequest:
+    rendered = call.prompt.render(facts, external)
     return LLMRequest(
         role=call.role,
         model=call.model,
@@ -118,12 +119,14 @@ async def _ask(client: LLMClient, request: LLMRequest, timeout_s: float) -> LLMR
         return f"unexpected {type(exc).__name__}: {exc}"
 
 
-async def run_role(call: RoleCall[T], facts: dict[str, Any], client: LLMClient) -> RoleResult[T]:
+async def run_role(
+    call: RoleCall[T], facts: dict[str, Any], client: LLMClient, external: Sequence[ExternalText] = ()
+) -> RoleResult[T]:
     """Ask `client` for the role's reply within the budget; one repair attempt on an invalid reply.
 
     Never raises for provider failures: the result's output is None and the record says why.
     """
-    request = build_request(call, facts)
+    request = build_request(call, facts, external)
     budget_s = call.budget.fail_s
     started = monotonic_ms()
     first = await _ask(client, request, budget_s)

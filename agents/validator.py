@@ -7,13 +7,14 @@ A failed validator is a veto (fail closed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from agents.llm.client import LLMClient
 from agents.stage import RoleCall, RoleResult, StageBudget, run_role
-from prompts.loader import load_prompt
+from prompts.loader import ExternalText, load_prompt
 
 ROLE = "validator"
 PROMPT = load_prompt(ROLE)  # read at import: a missing or malformed prompt fails at start-up
@@ -41,8 +42,8 @@ FAIL_CLOSED = ValidatorVerdict(verdict="veto", reasons=["validator failed: veto"
 
 
 async def validate(
-    facts: dict[str, Any], *, client: LLMClient, model: str, budget: StageBudget
+    facts: dict[str, Any], external: Sequence[ExternalText] = (), *, client: LLMClient, model: str, budget: StageBudget
 ) -> RoleResult[ValidatorVerdict]:
     """Ask the validator for approve/veto; fails closed to `FAIL_CLOSED` (veto)."""
     call = RoleCall(role=ROLE, schema=ValidatorVerdict, prompt=PROMPT, model=model, budget=budget)
-    return await run_role(call, facts, client)
+    return await run_role(call, facts, client, external)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
 FACTS_PLACEHOLDER = "{{facts}}"
+EXTERNAL_PLACEHOLDER = "{{external}}"
+_ESCAPES = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;"})
 _FRONT_MATTER = re.compile(r"\A---\n(?P<head>.*?)\n---\n(?P<body>.*)\Z", re.DOTALL)
 _SECTION = re.compile(r"^## (system|user)\s*$", re.MULTILINE)
 
@@ -28,6 +31,23 @@ class PromptError(ValueError):
 class Message:
     role: str  # "system" | "user"
     content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalText:
+    """Untrusted text from outside (news, operator free text): shown to a model only as quoted data."""
+
+    source: str  # e.g. "news"
+    ref: str  # where it came from (event id, url)
+    text: str
+
+    def block(self) -> str:
+        # Escaping the angle brackets means no text can close its block or open a tag of its own.
+        source, ref = self.source.translate(_ESCAPES), self.ref.translate(_ESCAPES)
+        return (
+            f'<external_text source="{source}" ref="{ref}" trust="untrusted">\n'
+            f"{self.text.translate(_ESCAPES)}\n</external_text>"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +68,11 @@ class PromptTemplate:
     def prompt_id(self) -> str:
         return f"{self.id}@v{self.version}"
 
-    def render(self, facts: dict[str, Any]) -> RenderedPrompt:
-        block = json.dumps(facts, sort_keys=True, default=str, indent=1)
+    def render(self, facts: dict[str, Any], external: Sequence[ExternalText] = ()) -> RenderedPrompt:
+        block = json.dumps(facts, sort_keys=True, default=str, indent=1).translate(_ESCAPES)
         user = self.user.replace(FACTS_PLACEHOLDER, f"<facts>\n{block}\n</facts>")
+        quoted = "\n".join(text.block() for text in external) or "(none)"
+        user = user.replace(EXTERNAL_PLACEHOLDER, quoted)
         messages = (Message("system", self.system), Message("user", user))
         return RenderedPrompt(messages, self.prompt_id, messages_hash(messages))
 
@@ -80,8 +102,9 @@ def parse_prompt(text: str, name: str) -> PromptTemplate:
     sections = {parts[i]: parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
     if set(sections) != {"system", "user"}:
         raise PromptError(f"prompt {name}: needs exactly one `## system` and one `## user` section")
-    if FACTS_PLACEHOLDER not in sections["user"]:
-        raise PromptError(f"prompt {name}: the user section must contain {FACTS_PLACEHOLDER}")
+    for placeholder in (FACTS_PLACEHOLDER, EXTERNAL_PLACEHOLDER):
+        if placeholder not in sections["user"]:
+            raise PromptError(f"prompt {name}: the user section must contain {placeholder}")
     return PromptTemplate(head["id"], int(head["version"]), sections["system"], sections["user"])
 
 

@@ -11,9 +11,10 @@ from typing import Any
 
 from agents.analyst import AnalystView
 from agents.validator import ValidatorVerdict
+from prompts.loader import ExternalText
 from quant.report import QuantReport
 from state.context import SessionContext
-from state.events import Event, SignalEvent
+from state.events import Event, NewsEvent, SignalEvent
 
 
 def base_facts(event: Event, context: SessionContext, report: QuantReport, max_market_age_s: float) -> dict[str, Any]:
@@ -61,3 +62,11 @@ def validator_facts(base: dict[str, Any], analysis: AnalystView | None, min_conf
 
 def commander_facts(base: dict[str, Any], analysis: AnalystView, verdict: ValidatorVerdict) -> dict[str, Any]:
     return {**base, "analysis": analysis.model_dump(mode="json"), "verdict": verdict.model_dump(mode="json")}
+
+
+def external_texts(event: Event) -> tuple[ExternalText, ...]:
+    """The untrusted text an event brings (a news item's headline and body), quoted apart from the facts."""
+    if isinstance(event, NewsEvent):
+        body = f"{event.payload.headline}\n\n{event.payload.body}".strip()
+        return (ExternalText(source="news", ref=event.payload.url or event.id, text=body),)
+    return ()

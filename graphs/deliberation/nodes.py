@@ -20,7 +20,7 @@ from agents.llm.registry import UnknownProviderError
 from agents.stage import RoleResult
 from graphs.deliberation.config import DeliberationConfig
 from graphs.deliberation.context import RunKnobs
-from graphs.deliberation.facts import base_facts, commander_facts, validator_facts
+from graphs.deliberation.facts import base_facts, commander_facts, external_texts, validator_facts
 from graphs.deliberation.prescreen import pre_screen
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import DeliberationState, Settlement
@@ -112,11 +112,12 @@ class DeliberationNodes:
     def _base_facts(self, state: DeliberationState, config: DeliberationConfig) -> dict[str, Any]:
         return base_facts(state["parsed"], state["context"], state["report"], config.max_market_age_s)
 
-    async def _ask(self, name: str, ask: RoleAsk, facts: dict[str, Any], config: DeliberationConfig,
-                   event_id: str) -> RoleResult[Any]:  # fmt: skip
+    async def _ask(
+        self, name: str, ask: RoleAsk, facts: dict[str, Any], config: DeliberationConfig, event: Event
+    ) -> RoleResult[Any]:
         """Ask one role, unless the LLM budget is spent (then it fails closed without a call)."""
         role = config.roles[name]
-        refused = await self.s.ledger.check(event_id)
+        refused = await self.s.ledger.check(event.id)
         client = None
         if refused is None:
             try:
@@ -127,22 +128,23 @@ class DeliberationNodes:
             record = StageRecord(stage=name, status=StageStatus.FAILED, latency_ms=0.0, reason=refused,
                                  provider=role.provider, model=role.model)  # fmt: skip
             return RoleResult(None, record)
-        result = await ask(facts, client=client, model=role.model, budget=role.budget)
+        external = external_texts(event)
+        result = await ask(facts, external, client=client, model=role.model, budget=role.budget)
         if result.record.usage is not None:
-            await self.s.ledger.charge(event_id, result.record.usage)
+            await self.s.ledger.charge(event.id, result.record.usage)
         return result
 
     async def analyst(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         config = self.config(runtime)
         facts = self._base_facts(state, config)
-        result = await self._ask("analyst", analyst.analyse, facts, config, state["parsed"].id)
+        result = await self._ask("analyst", analyst.analyse, facts, config, state["parsed"])
         return _role_update("analysis", result, analyst.FAIL_CLOSED)
 
     async def validator(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         config = self.config(runtime)
         shown = state.get("analysis") if config.validation_mode == "sequential" else None
         facts = validator_facts(self._base_facts(state, config), shown, config.min_confidence)
-        result = await self._ask("validator", validator.validate, facts, config, state["parsed"].id)
+        result = await self._ask("validator", validator.validate, facts, config, state["parsed"])
         return _role_update("verdict", result, validator.FAIL_CLOSED)
 
     async def veto_gate(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
@@ -160,7 +162,7 @@ class DeliberationNodes:
     async def commander(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         config = self.config(runtime)
         facts = commander_facts(self._base_facts(state, config), state["analysis"], state["verdict"])
-        result = await self._ask("commander", commander.command, facts, config, state["parsed"].id)
+        result = await self._ask("commander", commander.command, facts, config, state["parsed"])
         update = _role_update("command", result, commander.FAIL_CLOSED)
         order = update["command"]
         if order.action == "hold":

@@ -10,7 +10,7 @@ from quant.report import QuantReport
 from state.context import OperatingMode, SessionContext
 from state.events import Event, EventType, SignalEvent
 
-DELIBERATED_TYPES = frozenset({EventType.MARKET_TICK, EventType.SIGNAL_GENERATED})
+DELIBERATED_TYPES = frozenset({EventType.MARKET_TICK, EventType.SIGNAL_GENERATED, EventType.NEWS})
 
 
 def pre_screen(
@@ -19,7 +19,9 @@ def pre_screen(
     """The reason to stop before the roles, or None to deliberate."""
     if event.type not in DELIBERATED_TYPES:
         return f"{event.type} events are recorded for their own flow; the deliberation handles market events"
-    symbol = event.symbol or ""
+    if event.symbol is None:
+        return f"{event.type} without a symbol: nothing to trade"
+    symbol = event.symbol
     held = context.portfolio.quantity(symbol) > 0
     if context.mode is OperatingMode.HALTED:
         return "operating mode is halted"

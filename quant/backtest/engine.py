@@ -26,7 +26,10 @@ This module owns the simulation loop and its fill rules. Decisions that must not
 - Fees are ``fee_bps`` of each fill's notional; equity is cash plus holdings at their last known close.
 - Metrics use calendar dates when given (ffn's CAGR), else ``periods_per_year`` bars a year.
 
-Pure: no I/O, no clock; depends only on other ``quant`` modules. The paper broker applies the same fill rules.
+These are the paper broker's fill rules (``tools.broker.paper``), with one simplification: an order for a
+symbol that has no bar at ``t + 1`` expires instead of waiting for the symbol's next bar.
+
+Pure: no I/O, no clock; depends only on other ``quant`` modules.
 """
 
 from __future__ import annotations

@@ -29,8 +29,11 @@ from quant.indicators._arrays import FloatArray
 _BLOCK = 16
 # Below this many rows lfilter is as fast as the blocked form and simpler.
 _BLOCKED_FROM = 8192
-# Rows per pass when the input is produced on the fly: small enough that it stays in the CPU cache.
-CHUNK_ROWS = 16 * 1024
+# Rows per matrix product, and per chunk when the input is produced on the fly: small enough to stay in
+# the CPU cache and, with _RANK_ONE_ROWS blocks per rank-one update, below OpenBLAS's thresholds for
+# starting threads, so the timing does not depend on how busy the other cores are.
+CHUNK_ROWS = 1024 * _BLOCK
+_RANK_ONE_ROWS = 512
 
 ChunkSource = Callable[[int, int], FloatArray]
 """``source(start, stop)`` returns input rows ``start .. stop - 1`` as a 1-D array (it may reuse a buffer)."""
@@ -73,7 +76,7 @@ def exponential_filter_chunks(
     """
     if n < _BLOCKED_FROM or alpha == 1.0:
         return _recurrence(source(0, n), alpha, 1.0 - alpha, initial, out)
-    return _blocked(source, n, alpha, 1.0 - alpha, initial, CHUNK_ROWS, out)
+    return _blocked(source, n, alpha, 1.0 - alpha, initial, out)
 
 
 def _recurrence(
@@ -84,7 +87,7 @@ def _recurrence(
     if len(x) >= _BLOCKED_FROM and decay != 0.0:
         if x.ndim == 1:
             contiguous = np.ascontiguousarray(x)
-            return _blocked(lambda i, j: contiguous[i:j], len(x), gain, decay, float(start), len(x), result)
+            return _blocked(lambda i, j: contiguous[i:j], len(x), gain, decay, float(start), result)
         for j in range(x.shape[1]):
             result[:, j] = _recurrence(x[:, j], gain, decay, start[j])
         return result
@@ -95,35 +98,35 @@ def _recurrence(
 
 
 def _blocked(
-    source: ChunkSource, n: int, gain: float, decay: float, initial: float, chunk: int, out: FloatArray | None
+    source: ChunkSource, n: int, gain: float, decay: float, initial: float, out: FloatArray | None
 ) -> FloatArray:
     """The blocked recursion into ``out`` (1-D, C-contiguous, ``n`` rows) or a new array."""
+    if out is None or not out.flags.c_contiguous:
+        result = _blocked(source, n, gain, decay, initial, np.empty(n, dtype=np.float64))
+        if out is not None:
+            out[...] = result
+        return result if out is None else out
     block = _BLOCK
     head = n - n % block
-    step = max(chunk - chunk % block, block)
     offsets = np.arange(block)
     lag = offsets[np.newaxis, :] - offsets[:, np.newaxis]  # lag[i, j] = j - i: how far row i is behind row j
     transfer = np.where(lag >= 0, gain * decay ** np.maximum(lag, 0), 0.0)
 
-    if out is None or not out.flags.c_contiguous:
-        result = _blocked(source, n, gain, decay, initial, chunk, np.empty(n, dtype=np.float64))
-        if out is not None:
-            out[...] = result
-        return result if out is None else out
-    blocks = out[:head].reshape(-1, block)
-    for first in range(0, head, step):
-        last = min(first + step, head)
-        np.matmul(source(first, last).reshape(-1, block), transfer, out=blocks[first // block : last // block])
-
-    # ends[k]: the true value at block k's last row = its zero-state value + decay ** block * ends[k - 1].
-    ends = _recurrence(blocks[:, -1].copy(), 1.0, decay**block, initial)
-    carried_in = np.concatenate(([initial], ends[:-1]))
-    # blocks.T is Fortran-ordered, so BLAS adds carry_factor x carried_in in place.
+    block_decay = decay**block
     carry_factor = decay ** (offsets + 1.0)
-    updated = dger(1.0, carry_factor, carried_in, a=blocks.T, overwrite_a=True)
-    if not np.shares_memory(updated, out):  # never expected; keeps the result right if BLAS copied
-        blocks[...] = updated.T
+    state = initial  # the true value just before the chunk
+    for first in range(0, head, CHUNK_ROWS):
+        last = min(first + CHUNK_ROWS, head)
+        blocks = out[first:last].reshape(-1, block)
+        np.matmul(source(first, last).reshape(-1, block), transfer, out=blocks)
+        # True value at each block's last row: its zero-state value + block_decay * the previous block's.
+        ends, _ = lfilter([1.0], [1.0, -block_decay], blocks[:, -1], zi=[block_decay * state])
+        carried_in = np.concatenate(([state], ends[:-1]))
+        # blocks.T is Fortran-ordered, so BLAS adds carry_factor x carried_in to it in place.
+        updated = dger(1.0, carry_factor, carried_in, a=blocks.T, overwrite_a=True)
+        if not np.shares_memory(updated, blocks):  # never expected; keeps the result right if BLAS copied
+            blocks[...] = updated.T
+        state = float(ends[-1])
     if head < n:
-        tail_initial = ends[-1] if len(ends) else initial
-        out[head:] = _recurrence(source(head, n), gain, decay, tail_initial)
+        out[head:] = _recurrence(source(head, n), gain, decay, state)
     return out

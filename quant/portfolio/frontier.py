@@ -75,20 +75,30 @@ class EfficientSegment:
 
 @dataclass(frozen=True, slots=True)
 class MeanVarianceInputs:
-    """Validated inputs: expected returns ``(n,)``, covariance ``(n, n)``, bounds ``(n,)`` each."""
+    """Validated inputs: expected returns ``(n,)``, covariance ``(n, n)``, weight bounds ``(n,)`` each.
+
+    ``max_return_weights`` is a fully invested portfolio of maximum expected return (the linear programme,
+    solved greedily: every weight starts at its lower bound and the budget left goes to the highest
+    expected returns first, each up to its upper bound; ties go to the earlier asset).
+    """
 
     expected_returns: FloatArray
     cov: FloatArray
     lower: FloatArray
     upper: FloatArray
+    max_return_weights: FloatArray
+
+    @property
+    def max_return(self) -> float:
+        return float(self.expected_returns @ self.max_return_weights)
 
     @property
     def single_point(self) -> FloatArray | None:
         """The only feasible portfolio when the bounds leave no room (e.g. 20 assets at >= 5 % each)."""
         if self.lower.sum() >= 1.0 - _TOL:
-            return self.lower.copy()
+            return self.lower
         if self.upper.sum() <= 1.0 + _TOL:
-            return self.upper.copy()
+            return self.upper
         return None
 
 
@@ -115,10 +125,11 @@ def check_inputs(
         np.linalg.cholesky(sigma)
     except np.linalg.LinAlgError:
         raise ValueError("cov must be positive definite (is an asset duplicated or riskless?)") from None
-    lo = np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)).copy()
-    hi = np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)).copy()
-    if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+    bounds = np.empty((2, n))
+    bounds[0], bounds[1] = lower, upper
+    if not np.isfinite(bounds).all():
         raise ValueError("weight bounds must be finite")
+    lo, hi = bounds
     if (lo > hi).any():
         i = int(np.argmax(lo > hi))
         raise ValueError(f"lower bound above upper bound for asset {i}: {lo[i]} > {hi[i]}")
@@ -126,22 +137,12 @@ def check_inputs(
         raise ValueError(f"bounds cannot sum to 1: the lower bounds sum to {lo.sum():.6g} > 1")
     if hi.sum() < 1.0 - _TOL:
         raise ValueError(f"bounds cannot sum to 1: the upper bounds sum to {hi.sum():.6g} < 1")
-    return MeanVarianceInputs(mu, sigma, lo, hi)
-
-
-def max_return_weights(inputs: MeanVarianceInputs) -> FloatArray:
-    """A fully invested portfolio of maximum expected return: the linear programme solved greedily.
-
-    Every weight starts at its lower bound; the budget left is given to the assets in decreasing order of
-    expected return, each up to its upper bound. Ties go to the earlier asset.
-    """
-    mu, lower, upper = inputs.expected_returns, inputs.lower, inputs.upper
     order = np.argsort(-mu, kind="stable")
-    room = (upper - lower)[order]
-    budget_before = 1.0 - lower.sum() - (np.cumsum(room) - room)
-    weights = lower.copy()
-    weights[order] += np.clip(budget_before, 0.0, room)
-    return weights
+    room = (hi - lo)[order]
+    budget_before = 1.0 - lo.sum() - (np.cumsum(room) - room)
+    best = lo.copy()
+    best[order] += np.clip(budget_before, 0.0, room)
+    return MeanVarianceInputs(mu, sigma, lo, hi, best)
 
 
 def efficient_path(inputs: MeanVarianceInputs) -> Iterator[EfficientSegment]:
@@ -151,52 +152,81 @@ def efficient_path(inputs: MeanVarianceInputs) -> Iterator[EfficientSegment]:
     """
     point = inputs.single_point
     if point is not None:
-        return iter((_segment(inputs, 0.0, math.inf, point, np.zeros_like(point)),))
+        moments = np.array([[point @ inputs.cov @ point, 0.0], [0.0, 0.0]])
+        returns = np.array([inputs.expected_returns @ point, 0.0])
+        return iter((_final_segment(0.0, point, returns, moments),))
     return _Walk(inputs).segments()
 
 
-def _segment(
-    inputs: MeanVarianceInputs, t_start: float, t_end: float, base: FloatArray, slope: FloatArray
-) -> EfficientSegment:
-    mu, cov = inputs.expected_returns, inputs.cov
-    cov_slope = cov @ slope
+def _final_segment(t: float, weights: FloatArray, returns: FloatArray, moments: FloatArray) -> EfficientSegment:
+    """The constant last segment from ``t`` on; ``returns`` and ``moments`` are the affine ones at ``t``."""
+    at_t = np.array([1.0, t])
     return EfficientSegment(
-        t_start=t_start,
-        t_end=t_end,
-        base=base,
-        slope=slope,
-        return_base=float(mu @ base),
-        return_slope=float(mu @ slope),
-        variance_base=float(base @ cov @ base),
-        variance_cross=float(base @ cov_slope),
-        variance_slope=float(slope @ cov_slope),
+        t_start=t,
+        t_end=math.inf,
+        base=weights,
+        slope=np.zeros_like(weights),
+        return_base=float(returns @ at_t),
+        return_slope=0.0,
+        variance_base=float(at_t @ moments @ at_t),
+        variance_cross=0.0,
+        variance_slope=0.0,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class _Affine:
-    """The KKT solution for one active set, affine in ``t``: weights and bound multipliers."""
+    """The KKT solution for one active set, for every ``t``: weights ``base + t * slope``, and the rest."""
 
     base: FloatArray
     slope: FloatArray
+    returns: FloatArray  # (2,): expected return = returns[0] + t * returns[1], in input units
+    moments: FloatArray  # (2, 2): variance = [1, t] @ moments @ [1, t], in input units
     # Constraints ``alpha + t * beta >= 0`` that keep this active set optimal: the first n are the lower
     # bound of a free weight or the multiplier sign of a pinned one, the next n the upper bound of a free
     # weight (always satisfied for a pinned one).
     alpha: FloatArray
     beta: FloatArray
 
+    def weights_at(self, t: float) -> FloatArray:
+        return self.base + t * self.slope
+
+    def segment(self, t_start: float, t_end: float) -> EfficientSegment:
+        return EfficientSegment(
+            t_start=t_start,
+            t_end=t_end,
+            base=self.base,
+            slope=self.slope,
+            return_base=float(self.returns[0]),
+            return_slope=float(self.returns[1]),
+            variance_base=float(self.moments[0, 0]),
+            variance_cross=float(self.moments[0, 1]),
+            variance_slope=float(self.moments[1, 1]),
+        )
+
 
 class _Walk:
     """Walks the path on data scaled to O(1): ``mu / max|mu|`` and ``cov / max(diag cov)``."""
 
     def __init__(self, inputs: MeanVarianceInputs) -> None:
-        self.inputs = inputs
-        mu_scale = float(np.abs(inputs.expected_returns).max()) or 1.0
-        self.mu = inputs.expected_returns / mu_scale
-        self.cov = inputs.cov / float(np.diag(inputs.cov).max())
+        n = len(inputs.expected_returns)
+        self.n = n
+        self.mu_scale = float(np.abs(inputs.expected_returns).max()) or 1.0
+        self.cov_scale = float(np.diag(inputs.cov).max())
+        self.mu = inputs.expected_returns / self.mu_scale
         self.lower, self.upper = inputs.lower, inputs.upper
-        self.n = len(self.mu)
-        self.max_return = float(self.mu @ max_return_weights(inputs))
+        self.span = self.upper - self.lower
+        self.max_return = inputs.max_return / self.mu_scale
+        # The bordered KKT matrix of the budget constraint, [[cov, -1], [1, 0]]; each face takes a sub-block.
+        self.kkt = np.zeros((n + 1, n + 1))
+        self.kkt[:n, :n] = inputs.cov / self.cov_scale
+        self.kkt[:n, n] = -1.0
+        self.kkt[n, :n] = 1.0
+        self.kkt_left = np.ascontiguousarray(self.kkt[:, :n])
+        # Right-hand sides before the pinned weights are moved over: [budget, mu] per column.
+        self.rhs = np.zeros((n + 1, 2))
+        self.rhs[n, 0] = 1.0
+        self.rhs[:n, 1] = self.mu
 
     def segments(self) -> Iterator[EfficientSegment]:
         pinned, at_upper = self._min_variance_active_set()
@@ -205,20 +235,20 @@ class _Walk:
             affine = self._solve(pinned, at_upper)
             if (affine.alpha + t * affine.beta).min() < -_TOL * (1.0 + t):
                 # A degenerate turning point: several constraints changed at once. Re-solve just past it.
-                weights = affine.base + t * affine.slope
+                weights = np.clip(affine.weights_at(t), self.lower, self.upper)
                 t += _NUDGE * (1.0 + t)
-                pinned, at_upper = self._active_set_at(t, np.clip(weights, self.lower, self.upper), pinned, at_upper)
+                pinned, at_upper = self._active_set_at(t, weights, pinned, at_upper)
                 continue
-            weights = affine.base + t * affine.slope
             falling = affine.beta < 0.0
-            limits = np.where(falling, -affine.alpha / np.where(falling, affine.beta, -1.0), math.inf)
+            limits = np.where(falling, affine.alpha / np.where(falling, -affine.beta, 1.0), math.inf)
             event = int(np.argmin(limits))
             t_end = max(float(limits[event]), t)
-            if math.isinf(t_end) or float(self.mu @ weights) >= self.max_return - _TOL:
-                yield _segment(self.inputs, t, math.inf, weights, np.zeros(self.n))
+            reached_top = (affine.returns[0] + t * affine.returns[1]) / self.mu_scale >= self.max_return - _TOL
+            if reached_top or math.isinf(t_end):
+                yield _final_segment(t, affine.weights_at(t), affine.returns, affine.moments)
                 return
             if t_end > t:
-                yield _segment(self.inputs, t, t_end, affine.base, affine.slope)
+                yield affine.segment(t, t_end)
             t = t_end
             asset = event % self.n
             if event >= self.n:  # a free weight reached its upper bound
@@ -231,32 +261,30 @@ class _Walk:
 
     def _solve(self, pinned: BoolArray, at_upper: BoolArray) -> _Affine:
         """Weights and multipliers on the face where ``pinned`` weights sit at their bound, for every t."""
-        free = np.flatnonzero(~pinned)
-        k = len(free)
-        pinned_weights = np.where(pinned, np.where(at_upper, self.upper, self.lower), 0.0)
-        kkt = np.zeros((k + 1, k + 1))
-        kkt[:k, :k] = self.cov[np.ix_(free, free)]
-        kkt[:k, k] = -1.0
-        kkt[k, :k] = 1.0
-        rhs = np.zeros((k + 1, 2))
-        rhs[:k, 0] = -(self.cov[free] @ pinned_weights)
-        rhs[k, 0] = 1.0 - pinned_weights.sum()
-        rhs[:k, 1] = self.mu[free]
-        solution = np.linalg.solve(kkt, rhs)
-        base = pinned_weights.copy()
-        base[free] = solution[:k, 0]
-        slope = np.zeros(self.n)
-        if k > 1:  # one free weight is fixed by the budget; keep rounding from moving it
-            slope[free] = solution[:k, 1]
-        # Gradient of the Lagrangian on each weight: > 0 pushes it down, < 0 up (zero on free weights).
-        push_base = self.cov @ base - solution[k, 0]
-        push_slope = self.cov @ slope - self.mu - solution[k, 1]
-        sign = np.where(at_upper, -1.0, 1.0)
+        n = self.n
+        pinned_weights = (self.lower + at_upper * self.span) * pinned
+        rows = np.flatnonzero(np.append(~pinned, True))  # the free weights and the budget multiplier
+        rhs = self.rhs.copy()
+        rhs[:, 0] -= self.kkt_left @ pinned_weights
+        solution = np.zeros((n + 1, 2))
+        solution[:n, 0] = pinned_weights
+        solution[rows] = np.linalg.solve(self.kkt[np.ix_(rows, rows)], rhs[rows])
+        if len(rows) == 2:  # a lone free weight is fixed by the budget; keep rounding from moving it
+            solution[rows[0], 1] = 0.0
+        # kkt @ solution = [cov w - nu, sum(w)]; on each weight, cov w - t mu - nu is the multiplier of its
+        # bound constraint: > 0 pushes it down, < 0 up, 0 on free weights.
+        products = self.kkt @ solution
+        push = products[:n] - np.outer(self.mu, [0.0, 1.0])
+        base, slope = solution[:n, 0], solution[:n, 1]
+        sign = 1.0 - 2.0 * at_upper
         alpha = np.concatenate(
-            [np.where(pinned, sign * push_base, base - self.lower), np.where(pinned, math.inf, self.upper - base)]
+            (np.where(pinned, sign * push[:, 0], base - self.lower), np.where(pinned, math.inf, self.upper - base))
         )
-        beta = np.concatenate([np.where(pinned, sign * push_slope, slope), np.where(pinned, 0.0, -slope)])
-        return _Affine(base, slope, alpha, beta)
+        beta = np.concatenate((np.where(pinned, sign * push[:, 1], slope), np.where(pinned, 0.0, -slope)))
+        weights = solution[:n]
+        moments = self.cov_scale * (weights.T @ (products[:n] + solution[n]))
+        returns = self.mu_scale * (self.mu @ weights)
+        return _Affine(base, slope, returns, moments, alpha, beta)
 
     def _min_variance_active_set(self) -> tuple[BoolArray, BoolArray]:
         no_pins = np.zeros(self.n, dtype=np.bool_)
@@ -264,7 +292,7 @@ class _Walk:
         start = _project_onto_budget_box(unconstrained, self.lower, self.upper)
         pinned = (start <= self.lower) | (start >= self.upper)
         if pinned.all():
-            pinned[int(np.argmax(self.upper - self.lower))] = False
+            pinned[int(np.argmax(self.span))] = False
         return self._active_set_at(0.0, start, pinned, start >= self.upper)
 
     def _active_set_at(

@@ -32,7 +32,6 @@ from quant.portfolio.frontier import (
     MeanVarianceInputs,
     check_inputs,
     efficient_path,
-    max_return_weights,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -113,7 +112,7 @@ def max_sharpe(
     Raises ``ValueError`` when no feasible portfolio's expected return exceeds ``risk_free_rate``.
     """
     inputs = _inputs(expected_returns, cov, bounds)
-    best_return = float(inputs.expected_returns @ max_return_weights(inputs))
+    best_return = inputs.max_return
     if best_return <= risk_free_rate:
         raise ValueError(
             f"no feasible portfolio's expected return exceeds the risk-free rate {risk_free_rate:.6g} "
@@ -139,7 +138,7 @@ def max_return(
     its upper bound; among equal expected returns the earlier asset is filled first.
     """
     inputs = _inputs(expected_returns, cov, bounds)
-    return _portfolio(inputs, max_return_weights(inputs), risk_free_rate)
+    return _portfolio(inputs, inputs.max_return_weights, risk_free_rate)
 
 
 def efficient_return(
@@ -156,7 +155,7 @@ def efficient_return(
     the target is above the highest return the bounds allow.
     """
     inputs = _inputs(expected_returns, cov, bounds)
-    highest = float(inputs.expected_returns @ max_return_weights(inputs))
+    highest = inputs.max_return
     if not target_return <= highest + _TARGET_SLACK * max(1.0, abs(highest)):
         raise ValueError(
             f"target return {target_return:.6g} is above the maximum achievable {highest:.6g} under these bounds"

@@ -23,7 +23,7 @@ async def test_a_valid_reply_within_budget_is_ok_and_fully_recorded() -> None:
     assert result.output == AnalystView.model_validate(VIEW)
     record = result.record
     assert record.status is StageStatus.OK and record.reason is None
-    assert record.prompt_id == "analyst@v1" and record.prompt_hash and record.raw_reply
+    assert record.prompt_id == "analyst@v2" and record.prompt_hash and record.raw_reply
     assert record.parsed == VIEW and record.provider == "scripted"
 
 

@@ -39,11 +39,11 @@ async def test_a_non_market_event_is_screened_out_without_any_llm_call(
 ) -> None:
     client = ScriptedClient({"analyst": [LONG], "validator": [APPROVE], "commander": [HOLD]})
     pipeline = await make_pipeline({"scripted": client}, provider="scripted")
-    news = {
-        "id": "e-news", "type": "NEWS", "source": "wire", "symbols": ["AAPL"],
-        "event_time": session_bar.time.isoformat(), "payload": {"headline": "Apple event next week"},
+    status = {
+        "id": "e-bot", "type": "BOT_STATUS", "source": "bots", "event_time": session_bar.time.isoformat(),
+        "payload": {"bot_id": "b1", "status": "heartbeat"},
     }  # fmt: skip
-    decision = await pipeline.submit(news)
+    decision = await pipeline.submit(status)
     assert decision.outcome is Outcome.SCREENED_OUT
     assert client.requests == []
 
