@@ -112,21 +112,26 @@ def _blocked(
     lag = offsets[np.newaxis, :] - offsets[:, np.newaxis]  # lag[i, j] = j - i: how far row i is behind row j
     transfer = np.where(lag >= 0, gain * decay ** np.maximum(lag, 0), 0.0)
 
-    block_decay = decay**block
-    carry_factor = decay ** (offsets + 1.0)
-    state = initial  # the true value just before the chunk
+    # Pass 1: every block filtered from a zero state, chunk by chunk; keep each block's last value.
+    blocks = out[:head].reshape(-1, block)
+    local_ends = np.empty(len(blocks))
     for first in range(0, head, CHUNK_ROWS):
         last = min(first + CHUNK_ROWS, head)
-        blocks = out[first:last].reshape(-1, block)
-        np.matmul(source(first, last).reshape(-1, block), transfer, out=blocks)
-        # True value at each block's last row: its zero-state value + block_decay * the previous block's.
-        ends, _ = lfilter([1.0], [1.0, -block_decay], blocks[:, -1], zi=[block_decay * state])
-        carried_in = np.concatenate(([state], ends[:-1]))
-        # blocks.T is Fortran-ordered, so BLAS adds carry_factor x carried_in to it in place.
-        updated = dger(1.0, carry_factor, carried_in, a=blocks.T, overwrite_a=True)
-        if not np.shares_memory(updated, blocks):  # never expected; keeps the result right if BLAS copied
-            blocks[...] = updated.T
-        state = float(ends[-1])
+        chunk = blocks[first // block : last // block]
+        np.matmul(source(first, last).reshape(-1, block), transfer, out=chunk)
+        local_ends[first // block : last // block] = chunk[:, -1]
+    # The true value at each block's last row: its zero-state value + decay ** block * the previous block's.
+    ends = _recurrence(local_ends, 1.0, decay**block, initial)
+    carried_in = np.concatenate(([initial], ends[:-1]))
+    # Pass 2: each block adds its carry-in times decay ** (j + 1). blocks.T is Fortran-ordered, so BLAS
+    # applies the rank-one update in place.
+    carry_factor = decay ** (offsets + 1.0)
+    for first in range(0, len(blocks), _RANK_ONE_ROWS):
+        rows = blocks[first : first + _RANK_ONE_ROWS]
+        updated = dger(1.0, carry_factor, carried_in[first : first + _RANK_ONE_ROWS], a=rows.T, overwrite_a=True)
+        if not np.shares_memory(updated, rows):  # never expected; keeps the result right if BLAS copied
+            rows[...] = updated.T
+    state = float(ends[-1])
     if head < n:
         out[head:] = _recurrence(source(head, n), gain, decay, state)
     return out

@@ -6,24 +6,28 @@ efficient portfolio ``w(t)`` solves
     minimise  ½ w'Σw - t μ'w   subject to   sum(w) = 1,   lower <= w <= upper.
 
 ``t = 0`` gives the minimum-variance portfolio; as ``t`` grows, expected return and variance rise until the
-path reaches the maximum-return portfolio. Between turning points the set of assets pinned at a bound is
-fixed and ``w(t)`` is affine in ``t`` (Markowitz's critical line), so the path is a short chain of
-``EfficientSegment``s, each found with one linear solve of the KKT system of the assets left free. The
-minimum-variance start is found by a primal active-set method from the projection of the
-budget-only solution onto the bounds; then each turning point comes from the segment itself: a free
-weight reaching a bound, or a pinned weight's multiplier reaching zero. Every question (minimum variance,
-maximum Sharpe, a target return or volatility, the frontier) is then answered in closed form on the
-segment where it lies, so results are exact up to rounding, with no solver tolerance to tune.
+path reaches the maximum-return portfolio. Between turning points the set of weights pinned at a bound is
+fixed and ``w(t)`` is affine in ``t`` (Markowitz's critical line): the path is a chain of
+``EfficientSegment``s, each given by one linear solve of the KKT system of the free weights, and every
+question (minimum variance, maximum Sharpe, a target return or volatility) has a closed-form answer on the
+segment where it lies. So results are exact up to rounding, with no solver tolerance to tune.
 
-Inputs are checked once, with ``ValueError`` naming the problem: shapes, finiteness, a covariance that is
-not symmetric positive definite, bounds that are not finite or cannot sum to 1. A ``RuntimeError`` means a
-bug here (the walk did not terminate), never bad input. Pure: numpy only, no I/O, no clock.
+``locate`` finds that segment in two ways. First a guess: starting from the budget-only solution, pin the
+weights that break a bound, solve, move ``t`` to where the question's answer lies on that line, free the
+pinned weights whose multiplier has the wrong sign and pin the free ones out of bounds, and repeat (a
+primal-dual active-set iteration; usually 2-4 solves). The answer is accepted only when the KKT conditions
+hold there, which proves it optimal. Otherwise (rarely: a cycle, a degenerate face) it walks the path from
+the minimum-variance portfolio one turning point at a time, which always ends.
+
+Inputs are checked once by ``check_inputs``, with ``ValueError`` naming the problem: shapes, finiteness, a
+covariance that is not symmetric positive definite, bounds that are not finite or cannot sum to 1. A
+``RuntimeError`` means a bug here, never bad input. Pure: numpy only, no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,10 +36,12 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-# Feasibility slack on weights and (normalised) multipliers; the data is scaled to O(1) before solving.
+# Feasibility slack on weights and on (normalised) multipliers; the data is scaled to O(1) before solving.
 _TOL = 1e-12
 # A step past a degenerate turning point, relative to the risk appetite there.
 _NUDGE = 1e-10
+# Solves the guess may take before the walk takes over.
+_MAX_GUESSES = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +49,8 @@ class EfficientSegment:
     """One piece of the efficient path: weights ``base + t * slope`` for ``t`` in ``[t_start, t_end]``.
 
     ``t`` is in the solver's internal scale (only its order matters). The last segment of a path has
-    ``t_end = inf`` and ``slope = 0``: it is the maximum-return portfolio of least variance. The return and
-    variance coefficients are in the units of the inputs (annualised fractions for annualised inputs):
+    ``t_end = inf`` and ``slope = 0``: it is the maximum-return portfolio of least variance. Return and
+    variance are in the units of the inputs (annualised fractions for annualised inputs):
     ``return(t) = return_base + t * return_slope`` and
     ``variance(t) = variance_base + 2 t variance_cross + t² variance_slope``.
     """
@@ -71,6 +77,10 @@ class EfficientSegment:
 
     def variance_at(self, t: float) -> float:
         return self.variance_base + t * (2.0 * self.variance_cross + t * self.variance_slope)
+
+
+# Where on a segment's line (t >= t_start, ignoring t_end) the wanted portfolio lies; None when nowhere.
+Target = Callable[[EfficientSegment], float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,48 +158,63 @@ def check_inputs(
 def efficient_path(inputs: MeanVarianceInputs) -> Iterator[EfficientSegment]:
     """The segments of the efficient path in order of rising ``t``, from minimum variance to maximum return.
 
-    Lazy: a caller looking for one portfolio stops iterating at the segment that holds it.
+    Lazy: a caller looking for one portfolio may stop at the segment that holds it.
     """
     point = inputs.single_point
     if point is not None:
-        moments = np.array([[point @ inputs.cov @ point, 0.0], [0.0, 0.0]])
-        returns = np.array([inputs.expected_returns @ point, 0.0])
-        return iter((_final_segment(0.0, point, returns, moments),))
+        return iter((_constant_segment(inputs, point),))
     return _Walk(inputs).segments()
 
 
-def _final_segment(t: float, weights: FloatArray, returns: FloatArray, moments: FloatArray) -> EfficientSegment:
-    """The constant last segment from ``t`` on; ``returns`` and ``moments`` are the affine ones at ``t``."""
-    at_t = np.array([1.0, t])
+def locate(inputs: MeanVarianceInputs, target: Target) -> FloatArray:
+    """The efficient weights where ``target`` points: the first segment (by ``t``) whose line holds a
+    target ``t <= t_end``, at ``max(t, t_start)``; the path's last portfolio when none does.
+    """
+    point = inputs.single_point
+    if point is not None:
+        return point.copy()
+    walk = _Walk(inputs)
+    guess = walk.guess(target)
+    if guess is not None:
+        return guess
+    for segment in walk.segments():
+        t = target(segment)
+        if segment.is_last:
+            return segment.base
+        if t is not None and t <= segment.t_end:
+            return segment.weights_at(max(t, segment.t_start))
+    raise AssertionError("the efficient path always ends with a last segment")  # pragma: no cover
+
+
+def _constant_segment(inputs: MeanVarianceInputs, weights: FloatArray) -> EfficientSegment:
     return EfficientSegment(
-        t_start=t,
+        t_start=0.0,
         t_end=math.inf,
         base=weights,
         slope=np.zeros_like(weights),
-        return_base=float(returns @ at_t),
+        return_base=float(inputs.expected_returns @ weights),
         return_slope=0.0,
-        variance_base=float(at_t @ moments @ at_t),
+        variance_base=float(weights @ inputs.cov @ weights),
         variance_cross=0.0,
         variance_slope=0.0,
     )
 
 
 @dataclass(frozen=True, slots=True)
-class _Affine:
-    """The KKT solution for one active set, for every ``t``: weights ``base + t * slope``, and the rest."""
+class _Face:
+    """The KKT solution on one face (a set of pinned weights), for every ``t``."""
 
-    base: FloatArray
+    pinned: BoolArray
+    at_upper: BoolArray
+    base: FloatArray  # weights = base + t * slope
     slope: FloatArray
     returns: FloatArray  # (2,): expected return = returns[0] + t * returns[1], in input units
     moments: FloatArray  # (2, 2): variance = [1, t] @ moments @ [1, t], in input units
-    # Constraints ``alpha + t * beta >= 0`` that keep this active set optimal: the first n are the lower
-    # bound of a free weight or the multiplier sign of a pinned one, the next n the upper bound of a free
-    # weight (always satisfied for a pinned one).
+    # Constraints ``alpha + t * beta >= 0`` that keep this face optimal: the first n are the lower bound of
+    # a free weight or the multiplier sign of a pinned one, the next n the upper bound of a free weight
+    # (always met by a pinned one).
     alpha: FloatArray
     beta: FloatArray
-
-    def weights_at(self, t: float) -> FloatArray:
-        return self.base + t * self.slope
 
     def segment(self, t_start: float, t_end: float) -> EfficientSegment:
         return EfficientSegment(
@@ -204,9 +229,13 @@ class _Affine:
             variance_slope=float(self.moments[1, 1]),
         )
 
+    def violations(self, t: float) -> BoolArray:
+        """Which of the ``2n`` optimality constraints fail at ``t``."""
+        return np.asarray(self.alpha + t * self.beta < -_TOL * (1.0 + t))
+
 
 class _Walk:
-    """Walks the path on data scaled to O(1): ``mu / max|mu|`` and ``cov / max(diag cov)``."""
+    """The solver, on data scaled to O(1): ``mu / max|mu|`` and ``cov / max(diag cov)``."""
 
     def __init__(self, inputs: MeanVarianceInputs) -> None:
         n = len(inputs.expected_returns)
@@ -214,6 +243,7 @@ class _Walk:
         self.mu_scale = float(np.abs(inputs.expected_returns).max()) or 1.0
         self.cov_scale = float(np.diag(inputs.cov).max())
         self.mu = inputs.expected_returns / self.mu_scale
+        self.mu_push = np.outer(self.mu, [0.0, 1.0])
         self.lower, self.upper = inputs.lower, inputs.upper
         self.span = self.upper - self.lower
         self.max_return = inputs.max_return / self.mu_scale
@@ -227,28 +257,60 @@ class _Walk:
         self.rhs = np.zeros((n + 1, 2))
         self.rhs[n, 0] = 1.0
         self.rhs[:n, 1] = self.mu
+        self.rows = np.ones(n + 1, dtype=np.bool_)
+
+    def guess(self, target: Target) -> FloatArray | None:
+        """The efficient weights where ``target`` points, if the guess proves them optimal; else None."""
+        found = self._guess_face(target)
+        if found is None:
+            return None
+        face, t = found
+        return face.base + t * face.slope
+
+    def _guess_face(self, target: Target) -> tuple[_Face, float] | None:
+        """Primal-dual active-set iteration: re-pin by the KKT conditions at the target's ``t`` until they hold."""
+        nothing = np.zeros(self.n, dtype=np.bool_)
+        face = self._solve(nothing, nothing)
+        seen: set[bytes] = set()
+        for _ in range(_MAX_GUESSES):
+            t = target(face.segment(0.0, math.inf))
+            if t is None:
+                return None
+            t = max(t, 0.0)
+            broken = face.violations(t)
+            if not broken.any():
+                return face, t
+            low, high = broken[: self.n], broken[self.n :]
+            pinned = (face.pinned & ~low) | (~face.pinned & (low | high))
+            at_upper = np.where(face.pinned, face.at_upper, high) & pinned
+            key = np.packbits(pinned).tobytes() + np.packbits(at_upper).tobytes()
+            if pinned.all() or key in seen:
+                return None
+            seen.add(key)
+            face = self._solve(pinned, at_upper)
+        return None
 
     def segments(self) -> Iterator[EfficientSegment]:
-        pinned, at_upper = self._min_variance_active_set()
+        pinned, at_upper = self._min_variance_face()
         t = 0.0
         for _ in range(50 * self.n + 50):
-            affine = self._solve(pinned, at_upper)
-            if (affine.alpha + t * affine.beta).min() < -_TOL * (1.0 + t):
+            face = self._solve(pinned, at_upper)
+            if face.violations(t).any():
                 # A degenerate turning point: several constraints changed at once. Re-solve just past it.
-                weights = np.clip(affine.weights_at(t), self.lower, self.upper)
+                weights = np.clip(face.base + t * face.slope, self.lower, self.upper)
                 t += _NUDGE * (1.0 + t)
-                pinned, at_upper = self._active_set_at(t, weights, pinned, at_upper)
+                pinned, at_upper = self._primal_active_set(t, weights, pinned, at_upper)
                 continue
-            falling = affine.beta < 0.0
-            limits = np.where(falling, affine.alpha / np.where(falling, -affine.beta, 1.0), math.inf)
+            falling = face.beta < 0.0
+            limits = np.where(falling, face.alpha / np.where(falling, -face.beta, 1.0), math.inf)
             event = int(np.argmin(limits))
             t_end = max(float(limits[event]), t)
-            reached_top = (affine.returns[0] + t * affine.returns[1]) / self.mu_scale >= self.max_return - _TOL
+            reached_top = (face.returns[0] + t * face.returns[1]) / self.mu_scale >= self.max_return - _TOL
             if reached_top or math.isinf(t_end):
-                yield _final_segment(t, affine.weights_at(t), affine.returns, affine.moments)
+                yield self._last_segment(face, t)
                 return
             if t_end > t:
-                yield affine.segment(t, t_end)
+                yield face.segment(t, t_end)
             t = t_end
             asset = event % self.n
             if event >= self.n:  # a free weight reached its upper bound
@@ -259,50 +321,67 @@ class _Walk:
                 pinned[asset], at_upper[asset] = True, False
         raise RuntimeError("the efficient path did not terminate; please report the inputs")
 
-    def _solve(self, pinned: BoolArray, at_upper: BoolArray) -> _Affine:
+    def _last_segment(self, face: _Face, t: float) -> EfficientSegment:
+        at_t = np.array([1.0, t])
+        return EfficientSegment(
+            t_start=t,
+            t_end=math.inf,
+            base=face.base + t * face.slope,
+            slope=np.zeros(self.n),
+            return_base=float(face.returns @ at_t),
+            return_slope=0.0,
+            variance_base=float(at_t @ face.moments @ at_t),
+            variance_cross=0.0,
+            variance_slope=0.0,
+        )
+
+    def _solve(self, pinned: BoolArray, at_upper: BoolArray) -> _Face:
         """Weights and multipliers on the face where ``pinned`` weights sit at their bound, for every t."""
         n = self.n
         pinned_weights = (self.lower + at_upper * self.span) * pinned
-        rows = np.flatnonzero(np.append(~pinned, True))  # the free weights and the budget multiplier
+        self.rows[:n] = ~pinned
+        rows = np.flatnonzero(self.rows)  # the free weights and the budget multiplier
         rhs = self.rhs.copy()
         rhs[:, 0] -= self.kkt_left @ pinned_weights
         solution = np.zeros((n + 1, 2))
         solution[:n, 0] = pinned_weights
-        solution[rows] = np.linalg.solve(self.kkt[np.ix_(rows, rows)], rhs[rows])
+        solution[rows] = np.linalg.solve(self.kkt.take(rows, 0).take(rows, 1), rhs[rows])
         if len(rows) == 2:  # a lone free weight is fixed by the budget; keep rounding from moving it
             solution[rows[0], 1] = 0.0
         # kkt @ solution = [cov w - nu, sum(w)]; on each weight, cov w - t mu - nu is the multiplier of its
         # bound constraint: > 0 pushes it down, < 0 up, 0 on free weights.
         products = self.kkt @ solution
-        push = products[:n] - np.outer(self.mu, [0.0, 1.0])
-        base, slope = solution[:n, 0], solution[:n, 1]
-        sign = 1.0 - 2.0 * at_upper
-        alpha = np.concatenate(
-            (np.where(pinned, sign * push[:, 0], base - self.lower), np.where(pinned, math.inf, self.upper - base))
-        )
-        beta = np.concatenate((np.where(pinned, sign * push[:, 1], slope), np.where(pinned, 0.0, -slope)))
+        push = products[:n] - self.mu_push
         weights = solution[:n]
+        base, slope = weights[:, 0], weights[:, 1]
+        sign = 1.0 - 2.0 * at_upper
+        alpha = np.where(pinned, sign * push[:, 0], base - self.lower)
+        beta = np.where(pinned, sign * push[:, 1], slope)
+        alpha = np.concatenate((alpha, np.where(pinned, math.inf, self.upper - base)))
+        beta = np.concatenate((beta, np.where(pinned, 0.0, -slope)))
         moments = self.cov_scale * (weights.T @ (products[:n] + solution[n]))
         returns = self.mu_scale * (self.mu @ weights)
-        return _Affine(base, slope, returns, moments, alpha, beta)
+        return _Face(pinned, at_upper, base, slope, returns, moments, alpha, beta)
 
-    def _min_variance_active_set(self) -> tuple[BoolArray, BoolArray]:
-        no_pins = np.zeros(self.n, dtype=np.bool_)
-        unconstrained = self._solve(no_pins, no_pins).base
-        start = _project_onto_budget_box(unconstrained, self.lower, self.upper)
+    def _min_variance_face(self) -> tuple[BoolArray, BoolArray]:
+        found = self._guess_face(lambda segment: 0.0)
+        if found is not None:
+            return found[0].pinned.copy(), found[0].at_upper.copy()
+        nothing = np.zeros(self.n, dtype=np.bool_)
+        start = _project_onto_budget_box(self._solve(nothing, nothing).base, self.lower, self.upper)
         pinned = (start <= self.lower) | (start >= self.upper)
         if pinned.all():
             pinned[int(np.argmax(self.span))] = False
-        return self._active_set_at(0.0, start, pinned, start >= self.upper)
+        return self._primal_active_set(0.0, start, pinned, start >= self.upper)
 
-    def _active_set_at(
+    def _primal_active_set(
         self, t: float, weights: FloatArray, pinned: BoolArray, at_upper: BoolArray
     ) -> tuple[BoolArray, BoolArray]:
-        """Primal active-set method at a fixed ``t`` from the feasible ``weights`` (Nocedal & Wright 16.3)."""
-        x, pinned, at_upper = weights.copy(), pinned.copy(), at_upper.copy()
-        affine = self._solve(pinned, at_upper)
+        """The optimal face at ``t`` by the primal active-set method from the feasible ``weights``."""
+        x, pinned, at_upper = weights.copy(), pinned.copy(), at_upper & pinned
+        face = self._solve(pinned, at_upper)
         for _ in range(20 * self.n + 20):
-            step = affine.base + t * affine.slope - x
+            step = face.base + t * face.slope - x
             if np.abs(step).max() > _TOL:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     room = np.where(step < 0.0, (self.lower - x) / step, (self.upper - x) / step)
@@ -312,16 +391,16 @@ class _Walk:
                     x += max(float(room[blocking]), 0.0) * step
                     pinned[blocking], at_upper[blocking] = True, bool(step[blocking] > 0.0)
                     x[blocking] = self.upper[blocking] if at_upper[blocking] else self.lower[blocking]
-                    affine = self._solve(pinned, at_upper)
+                    face = self._solve(pinned, at_upper)
                     continue
                 x += step
             # x is optimal on its face; it is optimal overall when no pinned weight wants to leave its bound.
-            multipliers = np.where(pinned, affine.alpha[: self.n] + t * affine.beta[: self.n], math.inf)
+            multipliers = np.where(pinned, face.alpha[: self.n] + t * face.beta[: self.n], math.inf)
             worst = int(np.argmin(multipliers))
             if multipliers[worst] >= -_TOL * (1.0 + t):
                 return pinned, at_upper
             pinned[worst] = False
-            affine = self._solve(pinned, at_upper)
+            face = self._solve(pinned, at_upper)
         raise RuntimeError("the active-set method did not converge; please report the inputs")
 
 
@@ -333,8 +412,7 @@ def _project_onto_budget_box(z: FloatArray, lower: FloatArray, upper: FloatArray
     """
     shifts = np.sort(np.concatenate([z - upper, z - lower]))
     totals = np.clip(z - shifts[:, np.newaxis], lower, upper).sum(axis=1)  # non-increasing
-    k = min(int(np.searchsorted(-totals, -1.0, side="right")), len(shifts) - 1)
-    k = max(k, 1)
+    k = min(max(int(np.searchsorted(-totals, -1.0, side="right")), 1), len(shifts) - 1)
     left, right = totals[k - 1], totals[k]
     share = 0.0 if left == right else (left - 1.0) / (left - right)
     shift = shifts[k - 1] + share * (shifts[k] - shifts[k - 1])

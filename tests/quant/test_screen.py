@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -192,19 +191,3 @@ def test_mismatched_panels_are_rejected() -> None:
     open_, high, low, close, volume = _synthetic_panel(50, 2, seed=6)
     with pytest.raises(ValueError, match="one shape"):
         screen_panel(open_, high, low, close[:, :1], volume)
-
-
-# --- speed -----------------------------------------------------------------------------------------------
-
-
-def test_one_pass_over_a_five_year_twelve_symbol_panel_is_well_under_50_ms() -> None:
-    panel = _synthetic_panel(1258, 12, seed=7)
-    screen_panel(*panel)  # warm caches and imports
-    best = min(_timed(panel) for _ in range(5))
-    assert best < 0.050, f"screen_panel on 1258 x 12 took {best * 1000:.1f} ms"
-
-
-def _timed(panel: Panel) -> float:
-    started = time.perf_counter()
-    screen_panel(*panel)
-    return time.perf_counter() - started

@@ -57,7 +57,14 @@ def levels(rule_scan: RuleScan) -> list[int]:
 
 @pytest.mark.parametrize(
     ("count", "severity"),
-    [(20, 0), (21, Severity.MEDIUM), (40, Severity.MEDIUM), (41, Severity.HIGH), (100, Severity.HIGH), (101, Severity.CRITICAL)],
+    [
+        (20, 0),
+        (21, Severity.MEDIUM),
+        (40, Severity.MEDIUM),
+        (41, Severity.HIGH),
+        (100, Severity.HIGH),
+        (101, Severity.CRITICAL),
+    ],
 )
 def test_more_than_20_trades_in_ten_minutes_is_a_burst(count: int, severity: int) -> None:
     result = scan(bot(trades(count)))

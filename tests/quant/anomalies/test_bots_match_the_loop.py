@@ -26,7 +26,7 @@ trades = st.lists(
     st.tuples(
         trade_offsets_s,
         st.sampled_from([-3.0, -0.5, 0.0, 0.25, 2.0]),
-        st.integers(min_value=-64, max_value=384).map(lambda k: k / 128),
+        st.one_of(st.sampled_from([0.25, 0.5, 1.0]), st.integers(min_value=-64, max_value=384).map(lambda k: k / 128)),
     ),
     max_size=40,
 ).map(lambda rows: tuple(BotTrade(NOW + t, pnl, slip) for t, pnl, slip in sorted(rows, key=lambda r: r[0])))

@@ -21,7 +21,14 @@ LADDER = Ladder(Severity.MEDIUM, ((40.0, Severity.HIGH), (100.0, Severity.CRITIC
 def test_a_ladder_gives_the_base_at_the_threshold_and_the_highest_step_reached() -> None:
     magnitude = np.array([21.0, 39.0, 40.0, 99.0, 100.0, 500.0])
     levels = LADDER.grade(magnitude, np.ones(6, dtype=bool), strict=False).tolist()
-    assert levels == [Severity.MEDIUM, Severity.MEDIUM, Severity.HIGH, Severity.HIGH, Severity.CRITICAL, Severity.CRITICAL]
+    assert levels == [
+        Severity.MEDIUM,
+        Severity.MEDIUM,
+        Severity.HIGH,
+        Severity.HIGH,
+        Severity.CRITICAL,
+        Severity.CRITICAL,
+    ]
 
 
 def test_a_strict_ladder_needs_the_magnitude_above_a_step() -> None:
@@ -69,14 +76,18 @@ def test_a_rule_scan_turns_fired_cells_into_findings_in_time_then_subject_order(
             "BBB",
             60.0,
             Severity.HIGH,
-            Evidence(-6.0, 5.0, "|value| >= 5", "% close to close", "two bars at most 60 s apart", 20.0, "previous close"),
+            Evidence(
+                -6.0, 5.0, "|value| >= 5", "% close to close", "two bars at most 60 s apart", 20.0, "previous close"
+            ),
         ),
         Finding(
             Rule.PRICE_MOVE,
             "AAA",
             120.0,
             Severity.CRITICAL,
-            Evidence(12.0, 5.0, "|value| >= 5", "% close to close", "two bars at most 60 s apart", 11.0, "previous close"),
+            Evidence(
+                12.0, 5.0, "|value| >= 5", "% close to close", "two bars at most 60 s apart", 11.0, "previous close"
+            ),
         ),
     ]
     assert scan.findings()[0].summary == (

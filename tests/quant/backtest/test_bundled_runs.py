@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 
 import numpy as np
 import pytest
@@ -146,13 +145,10 @@ def test_the_metrics_of_a_backtest_are_those_of_its_equity_curve(name: str) -> N
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_a_1258_bar_12_symbol_backtest_runs_well_under_a_second(name: str) -> None:
+def test_the_whole_bundled_file_backtests(name: str) -> None:
+    """Its speed is measured by `python -m evals.bench_quant`, not asserted here."""
     data = load_bundled_daily()  # the whole bundled file: 2012-09-04..2017-09-01
     panel = OhlcvPanel(data.symbols, data.open, data.high, data.low, data.close, data.volume)
     assert (panel.bars, len(panel.symbols)) == (1258, 12)
-    best = math.inf
-    for _ in range(3):
-        started = time.perf_counter()
-        run_backtest(panel, STRATEGIES[name], CONFIG, vix=data.vix, dates=data.dates)
-        best = min(best, time.perf_counter() - started)
-    assert best < 0.25, f"{name}: best of 3 took {best * 1000:.0f} ms"
+    run = run_backtest(panel, STRATEGIES[name], CONFIG, vix=data.vix, dates=data.dates)
+    assert run.equity.shape == (1258,) and np.all(np.isfinite(run.equity))
