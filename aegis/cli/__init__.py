@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aegis.cli import replay, run
+from aegis.cli import doctor, replay, run
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="AEGIS: LLM-deliberated, risk-guarded trading.")
 
@@ -16,6 +16,7 @@ def _root() -> None:
 
 app.command("run")(run.run)
 app.command("replay")(replay.replay)
+app.command("doctor")(doctor.doctor)
 
 
 def main() -> None:

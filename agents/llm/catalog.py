@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from agents.llm.client import ProviderRejectedError
 from state.decisions import Usage
 
 
@@ -64,11 +65,12 @@ class ProviderSpec:
     models: tuple[ModelSpec, ...]
 
     def model(self, model_id: str) -> ModelSpec:
+        """The model's spec; an unknown model is refused (a typo must not reach the provider or spend)."""
         for spec in self.models:
             if spec.id == model_id:
                 return spec
         known = ", ".join(m.id for m in self.models)
-        raise KeyError(f"provider {self.name} has no model {model_id!r} in the catalog (known: {known})")
+        raise ProviderRejectedError(f"{self.name} has no model {model_id!r} in the catalog (known: {known})")
 
 
 # DeepSeek: list prices from its pricing page (cache hit / cache miss / output).

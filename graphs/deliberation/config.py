@@ -43,7 +43,7 @@ def _default_roles() -> dict[str, RoleConfig]:
     return {
         "analyst": RoleConfig(provider="rules", model="deepseek-chat", target_s=2.0, warn_s=3.0, fail_s=5.0),
         "validator": RoleConfig(provider="rules", model="deepseek-reasoner", target_s=1.5, warn_s=2.5, fail_s=4.0),
-        "commander": RoleConfig(provider="rules", model="claude-opus-4-1", target_s=1.0, warn_s=2.5, fail_s=5.0),
+        "commander": RoleConfig(provider="rules", model="claude-opus-5-5", target_s=1.0, warn_s=2.5, fail_s=5.0),
     }
 
 

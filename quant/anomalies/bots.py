@@ -311,7 +311,7 @@ def scan_bots(activity: BotActivity, *, now_s: float, thresholds: BotThresholds 
                 unit="% of requests failed", window="the caller's request-count window", basis_label="requests",
             ),
             heartbeat=_rule_scan(
-                Rule.HEARTBEAT, a.bot_ids, at, silence, silence > p.heartbeat_silence_at_least_s,
+                Rule.HEARTBEAT, a.bot_ids, at, silence, silence >= p.heartbeat_silence_at_least_s,
                 p.heartbeat_severity, strict=False, basis=a.last_heartbeat_s,
                 threshold=p.heartbeat_silence_at_least_s, unit="s without a heartbeat",
                 window="since the last heartbeat", basis_label="last heartbeat (epoch s)",

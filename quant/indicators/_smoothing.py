@@ -1,18 +1,22 @@
 """First-order recursive smoothing (EMA, Wilder) along the time axis, fast on long series.
 
 ``y[t] = gain * x[t] + decay * y[t - 1]`` is inherently sequential, and ``scipy.signal.lfilter`` walks it one
-row at a time (about 4 ns a row). On long 1-D series the recursion is solved in blocks instead:
+row at a time (about 4 ns a row). On long 1-D series the recursion is solved in blocks of ``_BLOCK`` rows:
 
-1. rows are cut into blocks of ``_BLOCK``; each block is filtered from a zero state by one matrix product
-   with the block's lower-triangular transfer matrix (``gain * decay ** (j - i)`` for ``j >= i``), which
-   BLAS runs vectorised and in parallel;
-2. the value each block hands to the next (its last row, with everything before it carried in) is itself a
-   first-order recursion, with factor ``decay ** _BLOCK`` over one row per block: solved the same way,
-   recursively, until it is short enough for ``lfilter``;
+1. each block is filtered from a zero state by one matrix product with its lower-triangular transfer matrix
+   (``gain * decay ** (j - i)`` for ``j >= i``), which BLAS runs vectorised;
+2. the true value at each block's last row is its zero-state value plus ``decay ** _BLOCK`` times the
+   previous block's: a first-order recursion over one row per block, solved the same way (recursively)
+   until it is short enough for ``lfilter``;
 3. each block then adds its carry-in times ``decay ** (j + 1)``, a rank-one update done in place.
 
 Every output is a sum of at most ``_BLOCK`` rounded products plus one carried term, so the error stays at a
-few ulps of the values however long the series; tests pin it against the plain recursion.
+few ulps of the values however long the series; tests pin it against the plain recursion. Every BLAS call
+is kept small (cache-sized, and below OpenBLAS's thresholds for starting threads): timings then do not
+depend on how busy the other cores are, and numpy's and scipy's BLAS thread pools never compete.
+
+Inputs can be arrays, or (1-D only) a ``ChunkSource`` that produces the input a chunk at a time, so a
+derived input (a price change, a true range) is computed in cache and never stored whole.
 """
 
 from __future__ import annotations
@@ -25,87 +29,81 @@ from scipy.signal import lfilter
 
 from quant.indicators._arrays import FloatArray
 
-# Rows per block: 16 keeps the matrix product cheap (16 multiply-adds a row) and the carries few.
-_BLOCK = 16
-# Below this many rows lfilter is as fast as the blocked form and simpler.
-_BLOCKED_FROM = 8192
-# Rows per matrix product, and per chunk when the input is produced on the fly: small enough to stay in
-# the CPU cache and, with _RANK_ONE_ROWS blocks per rank-one update, below OpenBLAS's thresholds for
-# starting threads, so the timing does not depend on how busy the other cores are.
-CHUNK_ROWS = 1024 * _BLOCK
-_RANK_ONE_ROWS = 512
-
 ChunkSource = Callable[[int, int], FloatArray]
-"""``source(start, stop)`` returns input rows ``start .. stop - 1`` as a 1-D array (it may reuse a buffer)."""
+"""``source(start, stop)``: input rows ``start .. stop - 1`` of a 1-D series, as a 1-D array."""
+
+_BLOCK = 16  # rows per block: 16 multiply-adds a row in the matrix product, one carry per 16 rows
+CHUNK_ROWS = 1024 * _BLOCK  # rows per matrix product (or per source call): cache-sized, single-threaded BLAS
+_RANK_ONE_ROWS = 512  # blocks per rank-one update: 8192 cells, single-threaded in OpenBLAS
+_BLOCKED_FROM = 8192  # shorter series go straight to lfilter, which is as fast there and simpler
 
 
-def seeded_smoother(a: FloatArray, period: int, alpha: float) -> FloatArray:
+def seeded_smoother(a: FloatArray, period: int, alpha: float, out: FloatArray | None = None) -> FloatArray:
     """``y[t] = alpha * a[t] + (1 - alpha) * y[t-1]``, seeded at row ``period - 1`` with ``mean(a[:period])``.
 
-    NaN before the seed; all-NaN when ``a`` is shorter than ``period``.
+    NaN before the seed; all-NaN when ``a`` is shorter than ``period``. ``a`` is 1-D or 2-D ``(time,
+    symbols)``; the result goes into ``out`` (same shape, must not overlap ``a``) when given.
     """
-    out = np.empty(a.shape, dtype=np.float64)
+    if a.ndim == 1:
+        return seeded_smoother_chunks(lambda i, j: a[i:j], len(a), period, alpha, out)
+    result = np.empty(a.shape, dtype=np.float64) if out is None else out
     if len(a) < period:
-        out.fill(np.nan)
-        return out
-    out[: period - 1] = np.nan
-    seed = a[:period].mean(axis=0)
-    out[period - 1] = seed
-    exponential_filter(a[period:], alpha, seed, out=out[period:])
-    return out
-
-
-def exponential_filter(
-    x: FloatArray, alpha: float, initial: FloatArray | float, out: FloatArray | None = None
-) -> FloatArray:
-    """``y[t] = alpha * x[t] + (1 - alpha) * y[t-1]`` along axis 0, with ``y[-1] = initial``.
-
-    ``x`` is 1-D or 2-D ``(time, symbols)``; ``initial`` has the shape of one row. Written into ``out``
-    (same shape as ``x``) when given.
-    """
-    return _recurrence(x, alpha, 1.0 - alpha, initial, out)
-
-
-def exponential_filter_chunks(
-    source: ChunkSource, n: int, alpha: float, initial: float, out: FloatArray | None = None
-) -> FloatArray:
-    """``exponential_filter`` of a 1-D input of ``n`` rows produced chunk by chunk by ``source``.
-
-    Lets a caller compute its input (a true range, say) one cache-sized chunk at a time, so the input never
-    makes a round trip through main memory.
-    """
-    if n < _BLOCKED_FROM or alpha == 1.0:
-        return _recurrence(source(0, n), alpha, 1.0 - alpha, initial, out)
-    return _blocked(source, n, alpha, 1.0 - alpha, initial, out)
-
-
-def _recurrence(
-    x: FloatArray, gain: float, decay: float, initial: FloatArray | float, out: FloatArray | None = None
-) -> FloatArray:
-    start = np.asarray(initial, dtype=np.float64)
-    result = np.empty(x.shape, dtype=np.float64) if out is None else out
-    if len(x) >= _BLOCKED_FROM and decay != 0.0:
-        if x.ndim == 1:
-            contiguous = np.ascontiguousarray(x)
-            return _blocked(lambda i, j: contiguous[i:j], len(x), gain, decay, float(start), result)
-        for j in range(x.shape[1]):
-            result[:, j] = _recurrence(x[:, j], gain, decay, start[j])
+        result.fill(np.nan)
         return result
-    # Direct form II transposed: with one state, y[0] = b0 * x[0] + z0, so z0 = decay * y[-1].
-    smoothed, _ = lfilter([gain], [1.0, -decay], x, axis=0, zi=(decay * start)[np.newaxis, ...])
-    result[...] = smoothed
+    result[: period - 1] = np.nan
+    seed = a[:period].mean(axis=0)
+    result[period - 1] = seed
+    _recurrence(a[period:], alpha, 1.0 - alpha, seed, result[period:])
     return result
 
 
-def _blocked(
-    source: ChunkSource, n: int, gain: float, decay: float, initial: float, out: FloatArray | None
+def seeded_smoother_chunks(
+    source: ChunkSource, n: int, period: int, alpha: float, out: FloatArray | None = None
 ) -> FloatArray:
-    """The blocked recursion into ``out`` (1-D, C-contiguous, ``n`` rows) or a new array."""
-    if out is None or not out.flags.c_contiguous:
-        result = _blocked(source, n, gain, decay, initial, np.empty(n, dtype=np.float64))
-        if out is not None:
-            out[...] = result
-        return result if out is None else out
+    """``seeded_smoother`` of a 1-D input of ``n`` rows produced chunk by chunk by ``source``."""
+    result = np.empty(n, dtype=np.float64) if out is None else out
+    if n < period:
+        result.fill(np.nan)
+        return result
+    result[: period - 1] = np.nan
+    seed = float(source(0, period).mean())
+    result[period - 1] = seed
+    rest = n - period
+    if rest:
+        decay = 1.0 - alpha
+
+        def shifted(start: int, stop: int) -> FloatArray:
+            return source(period + start, period + stop)
+
+        if rest < _BLOCKED_FROM or decay == 0.0:
+            _recurrence(shifted(0, rest), alpha, decay, seed, result[period:])
+        else:
+            _blocked(shifted, rest, alpha, decay, seed, result[period:])
+    return result
+
+
+def _recurrence(x: FloatArray, gain: float, decay: float, initial: FloatArray | float, out: FloatArray) -> None:
+    """``out[t] = gain * x[t] + decay * out[t-1]`` along axis 0, with ``out[-1] = initial``."""
+    start = np.asarray(initial, dtype=np.float64)
+    if len(x) >= _BLOCKED_FROM and decay != 0.0:
+        if x.ndim == 1:
+            _blocked(lambda i, j: x[i:j], len(x), gain, decay, float(start), out)
+        else:
+            for column in range(x.shape[1]):
+                _recurrence(x[:, column], gain, decay, start[column], out[:, column])
+        return
+    # Direct form II transposed: with one state, y[0] = b0 * x[0] + z0, so z0 = decay * y[-1].
+    smoothed, _ = lfilter([gain], [1.0, -decay], x, axis=0, zi=(decay * start)[np.newaxis, ...])
+    out[...] = smoothed
+
+
+def _blocked(source: ChunkSource, n: int, gain: float, decay: float, initial: float, out: FloatArray) -> None:
+    """The blocked recursion (module docstring) of ``n >= _BLOCK`` source rows into 1-D ``out``."""
+    if not out.flags.c_contiguous:
+        contiguous = np.empty(n, dtype=np.float64)
+        _blocked(source, n, gain, decay, initial, contiguous)
+        out[...] = contiguous
+        return
     block = _BLOCK
     head = n - n % block
     offsets = np.arange(block)
@@ -121,9 +119,10 @@ def _blocked(
         np.matmul(source(first, last).reshape(-1, block), transfer, out=chunk)
         local_ends[first // block : last // block] = chunk[:, -1]
     # The true value at each block's last row: its zero-state value + decay ** block * the previous block's.
-    ends = _recurrence(local_ends, 1.0, decay**block, initial)
+    ends = np.empty_like(local_ends)
+    _recurrence(local_ends, 1.0, decay**block, initial, ends)
     carried_in = np.concatenate(([initial], ends[:-1]))
-    # Pass 2: each block adds its carry-in times decay ** (j + 1). blocks.T is Fortran-ordered, so BLAS
+    # Pass 2: each block adds its carry-in times decay ** (j + 1). ``rows.T`` is Fortran-ordered, so BLAS
     # applies the rank-one update in place.
     carry_factor = decay ** (offsets + 1.0)
     for first in range(0, len(blocks), _RANK_ONE_ROWS):
@@ -131,7 +130,5 @@ def _blocked(
         updated = dger(1.0, carry_factor, carried_in[first : first + _RANK_ONE_ROWS], a=rows.T, overwrite_a=True)
         if not np.shares_memory(updated, rows):  # never expected; keeps the result right if BLAS copied
             rows[...] = updated.T
-    state = float(ends[-1])
     if head < n:
-        out[head:] = _recurrence(source(head, n), gain, decay, state)
-    return out
+        _recurrence(source(head, n), gain, decay, float(ends[-1]), out[head:])

@@ -58,12 +58,11 @@ def macd(close: npt.ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9) 
     c = series(close, "close")
     f, s, g = period_of(fast, "fast"), period_of(slow, "slow"), period_of(signal, "signal")
     line = seeded_smoother(c, f, 2.0 / (f + 1))
-    line -= seeded_smoother(c, s, 2.0 / (s + 1))
+    slow = seeded_smoother(c, s, 2.0 / (s + 1))
+    line -= slow
+    sig = slow  # the slow EMA is no longer needed: its buffer receives the signal line
     start = max(f, s) - 1
+    sig[: min(start, len(c))] = np.nan
     if len(c) > start:
-        sig = np.empty_like(line)
-        sig[:start] = np.nan
-        sig[start:] = seeded_smoother(line[start:], g, 2.0 / (g + 1))
-    else:
-        sig = nan_like(c)
+        seeded_smoother(line[start:], g, 2.0 / (g + 1), out=sig[start:])
     return MacdResult(line=line, signal=sig, histogram=line - sig)

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from quant.indicators._arrays import FloatArray, aligned, nan_like, period_of, series
-from quant.indicators._smoothing import seeded_smoother
+from quant.indicators._smoothing import seeded_smoother, seeded_smoother_chunks
 from quant.indicators._windows import window_max, window_mean, window_min
 
 
@@ -40,21 +40,38 @@ def rsi(close: npt.ArrayLike, period: int = 14) -> FloatArray:
     out = nan_like(c)
     if len(c) <= p:
         return out
-    change = np.diff(c, axis=0)
     # Wilder smoothing is linear, so with G and L the smoothed gains and losses, G - L is the smoothed
-    # change and G + L the smoothed absolute change, and 100 G / (G + L) = 50 + 50 (G - L) / (G + L).
-    # Two smoothers instead of two plus the split into gains and losses; |G - L| <= G + L still holds
-    # after rounding (same operations on d and |d|), so the RSI stays within [0, 100].
-    net = seeded_smoother(change, p, 1.0 / p)[p - 1 :]
-    total = seeded_smoother(np.abs(change, out=change), p, 1.0 / p)[p - 1 :]
+    # change and G + L the smoothed absolute change, and 100 G / (G + L) = 50 + 50 (G - L) / (G + L): two
+    # smoothers and no split into gains and losses. |G - L| <= G + L survives rounding (the same operations
+    # run on d and |d|), so the RSI stays within [0, 100].
+    net, total = _smoothed_changes(c, p)
     balance = out[p:]
     with np.errstate(invalid="ignore", divide="ignore"):
-        np.divide(net, total, out=balance)
-    if not total.all():  # no movement over the whole smoothing memory: neutral
-        balance[total == 0.0] = 0.0
+        np.divide(net[p - 1 :], total[p - 1 :], out=balance)
+    if not total[p - 1 :].all():  # no movement over the whole smoothing memory: neutral
+        balance[total[p - 1 :] == 0.0] = 0.0
     balance *= 50.0
     balance += 50.0
     return out
+
+
+def _smoothed_changes(c: FloatArray, p: int) -> tuple[FloatArray, FloatArray]:
+    """Wilder-smoothed close-to-close change and absolute change, one row per change."""
+    if c.ndim == 2:
+        change = np.diff(c, axis=0)
+        net = seeded_smoother(change, p, 1.0 / p)
+        return net, seeded_smoother(np.abs(change, out=change), p, 1.0 / p)
+
+    # One long series: the changes are produced a chunk at a time, in cache, and never stored whole.
+    def change(start: int, stop: int) -> FloatArray:
+        return c[start + 1 : stop + 1] - c[start:stop]
+
+    def size(start: int, stop: int) -> FloatArray:
+        d = change(start, stop)
+        return np.abs(d, out=d)
+
+    n = len(c) - 1
+    return seeded_smoother_chunks(change, n, p, 1.0 / p), seeded_smoother_chunks(size, n, p, 1.0 / p)
 
 
 def stochastic(

@@ -21,7 +21,7 @@ from quant.indicators._arrays import (
     shaped,
     where,
 )
-from quant.indicators._smoothing import CHUNK_ROWS, exponential_filter_chunks, seeded_smoother
+from quant.indicators._smoothing import seeded_smoother, seeded_smoother_chunks
 from quant.indicators._windows import window_moments, window_variance
 
 
@@ -126,31 +126,29 @@ def rolling_volatility(close: npt.ArrayLike, period: int = 20, periods_per_year:
     return out
 
 
-# --- ATR of one long series: the true range is computed chunk by chunk, in cache ----------------------
+# --- ATR of a 1-D series: the true range is computed chunk by chunk, in cache -----------------------------
 
 
 def _atr_of_series(
     h: FloatArray, lo: FloatArray, c: FloatArray, p: int, named: tuple[tuple[str, npt.ArrayLike], ...]
 ) -> FloatArray:
-    """ATR of 1-D series without materialising the true range or scanning the inputs twice.
+    """ATR of 1-D series without storing the true range whole or scanning the inputs twice.
 
-    ATR is memory-bound: reading three inputs dominates. So finiteness is checked on the true ranges as they
-    are produced (NaN and infinity propagate through max, min and subtraction), and the inputs are scanned
-    again, to name the culprit, only when something non-finite was seen.
+    ATR is memory-bound: reading the three inputs dominates. So finiteness is checked on the true ranges as
+    they are produced (NaN and infinity propagate through max, min and subtraction), and the inputs are
+    scanned again, to name the culprit, only when something non-finite was seen.
     """
     n = len(c)
-    out = np.full(n, np.nan)
     if n <= p:
         require_finite_inputs(named)
-        return out
-    seed_ranges = np.empty(p)
-    _true_range_into(h[1 : p + 1], lo[1 : p + 1], c[:p], seed_ranges)
-    out[p] = seed_ranges.mean()
-    chunks = _TrueRangeChunks(h, lo, c, first_row=p + 1)
-    exponential_filter_chunks(chunks, n - p - 1, 1.0 / p, float(out[p]), out=out[p + 1 :])
-    # Bars 0's high and low and the last close enter no true range; check them on their own.
+        return np.full(n, np.nan)
+    out = np.empty(n)
+    out[0] = np.nan
+    ranges = _TrueRangeChunks(h, lo, c)
+    seeded_smoother_chunks(ranges, n - 1, p, 1.0 / p, out=out[1:])
+    # Bar 0's high and low and the last close enter no true range; check them on their own.
     edges_finite = math.isfinite(h[0]) and math.isfinite(lo[0]) and math.isfinite(c[-1])
-    if not (chunks.all_finite and edges_finite and math.isfinite(out[p])):
+    if not (ranges.all_finite and edges_finite):
         require_finite_inputs(named)  # raises, unless only the arithmetic overflowed
     return out
 
@@ -161,35 +159,32 @@ def require_finite_inputs(named: tuple[tuple[str, npt.ArrayLike], ...]) -> None:
 
 
 class _TrueRangeChunks:
-    """``source(start, stop)`` for the smoother: true ranges of rows ``first_row + start ..``, into a buffer."""
+    """A ``ChunkSource``: ``source(start, stop)`` is the true range of bars ``start + 1 .. stop``."""
 
-    __slots__ = ("_buffer", "_close", "_first", "_high", "_low", "_spare", "all_finite")
+    __slots__ = ("_close", "_high", "_low", "all_finite")
 
-    def __init__(self, high: FloatArray, low: FloatArray, close: FloatArray, first_row: int) -> None:
-        self._high, self._low, self._close, self._first = high, low, close, first_row
-        size = min(CHUNK_ROWS, len(close))
-        self._buffer, self._spare = np.empty(size), np.empty(size)
+    def __init__(self, high: FloatArray, low: FloatArray, close: FloatArray) -> None:
+        self._high, self._low, self._close = high, low, close
         self.all_finite = True
 
     def __call__(self, start: int, stop: int) -> FloatArray:
-        a, b = self._first + start, self._first + stop
-        high, low, prev_close = self._high[a:b], self._low[a:b], self._close[a - 1 : b - 1]
-        rows = stop - start
-        out, spare = (self._buffer[:rows], self._spare[:rows]) if rows <= len(self._buffer) else _pair(rows)
+        high, low, prev_close = (
+            self._high[start + 1 : stop + 1],
+            self._low[start + 1 : stop + 1],
+            self._close[start:stop],
+        )
+        out = np.empty(stop - start)
         if (high >= low).all():
             # With high >= low the true range is max(high, prev close) - min(low, prev close): the same
             # rounded difference the three-way maximum picks, in three passes instead of seven.
             np.maximum(high, prev_close, out=out)
-            out -= np.minimum(low, prev_close, out=spare)
+            out -= np.minimum(low, prev_close)
         else:  # a bar with high < low (or NaN) somewhere in the chunk: the definition, term by term
             _true_range_into(high, low, prev_close, out)
-        if self.all_finite and not np.isfinite(out).all():
+        # A sum is finite exactly when every term is (barring overflow, which only triggers a re-check).
+        if self.all_finite and not math.isfinite(np.add.reduce(out)):
             self.all_finite = False
         return out
-
-
-def _pair(rows: int) -> tuple[FloatArray, FloatArray]:
-    return np.empty(rows), np.empty(rows)
 
 
 def _true_range_into(high: FloatArray, low: FloatArray, prev_close: FloatArray, out: FloatArray) -> None:

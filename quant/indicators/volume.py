@@ -85,9 +85,7 @@ def vwap(
     return out
 
 
-def _session_totals(
-    x: FloatArray, starts: npt.NDArray[np.intp], session_of_bar: npt.NDArray[np.intp]
-) -> FloatArray:
+def _session_totals(x: FloatArray, starts: npt.NDArray[np.intp], session_of_bar: npt.NDArray[np.intp]) -> FloatArray:
     """Running totals of ``x`` along time that restart at each session start."""
     cumulative = np.cumsum(x, axis=0)
     carried = np.zeros((len(starts), *x.shape[1:]))  # the total before each session's first bar

@@ -230,8 +230,9 @@ class _Face:
         )
 
     def violations(self, t: float) -> BoolArray:
-        """Which of the ``2n`` optimality constraints fail at ``t``."""
-        return np.asarray(self.alpha + t * self.beta < -_TOL * (1.0 + t))
+        """Which of the ``2n`` optimality constraints fail at ``t`` (multipliers grow with t, weights do not)."""
+        slack = _TOL * (1.0 + t * np.concatenate((self.pinned, np.zeros_like(self.pinned))))
+        return np.asarray(self.alpha + t * self.beta < -slack)
 
 
 class _Walk:
@@ -346,8 +347,12 @@ class _Walk:
         solution = np.zeros((n + 1, 2))
         solution[:n, 0] = pinned_weights
         solution[rows] = np.linalg.solve(self.kkt.take(rows, 0).take(rows, 1), rhs[rows])
-        if len(rows) == 2:  # a lone free weight is fixed by the budget; keep rounding from moving it
-            solution[rows[0], 1] = 0.0
+        free_mu = self.mu[rows[:-1]]
+        if free_mu.max() == free_mu.min():
+            # Equal expected returns on the free weights (one free weight, say): raising t cannot move them.
+            # Say so exactly, or rounding noise in the slope would send t to absurd values.
+            solution[rows[:-1], 1] = 0.0
+            solution[n, 1] = -free_mu[0]
         # kkt @ solution = [cov w - nu, sum(w)]; on each weight, cov w - t mu - nu is the multiplier of its
         # bound constraint: > 0 pushes it down, < 0 up, 0 on free weights.
         products = self.kkt @ solution

@@ -19,6 +19,7 @@ Pure: no I/O, no clock; depends only on ``quant.portfolio.frontier``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from quant.portfolio.frontier import (
     MeanVarianceInputs,
     check_inputs,
     efficient_path,
+    locate,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -80,10 +82,8 @@ def evaluate(
     expected_return = float(w @ mu + (1.0 - w.sum()) * risk_free_rate)
     volatility = math.sqrt(max(float(w @ sigma @ w), 0.0))
     excess = expected_return - risk_free_rate
-    if volatility > 0.0:
-        sharpe = excess / volatility
-    else:
-        sharpe = 0.0 if excess == 0.0 else math.nan
+    riskless_sharpe = 0.0 if excess == 0.0 else math.nan
+    sharpe = excess / volatility if volatility > 0.0 else riskless_sharpe
     return Portfolio(w, expected_return, volatility, sharpe, risk_free_rate)
 
 
@@ -96,8 +96,7 @@ def min_variance(
 ) -> Portfolio:
     """The fully invested portfolio of least volatility within ``bounds`` (the conservative profile)."""
     inputs = _inputs(expected_returns, cov, bounds)
-    first = next(efficient_path(inputs))
-    return _portfolio(inputs, first.weights_at(first.t_start), risk_free_rate)
+    return _portfolio(inputs, locate(inputs, _path_start), risk_free_rate)
 
 
 def max_sharpe(
@@ -112,17 +111,12 @@ def max_sharpe(
     Raises ``ValueError`` when no feasible portfolio's expected return exceeds ``risk_free_rate``.
     """
     inputs = _inputs(expected_returns, cov, bounds)
-    best_return = inputs.max_return
-    if best_return <= risk_free_rate:
+    if inputs.max_return <= risk_free_rate:
         raise ValueError(
             f"no feasible portfolio's expected return exceeds the risk-free rate {risk_free_rate:.6g} "
-            f"(the highest is {best_return:.6g}), so the Sharpe ratio has no maximum"
+            f"(the highest is {inputs.max_return:.6g}), so the Sharpe ratio has no maximum"
         )
-    for segment in efficient_path(inputs):
-        t = _sharpe_peak(segment, risk_free_rate)
-        if t is not None:
-            return _portfolio(inputs, segment.weights_at(t), risk_free_rate)
-    raise AssertionError("the efficient path ends with a segment that holds the peak")  # pragma: no cover
+    return _portfolio(inputs, locate(inputs, functools.partial(_sharpe_peak, risk_free_rate)), risk_free_rate)
 
 
 def max_return(
@@ -160,13 +154,8 @@ def efficient_return(
         raise ValueError(
             f"target return {target_return:.6g} is above the maximum achievable {highest:.6g} under these bounds"
         )
-    for segment in efficient_path(inputs):
-        if segment.is_last or segment.return_at(segment.t_end) >= target_return:
-            t = segment.t_start
-            if segment.return_slope > 0.0 and target_return > segment.return_at(t):
-                t = min((target_return - segment.return_base) / segment.return_slope, segment.t_end)
-            return _portfolio(inputs, segment.weights_at(t), risk_free_rate)
-    raise AssertionError("the efficient path ends at the maximum return")  # pragma: no cover
+    weights = locate(inputs, functools.partial(_return_crossing, target_return))
+    return _portfolio(inputs, weights, risk_free_rate)
 
 
 def efficient_risk(
@@ -184,18 +173,16 @@ def efficient_risk(
     """
     inputs = _inputs(expected_returns, cov, bounds)
     target_variance = target_volatility * abs(target_volatility)
-    for i, segment in enumerate(efficient_path(inputs)):
-        if i == 0:
-            lowest = math.sqrt(segment.variance_at(segment.t_start))
-            if not target_volatility >= lowest * (1.0 - _TARGET_SLACK):
-                raise ValueError(
-                    f"target volatility {target_volatility:.6g} is below the minimum achievable {lowest:.6g} "
-                    "under these bounds"
-                )
-        if segment.is_last or segment.variance_at(segment.t_end) >= target_variance:
-            t = _variance_crossing(segment, target_variance)
-            return _portfolio(inputs, segment.weights_at(t), risk_free_rate)
-    raise AssertionError("the efficient path ends at the maximum return")  # pragma: no cover
+    portfolio = _portfolio(
+        inputs, locate(inputs, functools.partial(_variance_crossing, target_variance)), risk_free_rate
+    )
+    # Only a target below the minimum lands (at the minimum-variance portfolio) above the target.
+    if not portfolio.volatility <= target_volatility * (1.0 + _TARGET_SLACK):
+        raise ValueError(
+            f"target volatility {target_volatility:.6g} is below the minimum achievable "
+            f"{portfolio.volatility:.6g} under these bounds"
+        )
+    return portfolio
 
 
 def efficient_frontier(
@@ -259,29 +246,45 @@ def _portfolio(inputs: MeanVarianceInputs, weights: FloatArray, risk_free_rate: 
     return evaluate(weights, inputs.expected_returns, inputs.cov, risk_free_rate)
 
 
-def _sharpe_peak(segment: EfficientSegment, risk_free_rate: float) -> float | None:
-    """Where on ``segment`` the Sharpe ratio peaks, or None when it is still rising at the segment's end.
+# Targets for ``frontier.locate``: where on a segment's line (from its start on) the wanted portfolio lies.
+
+
+def _path_start(segment: EfficientSegment) -> float:
+    return segment.t_start
+
+
+def _sharpe_peak(risk_free_rate: float, segment: EfficientSegment) -> float | None:
+    """Where the Sharpe ratio peaks on ``segment``'s line, or None when it rises all along it.
 
     With excess return ``a + b t`` and variance ``q(t) = v0 + 2 v1 t + v2 t²``, the derivative of the Sharpe
     ratio has the sign of ``h(t) = b q(t) - (a + b t)(v1 + v2 t) = (b v0 - a v1) + (b v1 - a v2) t``, which
-    is linear; along the efficient path the Sharpe ratio is unimodal, so the peak is the zero of ``h``.
+    is linear; along the efficient path the Sharpe ratio is unimodal, so its peak is where ``h`` turns
+    non-positive.
     """
-    if segment.is_last:
-        return segment.t_start
     a, b = segment.return_base - risk_free_rate, segment.return_slope
+    if b <= 0.0:  # a flat stretch (one free weight): the Sharpe ratio does not change along it
+        return None
     h0 = b * segment.variance_base - a * segment.variance_cross
     h1 = b * segment.variance_cross - a * segment.variance_slope
-    if h0 + h1 * segment.t_end > 0.0:
-        return None
     if h0 + h1 * segment.t_start <= 0.0:
         return segment.t_start
-    return -h0 / h1
+    return -h0 / h1 if h1 < 0.0 else None
 
 
-def _variance_crossing(segment: EfficientSegment, target_variance: float) -> float:
-    """The ``t`` on ``segment`` where the variance reaches ``target_variance`` (clamped to the segment)."""
-    v0, v1, v2 = segment.variance_base, segment.variance_cross, segment.variance_slope
-    if segment.is_last or v2 <= 0.0 or segment.variance_at(segment.t_start) >= target_variance:
+def _return_crossing(target_return: float, segment: EfficientSegment) -> float | None:
+    """Where ``segment``'s line first reaches ``target_return``; None when it never does."""
+    if segment.return_at(segment.t_start) >= target_return:
         return segment.t_start
-    discriminant = max(v1 * v1 - v2 * (v0 - target_variance), 0.0)
-    return min((-v1 + math.sqrt(discriminant)) / v2, segment.t_end)
+    if segment.return_slope > 0.0:
+        return (target_return - segment.return_base) / segment.return_slope
+    return None
+
+
+def _variance_crossing(target_variance: float, segment: EfficientSegment) -> float | None:
+    """Where the variance on ``segment``'s line rises to ``target_variance``; None when it never does."""
+    if segment.variance_at(segment.t_start) >= target_variance:
+        return segment.t_start
+    v0, v1, v2 = segment.variance_base, segment.variance_cross, segment.variance_slope
+    if v2 <= 0.0:
+        return None
+    return (-v1 + math.sqrt(max(v1 * v1 - v2 * (v0 - target_variance), 0.0))) / v2

@@ -32,6 +32,7 @@ def test_injected_text_stays_inside_its_quoted_block(role: str, attempt: dict[st
     assert system == clean.messages[0], "external text never reaches the instructions"
     assert user.content.count("<external_text ") == 1 and user.content.count("</external_text>") == 1
     assert user.content.count("<facts>") == 1 and user.content.count("</facts>") == 1
+
     def facts_of(text: str) -> str:
         return text[text.index("<facts>") : text.index("</facts>")]
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-ANALYSIS = {"direction": "long", "confidence": 0.72, "thesis": "trend and momentum agree", "evidence": ["report.trend=up"]}
+ANALYSIS = {
+    "direction": "long",
+    "confidence": 0.72,
+    "thesis": "trend and momentum agree",
+    "evidence": ["report.trend=up"],
+}
 VERDICT = {"verdict": "approve", "reasons": ["all checks pass"], "violated_checks": []}
 ORDER = {
     "action": "buy", "size_pct": 2.0, "order_type": "limit", "limit_price": 101.5,

@@ -140,7 +140,9 @@ async def test_malformed_twice_fails_closed_with_both_reasons(mock: respx.Router
     mock.post(DEEPSEEK_URL).respond(200, json=deepseek_completion("I think it goes up."))
     result = await run_role(call("analyst", AnalystView, "deepseek-chat"), FACTS, deepseek())
     assert result.failed
-    assert "no JSON object" in (result.record.reason or "") and "repair reply was invalid too" in (result.record.reason or "")
+    assert "no JSON object" in (result.record.reason or "") and "repair reply was invalid too" in (
+        result.record.reason or ""
+    )
 
 
 async def test_401_is_not_retried_and_says_so_clearly(mock: respx.Router) -> None:

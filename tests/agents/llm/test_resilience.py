@@ -11,7 +11,7 @@ import respx
 
 from agents.analyst import AnalystView
 from agents.llm.catalog import DEEPSEEK
-from agents.llm.client import CircuitOpenError, ProviderRejectedError
+from agents.llm.client import CircuitOpenError, ProviderRejectedError, ProviderUnavailableError
 from agents.llm.openai_compat import OpenAICompatibleClient
 from agents.llm.resilience import CircuitBreaker, ResilientClient, RetryPolicy, Route
 from agents.stage import build_request, run_role
@@ -115,7 +115,7 @@ async def test_the_circuit_opens_after_five_consecutive_failures_and_half_opens_
     )
     request = build_request(call("analyst", AnalystView, "deepseek-chat", fail_s=600), FACTS)
     for _ in range(2):
-        with pytest.raises(Exception):  # noqa: B017 - 3 then 2 failed calls; the breaker opens on the fifth
+        with pytest.raises(ProviderUnavailableError):  # 3 then 2 failed calls: the breaker opens on the fifth
             await client.complete(request)
     assert route.call_count == 5
     assert breakers["deepseek"].state == "open"

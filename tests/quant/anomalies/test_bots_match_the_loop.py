@@ -35,7 +35,8 @@ trades = st.lists(
 @st.composite
 def bots(draw: st.DrawFn, index: int) -> BotRecord:
     requests = draw(st.integers(min_value=0, max_value=20))
-    heartbeat = draw(st.one_of(st.just(math.nan), st.integers(min_value=-5000, max_value=60).map(lambda s: NOW + s)))
+    ago = st.one_of(st.sampled_from([-3600, -901, -900, -899, -300]), st.integers(min_value=-5000, max_value=60))
+    heartbeat = draw(st.one_of(st.just(math.nan), ago.map(lambda s: NOW + s)))
     return BotRecord(
         bot_id=f"bot-{index}",
         trades=draw(trades),
