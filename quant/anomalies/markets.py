@@ -101,7 +101,9 @@ def scan_price_moves(
     previous[1:] = c[:-1]
     within = np.zeros(len(c), dtype=np.bool_)
     within[1:] = np.diff(t) <= p.move_window_s
-    move[within] = 100.0 * (c[within] / previous[within] - 1.0)
+    # 100 * (c - prev) / prev, in that order: the difference of two nearby prices is exact, so a move of
+    # exactly 10 % comes out as 10.0 (c / prev - 1 gives 9.999999999999998 for 90 after 100).
+    move[within] = 100.0 * (c[within] - previous[within]) / previous[within]
     return _scan(
         Rule.PRICE_MOVE, symbols, t, move, p.move_at_least_pct, p.move_severity,
         strict=False, on_magnitude=True, basis=previous, unit="% close to close",

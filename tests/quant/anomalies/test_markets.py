@@ -95,9 +95,9 @@ def test_volume_ten_times_the_mean_of_the_previous_twenty_bars_fires(last: float
 
 
 def test_no_volume_verdict_before_twenty_bars_or_on_a_zero_baseline() -> None:
-    scan = scan_volume_spikes([0.0] * 20 + [5.0] + [1000.0] * 5, times_s=minutes(26), symbols=["X"])
-    assert np.isnan(scan.value[:21, 0]).all()
-    assert levels(scan) == [0] * 26
+    scan = scan_volume_spikes([0.0] * 21 + [1000.0], times_s=minutes(22), symbols=["X"])
+    assert np.isnan(scan.value[:, 0]).all()
+    assert levels(scan) == [0] * 22
 
 
 def test_the_volume_window_is_a_parameter() -> None:
@@ -180,7 +180,7 @@ def test_only_the_top_levels_count() -> None:
 
 def test_books_of_many_symbols_are_scanned_at_once() -> None:
     bids = np.array([[5.0, 5.0], [9.0, 9.0], [1.0, 0.0]])
-    asks = np.array([[5.0, 5.0], [1.0, 1.0], [9.0, 9.0]])
+    asks = np.array([[5.0, 5.0], [1.0, 1.0], [9.0, 10.0]])
     scan = scan_book_imbalance(bids, asks, at_s=42.0, symbols=["A", "B", "C"])
     assert scan.level.tolist() == [[0, Severity.LOW, Severity.MEDIUM]]
     assert [(f.subject, f.at_s, round(f.evidence.value, 3)) for f in scan.findings()] == [
