@@ -185,7 +185,7 @@ def test_books_of_many_symbols_are_scanned_at_once() -> None:
     assert scan.level.tolist() == [[0, Severity.LOW, Severity.MEDIUM]]
     assert [(f.subject, f.at_s, round(f.evidence.value, 3)) for f in scan.findings()] == [
         ("B", 42.0, 0.8),
-        ("C", 42.0, -0.895),
+        ("C", 42.0, -0.9),
     ]
 
 
