@@ -5,7 +5,8 @@ This module owns one decision: given each bot's day-start equity and its P&L sin
 itself, and it never raises on odd numbers (only on arrays of mismatched shape, a programming error).
 
 - Scope ``bots`` (default): a bot stops when its own daily loss reaches the limit (10 % by default), i.e.
-  ``daily_pnl <= -limit % of its day-start equity``. A loss of exactly 10.00 % stops it: at the limit the
+  ``daily_pnl <= -limit % of its day-start equity``. A loss of exactly 10.00 % stops it (to 12
+  significant digits, so float rounding of decimal amounts cannot let it through): at the limit the
   breaker errs on the safe side. Other bots keep running.
 - Scope ``all``: every bot stops when the portfolio's daily loss (summed P&L over summed day-start equity)
   reaches the limit; individual losers below it keep running, since the operator chose portfolio scope.
@@ -26,6 +27,10 @@ from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
+
+# Money is decimal but held in binary floats: -0.29 on 2.90 is 10 % exactly, yet -100 * -0.29 comes out as
+# 28.999999999999996. A loss equal to the limit to 12 significant digits counts as reaching it (safe side).
+_AT_LIMIT = 1.0 - 1e-12
 
 
 class BreakerScope(StrEnum):
@@ -99,13 +104,11 @@ def check_daily_loss(
     measurable = np.isfinite(pnl) & np.isfinite(equity) & (equity > 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         loss_pct = np.where(measurable, -100.0 * pnl / equity, np.nan)
-        # Compared as products, so a loss of exactly the limit (e.g. -100 on 1,000 at 10 %) is not lost
-        # to rounding in the division.
-        reached = measurable & (-100.0 * pnl >= limit * equity)
+        reached = measurable & (-100.0 * pnl >= limit * equity * _AT_LIMIT)
 
     if measurable.all() and len(ids) > 0:
         portfolio_loss_pct = float(-100.0 * pnl.sum() / equity.sum())
-        portfolio_reached = bool(-100.0 * pnl.sum() >= limit * equity.sum())
+        portfolio_reached = bool(-100.0 * pnl.sum() >= limit * equity.sum() * _AT_LIMIT)
     else:
         portfolio_loss_pct = math.nan if len(ids) > 0 else 0.0
         portfolio_reached = False

@@ -16,6 +16,14 @@ from state.events import Bar
 JSON = Any
 
 
+class HotStoreError(Exception):
+    """Base of every error raised by a hot store."""
+
+
+class HotStoreUnavailableError(HotStoreError):
+    """The hot store cannot be reached or did not answer in time; retrying later may help."""
+
+
 class HotStore(Protocol):
     async def push_bar(self, symbol: str, bar: Bar) -> None: ...
 

@@ -74,13 +74,14 @@ def cases(bars: Bars) -> list[Case]:
         Case(
             "bollinger_20_2",
             lambda: list(ind.bollinger(c, 20, 2.0)),
-            # TA-Lib returns (upper, middle, lower); ours unpacks as (middle, upper, lower).
-            lambda: [(bands := talib.BBANDS(c, 20, 2.0, 2.0, 0))[1], bands[0], bands[2]],
+            # TA-Lib returns (upper, middle, lower), its moving averages default to SMA; ours unpacks as
+            # (middle, upper, lower).
+            lambda: [(bands := talib.BBANDS(c, timeperiod=20, nbdevup=2.0, nbdevdn=2.0))[1], bands[0], bands[2]],
         ),
         Case(
             "stochastic_14_3_3",
             lambda: list(ind.stochastic(h, lo, c, 14, 3, 3)),
-            lambda: list(talib.STOCH(h, lo, c, 14, 3, 0, 3, 0)),
+            lambda: list(talib.STOCH(h, lo, c, fastk_period=14, slowk_period=3, slowd_period=3)),
         ),
         Case("obv", lambda: [ind.obv(c, v)], lambda: [talib.OBV(c, v)], offset=lambda: -float(v[0])),
     ]

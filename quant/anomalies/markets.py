@@ -170,6 +170,8 @@ def scan_book_imbalance(
     ``bid_qty`` and ``ask_qty`` are quantities per level, best level first: ``(levels,)`` for one book or
     ``(symbols, levels)``. Levels past ``book_levels`` are ignored; pad missing levels with 0.
     """
+    if not math.isfinite(at_s):
+        raise ValueError(f"at_s must be finite, got {at_s}")
     p = thresholds
     sides = []
     for name, qty in (("bid_qty", bid_qty), ("ask_qty", ask_qty)):
@@ -186,8 +188,6 @@ def scan_book_imbalance(
     total = bid + ask
     with np.errstate(invalid="ignore", divide="ignore"):
         imbalance = np.where(total > 0.0, (bid - ask) / total, np.nan)
-    if not math.isfinite(at_s):
-        raise ValueError(f"at_s must be finite, got {at_s}")
     return _scan(
         Rule.BOOK_IMBALANCE, symbols, np.array([at_s]), imbalance[np.newaxis, :], p.imbalance_at_least,
         p.imbalance_severity, strict=False, on_magnitude=True, basis=total[np.newaxis, :],

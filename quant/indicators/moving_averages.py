@@ -58,9 +58,9 @@ def macd(close: npt.ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9) 
     c = series(close, "close")
     f, s, g = period_of(fast, "fast"), period_of(slow, "slow"), period_of(signal, "signal")
     line = seeded_smoother(c, f, 2.0 / (f + 1))
-    slow = seeded_smoother(c, s, 2.0 / (s + 1))
-    line -= slow
-    sig = slow  # the slow EMA is no longer needed: its buffer receives the signal line
+    slow_ema = seeded_smoother(c, s, 2.0 / (s + 1))
+    line -= slow_ema
+    sig = slow_ema  # the slow EMA is no longer needed: its buffer receives the signal line
     start = max(f, s) - 1
     sig[: min(start, len(c))] = np.nan
     if len(c) > start:

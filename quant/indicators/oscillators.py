@@ -58,9 +58,9 @@ def rsi(close: npt.ArrayLike, period: int = 14) -> FloatArray:
 def _smoothed_changes(c: FloatArray, p: int) -> tuple[FloatArray, FloatArray]:
     """Wilder-smoothed close-to-close change and absolute change, one row per change."""
     if c.ndim == 2:
-        change = np.diff(c, axis=0)
-        net = seeded_smoother(change, p, 1.0 / p)
-        return net, seeded_smoother(np.abs(change, out=change), p, 1.0 / p)
+        changes = np.diff(c, axis=0)
+        net = seeded_smoother(changes, p, 1.0 / p)
+        return net, seeded_smoother(np.abs(changes, out=changes), p, 1.0 / p)
 
     # One long series: the changes are produced a chunk at a time, in cache, and never stored whole.
     def change(start: int, stop: int) -> FloatArray:

@@ -162,7 +162,7 @@ def efficient_path(inputs: MeanVarianceInputs) -> Iterator[EfficientSegment]:
     """
     point = inputs.single_point
     if point is not None:
-        return iter((_constant_segment(inputs, point),))
+        return iter((_constant_segment(inputs, point, 0.0),))
     return _Walk(inputs).segments()
 
 
@@ -186,9 +186,10 @@ def locate(inputs: MeanVarianceInputs, target: Target) -> FloatArray:
     raise AssertionError("the efficient path always ends with a last segment")  # pragma: no cover
 
 
-def _constant_segment(inputs: MeanVarianceInputs, weights: FloatArray) -> EfficientSegment:
+def _constant_segment(inputs: MeanVarianceInputs, weights: FloatArray, t_start: float) -> EfficientSegment:
+    """The last segment: from ``t_start`` on, the weights no longer move."""
     return EfficientSegment(
-        t_start=0.0,
+        t_start=t_start,
         t_end=math.inf,
         base=weights,
         slope=np.zeros_like(weights),
@@ -240,7 +241,7 @@ class _Walk:
 
     def __init__(self, inputs: MeanVarianceInputs) -> None:
         n = len(inputs.expected_returns)
-        self.n = n
+        self.inputs, self.n = inputs, n
         self.mu_scale = float(np.abs(inputs.expected_returns).max()) or 1.0
         self.cov_scale = float(np.diag(inputs.cov).max())
         self.mu = inputs.expected_returns / self.mu_scale
@@ -308,7 +309,7 @@ class _Walk:
             t_end = max(float(limits[event]), t)
             reached_top = (face.returns[0] + t * face.returns[1]) / self.mu_scale >= self.max_return - _TOL
             if reached_top or math.isinf(t_end):
-                yield self._last_segment(face, t)
+                yield _constant_segment(self.inputs, face.base + t * face.slope, t)
                 return
             if t_end > t:
                 yield face.segment(t, t_end)
@@ -321,20 +322,6 @@ class _Walk:
             else:  # a free weight reached its lower bound
                 pinned[asset], at_upper[asset] = True, False
         raise RuntimeError("the efficient path did not terminate; please report the inputs")
-
-    def _last_segment(self, face: _Face, t: float) -> EfficientSegment:
-        at_t = np.array([1.0, t])
-        return EfficientSegment(
-            t_start=t,
-            t_end=math.inf,
-            base=face.base + t * face.slope,
-            slope=np.zeros(self.n),
-            return_base=float(face.returns @ at_t),
-            return_slope=0.0,
-            variance_base=float(at_t @ face.moments @ at_t),
-            variance_cross=0.0,
-            variance_slope=0.0,
-        )
 
     def _solve(self, pinned: BoolArray, at_upper: BoolArray) -> _Face:
         """Weights and multipliers on the face where ``pinned`` weights sit at their bound, for every t."""
@@ -392,7 +379,7 @@ class _Walk:
                     room = np.where(step < 0.0, (self.lower - x) / step, (self.upper - x) / step)
                 room = np.where(pinned | (step == 0.0), math.inf, room)
                 blocking = int(np.argmin(room))
-                if room[blocking] < 1.0:
+                if room[blocking] < 1.0 and pinned.sum() < self.n - 1:  # the last free weight absorbs rounding
                     x += max(float(room[blocking]), 0.0) * step
                     pinned[blocking], at_upper[blocking] = True, bool(step[blocking] > 0.0)
                     x[blocking] = self.upper[blocking] if at_upper[blocking] else self.lower[blocking]
@@ -421,4 +408,4 @@ def _project_onto_budget_box(z: FloatArray, lower: FloatArray, upper: FloatArray
     left, right = totals[k - 1], totals[k]
     share = 0.0 if left == right else (left - 1.0) / (left - right)
     shift = shifts[k - 1] + share * (shifts[k] - shifts[k - 1])
-    return np.clip(z - shift, lower, upper)
+    return np.asarray(np.clip(z - shift, lower, upper), dtype=np.float64)

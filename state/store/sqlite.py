@@ -2,7 +2,8 @@
 
 This module owns every SQL statement the embedded system runs against its durable store, and the
 translation of rows to and from the schemas of `state.orders` and `state.decisions`. It implements
-`DurableStore`; the schema itself lives in `migrations/` and is applied on `open()`.
+`DurableStore`; the schema itself lives in `migrations/` and is applied on `open()`; the stored form of
+each value (the row codecs) is shared with the PostgreSQL store through `rows`.
 
 Decisions that must not be silently changed:
 - One connection, one asyncio lock: each public method holds the lock for its whole statement or
@@ -17,167 +18,55 @@ Decisions that must not be silently changed:
 from __future__ import annotations
 
 import asyncio
-import json
-import math
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import aiosqlite
-from pydantic import BaseModel
 
 from state.clock import Clock, WallClock
 from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import FieldError
-from state.orders import Fill, FillReason, Order, OrderStatus, Position, Side
+from state.orders import Fill, Order, OrderStatus, Position
 from state.store.base import (
-    CorruptRecordError,
-    InvalidRecordError,
     RecordNotFoundError,
     StoreClosedError,
     StoreConflictError,
     StoreUnavailableError,
 )
 from state.store.migrate import apply_migrations
+from state.store.rows import (
+    ACCOUNT,
+    FILL_COLUMNS,
+    POSITION_COLUMNS,
+    audit_entry,
+    book_rows,
+    counter_value,
+    decision_row,
+    fill_from,
+    fill_row,
+    finite,
+    json_text,
+    known_vix,
+    order_row,
+    parse,
+    position_from,
+    recent_outcome,
+    rejection_entry,
+    ts,
+)
 
 __all__ = ["SqliteStore"]
-
-_T = TypeVar("_T")
-_A = TypeVar("_A")
-_ACCOUNT = "default"
-_BIGINT = range(-(2**63), 2**63)
-_POSITION_COLUMNS = "symbol, quantity, avg_price, stop_loss_price, take_profit_price, opened_at, opened_by_event"
-_FILL_COLUMNS = "fill_id, order_id, event_id, symbol, side, quantity, price, fee, reason, filled_at"
 
 
 def _next_seq(table: str) -> str:
     # Portable stand-in for auto-increment; safe here because one locked connection does all writes.
     return f"(SELECT COALESCE(MAX(seq), 0) + 1 FROM {table})"
-
-
-# ---- codecs --------------------------------------------------------------------------------------
-
-
-def _ts(moment: datetime) -> str:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidRecordError(f"naive timestamp {moment.isoformat()}: the store needs aware times")
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _finite(name: str, value: float) -> float:
-    if not math.isfinite(value):
-        raise InvalidRecordError(f"{name} must be a finite number, got {value}")
-    return float(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)  # strict JSON has no NaN/inf; keep what arrived, as text
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _json(value: Any) -> str:
-    return json.dumps(_jsonable(value), sort_keys=True, allow_nan=False, default=str)
-
-
-def _parse(kind: str, key: object, build: Callable[[_A], _T], raw: _A) -> _T:
-    try:
-        return build(raw)
-    except (ValueError, TypeError, KeyError) as exc:  # pydantic and json errors are ValueErrors
-        raise CorruptRecordError(f"stored {kind} {key!r} does not parse: {exc}") from exc
-
-
-def _order_row(order: Order) -> tuple[Any, ...]:
-    r = order.request
-    return (
-        r.symbol,
-        r.side.value,
-        r.order_type.value,
-        r.quantity,
-        order.status.value,
-        _ts(r.created_at),
-        _ts(order.updated_at),
-        order.model_dump_json(),
-        order.order_id,
-        r.event_id,
-    )
-
-
-def _fill_row(fill: Fill) -> tuple[Any, ...]:
-    return (
-        fill.fill_id,
-        fill.order_id,
-        fill.event_id,
-        fill.symbol,
-        fill.side.value,
-        fill.quantity,
-        fill.price,
-        fill.fee,
-        fill.reason.value,
-        _ts(fill.time),
-    )
-
-
-def _fill_from(row: Sequence[Any]) -> Fill:
-    return Fill(
-        fill_id=row[0],
-        order_id=row[1],
-        event_id=row[2],
-        symbol=row[3],
-        side=Side(row[4]),
-        quantity=row[5],
-        price=row[6],
-        fee=row[7],
-        reason=FillReason(row[8]),
-        time=datetime.fromisoformat(row[9]),
-    )
-
-
-def _position_row(p: Position) -> tuple[Any, ...]:
-    return (
-        p.symbol,
-        p.quantity,
-        p.avg_price,
-        p.stop_loss_price,
-        p.take_profit_price,
-        _ts(p.opened_at),
-        p.opened_by_event,
-    )
-
-
-def _position_from(row: Sequence[Any]) -> Position:
-    return Position(
-        symbol=row[0],
-        quantity=row[1],
-        avg_price=row[2],
-        stop_loss_price=row[3],
-        take_profit_price=row[4],
-        opened_at=datetime.fromisoformat(row[5]),
-        opened_by_event=row[6],
-    )
-
-
-def _audit_entry(row: Sequence[Any]) -> dict[str, Any]:
-    return {
-        "seq": int(row[0]),
-        "at": datetime.fromisoformat(row[1]),
-        "actor": row[2],
-        "action": row[3],
-        "detail": json.loads(row[4]),
-    }
 
 
 # ---- the connection ------------------------------------------------------------------------------
@@ -299,7 +188,7 @@ class SqliteStore:
     # ---- events ----------------------------------------------------------------------------------
 
     async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> None:
-        params = (event_id, event_type, _ts(received_at), _json(raw))
+        params = (event_id, event_type, ts(received_at), json_text(raw))
         async with self._use() as db:
             await db.execute(
                 "INSERT INTO events (event_id, seq, event_type, received_at, raw) "
@@ -310,7 +199,7 @@ class SqliteStore:
     async def record_rejection(
         self, event_id: str | None, raw: Mapping[str, Any], errors: Sequence[FieldError], at: datetime
     ) -> None:
-        params = (event_id, _json(raw), _json([e.model_dump() for e in errors]), _ts(at))
+        params = (event_id, json_text(raw), json_text([e.model_dump() for e in errors]), ts(at))
         async with self._use() as db:
             await db.execute(
                 "INSERT INTO rejected_events (seq, event_id, raw, errors, rejected_at) "
@@ -326,27 +215,12 @@ class SqliteStore:
                 "SELECT event_id, raw, errors, rejected_at FROM rejected_events ORDER BY seq DESC LIMIT ?",
                 (limit,),
             )
-        return [
-            {
-                "event_id": r[0],
-                "raw": json.loads(r[1]),
-                "errors": json.loads(r[2]),
-                "rejected_at": datetime.fromisoformat(r[3]),
-            }
-            for r in rows
-        ]
+        return [rejection_entry(r) for r in rows]
 
     # ---- decisions -------------------------------------------------------------------------------
 
     async def save_decision(self, record: DecisionRecord) -> bool:
-        params = (
-            record.event_id,
-            record.event_type,
-            record.outcome.value,
-            record.symbol,
-            _ts(record.decided_at),
-            record.model_dump_json(),
-        )
+        params = decision_row(record)
         async with self._use() as db:
             changed = await db.execute(
                 "INSERT INTO decisions (event_id, seq, event_type, outcome, symbol, decided_at, record) "
@@ -360,7 +234,7 @@ class SqliteStore:
             row = await db.fetch_one("SELECT record FROM decisions WHERE event_id = ?", (event_id,))
         if row is None:
             return None
-        return _parse("decision", event_id, DecisionRecord.model_validate_json, row[0])
+        return parse("decision", event_id, DecisionRecord.model_validate_json, row[0])
 
     async def recent_decisions(self, limit: int) -> list[DecisionRecord]:
         if limit <= 0:
@@ -369,7 +243,7 @@ class SqliteStore:
             rows = await db.fetch_all(
                 "SELECT event_id, record FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT ?", (limit,)
             )
-        return [_parse("decision", r[0], DecisionRecord.model_validate_json, r[1]) for r in rows]
+        return [parse("decision", r[0], DecisionRecord.model_validate_json, r[1]) for r in rows]
 
     async def recent_outcomes(self, limit: int) -> list[RecentDecision]:
         if limit <= 0:
@@ -380,15 +254,12 @@ class SqliteStore:
                 "ORDER BY decided_at DESC, seq DESC LIMIT ?",
                 (limit,),
             )
-        return [
-            RecentDecision(event_id=r[0], symbol=r[1], outcome=r[2], decided_at=datetime.fromisoformat(r[3]))
-            for r in rows
-        ]
+        return [recent_outcome(r) for r in rows]
 
     # ---- orders and fills ------------------------------------------------------------------------
 
     async def save_order(self, order: Order) -> Order:
-        row = _order_row(order)
+        row = order_row(order)
         async with self._use(transaction=True) as db:
             inserted = await db.execute(
                 "INSERT INTO orders (symbol, side, order_type, quantity, status, created_at, updated_at, "
@@ -400,7 +271,7 @@ class SqliteStore:
             existing = await db.fetch_one("SELECT record FROM orders WHERE event_id = ?", (order.event_id,))
         if existing is None:
             raise StoreConflictError(f"order id {order.order_id} is already held by another event's order")
-        return _parse("order", order.event_id, Order.model_validate_json, existing[0])
+        return parse("order", order.event_id, Order.model_validate_json, existing[0])
 
     async def update_order(self, order: Order) -> None:
         async with self._use(transaction=True) as db:
@@ -410,7 +281,7 @@ class SqliteStore:
         changed = await db.execute(
             "UPDATE orders SET symbol = ?, side = ?, order_type = ?, quantity = ?, status = ?, "
             "created_at = ?, updated_at = ?, record = ? WHERE order_id = ? AND event_id = ?",
-            _order_row(order),
+            order_row(order),
         )
         if changed != 1:
             raise RecordNotFoundError(f"no order {order.order_id} for event {order.event_id}")
@@ -420,7 +291,7 @@ class SqliteStore:
             row = await db.fetch_one("SELECT record FROM orders WHERE event_id = ?", (event_id,))
         if row is None:
             return None
-        return _parse("order", event_id, Order.model_validate_json, row[0])
+        return parse("order", event_id, Order.model_validate_json, row[0])
 
     async def open_orders(self) -> list[Order]:
         async with self._use() as db:
@@ -428,7 +299,7 @@ class SqliteStore:
                 "SELECT event_id, record FROM orders WHERE status = ? ORDER BY created_at, order_id",
                 (OrderStatus.PENDING.value,),
             )
-        return [_parse("order", r[0], Order.model_validate_json, r[1]) for r in rows]
+        return [parse("order", r[0], Order.model_validate_json, r[1]) for r in rows]
 
     async def save_fill(self, fill: Fill) -> None:
         async with self._use() as db:
@@ -436,22 +307,22 @@ class SqliteStore:
 
     async def _insert_fill(self, db: _Connection, fill: Fill) -> bool:
         changed = await db.execute(
-            f"INSERT INTO fills ({_FILL_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            f"INSERT INTO fills ({FILL_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             f"{_next_seq('fills')}) ON CONFLICT (fill_id) DO NOTHING",
-            _fill_row(fill),
+            fill_row(fill),
         )
         return changed == 1
 
     async def fills(self) -> list[Fill]:
         async with self._use() as db:
-            rows = await db.fetch_all(f"SELECT {_FILL_COLUMNS} FROM fills ORDER BY seq")
-        return [_parse("fill", r[0], _fill_from, r) for r in rows]
+            rows = await db.fetch_all(f"SELECT {FILL_COLUMNS} FROM fills ORDER BY seq")
+        return [parse("fill", r[0], fill_from, r) for r in rows]
 
     async def book_fill(
         self, fill: Fill, order: Order | None, positions: Sequence[Position], cash: float, at: datetime
     ) -> bool:
-        cash_row = (_ACCOUNT, _finite("cash", cash), _ts(at))
-        position_rows = self._position_rows(positions)
+        cash_row = (ACCOUNT, finite("cash", cash), ts(at))
+        position_rows = book_rows(positions)
         async with self._use(transaction=True) as db:
             if not await self._insert_fill(db, fill):
                 return False
@@ -464,17 +335,10 @@ class SqliteStore:
     # ---- the book --------------------------------------------------------------------------------
 
     @staticmethod
-    def _position_rows(positions: Sequence[Position]) -> list[tuple[Any, ...]]:
-        symbols = [p.symbol for p in positions]
-        if len(set(symbols)) != len(symbols):
-            raise InvalidRecordError(f"a book holds one position per symbol, got {symbols}")
-        return [_position_row(p) for p in positions]
-
-    @staticmethod
     async def _write_positions(db: _Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         await db.execute("DELETE FROM positions")
         for row in rows:
-            await db.execute(f"INSERT INTO positions ({_POSITION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            await db.execute(f"INSERT INTO positions ({POSITION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
 
     @staticmethod
     async def _write_cash(db: _Connection, row: tuple[Any, ...]) -> None:
@@ -485,27 +349,27 @@ class SqliteStore:
         )
 
     async def replace_positions(self, positions: Sequence[Position]) -> None:
-        rows = self._position_rows(positions)
+        rows = book_rows(positions)
         async with self._use(transaction=True) as db:
             await self._write_positions(db, rows)
 
     async def positions(self) -> list[Position]:
         async with self._use() as db:
-            rows = await db.fetch_all(f"SELECT {_POSITION_COLUMNS} FROM positions ORDER BY symbol")
-        return [_parse("position", r[0], _position_from, r) for r in rows]
+            rows = await db.fetch_all(f"SELECT {POSITION_COLUMNS} FROM positions ORDER BY symbol")
+        return [parse("position", r[0], position_from, r) for r in rows]
 
     async def save_cash(self, cash: float, at: datetime) -> None:
-        row = (_ACCOUNT, _finite("cash", cash), _ts(at))
+        row = (ACCOUNT, finite("cash", cash), ts(at))
         async with self._use() as db:
             await self._write_cash(db, row)
 
     async def cash(self) -> float | None:
         async with self._use() as db:
-            row = await db.fetch_one("SELECT cash FROM account WHERE account_id = ?", (_ACCOUNT,))
+            row = await db.fetch_one("SELECT cash FROM account WHERE account_id = ?", (ACCOUNT,))
         return None if row is None else float(row[0])
 
     async def save_mark(self, symbol: str, price: float, at: datetime) -> None:
-        row = (symbol, _finite("price", price), _ts(at))
+        row = (symbol, finite("price", price), ts(at))
         async with self._use() as db:
             await db.execute(
                 "INSERT INTO marks (symbol, price, as_of) VALUES (?, ?, ?) ON CONFLICT (symbol) "
@@ -516,18 +380,16 @@ class SqliteStore:
     async def marks(self) -> dict[str, tuple[float, datetime]]:
         async with self._use() as db:
             rows = await db.fetch_all("SELECT symbol, price, as_of FROM marks ORDER BY symbol")
-        return {r[0]: (float(r[1]), _parse("mark", r[0], datetime.fromisoformat, r[2])) for r in rows}
+        return {r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in rows}
 
     # ---- posture, audit, counters ----------------------------------------------------------------
 
     async def record_posture(self, posture: str, reason: str, vix: float | None, at: datetime) -> None:
-        # SQLite cannot hold NaN (it becomes NULL); an unusable VIX is recorded as unknown on every engine.
-        known_vix = vix if vix is not None and math.isfinite(vix) else None
         async with self._use() as db:
             await db.execute(
                 "INSERT INTO posture_history (seq, changed_at, posture, reason, vix) "
                 f"VALUES ({_next_seq('posture_history')}, ?, ?, ?, ?)",
-                (_ts(at), posture, reason, known_vix),
+                (ts(at), posture, reason, known_vix(vix)),
             )
 
     async def posture_history(self) -> list[tuple[datetime, str, str, float | None]]:
@@ -535,14 +397,14 @@ class SqliteStore:
             rows = await db.fetch_all(
                 "SELECT changed_at, posture, reason, vix FROM posture_history ORDER BY changed_at, seq"
             )
-        return [(_parse("posture", r[0], datetime.fromisoformat, r[0]), r[1], r[2], r[3]) for r in rows]
+        return [(parse("posture", r[0], datetime.fromisoformat, r[0]), r[1], r[2], r[3]) for r in rows]
 
     async def audit(self, actor: str, action: str, detail: Mapping[str, Any], at: datetime) -> None:
         async with self._use() as db:
             await db.execute(
                 "INSERT INTO audit_log (seq, recorded_at, actor, action, detail) "
                 f"VALUES ({_next_seq('audit_log')}, ?, ?, ?, ?)",
-                (_ts(at), actor, action, _json(detail)),
+                (ts(at), actor, action, json_text(detail)),
             )
 
     async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -554,7 +416,7 @@ class SqliteStore:
                 "ORDER BY recorded_at DESC, seq DESC LIMIT ?",
                 (limit,),
             )
-        return [_parse("audit entry", r[0], _audit_entry, r) for r in rows]
+        return [parse("audit entry", r[0], audit_entry, r) for r in rows]
 
     async def get_counter(self, name: str) -> int:
         async with self._use() as db:
@@ -562,8 +424,7 @@ class SqliteStore:
         return 0 if row is None else int(row[0])
 
     async def set_counter(self, name: str, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or value not in _BIGINT:
-            raise InvalidRecordError(f"counter {name} must be a 64-bit integer, got {value!r}")
+        value = counter_value(name, value)
         async with self._use() as db:
             await db.execute(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "

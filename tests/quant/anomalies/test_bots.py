@@ -49,7 +49,7 @@ def scan(*records: BotRecord, thresholds: BotThresholds | None = None) -> BotSca
 
 
 def levels(rule_scan: RuleScan) -> list[int]:
-    return rule_scan.level[0].tolist()
+    return [int(level) for level in rule_scan.level[0]]
 
 
 # --- trade burst: more than 20 trades in the last 600 s --------------------------------------------------

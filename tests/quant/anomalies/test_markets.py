@@ -30,7 +30,7 @@ def minutes(n: int, start: float = 1_600_000_000.0) -> np.ndarray:
 
 
 def levels(scan: RuleScan) -> list[int]:
-    return scan.level[:, 0].tolist()
+    return [int(level) for level in scan.level[:, 0]]
 
 
 # --- price moves -----------------------------------------------------------------------------------------
