@@ -20,7 +20,7 @@ Pure: numpy only, no I/O, no clock; imports nothing from the rest of the project
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
@@ -209,6 +209,7 @@ def _return_outliers(c: FloatArray, threshold: float, days: DayArray | None) -> 
             value = float(returns[row - 1, column])
             reason = f"log return {value:+.4f} is {z[row - 1]:.1f} robust sigmas from the median {median:+.4f}"
             findings.append(_at(Check.RETURN_OUTLIER, reason, row, column, c.ndim, days, "close", value))
+    findings.sort(key=lambda f: (f.row or 0, f.column or 0))
     return findings, int(evaluated.sum())
 
 
@@ -271,16 +272,17 @@ def compare_sources(
     a, b = np.asarray(reference, dtype=np.float64), np.asarray(other, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"reference {a.shape} and other {b.shape} must share one shape")
+    t = thresholds or MismatchThresholds()
     days = None if dates is None else np.asarray(dates, dtype="datetime64[D]")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        comparable = np.isfinite(a) & np.isfinite(b) & (a > 0.0) & (b > 0.0)
+        flagged = ~comparable | (np.abs(b - a) / a >= t.validator_from)
     found = []
-    for index in np.ndindex(a.shape):
-        result = classify_mismatch(float(a[index]), float(b[index]), thresholds)
-        if result.tier is not MismatchTier.IGNORE:
-            row, column = index[0], (index[1] if a.ndim == 2 else None)
-            day = _day(days[row]) if days is not None else None
-            found.append(
-                PriceMismatch(result.tier, result.relative_difference, result.reference, result.other, row, column, day)
-            )
+    for index in map(tuple, np.argwhere(flagged)):  # the tier itself comes from classify_mismatch alone
+        result = classify_mismatch(float(a[index]), float(b[index]), t)
+        column = int(index[1]) if a.ndim == 2 else None
+        day = _day(days[index[0]]) if days is not None else None
+        found.append(replace(result, row=int(index[0]), column=column, day=day))
     return found
 
 
@@ -306,9 +308,11 @@ def _schema(
     shapes = {name: a.shape for name, a in raw.items()}
     if len(set(shapes.values())) > 1:
         problems.append(Finding(Check.SCHEMA, f"fields differ in shape: {shapes}"))
-    elif raw["close"].ndim and len(raw["close"]) == 0:
+    elif raw["close"].size == 0:
         problems.append(Finding(Check.SCHEMA, "there are no bars"))
     days, expected = _parse_days(dates, "dates", problems), _parse_days(calendar, "calendar", problems)
+    if expected is not None and dates is None:
+        problems.append(Finding(Check.SCHEMA, "a calendar needs the bars' dates to be checked against", field="dates"))
     if days is not None and raw["close"].ndim and len(days) != len(raw["close"]):
         problems.append(Finding(Check.SCHEMA, f"{len(days)} dates for {len(raw['close'])} rows", field="dates"))
     arrays = {} if problems else {name: a.astype(np.float64) for name, a in raw.items()}

@@ -1,18 +1,42 @@
-"""Checkpointer factory: where LangGraph keeps a graph's checkpoints (SQLite embedded; Postgres later).
+"""Checkpointer factory: where LangGraph keeps a graph's checkpoints (SQLite embedded, PostgreSQL in production).
 
 The serializer is given the exact list of project types that may appear in state, so loading a
 checkpoint never reconstructs arbitrary classes (LangGraph's strict msgpack mode).
+
+The PostgreSQL saver runs on one connection pool shared by every graph run of the process, configured as
+`AsyncPostgresSaver` requires (autocommit, no prepared statements, dict rows). Its tables are set up on
+open by one dedicated connection holding an advisory lock, so workers starting together do not race on
+the saver's own migrations. This module never writes or reads a checkpoint itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
+import psycopg
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from psycopg import sql
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from state.store.base import StoreUnavailableError
+
+__all__ = [
+    "close_checkpointer",
+    "close_postgres_checkpointer",
+    "open_postgres_checkpointer",
+    "open_sqlite_checkpointer",
+]
+
+_PgConn = psycopg.AsyncConnection[DictRow]
 
 
 async def open_sqlite_checkpointer(path: Path, allowed_types: Iterable[type]) -> AsyncSqliteSaver:
@@ -27,4 +51,73 @@ async def open_sqlite_checkpointer(path: Path, allowed_types: Iterable[type]) ->
 
 
 async def close_checkpointer(saver: AsyncSqliteSaver) -> None:
+    await saver.conn.close()
+
+
+async def open_postgres_checkpointer(
+    url: str,
+    allowed_types: Iterable[type],
+    *,
+    schema: str | None = None,
+    min_size: int = 1,
+    max_size: int = 8,
+    acquire_timeout: float = 5.0,
+) -> AsyncPostgresSaver:
+    """An `AsyncPostgresSaver` on a pool of `min_size`..`max_size` connections, tables set up.
+
+    `schema` (created if missing) becomes the connections' search_path; `acquire_timeout` (seconds)
+    bounds opening and each wait for a pooled connection. Raises `StoreUnavailableError` when the server
+    cannot be reached. Close with `close_postgres_checkpointer`.
+    """
+    serde = JsonPlusSerializer(allowed_msgpack_modules=list(allowed_types))
+    kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+
+    async def configure(conn: _PgConn) -> None:
+        if schema is not None:
+            await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+
+    try:
+        connect_timeout = max(2, round(acquire_timeout))
+        async with await psycopg.AsyncConnection.connect(url, connect_timeout=connect_timeout, **kwargs) as conn:
+            await configure(conn)
+            await _set_up_tables(conn, schema, serde)
+    except psycopg.Error as exc:
+        raise StoreUnavailableError(f"cannot prepare the PostgreSQL checkpointer: {exc}") from exc
+    pool: AsyncConnectionPool[_PgConn] = AsyncConnectionPool(
+        url,
+        connection_class=psycopg.AsyncConnection[DictRow],
+        kwargs=kwargs,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        configure=configure,
+        check=AsyncConnectionPool.check_connection,
+        timeout=acquire_timeout,
+        name="aegis-checkpoints",
+    )
+    try:
+        await pool.open(wait=True, timeout=acquire_timeout)
+    except psycopg.Error as exc:
+        await pool.close()
+        raise StoreUnavailableError(f"cannot fill the PostgreSQL checkpointer pool: {exc}") from exc
+    return AsyncPostgresSaver(pool, serde=serde)
+
+
+async def _set_up_tables(conn: _PgConn, schema: str | None, serde: JsonPlusSerializer) -> None:
+    digest = hashlib.blake2b(f"aegis-checkpoints:{schema or ''}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+    try:
+        if schema is not None:
+            found = await conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+            if await found.fetchone() is None:
+                await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        await AsyncPostgresSaver(conn, serde=serde).setup()
+    finally:
+        with suppress(psycopg.Error):  # closing the connection releases it anyway
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+async def close_postgres_checkpointer(saver: AsyncPostgresSaver) -> None:
+    """Close the saver's pool (or connection); runs still using it fail from then on."""
     await saver.conn.close()

@@ -9,8 +9,35 @@ from quant.indicators._arrays import FloatArray
 
 def window_mean(a: FloatArray, period: int) -> FloatArray:
     """Mean of each trailing window of ``period`` rows, one value per row from ``period - 1`` on."""
-    windows = WindowSums(a, period)
-    return windows.unblock(windows.reference[:, np.newaxis] + windows.sums / period)
+    sums = window_sum(a, period)
+    sums /= period
+    return sums
+
+
+def window_sum(a: FloatArray, period: int) -> FloatArray:
+    """Sum of each trailing window of ``period`` rows, one value per row from ``period - 1`` on.
+
+    By doubling: sums over 1, 2, 4, ... rows each add two sums of the previous span, and a window adds the
+    spans of ``period``'s binary digits side by side. ``log2(period) + popcount(period)`` passes, and each
+    value is a pairwise sum of its own window only: no running total, so no drift over long series.
+    """
+    windows = len(a) - period + 1
+    if windows <= 0:
+        return np.empty((0, *a.shape[1:]))
+    pieces = []  # one per binary digit of period, each summing the next span rows of every window
+    span_sums, span, offset = a, 1, 0  # span_sums[i] = sum of a[i : i + span]
+    while True:
+        if period & span:
+            pieces.append(span_sums[offset : offset + windows])
+            offset += span
+        if 2 * span > period:
+            break
+        span_sums = span_sums[span:] + span_sums[:-span]
+        span *= 2
+    total = pieces[0].copy()
+    for piece in pieces[1:]:
+        total += piece
+    return total
 
 
 def window_moments(a: FloatArray, period: int, ddof: int) -> tuple[FloatArray, FloatArray]:

@@ -37,41 +37,45 @@ def rsi(close: npt.ArrayLike, period: int = 14) -> FloatArray:
     """
     c = series(close, "close")
     p = period_of(period)
-    out = nan_like(c)
     if len(c) <= p:
-        return out
-    # Wilder smoothing is linear, so with G and L the smoothed gains and losses, G - L is the smoothed
-    # change and G + L the smoothed absolute change, and 100 G / (G + L) = 50 + 50 (G - L) / (G + L): two
-    # smoothers and no split into gains and losses. |G - L| <= G + L survives rounding (the same operations
-    # run on d and |d|), so the RSI stays within [0, 100].
-    net, total = _smoothed_changes(c, p)
-    balance = out[p:]
+        return nan_like(c)
+    # With G and L the smoothed gains and losses, RSI = 100 G / (G + L), and G + L is the smoothed absolute
+    # change (smoothing is linear): two smoothers, no separate losses. G <= G + L survives rounding (the
+    # same operations run on max(d, 0) <= |d|), so the RSI stays within [0, 100], and is exactly 100 when
+    # the closes only rise.
+    out = np.empty(c.shape)
+    out[0] = np.nan
+    gains = out[1:]  # the smoothed gains go straight into the output, which p - 1 NaN rows already start
+    total = _wilder_smoothed_changes(c, p, out=gains)
+    balance, total = out[p:], total[p - 1 :]
     with np.errstate(invalid="ignore", divide="ignore"):
-        np.divide(net[p - 1 :], total[p - 1 :], out=balance)
-    if not total[p - 1 :].all():  # no movement over the whole smoothing memory: neutral
-        balance[total[p - 1 :] == 0.0] = 0.0
-    balance *= 50.0
-    balance += 50.0
+        np.divide(balance, total, out=balance)
+    if not total.all():  # no movement over the whole smoothing memory: neutral
+        balance[total == 0.0] = 0.5
+    balance *= 100.0
     return out
 
 
-def _smoothed_changes(c: FloatArray, p: int) -> tuple[FloatArray, FloatArray]:
-    """Wilder-smoothed close-to-close change and absolute change, one row per change."""
+def _wilder_smoothed_changes(c: FloatArray, p: int, out: FloatArray) -> FloatArray:
+    """Wilder-smoothed gains ``max(d, 0)`` into ``out`` and, returned, absolute changes ``|d|``, of ``d =
+    diff(c)``: one row per change."""
     if c.ndim == 2:
         changes = np.diff(c, axis=0)
-        net = seeded_smoother(changes, p, 1.0 / p)
-        return net, seeded_smoother(np.abs(changes, out=changes), p, 1.0 / p)
+        seeded_smoother(np.maximum(changes, 0.0), p, 1.0 / p, out=out)
+        return seeded_smoother(np.abs(changes, out=changes), p, 1.0 / p)
 
     # One long series: the changes are produced a chunk at a time, in cache, and never stored whole.
-    def change(start: int, stop: int) -> FloatArray:
-        return c[start + 1 : stop + 1] - c[start:stop]
+    def gain(start: int, stop: int) -> FloatArray:
+        d = c[start + 1 : stop + 1] - c[start:stop]
+        return np.maximum(d, 0.0, out=d)
 
     def size(start: int, stop: int) -> FloatArray:
-        d = change(start, stop)
+        d = c[start + 1 : stop + 1] - c[start:stop]
         return np.abs(d, out=d)
 
     n = len(c) - 1
-    return seeded_smoother_chunks(change, n, p, 1.0 / p), seeded_smoother_chunks(size, n, p, 1.0 / p)
+    seeded_smoother_chunks(gain, n, p, 1.0 / p, out=out)
+    return seeded_smoother_chunks(size, n, p, 1.0 / p)
 
 
 def stochastic(

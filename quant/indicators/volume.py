@@ -62,9 +62,8 @@ def vwap(
     (Stock.Indicators' ``GetVwap`` without a start date). Intraday bars typically start a session at each
     day's first bar.
 
-    Sums are cumulative over the whole series and rebased at each session start, so the relative rounding
-    error grows with the number of sessions (about 1e-13 after a few thousand). Raises ``ValueError`` on NaN,
-    infinity, negative volume, a shape mismatch or a malformed ``session_starts``.
+    Raises ``ValueError`` on NaN, infinity, negative volume, a shape mismatch or a malformed
+    ``session_starts``.
     """
     h, lo, c, v = aligned(("high", high), ("low", low), ("close", close), ("volume", volume))
     if (v < 0.0).any():
@@ -78,20 +77,22 @@ def vwap(
     price_volume += c
     price_volume /= 3.0
     price_volume *= v
-    session_of_bar = np.searchsorted(starts, np.arange(len(c)), side="right") - 1
-    cumulative_pv = _session_totals(price_volume, starts, session_of_bar)
-    cumulative_v = _session_totals(v, starts, session_of_bar)
+    cumulative_pv = _session_totals(price_volume, starts)
+    cumulative_v = _session_totals(v, starts)
     np.divide(cumulative_pv, cumulative_v, out=out, where=cumulative_v > 0.0)
     return out
 
 
-def _session_totals(x: FloatArray, starts: npt.NDArray[np.intp], session_of_bar: npt.NDArray[np.intp]) -> FloatArray:
-    """Running totals of ``x`` along time that restart at each session start."""
-    cumulative = np.cumsum(x, axis=0)
-    carried = np.zeros((len(starts), *x.shape[1:]))  # the total before each session's first bar
-    carried[1:] = cumulative[starts[1:] - 1]
-    cumulative -= carried[session_of_bar]
-    return cumulative
+def _session_totals(x: FloatArray, starts: npt.NDArray[np.intp]) -> FloatArray:
+    """Running totals of ``x`` along time that restart at each session start.
+
+    One cumulative sum per session (vectorised across symbols): rebasing a single running total instead
+    would leave rounding residue of the earlier sessions' totals in every later bar.
+    """
+    totals = np.empty_like(x)
+    for first, last in zip(starts, [*starts[1:], len(x)], strict=True):
+        np.cumsum(x[first:last], axis=0, out=totals[first:last])
+    return totals
 
 
 def _session_starts(session_starts: npt.ArrayLike | None, n: int) -> npt.NDArray[np.intp]:

@@ -27,7 +27,7 @@ covariance that is not symmetric positive definite, bounds that are not finite o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,15 +175,18 @@ def locate(inputs: MeanVarianceInputs, target: Target) -> FloatArray:
         return point.copy()
     walk = _Walk(inputs)
     guess = walk.guess(target)
-    if guess is not None:
-        return guess
-    for segment in walk.segments():
+    return guess if guess is not None else weights_where(walk.segments(), target)
+
+
+def weights_where(segments: Iterable[EfficientSegment], target: Target) -> FloatArray:
+    """The efficient weights where ``target`` points along a path's ``segments`` (see ``locate``)."""
+    for segment in segments:
         t = target(segment)
         if segment.is_last:
             return segment.base
         if t is not None and t <= segment.t_end:
             return segment.weights_at(max(t, segment.t_start))
-    raise AssertionError("the efficient path always ends with a last segment")  # pragma: no cover
+    raise ValueError("the segments do not reach the end of an efficient path")
 
 
 def _constant_segment(inputs: MeanVarianceInputs, weights: FloatArray, t_start: float) -> EfficientSegment:

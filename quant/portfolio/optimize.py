@@ -34,6 +34,7 @@ from quant.portfolio.frontier import (
     check_inputs,
     efficient_path,
     locate,
+    weights_where,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -204,17 +205,10 @@ def efficient_frontier(
     segments = list(efficient_path(inputs))
     lowest = segments[0].return_at(segments[0].t_start)
     targets = np.linspace(lowest, segments[-1].return_base, n_points)
-    frontier: list[Portfolio] = []
-    k = 0
-    for target in targets:
-        while not segments[k].is_last and segments[k].return_at(segments[k].t_end) < target:
-            k += 1
-        segment = segments[k]
-        t = segment.t_start
-        if segment.return_slope > 0.0 and target > segment.return_at(t):
-            t = min((target - segment.return_base) / segment.return_slope, segment.t_end)
-        frontier.append(_portfolio(inputs, segment.weights_at(t), risk_free_rate))
-    return tuple(frontier)
+    return tuple(
+        _portfolio(inputs, weights_where(segments, functools.partial(_return_crossing, float(target))), risk_free_rate)
+        for target in targets
+    )
 
 
 _PROFILES: Mapping[RiskProfile, Callable[..., Portfolio]] = {

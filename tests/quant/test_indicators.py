@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.signal import lfilter
 
 from quant import indicators as ind
 
@@ -87,6 +88,10 @@ SERIES: dict[str, Callable[[], FloatArray]] = {
     "tr.tr": lambda: ind.true_range(HIGH, LOW, CLOSE),
     "atr.atr": lambda: ind.atr(HIGH, LOW, CLOSE, 14),
     "stdev.stdDev": lambda: ind.rolling_std(CLOSE, 14, ddof=0),
+    "stoch.oscillator": lambda: ind.stochastic(HIGH, LOW, CLOSE, 14, 3, 3).k,
+    "stoch.signal": lambda: ind.stochastic(HIGH, LOW, CLOSE, 14, 3, 3).d,
+    "obv.obv": lambda: ind.obv(CLOSE, VOLUME),
+    "vwap.vwap": lambda: ind.vwap(HIGH, LOW, CLOSE, VOLUME),
 }
 
 
@@ -131,6 +136,24 @@ def test_atr_on_a_panel_matches_each_symbol() -> None:
     np.testing.assert_allclose(result[:, 0], ind.atr(HIGH, LOW, CLOSE), rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "compute",
+    [
+        lambda h, lo, c, v: ind.stochastic(h, lo, c).k,
+        lambda h, lo, c, v: ind.stochastic(h, lo, c, smooth=1).d,
+        lambda h, lo, c, v: ind.obv(c, v),
+        lambda h, lo, c, v: ind.vwap(h, lo, c, v, session_starts=[0, 100, 250]),
+    ],
+)
+def test_multi_input_indicators_on_a_panel_match_each_symbol(compute: Callable[..., FloatArray]) -> None:
+    panels = [_panel(x) for x in (HIGH, LOW, CLOSE)] + [np.column_stack([VOLUME, VOLUME * 2.0, VOLUME[::-1]])]
+    result = compute(*panels)
+    assert result.shape == panels[0].shape
+    for column in range(3):
+        expected = compute(*(p[:, column] for p in panels))
+        np.testing.assert_allclose(result[:, column], expected, rtol=1e-12, atol=1e-12)
+
+
 # --- edges ---------------------------------------------------------------------------------------------
 
 
@@ -146,6 +169,8 @@ def test_atr_on_a_panel_matches_each_symbol() -> None:
         lambda x: ind.volume_ratio(x, 20),
         lambda x: ind.rolling_volatility(x, 20),
         lambda x: ind.rolling_std(x, 20),
+        lambda x: ind.stochastic(x + 1, x - 1, x).k,
+        lambda x: ind.stochastic(x + 1, x - 1, x).d,
     ],
 )
 @pytest.mark.parametrize("length", [0, 1, 5, 14])
@@ -245,3 +270,158 @@ def test_rolling_windows_match_explicit_windows_at_every_length(period: int, len
 def test_constant_series_has_zero_deviation_not_rounding_noise() -> None:
     bands = ind.bollinger(np.full(100, 123.45), 20)
     np.testing.assert_array_equal(bands.upper[19:], bands.lower[19:])
+
+
+# --- stochastic, OBV, VWAP ------------------------------------------------------------------------------
+
+
+def test_slow_stochastic_starts_after_its_smoothing_and_fast_stochastic_is_the_raw_position() -> None:
+    slow, fast = ind.stochastic(HIGH, LOW, CLOSE, 14, 3, 3), ind.stochastic(HIGH, LOW, CLOSE, 14, 3, 1)
+    assert [_first_value(s) for s in (slow.k, slow.d, fast.k, fast.d)] == [15, 17, 13, 15]
+    t = 40
+    highest, lowest = HIGH[t - 13 : t + 1].max(), LOW[t - 13 : t + 1].min()
+    assert fast.k[t] == pytest.approx(100 * (CLOSE[t] - lowest) / (highest - lowest), rel=1e-12)
+    assert slow.k[t] == pytest.approx(fast.k[t - 2 : t + 1].mean(), rel=1e-12)
+    assert slow.d[t] == pytest.approx(slow.k[t - 2 : t + 1].mean(), rel=1e-12)
+
+
+def test_stochastic_of_an_empty_range_is_zero_as_in_stock_indicators_and_ta_lib() -> None:
+    flat = np.full(30, 50.0)
+    k, d = ind.stochastic(flat, flat, flat)
+    assert (k[15:] == 0.0).all()
+    assert (d[17:] == 0.0).all()
+
+
+def test_obv_adds_volume_on_up_closes_subtracts_on_down_closes_and_ignores_unchanged_ones() -> None:
+    close = np.array([10.0, 11.0, 11.0, 10.5, 12.0])
+    volume = np.array([999.0, 100.0, 50.0, 30.0, 20.0])
+    np.testing.assert_array_equal(ind.obv(close, volume), [0.0, 100.0, 100.0, 70.0, 90.0])
+    assert ind.obv(close[:1], volume[:1]).tolist() == [0.0]
+    assert ind.obv(close[:0], volume[:0]).shape == (0,)
+
+
+def test_vwap_is_the_cumulative_typical_price_weighted_by_volume() -> None:
+    typical = (HIGH + LOW + CLOSE) / 3
+    result = ind.vwap(HIGH, LOW, CLOSE, VOLUME)
+    assert result[0] == pytest.approx(typical[0], rel=1e-15)
+    assert result[200] == pytest.approx(np.sum(typical[:201] * VOLUME[:201]) / np.sum(VOLUME[:201]), rel=1e-12)
+
+
+def test_vwap_restarts_at_each_session_given_as_indices_or_as_a_mask() -> None:
+    starts = [0, 100, 250]
+    mask = np.zeros(len(CLOSE), dtype=bool)
+    mask[[100, 250]] = True  # bar 0 always starts a session
+    by_index, by_mask = ind.vwap(HIGH, LOW, CLOSE, VOLUME, starts), ind.vwap(HIGH, LOW, CLOSE, VOLUME, mask)
+    np.testing.assert_array_equal(by_index, by_mask)
+    for first, last in [(0, 100), (100, 250), (250, len(CLOSE))]:
+        alone = ind.vwap(HIGH[first:last], LOW[first:last], CLOSE[first:last], VOLUME[first:last])
+        np.testing.assert_allclose(by_index[first:last], alone, rtol=1e-12)
+
+
+def test_vwap_resets_every_trading_day_on_real_one_minute_bars() -> None:
+    path = DATA / "stockindicators_spy_1m_20201215_20201218.csv"
+    days = np.genfromtxt(path, delimiter=",", skip_header=1, usecols=(0,), dtype="U10")
+    bars = np.genfromtxt(path, delimiter=",", skip_header=1, usecols=(2, 3, 4, 5))
+    session_starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    assert session_starts.tolist() == [0, 391, 782, 1173]
+    high, low, close, volume = bars.T
+    result = ind.vwap(high, low, close, volume, session_starts=session_starts)
+    for first, last in zip(session_starts, [*session_starts[1:], len(days)], strict=True):
+        h, lo, c, v = bars[first:last].T
+        assert result[first] == pytest.approx((h[0] + lo[0] + c[0]) / 3, rel=1e-15)
+        assert result[last - 1] == pytest.approx(np.sum((h + lo + c) / 3 * v) / v.sum(), rel=1e-12)
+
+
+def test_vwap_is_nan_until_the_session_trades_and_rejects_negative_volume() -> None:
+    price = np.array([10.0, 11.0, 12.0, 13.0])
+    result = ind.vwap(price, price, price, np.array([0.0, 0.0, 5.0, 5.0]))
+    np.testing.assert_array_equal(result, [np.nan, np.nan, 12.0, 12.5])
+    with pytest.raises(ValueError, match=r"volume must be non-negative, got -1\.0 at index 2"):
+        ind.vwap(price, price, price, np.array([1.0, 1.0, -1.0, 1.0]))
+
+
+@pytest.mark.parametrize(
+    ("session_starts", "message"),
+    [([0, 4], r"lie in \[0, 4\)"), ([-1], r"lie in \[0, 4\)"), (np.ones(3, dtype=bool), "one entry per bar"),
+     ([0.0, 2.0], "boolean mask or integer indices"), ([[0, 2]], "1-D")],
+)  # fmt: skip
+def test_malformed_session_starts_are_rejected(session_starts: npt.ArrayLike, message: str) -> None:
+    price = np.arange(1.0, 5.0)
+    with pytest.raises(ValueError, match=message):
+        ind.vwap(price, price, price, price, session_starts)
+
+
+# --- long series: the blocked smoother ------------------------------------------------------------------
+
+
+def _random_walk(n: int, seed: int = 11) -> tuple[FloatArray, FloatArray, FloatArray]:
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
+    reach = np.abs(rng.normal(0.0, 0.004, (2, n))) * close
+    return close + reach[0], close - reach[1], close
+
+
+def _plain_recursion(x: FloatArray, period: int, alpha: float) -> FloatArray:
+    """The seeded smoother one row at a time with lfilter: the reference for the blocked form."""
+    out = np.full(len(x), np.nan)
+    out[period - 1] = x[:period].mean()
+    out[period:] = lfilter([alpha], [1.0, alpha - 1.0], x[period:], zi=[(1.0 - alpha) * out[period - 1]])[0]
+    return out
+
+
+@pytest.mark.parametrize("length", [8_191, 8_192 + 14, 8_192 + 15, 16_384 + 16 + 14, 16_384 * 3 + 7, 200_000])
+def test_long_series_smoothers_equal_the_plain_recursion(length: int) -> None:
+    high, low, close = _random_walk(length)
+    np.testing.assert_allclose(ind.ema(close, 20), _plain_recursion(close, 20, 2 / 21), rtol=1e-13)
+    tr = ind.true_range(high, low, close)
+    expected_atr = np.r_[np.nan, _plain_recursion(tr[1:], 14, 1 / 14)]
+    np.testing.assert_allclose(ind.atr(high, low, close, 14), expected_atr, rtol=1e-12)
+    change = np.diff(close)
+    gain = _plain_recursion(np.maximum(change, 0.0), 14, 1 / 14)
+    loss = _plain_recursion(np.maximum(-change, 0.0), 14, 1 / 14)
+    np.testing.assert_allclose(ind.rsi(close, 14)[1:], 100 * gain / (gain + loss), rtol=0, atol=1e-10)
+
+
+def test_a_long_panel_matches_its_columns() -> None:
+    close = np.column_stack([_random_walk(20_000, seed)[2] for seed in (1, 2)])
+    np.testing.assert_allclose(ind.macd(close).signal[:, 1], ind.macd(close[:, 1]).signal, rtol=1e-12)
+    np.testing.assert_allclose(ind.rsi(close)[:, 0], ind.rsi(close[:, 0]), rtol=1e-12)
+
+
+def test_long_rsi_stays_within_0_and_100_and_is_exactly_100_when_only_rising() -> None:
+    close = _random_walk(100_000)[2]
+    result = ind.rsi(close)[14:]
+    assert result.min() >= 0.0
+    assert result.max() <= 100.0
+    assert (ind.rsi(np.arange(1.0, 50_001.0))[14:] == 100.0).all()
+
+
+def test_long_atr_uses_the_true_range_definition_on_a_bar_with_high_below_low() -> None:
+    high, low, close = _random_walk(50_000)
+    high[30_000], low[30_000] = low[30_000], high[30_000]  # corrupt: high < low
+    tr = ind.true_range(high, low, close)
+    expected = np.r_[np.nan, _plain_recursion(tr[1:], 14, 1 / 14)]
+    np.testing.assert_allclose(ind.atr(high, low, close), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("name", "index", "message"),
+    [("high", 0, "high has NaN at index 0"), ("low", 40_001, "low has NaN at index 40001"),
+     ("close", 49_999, "close has NaN at index 49999"), ("close", 3, "close has NaN at index 3")],
+)  # fmt: skip
+def test_long_atr_still_names_the_first_non_finite_input(name: str, index: int, message: str) -> None:
+    high, low, close = _random_walk(50_000)
+    {"high": high, "low": low, "close": close}[name][index] = np.nan
+    with pytest.raises(ValueError, match=message):
+        ind.atr(high, low, close)
+
+
+def test_long_atr_checks_inputs_in_argument_order_like_the_short_path() -> None:
+    high, low, close = _random_walk(50_000)
+    close[5], high[40_000] = np.inf, np.nan
+    with pytest.raises(ValueError, match="high has NaN at index 40000"):
+        ind.atr(high, low, close)
+
+
+def _first_value(x: FloatArray) -> int:
+    return int(np.flatnonzero(~np.isnan(x))[0])

@@ -73,7 +73,30 @@ def test_pypfopts_cov_matrix_fixture_is_another_universe_not_the_covariance_of_t
     assert repair_positive_semidefinite(cov) is cov  # positive definite: passed through untouched
 
 
+def _gappy_prices() -> np.ndarray:
+    """60 days of 3 assets: the second listed on day 20, the third missing on day 40."""
+    rng = np.random.default_rng(7)
+    prices = 100.0 * np.cumprod(1.0 + rng.normal(0.0005, 0.01, size=(60, 3)), axis=0)
+    prices[:20, 1] = np.nan
+    prices[40, 2] = np.nan
+    return prices
+
+
 def test_covariance_is_pairwise_complete_over_the_periods_both_assets_have() -> None:
+    prices = _gappy_prices()
+    r = returns_from_prices(prices)
+    cov = sample_covariance(prices, frequency=1)
+    for i, j in [(0, 1), (0, 2), (1, 2)]:
+        both = ~np.isnan(r[:, i]) & ~np.isnan(r[:, j])
+        assert cov[i, j] == pytest.approx(np.cov(r[both, i], r[both, j])[0, 1], rel=1e-12)
+    assert cov[0, 0] == pytest.approx(np.var(r[:, 0], ddof=1), rel=1e-12)
+    assert cov[1, 1] == pytest.approx(np.nanvar(r[:, 1], ddof=1), rel=1e-12)
+
+
+def test_an_indefinite_pairwise_estimate_is_repaired_as_pypfopt_does() -> None:
+    pd = pytest.importorskip("pandas")
+    risk_models = pytest.importorskip("pypfopt.risk_models")
+    # So few overlapping returns that the pairwise-complete matrix is not positive semidefinite.
     prices = np.array(
         [
             [10.0, np.nan, 5.0],
@@ -85,14 +108,11 @@ def test_covariance_is_pairwise_complete_over_the_periods_both_assets_have() -> 
             [11.5, 21.5, 5.6],
         ]
     )
-    r = returns_from_prices(prices)
-    cov = sample_covariance(prices, frequency=1)
-    both = ~np.isnan(r[:, 0]) & ~np.isnan(r[:, 1])
-    assert cov[0, 1] == pytest.approx(np.cov(r[both, 0], r[both, 1])[0, 1], rel=1e-12)
-    both = ~np.isnan(r[:, 1]) & ~np.isnan(r[:, 2])
-    assert both.sum() == 2  # the gap in column 2 removes the returns on both sides of it
-    assert cov[1, 2] == pytest.approx(np.cov(r[both, 1], r[both, 2])[0, 1], rel=1e-12)
-    assert cov[0, 0] == pytest.approx(np.var(r[:, 0], ddof=1), rel=1e-12)
+    raw = pd.DataFrame(returns_from_prices(prices)).cov().to_numpy()
+    assert np.linalg.eigvalsh(raw).min() < 0
+    with pytest.warns(UserWarning, match="positive semidefinite"):
+        expected = risk_models.sample_cov(pd.DataFrame(prices), frequency=1).to_numpy()
+    np.testing.assert_allclose(sample_covariance(prices, frequency=1), expected, rtol=1e-10, atol=1e-15)
 
 
 def test_a_gap_is_never_bridged_by_a_return() -> None:

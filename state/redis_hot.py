@@ -1,0 +1,189 @@
+"""The hot context store on Redis: the production twin of `InMemoryHotStore`, same protocol, same answers.
+
+It owns, under one key prefix (namespace, default "aegis:hot"):
+- `{prefix}:bars:{symbol}`: a list, oldest first, of at most `window` entries "<time key>|<bar JSON>".
+  A Lua script checks and appends in one step, so "refuse a bar not after the last one" holds with many writers.
+- `{prefix}:value:{key}`: the value as JSON text, with a millisecond TTL (`SET ... PX`) when one is given.
+
+Rules it keeps:
+- TTLs run on the Redis server's clock, not the injected `Clock` (a replay on a `SimulatedClock` should use
+  the in-memory store).
+- Every call is bounded by socket timeouts and never retried inside the client: a lost connection or an
+  unanswered command raises `HotStoreUnavailableError` at once, so callers can fall back (fail closed) instead
+  of hanging. A write is therefore never sent twice.
+It must never read or write a key outside its prefix, and never turn a Redis failure into "no value".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from state.events import Bar
+from state.hot import JSON, HotStoreError, HotStoreUnavailableError
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_PREFIX = "aegis:hot"
+
+# Bar times become fixed-width decimal strings so Lua can compare them as strings, exactly, for any
+# aware datetime (Lua numbers are doubles: microseconds since 0001 would lose precision).
+_ORIGIN = datetime(1, 1, 1, tzinfo=UTC)
+_MARGIN_US = 2 * 86_400_000_000  # keeps instants just before _ORIGIN (year 1 at a positive offset) non-negative
+_KEY_WIDTH = 19
+_SEPARATOR = "|"
+
+_PUSH_BAR = """
+local last = redis.call('LINDEX', KEYS[1], -1)
+if last and string.sub(last, 1, tonumber(ARGV[3])) >= ARGV[1] then
+  return last
+end
+redis.call('RPUSH', KEYS[1], ARGV[1] .. ARGV[2])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[4]), -1)
+return false
+"""
+
+
+def time_key(moment: datetime) -> str:
+    """A string that sorts like the instant `moment` (aware), whatever its UTC offset."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("bar times must be timezone-aware")
+    return str((moment - _ORIGIN) // timedelta(microseconds=1) + _MARGIN_US).zfill(_KEY_WIDTH)
+
+
+def redis_client(url: str = DEFAULT_URL, *, socket_timeout_s: float = 2.0, connect_timeout_s: float = 1.0) -> Redis:
+    """A client that fails fast: bounded connect and read times, no silent retries (a write is sent once)."""
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=socket_timeout_s,
+        socket_connect_timeout=connect_timeout_s,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def _text(reply: bytes | str) -> str:
+    # The client decodes replies (decode_responses=True); a client built elsewhere may not.
+    return reply.decode() if isinstance(reply, bytes) else reply
+
+
+@asynccontextmanager
+async def _redis_errors(what: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise HotStoreUnavailableError(f"redis hot store unavailable ({what}): {exc}") from exc
+    except RedisError as exc:
+        raise HotStoreError(f"redis hot store refused {what}: {exc}") from exc
+
+
+class RedisHotStore:
+    """`HotStore` on Redis. `window` bars are kept per symbol (oldest dropped first), as in memory."""
+
+    def __init__(
+        self, client: Redis, *, window: int = 120, prefix: str = DEFAULT_PREFIX, owns_client: bool = False
+    ) -> None:
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        if not prefix:
+            raise ValueError("prefix must not be empty")
+        self._client = client
+        self._window = window
+        self._prefix = prefix
+        self._owns_client = owns_client
+        self._closed = False
+        self._push_bar = client.register_script(_PUSH_BAR)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        window: int = 120,
+        prefix: str = DEFAULT_PREFIX,
+        socket_timeout_s: float = 2.0,
+        connect_timeout_s: float = 1.0,
+    ) -> RedisHotStore:
+        """A store with its own fail-fast client (closed by `close()`). Nothing connects until first use."""
+        client = redis_client(url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s)
+        return cls(client, window=window, prefix=prefix, owns_client=True)
+
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
+    def bars_key(self, symbol: str) -> str:
+        return f"{self._prefix}:bars:{symbol}"
+
+    def value_key(self, key: str) -> str:
+        return f"{self._prefix}:value:{key}"
+
+    async def push_bar(self, symbol: str, bar: Bar) -> None:
+        self._check_open()
+        args: list[str | int] = [time_key(bar.time), _SEPARATOR + bar.model_dump_json(), _KEY_WIDTH, self._window]
+        async with _redis_errors(f"push_bar {symbol}"):
+            last = await self._push_bar(keys=[self.bars_key(symbol)], args=args)
+        if last is not None:
+            last_time = self._decode_bar(symbol, _text(last)).time
+            raise ValueError(f"{symbol}: bar at {bar.time} is not after the last one at {last_time}")
+
+    async def bars(self, symbol: str) -> tuple[Bar, ...]:
+        self._check_open()
+        async with _redis_errors(f"bars {symbol}"):
+            entries = await self._client.lrange(self.bars_key(symbol), 0, -1)
+        return tuple(self._decode_bar(symbol, _text(entry)) for entry in entries)
+
+    async def set_value(self, key: str, value: JSON, ttl_s: float | None = None) -> None:
+        self._check_open()
+        if ttl_s is not None and not math.isfinite(ttl_s):
+            raise ValueError(f"ttl_s must be finite, got {ttl_s}")
+        text = json.dumps(value)
+        async with _redis_errors(f"set_value {key}"):
+            if ttl_s is None:
+                await self._client.set(self.value_key(key), text)
+            elif ttl_s <= 0:  # already expired, as in memory: the key simply goes away
+                await self._client.delete(self.value_key(key))
+            else:
+                await self._client.set(self.value_key(key), text, px=max(1, round(ttl_s * 1000)))
+
+    async def get_value(self, key: str) -> JSON | None:
+        self._check_open()
+        async with _redis_errors(f"get_value {key}"):
+            raw = await self._client.get(self.value_key(key))
+        if raw is None:
+            return None
+        try:
+            return json.loads(_text(raw))
+        except ValueError as exc:
+            raise HotStoreError(f"{self.value_key(key)} does not hold JSON: {exc}") from exc
+
+    async def close(self) -> None:
+        """Stop using the store; the client is closed only if the store created it."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise HotStoreUnavailableError("redis hot store is closed")
+
+    def _decode_bar(self, symbol: str, entry: str) -> Bar:
+        _, separator, text = entry.partition(_SEPARATOR)
+        try:
+            if not separator:
+                raise ValueError("no separator")
+            return Bar.model_validate_json(text)
+        except (ValueError, ValidationError) as exc:
+            raise HotStoreError(f"{self.bars_key(symbol)} holds a malformed bar entry: {exc}") from exc

@@ -1,0 +1,548 @@
+"""The production durable store: PostgreSQL through psycopg 3 and one async connection pool per store.
+
+This module owns every SQL statement the production system runs against PostgreSQL for its durable store.
+It implements `DurableStore` with the semantics of `SqliteStore` (same keys, same return shapes, same
+errors), on the same schema, applied by the same files of `migrations/`; the stored form of every value
+comes from `rows`, shared with the SQLite store.
+
+Decisions that must not be silently changed:
+- Several tasks, workers and processes write at once; the database settles every race, never a process:
+  idempotency by the unique keys (`ON CONFLICT`), and the append-only `seq` (MAX + 1, as on SQLite) is
+  assigned while the writer holds a transaction-scoped advisory lock for that table, so writers take
+  turns instead of racing for one number (no retry loop, no gap). Rewriting the whole book takes the
+  same kind of lock, so two concurrent books never merge. The lock is always the first one a
+  transaction takes, and `book_fill` takes `fills` before `positions`: no cycle, no deadlock.
+- Migrations run on `open()` (or `migrate()`) on one dedicated connection holding a session advisory
+  lock, so processes starting together apply each migration exactly once.
+- Connections are autocommit; a write of more than one statement runs in one transaction.
+- Every pooled connection is checked when it is handed out: after a server restart the pool replaces
+  dead connections; while the server is unreachable a call raises `StoreUnavailableError` within
+  `acquire_timeout` seconds instead of hanging.
+- `schema` becomes each connection's `search_path` (the schema is created if missing): one database can
+  hold isolated stores (tests, several paper accounts).
+- Ids and symbols are ordered `COLLATE "C"`, the byte order SQLite uses, whatever the database's collation.
+- It never decides *what* to store (no business rules), and no SQL leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, PoolClosed
+
+from state.clock import Clock, WallClock
+from state.context import RecentDecision
+from state.decisions import DecisionRecord
+from state.events import FieldError
+from state.orders import Fill, Order, OrderStatus, Position
+from state.store.base import (
+    InvalidRecordError,
+    RecordNotFoundError,
+    StoreClosedError,
+    StoreConflictError,
+    StoreUnavailableError,
+)
+from state.store.migrate import apply_migrations
+from state.store.rows import (
+    ACCOUNT,
+    FILL_COLUMNS,
+    POSITION_COLUMNS,
+    audit_entry,
+    book_rows,
+    counter_value,
+    decision_row,
+    fill_from,
+    fill_row,
+    finite,
+    json_text,
+    known_vix,
+    order_row,
+    parse,
+    position_from,
+    recent_outcome,
+    rejection_entry,
+    ts,
+)
+
+__all__ = ["PostgresStore"]
+
+_Conn = psycopg.AsyncConnection[TupleRow]
+_MIGRATIONS_LOCK = "schema_migrations"
+
+
+def _next_seq(table: str) -> str:
+    # Same expression as on SQLite; correct here because the writer holds the table's advisory lock.
+    return f"(SELECT COALESCE(MAX(seq), 0) + 1 FROM {table})"
+
+
+def _lock_key(schema: str | None, name: str) -> int:
+    """A stable 64-bit advisory-lock key for `name` in `schema` (the same in every process)."""
+    digest = hashlib.blake2b(f"aegis:{schema or ''}:{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _describe(url: str) -> str:
+    """host:port/dbname, never the password."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "PostgreSQL (unparsable connection string)"
+    return f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+
+
+# ---- one connection ------------------------------------------------------------------------------
+
+
+class _Connection:
+    """`SqlExecutor` over one psycopg connection in autocommit mode, with explicit transactions."""
+
+    placeholder = "%s"
+
+    def __init__(self, conn: _Conn, schema: str | None) -> None:
+        self.raw = conn
+        self._schema = schema
+
+    async def execute(self, query: str, params: Sequence[Any] = ()) -> int:
+        cursor = await self.raw.execute(query, tuple(params) if params else None)
+        return cursor.rowcount
+
+    async def fetch_all(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = await self.raw.execute(query, tuple(params) if params else None)
+        return [tuple(row) for row in await cursor.fetchall()]
+
+    async def fetch_one(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        rows = await self.fetch_all(query, params)
+        return rows[0] if rows else None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        async with self.raw.transaction():
+            yield
+
+    async def take_turn(self, table: str) -> None:
+        """Wait for the other writers of `table`; held until this transaction ends."""
+        await self.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(self._schema, table),))
+
+
+# ---- the store -----------------------------------------------------------------------------------
+
+
+class PostgresStore:
+    """`DurableStore` on PostgreSQL. Use `async with PostgresStore(url) as store:` or `open()`/`close()`.
+
+    `schema`: the schema (search_path) holding the tables, created if missing; None keeps the server's
+    default. `min_size`/`max_size`: the pool's connections per store (per process). `connect_timeout`
+    (whole seconds) bounds one connection attempt, `acquire_timeout` (seconds) the wait for a pooled
+    connection. `clock` only stamps applied migrations; every other time is given by the caller.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        clock: Clock | None = None,
+        min_size: int = 1,
+        max_size: int = 8,
+        connect_timeout: int = 5,
+        acquire_timeout: float = 5.0,
+        application_name: str = "aegis",
+    ) -> None:
+        if schema is not None and not schema.strip():
+            raise ValueError("schema must be a non-empty name or None")
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ValueError(f"pool sizes need 0 <= min_size <= max_size and max_size >= 1, got {min_size}/{max_size}")
+        self._url = url
+        self._schema = schema
+        self._clock: Clock = clock or WallClock()
+        self._min_size = min_size
+        self._max_size = max_size
+        self._connect_timeout = connect_timeout
+        self._acquire_timeout = acquire_timeout
+        self._application_name = application_name
+        self._where = _describe(url) + (f" schema {schema}" if schema else "")
+        self._pool: AsyncConnectionPool[_Conn] | None = None
+        self._open_lock = asyncio.Lock()
+
+    @property
+    def schema(self) -> str | None:
+        return self._schema
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        return {
+            "autocommit": True,
+            "connect_timeout": self._connect_timeout,
+            "application_name": self._application_name,
+        }
+
+    async def _configure(self, conn: _Conn) -> None:
+        if self._schema is not None:
+            await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self) -> PostgresStore:
+        """Apply pending migrations, then open the pool. Opening an open store does nothing."""
+        async with self._open_lock:
+            if self._pool is None:
+                await self.migrate()
+                self._pool = await self._open_pool()
+        return self
+
+    async def migrate(self) -> list[int]:
+        """Create the schema if missing and apply pending migrations; returns the versions applied now.
+
+        Works without `open()`: the `aegis migrate` command calls only this.
+        """
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._url, **self._connect_kwargs())
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(f"cannot reach PostgreSQL at {self._where}: {exc}") from exc
+        try:
+            await self._configure(conn)
+            db = _Connection(conn, self._schema)
+            key = _lock_key(self._schema, _MIGRATIONS_LOCK)
+            await db.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                await self._create_schema(db)
+                return await apply_migrations(db, self._clock.now())
+            finally:
+                with suppress(psycopg.Error):
+                    await db.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(f"cannot prepare PostgreSQL store {self._where}: {exc}") from exc
+        finally:
+            await conn.close()
+
+    async def _create_schema(self, db: _Connection) -> None:
+        # Looked up first: CREATE SCHEMA checks the CREATE privilege even when the schema exists.
+        if self._schema is None:
+            return
+        if await db.fetch_one("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self._schema,)):
+            return
+        await db.raw.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema)))
+
+    async def _open_pool(self) -> AsyncConnectionPool[_Conn]:
+        pool: AsyncConnectionPool[_Conn] = AsyncConnectionPool(
+            self._url,
+            kwargs=self._connect_kwargs(),
+            min_size=self._min_size,
+            max_size=self._max_size,
+            open=False,
+            configure=self._configure,
+            check=AsyncConnectionPool.check_connection,
+            timeout=self._acquire_timeout,
+            name=f"aegis-store {self._where}",
+        )
+        try:
+            await pool.open(wait=True, timeout=self._acquire_timeout)
+        except psycopg.Error as exc:
+            await pool.close()
+            raise StoreUnavailableError(f"cannot fill the pool for {self._where}: {exc}") from exc
+        return pool
+
+    async def close(self) -> None:
+        async with self._open_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def __aenter__(self) -> PostgresStore:
+        return await self.open()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def _use(self, *, transaction: bool = False) -> AsyncIterator[_Connection]:
+        pool = self._pool
+        if pool is None:
+            raise StoreClosedError(f"PostgreSQL store {self._where} is not open")
+        try:
+            async with pool.connection() as conn:
+                db = _Connection(conn, self._schema)
+                if transaction:
+                    async with db.transaction():
+                        yield db
+                else:
+                    yield db
+        except PoolClosed as exc:
+            raise StoreClosedError(f"PostgreSQL store {self._where} was closed") from exc
+        except psycopg.IntegrityError as exc:
+            raise StoreConflictError(f"{self._where}: {exc}") from exc
+        except psycopg.DataError as exc:  # e.g. a NUL character, which PostgreSQL text cannot hold
+            raise InvalidRecordError(f"{self._where} refuses the value: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(f"{self._where}: {exc}") from exc
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> None:
+        params = (event_id, event_type, ts(received_at), json_text(raw))
+        async with self._use(transaction=True) as db:
+            await db.take_turn("events")
+            await db.execute(
+                "INSERT INTO events (event_id, seq, event_type, received_at, raw) "
+                f"VALUES (%s, {_next_seq('events')}, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
+                params,
+            )
+
+    async def record_rejection(
+        self, event_id: str | None, raw: Mapping[str, Any], errors: Sequence[FieldError], at: datetime
+    ) -> None:
+        params = (event_id, json_text(raw), json_text([e.model_dump() for e in errors]), ts(at))
+        async with self._use(transaction=True) as db:
+            await db.take_turn("rejected_events")
+            await db.execute(
+                "INSERT INTO rejected_events (seq, event_id, raw, errors, rejected_at) "
+                f"VALUES ({_next_seq('rejected_events')}, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
+                params,
+            )
+
+    async def rejected_events(self, limit: int = 100) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT event_id, raw, errors, rejected_at FROM rejected_events ORDER BY seq DESC LIMIT %s",
+                (limit,),
+            )
+        return [rejection_entry(r) for r in rows]
+
+    # ---- decisions -------------------------------------------------------------------------------
+
+    async def save_decision(self, record: DecisionRecord) -> bool:
+        params = decision_row(record)
+        async with self._use(transaction=True) as db:
+            await db.take_turn("decisions")
+            changed = await db.execute(
+                "INSERT INTO decisions (event_id, seq, event_type, outcome, symbol, decided_at, record) "
+                f"VALUES (%s, {_next_seq('decisions')}, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
+                params,
+            )
+        return changed == 1
+
+    async def get_decision(self, event_id: str) -> DecisionRecord | None:
+        async with self._use() as db:
+            row = await db.fetch_one("SELECT record FROM decisions WHERE event_id = %s", (event_id,))
+        if row is None:
+            return None
+        return parse("decision", event_id, DecisionRecord.model_validate_json, row[0])
+
+    async def recent_decisions(self, limit: int) -> list[DecisionRecord]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT event_id, record FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT %s", (limit,)
+            )
+        return [parse("decision", r[0], DecisionRecord.model_validate_json, r[1]) for r in rows]
+
+    async def recent_outcomes(self, limit: int) -> list[RecentDecision]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT event_id, symbol, outcome, decided_at FROM decisions "
+                "ORDER BY decided_at DESC, seq DESC LIMIT %s",
+                (limit,),
+            )
+        return [recent_outcome(r) for r in rows]
+
+    # ---- orders and fills ------------------------------------------------------------------------
+
+    async def save_order(self, order: Order) -> Order:
+        row = order_row(order)
+        async with self._use() as db:
+            # A concurrent insert of the same event makes this one wait for its commit, then do nothing;
+            # the SELECT (a new statement, a new snapshot) then sees the winner.
+            inserted = await db.execute(
+                "INSERT INTO orders (symbol, side, order_type, quantity, status, created_at, updated_at, "
+                "record, order_id, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                row,
+            )
+            if inserted == 1:
+                return order
+            existing = await db.fetch_one("SELECT record FROM orders WHERE event_id = %s", (order.event_id,))
+        if existing is None:
+            raise StoreConflictError(f"order id {order.order_id} is already held by another event's order")
+        return parse("order", order.event_id, Order.model_validate_json, existing[0])
+
+    async def update_order(self, order: Order) -> None:
+        async with self._use() as db:
+            await self._update_order(db, order)
+
+    @staticmethod
+    async def _update_order(db: _Connection, order: Order) -> None:
+        changed = await db.execute(
+            "UPDATE orders SET symbol = %s, side = %s, order_type = %s, quantity = %s, status = %s, "
+            "created_at = %s, updated_at = %s, record = %s WHERE order_id = %s AND event_id = %s",
+            order_row(order),
+        )
+        if changed != 1:
+            raise RecordNotFoundError(f"no order {order.order_id} for event {order.event_id}")
+
+    async def get_order_for_event(self, event_id: str) -> Order | None:
+        async with self._use() as db:
+            row = await db.fetch_one("SELECT record FROM orders WHERE event_id = %s", (event_id,))
+        if row is None:
+            return None
+        return parse("order", event_id, Order.model_validate_json, row[0])
+
+    async def open_orders(self) -> list[Order]:
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                'SELECT event_id, record FROM orders WHERE status = %s ORDER BY created_at, order_id COLLATE "C"',
+                (OrderStatus.PENDING.value,),
+            )
+        return [parse("order", r[0], Order.model_validate_json, r[1]) for r in rows]
+
+    async def save_fill(self, fill: Fill) -> None:
+        async with self._use(transaction=True) as db:
+            await self._insert_fill(db, fill)
+
+    @staticmethod
+    async def _insert_fill(db: _Connection, fill: Fill) -> bool:
+        await db.take_turn("fills")
+        changed = await db.execute(
+            f"INSERT INTO fills ({FILL_COLUMNS}, seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            f"{_next_seq('fills')}) ON CONFLICT (fill_id) DO NOTHING",
+            fill_row(fill),
+        )
+        return changed == 1
+
+    async def fills(self) -> list[Fill]:
+        async with self._use() as db:
+            rows = await db.fetch_all(f"SELECT {FILL_COLUMNS} FROM fills ORDER BY seq")
+        return [parse("fill", r[0], fill_from, r) for r in rows]
+
+    async def book_fill(
+        self, fill: Fill, order: Order | None, positions: Sequence[Position], cash: float, at: datetime
+    ) -> bool:
+        cash_row = (ACCOUNT, finite("cash", cash), ts(at))
+        position_rows = book_rows(positions)
+        async with self._use(transaction=True) as db:
+            if not await self._insert_fill(db, fill):
+                return False
+            if order is not None:
+                await self._update_order(db, order)
+            await self._write_positions(db, position_rows)
+            await self._write_cash(db, cash_row)
+        return True
+
+    # ---- the book --------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _write_positions(db: _Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        await db.take_turn("positions")
+        await db.execute("DELETE FROM positions")
+        for row in rows:
+            await db.execute(f"INSERT INTO positions ({POSITION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)", row)
+
+    @staticmethod
+    async def _write_cash(db: _Connection, row: tuple[Any, ...]) -> None:
+        await db.execute(
+            "INSERT INTO account (account_id, cash, updated_at) VALUES (%s, %s, %s) ON CONFLICT (account_id) "
+            "DO UPDATE SET cash = excluded.cash, updated_at = excluded.updated_at",
+            row,
+        )
+
+    async def replace_positions(self, positions: Sequence[Position]) -> None:
+        rows = book_rows(positions)
+        async with self._use(transaction=True) as db:
+            await self._write_positions(db, rows)
+
+    async def positions(self) -> list[Position]:
+        async with self._use() as db:
+            rows = await db.fetch_all(f'SELECT {POSITION_COLUMNS} FROM positions ORDER BY symbol COLLATE "C"')
+        return [parse("position", r[0], position_from, r) for r in rows]
+
+    async def save_cash(self, cash: float, at: datetime) -> None:
+        row = (ACCOUNT, finite("cash", cash), ts(at))
+        async with self._use() as db:
+            await self._write_cash(db, row)
+
+    async def cash(self) -> float | None:
+        async with self._use() as db:
+            row = await db.fetch_one("SELECT cash FROM account WHERE account_id = %s", (ACCOUNT,))
+        return None if row is None else float(row[0])
+
+    async def save_mark(self, symbol: str, price: float, at: datetime) -> None:
+        row = (symbol, finite("price", price), ts(at))
+        async with self._use() as db:
+            await db.execute(
+                "INSERT INTO marks (symbol, price, as_of) VALUES (%s, %s, %s) ON CONFLICT (symbol) "
+                "DO UPDATE SET price = excluded.price, as_of = excluded.as_of",
+                row,
+            )
+
+    async def marks(self) -> dict[str, tuple[float, datetime]]:
+        async with self._use() as db:
+            rows = await db.fetch_all('SELECT symbol, price, as_of FROM marks ORDER BY symbol COLLATE "C"')
+        return {r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in rows}
+
+    # ---- posture, audit, counters ----------------------------------------------------------------
+
+    async def record_posture(self, posture: str, reason: str, vix: float | None, at: datetime) -> None:
+        params = (ts(at), posture, reason, known_vix(vix))
+        async with self._use(transaction=True) as db:
+            await db.take_turn("posture_history")
+            await db.execute(
+                "INSERT INTO posture_history (seq, changed_at, posture, reason, vix) "
+                f"VALUES ({_next_seq('posture_history')}, %s, %s, %s, %s)",
+                params,
+            )
+
+    async def posture_history(self) -> list[tuple[datetime, str, str, float | None]]:
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT changed_at, posture, reason, vix FROM posture_history ORDER BY changed_at, seq"
+            )
+        return [(parse("posture", r[0], datetime.fromisoformat, r[0]), r[1], r[2], r[3]) for r in rows]
+
+    async def audit(self, actor: str, action: str, detail: Mapping[str, Any], at: datetime) -> None:
+        params = (ts(at), actor, action, json_text(detail))
+        async with self._use(transaction=True) as db:
+            await db.take_turn("audit_log")
+            await db.execute(
+                "INSERT INTO audit_log (seq, recorded_at, actor, action, detail) "
+                f"VALUES ({_next_seq('audit_log')}, %s, %s, %s, %s)",
+                params,
+            )
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT seq, recorded_at, actor, action, detail FROM audit_log "
+                "ORDER BY recorded_at DESC, seq DESC LIMIT %s",
+                (limit,),
+            )
+        return [parse("audit entry", r[0], audit_entry, r) for r in rows]
+
+    async def get_counter(self, name: str) -> int:
+        async with self._use() as db:
+            row = await db.fetch_one("SELECT value FROM counters WHERE name = %s", (name,))
+        return 0 if row is None else int(row[0])
+
+    async def set_counter(self, name: str, value: int) -> None:
+        value = counter_value(name, value)
+        async with self._use() as db:
+            await db.execute(
+                "INSERT INTO counters (name, value) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
