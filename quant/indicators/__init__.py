@@ -7,8 +7,8 @@ follow Stock.Indicators (DaveSkender) and are pinned by its published values in 
   returns arrays of the same shape;
 - warm-up bars are NaN, and a series too short for the warm-up comes back all-NaN (never an exception);
 - EMA-type smoothers are seeded with the simple mean of their first ``period`` inputs; Wilder smoothing is an
-  EMA with ``alpha = 1 / period``; both are solved without a Python loop (``lfilter``, or blocks of matrix
-  products on long series: see ``_smoothing``);
+  EMA with ``alpha = 1 / period``; both are solved without a Python loop over bars (``lfilter``, or on long
+  series blocks of matrix products: see ``_smoothing``);
 - the true range of the first bar is undefined (there is no previous close), so ATR starts at ``period``.
 
 Inputs must be finite: a NaN or infinity raises ``ValueError`` naming the argument and the first bad index

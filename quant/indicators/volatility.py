@@ -140,7 +140,7 @@ def _atr_of_series(
     """
     n = len(c)
     if n <= p:
-        require_finite_inputs(named)
+        _require_finite_inputs(named)
         return np.full(n, np.nan)
     out = np.empty(n)
     out[0] = np.nan
@@ -149,11 +149,11 @@ def _atr_of_series(
     # Bar 0's high and low and the last close enter no true range; check them on their own.
     edges_finite = math.isfinite(h[0]) and math.isfinite(lo[0]) and math.isfinite(c[-1])
     if not (ranges.all_finite and edges_finite):
-        require_finite_inputs(named)  # raises, unless only the arithmetic overflowed
+        _require_finite_inputs(named)  # raises, unless only the arithmetic overflowed
     return out
 
 
-def require_finite_inputs(named: tuple[tuple[str, npt.ArrayLike], ...]) -> None:
+def _require_finite_inputs(named: tuple[tuple[str, npt.ArrayLike], ...]) -> None:
     for name, x in named:
         require_finite(np.asarray(x, dtype=np.float64), name)
 

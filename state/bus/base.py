@@ -50,7 +50,7 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class BusPolicy:
-    claim_idle_ms: int = 30_000  # an entry pending this long without an ack may be claimed by any consumer
+    claim_idle_ms: int = 200_000  # an entry pending this long without an ack may be claimed by any consumer
     max_deliveries: int = 5  # the delivery after this many goes to the dead-letter stream instead
 
     def __post_init__(self) -> None:
