@@ -50,7 +50,9 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class BusPolicy:
-    claim_idle_ms: int = 200_000  # an entry pending this long without an ack may be claimed by any consumer
+    # An entry pending this long without an ack may be claimed by any consumer; longer than the 3-minute
+    # session timeout, so a session still running is never taken over.
+    claim_idle_ms: int = 200_000
     max_deliveries: int = 5  # the delivery after this many goes to the dead-letter stream instead
 
     def __post_init__(self) -> None:
