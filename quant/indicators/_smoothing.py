@@ -8,10 +8,11 @@ row at a time (about 4 ns a row). On long 1-D series the recursion is solved in 
 2. the true value at each block's last row is its zero-state value plus ``decay ** _BLOCK`` times the
    previous block's: a first-order recursion over one row per block, solved the same way (recursively)
    until it is short enough for ``lfilter``;
-3. each block then adds its carry-in times ``decay ** (j + 1)``, a rank-one update done in place.
+3. each block then adds its carry-in times ``decay ** (j + 1)``: a rank-one update, done in place by BLAS.
 
 A weighted sum of such filters over one input (the MACD line is ``EMA(fast) - EMA(slow)``) runs as one pass:
-the transfer matrices are summed, each filter keeps its own carries, and the update has one rank per filter.
+the weighted transfer matrices are summed, each filter keeps its own carries, and the update of step 3 has
+one rank per filter.
 
 Every output is a sum of at most ``_BLOCK`` rounded products plus one carried term, so the error stays at a
 few ulps of the values however long the series; tests pin it against the plain recursion. Every BLAS call
@@ -38,7 +39,7 @@ ChunkSource = Callable[[int, int], FloatArray]
 
 _BLOCK = 16  # rows per block: 16 multiply-adds a row in the matrix product, one carry per 16 rows
 CHUNK_ROWS = 1024 * _BLOCK  # rows per matrix product (or per source call): cache-sized, single-threaded BLAS
-_RANK_ONE_ROWS = 512  # blocks per carry update: 8192 cells, single-threaded in OpenBLAS
+_CARRY_ROWS = 512  # blocks per carry update: 8192 cells, single-threaded in OpenBLAS
 _BLOCKED_FROM = 8192  # shorter series go straight to lfilter, which is as fast there and simpler
 
 
@@ -109,6 +110,7 @@ def _recurrence(x: FloatArray, gain: float, decay: float, initial: FloatArray | 
 
 
 def _filter_series(source: ChunkSource, n: int, poles: Sequence[Pole], out: FloatArray) -> None:
+    """``filter_sum`` of ``n`` rows from ``source`` into 1-D ``out``: blocked when long, else ``lfilter``."""
     if n >= _BLOCKED_FROM and all(pole.decay != 0.0 for pole in poles):
         _blocked(source, n, poles, out)
         return
@@ -169,9 +171,9 @@ def _blocked(source: ChunkSource, n: int, poles: Sequence[Pole], out: FloatArray
     # Pass 2: each block adds weight * carry-in * decay ** (j + 1), one rank per filter. ``rows.T`` is
     # Fortran-ordered, so BLAS applies the update in place.
     carry_factor = np.array([pole.weight * pole.decay ** np.arange(1.0, block + 1) for pole in poles])
-    for first in range(0, len(blocks), _RANK_ONE_ROWS):
-        rows = blocks[first : first + _RANK_ONE_ROWS]
-        carries = carried_in[first : first + _RANK_ONE_ROWS]
+    for first in range(0, len(blocks), _CARRY_ROWS):
+        rows = blocks[first : first + _CARRY_ROWS]
+        carries = carried_in[first : first + _CARRY_ROWS]
         updated = dgemm(1.0, carry_factor.T, carries.T, beta=1.0, c=rows.T, overwrite_c=True)
         if not np.shares_memory(updated, rows):  # never expected; keeps the result right if BLAS copied
             rows[...] = updated.T

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from quant.indicators._arrays import FloatArray, nan_like, period_of, series
-from quant.indicators._smoothing import seeded_smoother
+from quant.indicators._smoothing import Pole, filter_sum, seeded_smoother
 from quant.indicators._windows import window_mean
 
 
@@ -57,12 +57,32 @@ def macd(close: npt.ArrayLike, fast: int = 12, slow: int = 26, signal: int = 9) 
     """
     c = series(close, "close")
     f, s, g = period_of(fast, "fast"), period_of(slow, "slow"), period_of(signal, "signal")
-    line = seeded_smoother(c, f, 2.0 / (f + 1))
-    slow_ema = seeded_smoother(c, s, 2.0 / (s + 1))
-    line -= slow_ema
-    sig = slow_ema  # the slow EMA is no longer needed: its buffer receives the signal line
     start = max(f, s) - 1
+    line = _macd_line(c, f, s) if c.ndim == 1 else _ema_difference(c, f, s)
+    sig = np.empty_like(line)
     sig[: min(start, len(c))] = np.nan
     if len(c) > start:
         seeded_smoother(line[start:], g, 2.0 / (g + 1), out=sig[start:])
     return MacdResult(line=line, signal=sig, histogram=line - sig)
+
+
+def _ema_difference(c: FloatArray, fast: int, slow: int) -> FloatArray:
+    line = seeded_smoother(c, fast, 2.0 / (fast + 1))
+    line -= seeded_smoother(c, slow, 2.0 / (slow + 1))
+    return line
+
+
+def _macd_line(c: FloatArray, fast: int, slow: int) -> FloatArray:
+    """EMA(fast) - EMA(slow) of a 1-D series, past the warm-up as one filter with two poles (one pass)."""
+    start = max(fast, slow) - 1
+    if len(c) <= start + 1:
+        return _ema_difference(c, fast, slow)
+    line = np.empty_like(c)
+    line[: start + 1] = _ema_difference(c[: start + 1], fast, slow)
+    poles = []
+    for period, weight in ((fast, 1.0), (slow, -1.0)):
+        alpha = 2.0 / (period + 1)
+        state = seeded_smoother(c[: start + 1], period, alpha)[start]  # the EMA on the line's first bar
+        poles.append(Pole(gain=alpha, decay=1.0 - alpha, initial=float(state), weight=weight))
+    filter_sum(c[start + 1 :], poles, out=line[start + 1 :])
+    return line
