@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from state.context import RecentDecision
 from state.decisions import DecisionRecord
-from state.events import FieldError
+from state.events import Bar, FieldError
 from state.orders import Fill, Order, Position
 
 __all__ = [
@@ -163,6 +163,22 @@ class DurableStore(Protocol):
         ...
 
     # ---- posture, audit, counters -----------------------------------------------------------------
+    async def save_bar(self, symbol: str, bar: Bar) -> None:
+        """Keep a bar of the market context (insert-or-ignore on symbol and time)."""
+        ...
+
+    async def recent_bars(self, symbol: str, limit: int) -> list[Bar]:
+        """The newest `limit` bars of `symbol`, oldest first."""
+        ...
+
+    async def put_value(self, name: str, value: Any, at: datetime) -> None:
+        """Keep a named hot-context value (JSON) with the time it was written."""
+        ...
+
+    async def get_value(self, name: str) -> tuple[Any, datetime] | None:
+        """A named hot-context value and when it was written, or None."""
+        ...
+
     async def record_posture(self, posture: str, reason: str, vix: float | None, at: datetime) -> None: ...
 
     async def posture_history(self) -> list[tuple[datetime, str, str, float | None]]:

@@ -18,6 +18,7 @@ Decisions that must not be silently changed:
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -31,7 +32,7 @@ import aiosqlite
 from state.clock import Clock, WallClock
 from state.context import RecentDecision
 from state.decisions import DecisionRecord
-from state.events import FieldError
+from state.events import Bar, FieldError
 from state.orders import Fill, Order, OrderStatus, Position
 from state.store.base import (
     RecordNotFoundError,
@@ -381,6 +382,43 @@ class SqliteStore:
         async with self._use() as db:
             rows = await db.fetch_all("SELECT symbol, price, as_of FROM marks ORDER BY symbol")
         return {r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in rows}
+
+    # ---- the durable copy of the market context --------------------------------------------------
+
+    async def save_bar(self, symbol: str, bar: Bar) -> None:
+        row = (symbol, ts(bar.time), bar.model_dump_json())
+        async with self._use() as db:
+            await db.execute(
+                "INSERT INTO market_bars (symbol, bar_time, record) VALUES (?, ?, ?) "
+                "ON CONFLICT (symbol, bar_time) DO NOTHING",
+                row,
+            )
+
+    async def recent_bars(self, symbol: str, limit: int) -> list[Bar]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT bar_time, record FROM market_bars WHERE symbol = ? ORDER BY bar_time DESC LIMIT ?",
+                (symbol, limit),
+            )
+        return [parse("bar", r[0], Bar.model_validate_json, r[1]) for r in reversed(rows)]
+
+    async def put_value(self, name: str, value: Any, at: datetime) -> None:
+        row = (name, json_text(value), ts(at))
+        async with self._use() as db:
+            await db.execute(
+                "INSERT INTO hot_values (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                row,
+            )
+
+    async def get_value(self, name: str) -> tuple[Any, datetime] | None:
+        async with self._use() as db:
+            row = await db.fetch_one("SELECT value, updated_at FROM hot_values WHERE name = ?", (name,))
+        if row is None:
+            return None
+        return parse("value", name, json.loads, row[0]), parse("value", name, datetime.fromisoformat, row[1])
 
     # ---- posture, audit, counters ----------------------------------------------------------------
 

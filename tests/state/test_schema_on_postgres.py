@@ -36,6 +36,8 @@ TABLES = {
     "posture_history",
     "audit_log",
     "counters",
+    "market_bars",
+    "hot_values",
 }
 
 
@@ -96,10 +98,13 @@ async def _tables(pg: PsycopgExecutor) -> set[str]:
 
 
 async def test_the_migrations_create_every_table_and_run_once(pg: PsycopgExecutor) -> None:
-    assert await apply_migrations(pg, T0) == [1]
+    assert await apply_migrations(pg, T0) == [1, 2]
     assert await apply_migrations(pg, T0) == []
     assert await _tables(pg) == TABLES
-    assert await pg.fetch_all("SELECT version, name FROM schema_migrations") == [(1, "init")]
+    assert await pg.fetch_all("SELECT version, name FROM schema_migrations ORDER BY version") == [
+        (1, "init"),
+        (2, "market_snapshot"),
+    ]
 
 
 async def test_a_second_order_for_the_same_event_violates_the_unique_key(pg: PsycopgExecutor) -> None:

@@ -23,7 +23,7 @@ from psycopg import sql
 
 from state.clock import SimulatedClock
 from state.decisions import DecisionRecord, Outcome
-from state.events import FieldError
+from state.events import Bar, FieldError
 from state.orders import Fill, FillReason, Order, OrderRequest, OrderStatus, OrderType, Position, Side
 from state.store.base import (
     CorruptRecordError,
@@ -214,7 +214,8 @@ def test_both_stores_satisfy_the_durable_store_protocol(tmp_path: Path) -> None:
 
 
 async def test_open_records_the_applied_migration(engine: Engine, store: Store) -> None:
-    assert [(v, n) for v, n, _ in await engine.query("SELECT * FROM schema_migrations")] == [(1, "init")]
+    applied = [(v, n) for v, n, _ in await engine.query("SELECT * FROM schema_migrations ORDER BY version")]
+    assert applied == [(1, "init"), (2, "market_snapshot")]
 
 
 async def test_migrations_applied_twice_are_a_no_op_and_keep_the_data(engine: Engine) -> None:
@@ -222,11 +223,11 @@ async def test_migrations_applied_twice_are_a_no_op_and_keep_the_data(engine: En
         await store.set_counter("session_failures", 2)
     async with engine.make() as store:
         assert await store.get_counter("session_failures") == 2
-    assert len(await engine.query("SELECT version FROM schema_migrations")) == 1
+    assert len(await engine.query("SELECT version FROM schema_migrations")) == 2
 
 
 async def test_migrate_applies_each_version_once_without_opening_a_store(engine: Engine) -> None:
-    assert await engine.migrate() == [1]
+    assert await engine.migrate() == [1, 2]
     assert await engine.migrate() == []
     async with engine.make() as store:
         assert await store.cash() is None
@@ -241,6 +242,32 @@ async def test_open_store_opens_a_migrated_store_of_the_chosen_engine(engine: En
         assert await store.get_counter("x") == 7
     finally:
         await store.close()
+
+
+# ---- the durable copy of the market context -----------------------------------------------------
+
+
+def _bar(day: int, close: float) -> Bar:
+    at = T0 + timedelta(days=day)
+    return Bar(time=at, open=close, high=close + 1, low=close - 1, close=close, volume=1000.0)
+
+
+async def test_recent_bars_are_the_newest_oldest_first_and_redeliveries_are_ignored(store: Store) -> None:
+    for day in range(5):
+        await store.save_bar("AAPL", _bar(day, 100.0 + day))
+    await store.save_bar("AAPL", _bar(4, 999.0))  # a redelivery of the same bar changes nothing
+    await store.save_bar("MSFT", _bar(0, 50.0))
+    bars = await store.recent_bars("AAPL", 3)
+    assert [b.close for b in bars] == [102.0, 103.0, 104.0]
+    assert await store.recent_bars("NOPE", 3) == []
+    assert await store.recent_bars("AAPL", 0) == []
+
+
+async def test_hot_values_keep_the_latest_value_and_its_time(store: Store) -> None:
+    assert await store.get_value("market:vix") is None
+    await store.put_value("market:vix", 14.5, T0)
+    await store.put_value("market:vix", {"level": 31.2}, T0 + timedelta(minutes=1))
+    assert await store.get_value("market:vix") == ({"level": 31.2}, T0 + timedelta(minutes=1))
 
 
 # ---- events -------------------------------------------------------------------------------------
