@@ -68,7 +68,7 @@ class Pipeline:
 
     @property
     def paper_broker(self) -> PaperBroker:
-        """The embedded paper broker (its book, cash and marks)."""
+        """The paper broker (its book, cash and marks)."""
         return self._stack.broker
 
     @property

@@ -1,18 +1,20 @@
 """Assembling the running system from settings: stores, broker, providers, checkpointer and graph.
 
 This is the single place that knows which implementation backs each protocol; everything else receives
-them. Embedded defaults only for now (SQLite, in-process hot store, paper broker, rules provider).
+them. Embedded defaults (SQLite, in-process hot store, SQLite checkpoints) unless `postgres_url` /
+`redis_url` are set: then PostgreSQL keeps the records and the checkpoints, Redis the hot context, and
+every hot write is mirrored to PostgreSQL so sessions can fall back to it when Redis fails.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Checkpointer
 
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
@@ -22,15 +24,25 @@ from agents.llm.registry import ProviderRegistry
 from graphs.deliberation.graph import build_deliberation_graph
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import checkpoint_types
-from state.checkpoints import close_checkpointer, open_sqlite_checkpointer
+from state.checkpoints import (
+    close_checkpointer,
+    close_postgres_checkpointer,
+    open_postgres_checkpointer,
+    open_sqlite_checkpointer,
+)
 from state.clock import Clock, WallClock
 from state.context_loader import ContextLoader, ContextPolicy
-from state.hot import InMemoryHotStore
-from state.store.sqlite import SqliteStore
+from state.hot import HotStore, InMemoryHotStore
+from state.redis_hot import RedisHotStore
+from state.store.base import DurableStore
+from state.store.factory import open_store
+from state.tiered_hot import TieredHot
 from tools.broker.paper import PaperBroker
 
 RECORDS_FILE = "records.sqlite"
 CHECKPOINTS_FILE = "checkpoints.sqlite"
+
+Closer = Callable[[], Awaitable[None]]
 
 
 @dataclass
@@ -39,13 +51,13 @@ class Stack:
     services: Services
     graph: CompiledStateGraph[Any, Any, Any, Any]
     broker: PaperBroker
-    store: SqliteStore
-    checkpointer: AsyncSqliteSaver | None
+    store: DurableStore
+    closers: list[Closer] = field(default_factory=list)
 
     async def close(self) -> None:
-        if self.checkpointer is not None:
-            await close_checkpointer(self.checkpointer)
-        await self.store.close()
+        for close in reversed(self.closers):
+            await close()
+        self.closers.clear()
 
 
 def provider_registry(settings: Settings, extra: Mapping[str, LLMClient] | None) -> ProviderRegistry:
@@ -54,35 +66,60 @@ def provider_registry(settings: Settings, extra: Mapping[str, LLMClient] | None)
     return ProviderRegistry(clients)
 
 
+async def _hot_store(settings: Settings, clock: Clock, closers: list[Closer]) -> HotStore:
+    if not settings.redis_url:
+        return InMemoryHotStore(clock, window=settings.hot_window_bars)
+    redis_hot = RedisHotStore.from_url(settings.redis_url, window=settings.hot_window_bars)
+    closers.append(redis_hot.close)
+    return redis_hot
+
+
+async def _checkpointer(settings: Settings, closers: list[Closer]) -> Checkpointer:
+    if not settings.checkpoints:
+        return None
+    if settings.postgres_url:
+        postgres = await open_postgres_checkpointer(settings.postgres_url, checkpoint_types())
+        closers.append(lambda: close_postgres_checkpointer(postgres))
+        return postgres
+    sqlite = await open_sqlite_checkpointer(settings.data_dir / CHECKPOINTS_FILE, checkpoint_types())
+    closers.append(lambda: close_checkpointer(sqlite))
+    return sqlite
+
+
 async def open_stack(
     settings: Settings, *, clock: Clock | None = None, extra_providers: Mapping[str, LLMClient] | None = None
 ) -> Stack:
     clock = clock or WallClock()
     await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
-    store = await SqliteStore(settings.data_dir / RECORDS_FILE, clock=clock).open()
-    broker = PaperBroker(store, settings.costs, starting_cash=settings.starting_cash)
-    await broker.load()
-    hot = InMemoryHotStore(clock, window=settings.hot_window_bars)
-    config = settings.deliberation
-    policy = ContextPolicy(
-        postures=config.postures,
-        vix_thresholds=config.vix_thresholds,
-        failed_sessions_to_defensive=config.failed_sessions_to_defensive,
-        default_mode=settings.mode,
-        starting_cash=settings.starting_cash,
-    )
-    services = Services(
-        clock=clock,
-        store=store,
-        hot=hot,
-        broker=broker,
-        providers=provider_registry(settings, extra_providers),
-        loader=ContextLoader(hot, store, clock, policy),
-        config=config,
-        ledger=CostLedger(settings.llm.budgets, store, clock),
-    )
-    checkpointer = None
-    if settings.checkpoints:
-        checkpointer = await open_sqlite_checkpointer(settings.data_dir / CHECKPOINTS_FILE, checkpoint_types())
-    graph = build_deliberation_graph(services, checkpointer)
-    return Stack(settings, services, graph, broker, store, checkpointer)
+    closers: list[Closer] = []
+    try:
+        store = await open_store(settings.postgres_url, settings.data_dir / RECORDS_FILE, clock)
+        closers.append(store.close)
+        broker = PaperBroker(store, settings.costs, starting_cash=settings.starting_cash)
+        await broker.load()
+        mirror = store if settings.redis_url else None
+        hot = TieredHot(await _hot_store(settings, clock, closers), clock, mirror, settings.hot_window_bars)
+        config = settings.deliberation
+        policy = ContextPolicy(
+            postures=config.postures,
+            vix_thresholds=config.vix_thresholds,
+            failed_sessions_to_defensive=config.failed_sessions_to_defensive,
+            default_mode=settings.mode,
+            starting_cash=settings.starting_cash,
+        )
+        services = Services(
+            clock=clock,
+            store=store,
+            hot=hot,
+            broker=broker,
+            providers=provider_registry(settings, extra_providers),
+            loader=ContextLoader(hot, store, clock, policy),
+            config=config,
+            ledger=CostLedger(settings.llm.budgets, store, clock),
+        )
+        graph = build_deliberation_graph(services, await _checkpointer(settings, closers))
+    except BaseException:
+        for close in reversed(closers):
+            await close()
+        raise
+    return Stack(settings, services, graph, broker, store, closers)

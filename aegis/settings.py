@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     deliberation: DeliberationConfig = Field(default_factory=DeliberationConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
     hot_window_bars: int = Field(120, ge=60, description="Bars kept per symbol in the hot store")
-    checkpoints: bool = Field(True, description="Keep LangGraph checkpoints (SQLite in the data folder)")
+    checkpoints: bool = Field(True, description="Keep LangGraph checkpoints (PostgreSQL if configured, else SQLite)")
+    postgres_url: str | None = Field(None, description="PostgreSQL for records and checkpoints (AEGIS_POSTGRES_URL)")
+    redis_url: str | None = Field(None, description="Redis for the hot context (AEGIS_REDIS_URL)")
 
     @classmethod
     def settings_customise_sources(

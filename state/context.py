@@ -81,7 +81,7 @@ class SessionContext(_Frozen):
     recent_decisions: tuple[RecentDecision, ...] = ()
     recent_entry_order_types: tuple[str, ...] = ()
     market: MarketSnapshot | None = None
-    source: str = "embedded"
+    source: str = "hot"  # which store served the hot context: "hot", or the durable fallbacks and why
 
     def digest(self) -> str:
         """A stable hash of the snapshot, recorded with the decision."""

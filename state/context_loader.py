@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from quant.posture import Posture, PostureParams, VixThresholds, posture_from_vix, stricter
 from state.clock import Clock
 from state.context import MarketSnapshot, OperatingMode, Portfolio, SessionContext
-from state.hot import HotStore
 from state.store.base import DurableStore
+from state.tiered_hot import Served, TieredHot
 
 # Keys shared by the writers (feed, persist step) and this reader.
 VIX_KEY = "market:vix"
@@ -35,7 +35,7 @@ class ContextPolicy:
 
 
 class ContextLoader:
-    def __init__(self, hot: HotStore, durable: DurableStore, clock: Clock, policy: ContextPolicy) -> None:
+    def __init__(self, hot: TieredHot, durable: DurableStore, clock: Clock, policy: ContextPolicy) -> None:
         self._hot = hot
         self._durable = durable
         self._clock = clock
@@ -47,11 +47,12 @@ class ContextLoader:
         cash = await self._durable.cash()
         cash = self._policy.starting_cash if cash is None else cash
         marks: dict[str, float] = {}
+        sources: dict[str, Served] = {}
         for position in positions:
-            bars = await self._hot.bars(position.symbol)
+            bars, sources[f"bars:{position.symbol}"] = await self._hot.bars_served(position.symbol)
             marks[position.symbol] = bars[-1].close if bars else position.avg_price
         equity = cash + sum(p.quantity * marks[p.symbol] for p in positions)
-        day_start = await self._hot.get_value(DAY_START_EQUITY_KEY)
+        day_start, sources[DAY_START_EQUITY_KEY] = await self._hot.value_served(DAY_START_EQUITY_KEY)
         portfolio = Portfolio(
             cash=cash,
             equity=equity,
@@ -60,7 +61,7 @@ class ContextLoader:
             marks=marks,
         )
 
-        vix_value = await self._hot.get_value(VIX_KEY)
+        vix_value, sources[VIX_KEY] = await self._hot.value_served(VIX_KEY)
         vix = float(vix_value) if isinstance(vix_value, int | float) and math.isfinite(vix_value) else None
         posture = posture_from_vix(vix, self._policy.vix_thresholds)
         reason = f"VIX {vix:.2f}" if vix is not None else "VIX unknown: defensive by default"
@@ -71,15 +72,15 @@ class ContextLoader:
 
         market = None
         if symbol is not None:
-            bars = await self._hot.bars(symbol)
+            bars, sources[f"bars:{symbol}"] = await self._hot.bars_served(symbol)
             if bars:
                 age = max(0.0, (now - bars[-1].time).total_seconds())
                 market = MarketSnapshot(symbol=symbol, bars=bars, as_of=bars[-1].time, age_s=age)
 
-        mode_value = await self._hot.get_value(MODE_KEY)
+        mode_value, sources[MODE_KEY] = await self._hot.value_served(MODE_KEY)
         mode = OperatingMode(mode_value) if mode_value else self._policy.default_mode
         recent = await self._durable.recent_outcomes(self._policy.recent_decisions)
-        entry_types = await self._hot.get_value(ENTRY_ORDER_TYPES_KEY) or []
+        entry_types, sources[ENTRY_ORDER_TYPES_KEY] = await self._hot.value_served(ENTRY_ORDER_TYPES_KEY)
         return SessionContext(
             loaded_at=now,
             portfolio=portfolio,
@@ -90,6 +91,13 @@ class ContextLoader:
             mode=mode,
             consecutive_failures=failures,
             recent_decisions=tuple(recent),
-            recent_entry_order_types=tuple(str(t) for t in entry_types),
+            recent_entry_order_types=tuple(str(t) for t in entry_types or ()),
             market=market,
+            source=_describe(sources),
         )
+
+
+def _describe(sources: dict[str, Served]) -> str:
+    """ "hot" when the hot store served everything, else which keys came from the durable copy and why."""
+    fallbacks = sorted(f"{key}: {served}" for key, served in sources.items() if served.source != "hot")
+    return "hot" if not fallbacks else "durable fallback for " + "; ".join(fallbacks)

@@ -108,6 +108,8 @@ class DecisionRecord(BaseModel):
     llm_usage: Usage = Field(default_factory=Usage)  # all role calls of the session, cost included
     failed_stages: list[str] = Field(default_factory=list)
     context_hash: str | None = None
+    context_source: str | None = None  # "hot", or which keys the durable fallback served and why
+    market_age_s: float | None = None  # age of the newest bar the session saw
     quant_report: dict[str, Any] | None = None
 
     @property

@@ -13,13 +13,13 @@ from datetime import date, datetime
 from state.clock import Clock, SimulatedClock
 from state.context_loader import DAY_START_EQUITY_KEY, VIX_KEY
 from state.events import Bar
-from state.hot import HotStore
+from state.tiered_hot import TieredHot
 from tools.broker.paper import PaperBroker
 from tools.feeds.tape import VIX_SYMBOL
 
 
 class MarketFeed:
-    def __init__(self, hot: HotStore, broker: PaperBroker, clock: Clock) -> None:
+    def __init__(self, hot: TieredHot, broker: PaperBroker, clock: Clock) -> None:
         self._hot = hot
         self._broker = broker
         self._clock = clock

@@ -266,6 +266,8 @@ class DeliberationNodes:
             llm_usage=sum((s.usage for s in state.get("stages", []) if s.usage), Usage()),
             failed_stages=sorted(state.get("failed_stages", [])),
             context_hash=context.digest() if context else None,
+            context_source=context.source if context else None,
+            market_age_s=context.market.age_s if context and context.market else None,
             quant_report=report.as_dict() if report else None,
         )
 

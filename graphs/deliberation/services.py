@@ -10,8 +10,8 @@ from agents.llm.registry import ProviderRegistry
 from graphs.deliberation.config import DeliberationConfig
 from state.clock import Clock
 from state.context_loader import ContextLoader
-from state.hot import HotStore
 from state.store.base import DurableStore
+from state.tiered_hot import TieredHot
 from tools.broker.base import Broker
 
 
@@ -19,7 +19,7 @@ from tools.broker.base import Broker
 class Services:
     clock: Clock
     store: DurableStore
-    hot: HotStore
+    hot: TieredHot
     broker: Broker
     providers: ProviderRegistry
     loader: ContextLoader

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import signal
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Iterator
@@ -21,72 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from state.bus import BusPolicy, BusUnavailableError, RedisStreamsBus
 from state.events import Bar
 from state.hot import HotStoreUnavailableError
 from state.redis_hot import RedisHotStore
 from tests.services import require_service
+from tests.throwaway import ThrowawayRedis, free_port
 
 T0 = datetime(2024, 3, 1, 14, 30, tzinfo=UTC)
 SOCKET_TIMEOUT_S = 0.5
 QUICK_S = 3.0  # "does not hang": an outage must surface well within this
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def bar_at(minutes: int) -> Bar:
     return Bar(time=T0 + timedelta(minutes=minutes), open=100, high=101, low=99, close=100.5, volume=1_000)
-
-
-class ThrowawayRedis:
-    """A redis-server child process on a fixed port that the test can kill, freeze and start again."""
-
-    def __init__(self, binary: str, port: int, directory: Path) -> None:
-        self.binary, self.port, self.directory = binary, port, directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        command += ["--dir", str(self.directory)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        probe = redis.Redis(port=self.port, socket_timeout=0.2, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        try:
-            while True:
-                try:
-                    probe.ping()
-                    return
-                except (redis.RedisError, OSError):
-                    if self.process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"redis-server did not start on port {self.port}") from None
-                    time.sleep(0.05)
-        finally:
-            probe.close()
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGCONT)  # a frozen server must be able to die
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
-
-    def freeze(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGCONT)
 
 
 @pytest.fixture
