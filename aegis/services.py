@@ -69,7 +69,9 @@ def provider_registry(settings: Settings, extra: Mapping[str, LLMClient] | None)
 async def _hot_store(settings: Settings, clock: Clock, closers: list[Closer]) -> HotStore:
     if not settings.redis_url:
         return InMemoryHotStore(clock, window=settings.hot_window_bars)
-    redis_hot = RedisHotStore.from_url(settings.redis_url, window=settings.hot_window_bars)
+    redis_hot = RedisHotStore.from_url(
+        settings.redis_url, window=settings.hot_window_bars, prefix=f"{settings.redis_prefix}:hot"
+    )
     closers.append(redis_hot.close)
     return redis_hot
 

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     checkpoints: bool = Field(True, description="Keep LangGraph checkpoints (PostgreSQL if configured, else SQLite)")
     postgres_url: str | None = Field(None, description="PostgreSQL for records and checkpoints (AEGIS_POSTGRES_URL)")
     redis_url: str | None = Field(None, description="Redis for the hot context (AEGIS_REDIS_URL)")
+    redis_prefix: str = Field("aegis", min_length=1, description="Namespace of this deployment's Redis keys")
 
     @classmethod
     def settings_customise_sources(

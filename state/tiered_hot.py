@@ -86,7 +86,8 @@ class TieredHot:
             return await self._durable_bars(symbol, f"hot store unavailable: {exc}")
         if bars or self.mirror is None:
             return bars, HOT
-        return await self._durable_bars(symbol, "missing in the hot store")
+        found, served = await self._durable_bars(symbol, "missing in the hot store")
+        return (found, served) if found else (bars, HOT)  # absent everywhere: nothing fell back
 
     async def value_served(self, key: str) -> tuple[Any, Served]:
         try:
@@ -97,7 +98,8 @@ class TieredHot:
             return await self._durable_value(key, f"hot store unavailable: {exc}")
         if value is not None or self.mirror is None:
             return value, HOT
-        return await self._durable_value(key, "missing or expired in the hot store")
+        found, served = await self._durable_value(key, "missing or expired in the hot store")
+        return (found, served) if found is not None else (None, HOT)  # absent everywhere: nothing fell back
 
     async def _durable_bars(self, symbol: str, reason: str) -> tuple[tuple[Bar, ...], Served]:
         assert self.mirror is not None

@@ -25,3 +25,12 @@ def require_service(name: str, reachable: bool, why: str) -> None:
     if services_required():
         pytest.fail(f"{message} ({REQUIRE_SERVICES_ENV}=1)", pytrace=False)
     pytest.skip(message)
+
+
+def postgres_admin_url() -> str:
+    """The loopback PostgreSQL the tests use (trust auth), overridable for other machines."""
+    return os.environ.get("AEGIS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def redis_test_url() -> str:
+    return os.environ.get("AEGIS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
