@@ -17,6 +17,8 @@ from state.events import Bar
 from tools.feeds.bars import symbol_bars
 from tools.feeds.bundled import load_bundled_daily
 
+pytest_plugins = ["tests.production"]  # fixtures for the PostgreSQL / Redis tests
+
 SYMBOL = "AAPL"
 SESSION_DAY = 200  # index of the bundled trading day the sessions happen on (enough history before it)
 

@@ -17,7 +17,6 @@ from state.clock import SimulatedClock
 from state.decisions import Outcome
 from tests.conftest import SESSION_DAY, bundled_bars, signal
 from tests.graphs.test_deliberation import APPROVE, LONG, buy
-from tests.production import postgres_url, redis_namespace  # noqa: F401 - fixtures
 from tests.services import require_service
 from tests.throwaway import ThrowawayRedis, free_port
 
