@@ -19,6 +19,7 @@ from typing import Any, Self
 from langgraph.graph.state import CompiledStateGraph
 
 from aegis.runtime.feed import MarketFeed
+from aegis.runtime.session import run_session
 from aegis.services import Stack, open_stack
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
@@ -78,15 +79,18 @@ class Pipeline:
     async def submit(self, event: Mapping[str, Any] | EventEnvelope, knobs: RunKnobs | None = None) -> DecisionRecord:
         """Run one event through the deliberation graph and return its decision record."""
         raw = event_to_json(event) if isinstance(event, EventEnvelope) else dict(event)
-        thread_id = raw_event_id(raw)
-        result = await self._stack.graph.ainvoke(
-            {"event": raw},
-            {"configurable": {"thread_id": thread_id}},
-            context=knobs or RunKnobs(),
-            durability="exit",
+        settings = self.settings
+        return await run_session(
+            self._stack.graph,
+            raw,
+            raw_event_id(raw),
+            knobs=knobs or RunKnobs(),
+            store=self.services.store,
+            clock=self.services.clock,
+            timeout_s=settings.session_timeout_s,
+            incremental_save_s=settings.incremental_save_s,
+            durability=settings.checkpoint_durability,
         )
-        decision = result["decision"]
-        return decision if isinstance(decision, DecisionRecord) else DecisionRecord.model_validate(decision)
 
     async def replay(
         self, path: Path, knobs: RunKnobs | None = None, on_decision: Callable[[DecisionRecord], None] | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import (
@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     hot_window_bars: int = Field(120, ge=60, description="Bars kept per symbol in the hot store")
     checkpoints: bool = Field(True, description="Keep LangGraph checkpoints (PostgreSQL if configured, else SQLite)")
+    session_timeout_s: float = Field(180.0, gt=0, description="A session running longer fails; its event is retried")
+    incremental_save_s: float = Field(10.0, gt=0, description="How often a running session's progress is saved")
+    checkpoint_durability: Literal["exit", "async", "sync"] = Field(
+        "exit", description="exit: one checkpoint per session (fast); async/sync: one per step (resumable mid-run)"
+    )
     postgres_url: str | None = Field(None, description="PostgreSQL for records and checkpoints (AEGIS_POSTGRES_URL)")
     redis_url: str | None = Field(None, description="Redis for the hot context (AEGIS_REDIS_URL)")
     redis_prefix: str = Field("aegis", min_length=1, description="Namespace of this deployment's Redis keys")
