@@ -67,7 +67,7 @@ async def test_a_session_killed_mid_run_resumes_from_its_checkpoint(tmp_path: Pa
     client = ScriptedClient({"analyst": [LONG], "validator": [APPROVE], "commander": [slow_commander]})
     async with await _pipeline(tmp_path, client, checkpoint_durability="sync") as pipeline:
         session = asyncio.create_task(pipeline.submit(signal("crashy", BARS[SESSION_DAY])))
-        while client.calls("commander") == 0:
+        while client.calls("commander") == 0:  # noqa: ASYNC110 - polling the scripted client is simplest here
             await asyncio.sleep(0.01)
         session.cancel()  # the worker dies while the commander is thinking
         with pytest.raises(asyncio.CancelledError):
