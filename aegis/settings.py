@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     postgres_url: str | None = Field(None, description="PostgreSQL for records and checkpoints (AEGIS_POSTGRES_URL)")
     redis_url: str | None = Field(None, description="Redis for the hot context (AEGIS_REDIS_URL)")
     redis_prefix: str = Field("aegis", min_length=1, description="Namespace of this deployment's Redis keys")
+    bus_claim_idle_ms: int = Field(
+        200_000, ge=0, description="A pending event idle this long is claimed by another worker"
+    )
+    bus_max_deliveries: int = Field(5, ge=1, description="Deliveries before an event goes to the dead-letter stream")
 
     @classmethod
     def settings_customise_sources(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aegis.cli import doctor, replay, run
+from aegis.cli import doctor, migrate, replay, run, worker
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="AEGIS: LLM-deliberated, risk-guarded trading.")
 
@@ -17,6 +17,8 @@ def _root() -> None:
 app.command("run")(run.run)
 app.command("replay")(replay.replay)
 app.command("doctor")(doctor.doctor)
+app.command("worker")(worker.worker)
+app.command("migrate")(migrate.migrate)
 
 
 def main() -> None:

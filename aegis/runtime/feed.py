@@ -19,10 +19,11 @@ from tools.feeds.tape import VIX_SYMBOL
 
 
 class MarketFeed:
-    def __init__(self, hot: TieredHot, broker: PaperBroker, clock: Clock) -> None:
+    def __init__(self, hot: TieredHot, broker: PaperBroker, clock: Clock, *, reload_orders: bool = False) -> None:
         self._hot = hot
         self._broker = broker
         self._clock = clock
+        self._reload_orders = reload_orders  # other processes (workers) place orders: reload them each day
         self._day: date | None = None
         self.fills = 0
 
@@ -32,6 +33,8 @@ class MarketFeed:
             self._clock.set(moment)
         if moment.date() != self._day:
             self._day = moment.date()
+            if self._reload_orders:
+                await self._broker.load()
             await self._hot.set_value(DAY_START_EQUITY_KEY, self._broker.equity())
 
     async def bar(self, symbol: str, bar: Bar) -> None:
