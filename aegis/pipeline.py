@@ -32,7 +32,7 @@ from state.events import EventEnvelope, EventRejectedError, EventType, MarketTic
 from tools.broker.paper import PaperBroker
 
 
-def _as_tick(raw: dict[str, Any]) -> MarketTickEvent | None:
+def as_tick(raw: dict[str, Any]) -> MarketTickEvent | None:
     if raw.get("type") != EventType.MARKET_TICK.value:
         return None
     try:
@@ -109,7 +109,7 @@ class Pipeline:
             except json.JSONDecodeError as exc:
                 raw = {"id": None, "unparsed_line": line[:500], "error": f"{path.name}:{number}: {exc.msg}"}
             raw = raw if isinstance(raw, dict) else {"value": raw}
-            tick = _as_tick(raw)
+            tick = as_tick(raw)
             if tick is not None:
                 await feed.bar(tick.symbol or "", tick.payload.bar)
                 continue

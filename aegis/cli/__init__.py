@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aegis.cli import doctor, migrate, replay, run, worker
+from aegis.cli import doctor, feed, migrate, replay, run, worker
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="AEGIS: LLM-deliberated, risk-guarded trading.")
 
@@ -19,6 +19,7 @@ app.command("replay")(replay.replay)
 app.command("doctor")(doctor.doctor)
 app.command("worker")(worker.worker)
 app.command("migrate")(migrate.migrate)
+app.command("feed")(feed.feed)
 
 
 def main() -> None:
