@@ -30,6 +30,7 @@ class CostLedger:
         self._store = store
         self._clock = clock
         self._per_decision: defaultdict[str, float] = defaultdict(float)
+        self._day_seen: dict[str, float] = {}  # the day's total as read at a decision's first check
         self._alerted: set[str] = set()
 
     def _day_key(self) -> str:
@@ -48,7 +49,9 @@ class CostLedger:
             reason = f"per-decision LLM budget spent: ${spent:.4f} of ${self._budgets.per_decision_usd:.4f}"
             await self._alert(f"decision:{event_id}", reason, event_id)
             return reason
-        day = await self.day_cost()
+        if event_id not in self._day_seen:  # one read of the shared day total per decision
+            self._day_seen[event_id] = await self.day_cost()
+        day = self._day_seen[event_id] + spent
         if day >= self._budgets.per_day_usd:
             reason = f"daily LLM budget spent: ${day:.4f} of ${self._budgets.per_day_usd:.4f}"
             await self._alert(self._day_key(), reason, event_id)
@@ -66,6 +69,7 @@ class CostLedger:
     def settle(self, event_id: str) -> float:
         """Forget a finished decision's running total; returns it."""
         self._alerted.discard(f"decision:{event_id}")
+        self._day_seen.pop(event_id, None)
         return self._per_decision.pop(event_id, 0.0)
 
     async def _alert(self, key: str, reason: str, event_id: str) -> None:
