@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 
 from aegis import Pipeline, Settings
@@ -18,6 +20,11 @@ from tools.feeds.bars import symbol_bars
 from tools.feeds.bundled import load_bundled_daily
 
 pytest_plugins = ["tests.production"]  # fixtures for the PostgreSQL / Redis tests
+
+# In CI, property tests draw the same examples on every run: a red build is always reproducible.
+hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    hypothesis.settings.load_profile("ci")
 
 SYMBOL = "AAPL"
 SESSION_DAY = 200  # index of the bundled trading day the sessions happen on (enough history before it)

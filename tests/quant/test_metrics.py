@@ -181,4 +181,5 @@ def test_drawdown_is_within_minus_one_and_zero_and_cagr_compounds_back(factors: 
     equity = 100.0 * np.cumprod(factors)
     assert -1.0 < max_drawdown(equity) <= 0.0
     growth = cagr(equity, years)
-    assert (1.0 + growth) ** years == pytest.approx(equity[-1] / equity[0], rel=1e-9)
+    # Compared in log space: when the curve nearly vanishes, 1 + growth keeps only a few significant digits.
+    assert years * math.log1p(growth) == pytest.approx(math.log(equity[-1] / equity[0]), rel=1e-9, abs=1e-5)
