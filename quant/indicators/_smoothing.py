@@ -1,32 +1,52 @@
-"""First-order recursive smoothing (EMA, Wilder) along the time axis, fast on long series.
+"""Recursive smoothing (EMA, Wilder, and filters built from them) along the time axis, fast on long series.
 
-``y[t] = gain * x[t] + decay * y[t - 1]`` is inherently sequential, and ``scipy.signal.lfilter`` walks it one
-row at a time (about 4 ns a row). On long 1-D series the recursion is solved in blocks of ``_BLOCK`` rows:
+A first-order smoother ``y[t] = alpha * x[t] + (1 - alpha) * y[t - 1]`` is inherently sequential, and
+``scipy.signal.lfilter`` walks it one row at a time (about 4 ns a row). On long 1-D series the recursion is
+solved in blocks of ``_BLOCK`` rows instead. The engine takes any small linear filter whose states follow
+``s[t] = A @ s[t-1] + b * x[t]``, ``A`` lower-triangular, with outputs ``C @ s[t]``: one EMA (one state), or
+the MACD line and signal together (three states: the fast and slow EMAs, and the signal, which is driven by
+their difference). Per block:
 
-1. each block is filtered from a zero state by one matrix product with its lower-triangular transfer matrix
-   (``gain * decay ** (j - i)`` for ``j >= i``), which BLAS runs vectorised;
-2. the true value at each block's last row is its zero-state value plus ``decay ** _BLOCK`` times the
-   previous block's: a first-order recursion over one row per block, solved the same way (recursively)
-   until it is short enough for ``lfilter``;
-3. each block then adds its carry-in times ``decay ** (j + 1)``: a rank-one update, done in place by BLAS.
+1. each output is the block's zero-state response, one matrix product with the block's lower-triangular
+   transfer matrix (``C A^(j-i) b`` for ``j >= i``), which BLAS runs vectorised, plus the states carried
+   into the block times ``C A^(j+1)``: a rank-``m`` update, done in place by BLAS;
+2. the carried states follow a recursion over one row per block, ``s_after = A^B @ s_before + local_end``
+   (``local_end``: the block's zero-state end). With ``A`` triangular it is a sequence of first-order
+   recursions with known inputs, each solved the same way (in blocks of blocks) until short enough for
+   ``lfilter``.
 
-A weighted sum of such filters over one input (the MACD line is ``EMA(fast) - EMA(slow)``) runs as one pass:
-the weighted transfer matrices are summed, each filter keeps its own carries, and the update of step 3 has
-one rank per filter.
+The work is memory-bound: on this kind of machine a numpy operation over a million float64 values costs
+0.3-0.5 ms whether it adds or multiplies, about as much as streaming the values from memory once. So the
+schedules are chosen by how many passes they make, and run over chunks of ``CHUNK_ROWS`` rows that stay in
+cache between the operations of a pass. Two schedules:
 
-Every output is a sum of at most ``_BLOCK`` rounded products plus one carried term, so the error stays at a
-few ulps of the values however long the series; tests pin it against the plain recursion. Every BLAS call
-is kept small (cache-sized, and below OpenBLAS's thresholds for starting threads): timings then do not
-depend on how busy the other cores are, and numpy's and scipy's BLAS thread pools never compete.
+- ``store``: pass 1 writes the zero-state outputs into their destinations and collects the local ends;
+  pass 2 adds the carries in place. Best when producing the input is expensive (the true range reads three
+  series; RSI's gains and moves take three operations): it is produced once.
+- ``recompute``: pass 1 only computes the local ends (a thin matrix product, no writes); pass 2 produces the
+  input again, computes the outputs in cache and writes them once. Best when the input is a plain series
+  and there are several outputs (MACD: line and signal, and the histogram from them).
 
-Inputs can be arrays, or (1-D only) a ``ChunkSource`` that produces the input a chunk at a time, so a
-derived input (a price change, a true range) is computed in cache and never stored whole.
+Either way a ``finish`` callback sees each chunk of final outputs while it is still in cache, so derived
+series (RSI's ratio, MACD's histogram) cost no pass of their own.
+
+Every output is a sum of at most ``_BLOCK`` rounded products plus carried terms, so the error stays at a few
+ulps of the values however long the series; tests pin it against the plain recursion. Every BLAS call is
+kept small (cache-sized, and below OpenBLAS's thresholds for starting threads): timings then do not depend
+on how busy the other cores are, and numpy's and scipy's BLAS thread pools never compete.
+
+What was measured and dropped (1M bars, 2 cores): blocks of 8 or 32 rows (8 halves the multiply-adds but
+doubles the block ends, slower overall); a single-pass schedule solving each chunk's block ends as it goes
+(``lfilter``'s per-call overhead, or a numpy two-level solve, costs more than the second pass saves); the
+triangular product ``trmm`` in place (slower than ``gemm`` into the destination); folding the carries into
+the products by appending the states to each block's inputs (the copy costs what the update saves).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg.blas import dgemm
@@ -34,90 +54,234 @@ from scipy.signal import lfilter
 
 from quant.indicators._arrays import FloatArray
 
-ChunkSource = Callable[[int, int], FloatArray]
-"""``source(start, stop)``: input rows ``start .. stop - 1`` of a 1-D series, as a 1-D array."""
+ChunkSource = Callable[[int, int], Sequence[FloatArray]]
+"""``source(start, stop)``: rows ``start .. stop - 1`` of every input channel, each a 1-D contiguous array."""
+
+Finish = Callable[["Chunk"], None]
 
 _BLOCK = 16  # rows per block: 16 multiply-adds a row in the matrix product, one carry per 16 rows
-CHUNK_ROWS = 1024 * _BLOCK  # rows per matrix product (or per source call): cache-sized, single-threaded BLAS
-_CARRY_ROWS = 512  # blocks per carry update: 8192 cells, single-threaded in OpenBLAS
-_BLOCKED_FROM = 8192  # shorter series go straight to lfilter, which is as fast there and simpler
+# Rows per chunk: 2048 blocks of 16 keep a chunk's arrays in L2 and a 16x16 product single-threaded in
+# OpenBLAS (it starts threads from 4096 blocks); fewer, larger chunks also amortise the overhead of the
+# dozen numpy calls each chunk makes (16384 rows per chunk measured 5-10 % slower, 8192 about 25 %).
+CHUNK_ROWS = 2048 * _BLOCK
+BLOCKED_FROM = 8192  # shorter series go straight to lfilter, which is as fast there and simpler
 
 
-def seeded_smoother(a: FloatArray, period: int, alpha: float, out: FloatArray | None = None) -> FloatArray:
-    """``y[t] = alpha * a[t] + (1 - alpha) * y[t-1]``, seeded at row ``period - 1`` with ``mean(a[:period])``.
+@dataclass(frozen=True, slots=True, eq=False)
+class BlockFilter:
+    """The per-block matrices of a linear filter with ``m`` states (see the module docstring).
 
-    NaN before the seed; all-NaN when ``a`` is shorter than ``period``. ``a`` is 1-D or 2-D ``(time,
-    symbols)``; the result goes into ``out`` (same shape, must not overlap ``a``) when given.
+    ``transfers[o][i, j]``: weight of input row ``i`` in output ``o`` at row ``j`` from a zero state;
+    ``carries[o][k, j]``: weight of state ``k`` before the block in output ``o`` at row ``j``;
+    ``end_weights[i, k]``: weight of input row ``i`` in state ``k`` at the block's last row (``k < m``; an
+    odd ``m > 1`` gets a zero column: OpenBLAS runs an even column count faster, 3 -> 4 is 20 % quicker);
+    ``block_transition``: ``A ** _BLOCK``, the states after a block from those before it, without input.
     """
-    if a.ndim == 1:
-        return seeded_smoother_chunks(lambda i, j: a[i:j], len(a), period, alpha, out)
-    result = np.empty(a.shape, dtype=np.float64) if out is None else out
-    if len(a) < period:
-        result.fill(np.nan)
-        return result
-    result[: period - 1] = np.nan
-    seed = a[:period].mean(axis=0)
-    result[period - 1] = seed
-    _recurrence(a[period:], alpha, 1.0 - alpha, seed, result[period:])
-    return result
+
+    transfers: tuple[FloatArray, ...]
+    carries: tuple[FloatArray, ...]
+    end_weights: FloatArray
+    block_transition: FloatArray
+    state_is_output: bool  # one state, output as is: the local ends are the outputs' last rows
 
 
-def seeded_smoother_chunks(
-    source: ChunkSource, n: int, period: int, alpha: float, out: FloatArray | None = None
-) -> FloatArray:
-    """``seeded_smoother`` of a 1-D input of ``n`` rows produced chunk by chunk by ``source``."""
-    result = np.empty(n, dtype=np.float64) if out is None else out
-    if n < period:
-        result.fill(np.nan)
-        return result
-    result[: period - 1] = np.nan
-    seed = float(source(0, period).mean())
-    result[period - 1] = seed
-    if n > period:
+@functools.lru_cache(maxsize=64)
+def block_filter(
+    transition: tuple[tuple[float, ...], ...], gain: tuple[float, ...], outputs: tuple[tuple[float, ...], ...]
+) -> BlockFilter:
+    """Block matrices of ``s[t] = transition @ s[t-1] + gain * x[t]``, outputs ``outputs @ s[t]``."""
+    a, b, c = (np.array(v, dtype=np.float64) for v in (transition, gain, outputs))
+    if np.any(np.triu(a, 1)):
+        raise ValueError("the state transition must be lower-triangular")
+    powers = [np.eye(len(b))]  # A ** 0 .. A ** _BLOCK
+    for _ in range(_BLOCK):
+        powers.append(a @ powers[-1])
+    impulse = np.array([p @ b for p in powers[:_BLOCK]])  # [l, k]: state k, l rows after a unit input
+    offsets = np.arange(_BLOCK)
+    lag = offsets[np.newaxis, :] - offsets[:, np.newaxis]  # how far row i is behind row j
+    end_weights = np.zeros((_BLOCK, len(b) + len(b) % 2 if len(b) > 1 else 1))
+    end_weights[:, : len(b)] = impulse[::-1]
+    return BlockFilter(
+        transfers=tuple(np.where(lag >= 0, (impulse @ row)[np.maximum(lag, 0)], 0.0) for row in c),
+        carries=tuple(np.array([row @ p for p in powers[1:]]).T.copy() for row in c),
+        end_weights=end_weights,
+        block_transition=powers[_BLOCK],
+        state_is_output=c.shape == (1, 1) and c[0, 0] == 1.0,
+    )
 
-        def shifted(start: int, stop: int) -> FloatArray:
-            return source(period + start, period + stop)
 
-        _filter_series(shifted, n - period, (Pole(alpha, 1.0 - alpha, seed),), result[period:])
-    return result
+def single_pole(alpha: float) -> BlockFilter:
+    """``y[t] = alpha * x[t] + (1 - alpha) * y[t-1]``: an EMA (``2 / (period + 1)``) or Wilder (``1 / period``)."""
+    return block_filter(((1.0 - alpha,),), (alpha,), ((1.0,),))
 
 
 @dataclass(frozen=True, slots=True)
-class Pole:
-    """One filter ``e[t] = gain * x[t] + decay * e[t-1]`` with ``e[-1] = initial``, weighted in a sum."""
+class Chunk:
+    """Rows ``first .. last - 1`` of the final outputs, as ``outputs[channel][output]`` 1-D views, and
+    ``states[k, channel, i]``: state ``k`` before the chunk's ``i``-th block (the last one maybe partial)."""
 
-    gain: float
-    decay: float
-    initial: float
-    weight: float = 1.0
-
-
-def filter_sum(x: FloatArray, poles: Sequence[Pole], out: FloatArray) -> None:
-    """``out[t] = sum(pole.weight * e_pole[t])``: several first-order filters of one 1-D input, one pass."""
-    _filter_series(lambda i, j: x[i:j], len(x), poles, out)
+    first: int
+    last: int
+    outputs: list[list[FloatArray]]
+    states: FloatArray
 
 
-def _recurrence(x: FloatArray, gain: float, decay: float, initial: FloatArray | float, out: FloatArray) -> None:
-    """``out[t] = gain * x[t] + decay * out[t-1]`` along axis 0, with ``out[-1] = initial``."""
-    start = np.asarray(initial, dtype=np.float64)
-    if x.ndim == 1:
-        _filter_series(lambda i, j: x[i:j], len(x), (Pole(gain, decay, float(start)),), out)
-    elif len(x) >= _BLOCKED_FROM:
-        for column in range(x.shape[1]):
-            _recurrence(x[:, column], gain, decay, start[column], out[:, column])
-    else:
-        out[...] = _lfilter(x, gain, decay, start)
+def run_blocked(
+    source: ChunkSource,
+    n: int,
+    filt: BlockFilter,
+    initials: Sequence[Sequence[float]],
+    dests: Sequence[Sequence[FloatArray | None]],
+    finish: Finish | None = None,
+    *,
+    store: bool,
+) -> None:
+    """Filter ``n`` rows of each input channel of ``source``, states starting at ``initials[channel]``.
+
+    Output ``o`` of channel ``ch`` goes into the 1-D contiguous ``dests[ch][o]`` (``n`` rows), or, when that
+    is ``None``, only into a chunk buffer handed to ``finish``. ``store`` picks the schedule (module
+    docstring); it needs every destination. The channels share the filter.
+    """
+    if any(dest is not None and not dest.flags.c_contiguous for row in dests for dest in row):
+        raise ValueError("destinations must be C-contiguous: blocks are reshaped views of them")
+    local_ends = _first_pass(source, n, filt, len(initials), dests, store)
+    states = _block_states(local_ends, filt, initials)
+    m = len(filt.block_transition)
+    buffers = [[np.empty(min(n, CHUNK_ROWS)) if dest is None else None for dest in row] for row in dests]
+    block_major = np.empty((min(n // _BLOCK, CHUNK_ROWS // _BLOCK), m))  # one channel's states, for BLAS
+    for first in range(0, n, CHUNK_ROWS):
+        last = min(first + CHUNK_ROWS, n)
+        rows = last - first
+        whole = rows // _BLOCK * _BLOCK
+        b0, b1 = first // _BLOCK, (first + whole) // _BLOCK
+        inputs = None if store else source(first, last)
+        outputs: list[list[FloatArray]] = []
+        for ch, row in enumerate(dests):
+            if m == 1:  # a contiguous row already is block-major
+                carried = states[0, ch, b0:b1, np.newaxis]
+            else:
+                carried = block_major[: b1 - b0]
+                carried[...] = states[:, ch, b0:b1].T
+            outputs.append([])
+            for o, (transfer, carry) in enumerate(zip(filt.transfers, filt.carries, strict=True)):
+                dest = row[o]
+                y = dest[first:last] if dest is not None else _required(buffers[ch][o])[:rows]
+                yb = y[:whole].reshape(-1, _BLOCK)
+                if inputs is not None:
+                    np.matmul(inputs[ch][:whole].reshape(-1, _BLOCK), transfer, out=yb)
+                if whole:
+                    _add_carries(yb, carry, carried)
+                if whole < rows:  # the last, partial block
+                    tail = states[:, ch, b1] @ carry[:, : rows - whole]
+                    if inputs is not None:
+                        y[whole:] = tail + _padded(inputs[ch][whole:]) @ transfer[:, : rows - whole]
+                    else:
+                        y[whole:] += tail
+                outputs[ch].append(y)
+        if finish is not None:
+            finish(Chunk(first, last, outputs, states[:, :, b0 : -(-last // _BLOCK)]))
 
 
-def _filter_series(source: ChunkSource, n: int, poles: Sequence[Pole], out: FloatArray) -> None:
-    """``filter_sum`` of ``n`` rows from ``source`` into 1-D ``out``: blocked when long, else ``lfilter``."""
-    if n >= _BLOCKED_FROM and all(pole.decay != 0.0 for pole in poles):
-        _blocked(source, n, poles, out)
+def _first_pass(
+    source: ChunkSource,
+    n: int,
+    filt: BlockFilter,
+    channels: int,
+    dests: Sequence[Sequence[FloatArray | None]],
+    store: bool,
+) -> FloatArray:
+    """The full blocks' local ends ``[channel, k, block]``, state-major so that the recursions read
+    contiguous rows (a strided column costs about 1 ns a value); with ``store``, the zero-state outputs too."""
+    m = len(filt.block_transition)
+    full_blocks = n // _BLOCK
+    local_ends = np.empty((channels, m, full_blocks))
+    block_major = np.empty((min(full_blocks, CHUNK_ROWS // _BLOCK), filt.end_weights.shape[1]))
+    for first in range(0, n if store else full_blocks * _BLOCK, CHUNK_ROWS):
+        last = min(first + CHUNK_ROWS, n)
+        whole = first + (last - first) // _BLOCK * _BLOCK
+        span = slice(first // _BLOCK, whole // _BLOCK)
+        for ch, x in enumerate(source(first, last)):
+            xb = x[: whole - first].reshape(-1, _BLOCK)
+            if store:
+                for o, transfer in enumerate(filt.transfers):
+                    dest = _required(dests[ch][o])
+                    np.matmul(xb, transfer, out=dest[first:whole].reshape(-1, _BLOCK))
+                    if whole < last:
+                        dest[whole:last] = _padded(x[whole - first :]) @ transfer[:, : last - whole]
+            if store and filt.state_is_output:
+                local_ends[ch, 0, span] = _required(dests[ch][0])[first + _BLOCK - 1 : whole : _BLOCK]
+            else:  # block-major, which BLAS runs faster, then transposed while in cache
+                ends = block_major[: len(xb)]
+                np.matmul(xb, filt.end_weights, out=ends)
+                local_ends[ch, :, span] = ends[:, :m].T
+    return local_ends
+
+
+def _add_carries(blocks: FloatArray, carry: FloatArray, carried: FloatArray) -> None:
+    """``blocks += carried @ carry``: ``(blocks, m) @ (m, _BLOCK)``, in place. ``blocks.T`` is Fortran-ordered,
+    so BLAS updates it where it lies."""
+    updated = dgemm(1.0, carry.T, carried.T, beta=1.0, c=blocks.T, overwrite_c=True)
+    if not np.shares_memory(updated, blocks):  # never expected; keeps the result right if BLAS copied
+        blocks[...] = updated.T
+
+
+def _required(a: FloatArray | None) -> FloatArray:
+    if a is None:
+        raise ValueError("the store schedule writes every output to its destination")
+    return a
+
+
+def _padded(x: FloatArray) -> FloatArray:
+    block = np.zeros(_BLOCK)
+    block[: len(x)] = x
+    return block
+
+
+def _block_states(local_ends: FloatArray, filt: BlockFilter, initials: Sequence[Sequence[float]]) -> FloatArray:
+    """``[k, channel, b]``: state ``k`` before block ``b`` (``b`` up to the number of full blocks), from the
+    full blocks' local ends ``[channel, k, b]``. With ``A`` lower-triangular, state ``k`` after a block is
+    ``A[k, k] ** B`` times itself before it plus a known drive: its local end and the earlier states' terms.
+    The channels share the filter, so each state's recursion runs for all channels at once."""
+    a = filt.block_transition
+    channels, m, full = local_ends.shape
+    padded = -(-full // _BLOCK) * _BLOCK  # the recursion runs in blocks too
+    states = np.empty((m, channels, 1 + padded))
+    drive = np.zeros((channels, padded))
+    for k in range(m):
+        drive[:, :full] = local_ends[:, k]
+        for j in range(k):
+            if a[k, j] != 0.0:
+                drive[:, :full] += a[k, j] * states[j, :, :full]
+        initial = np.array([values[k] for values in initials], dtype=np.float64)
+        states[k, :, 0] = initial
+        first_order(drive, float(a[k, k]), initial, out=states[k, :, 1:])
+    return states
+
+
+def first_order(u: FloatArray, decay: float, initial: FloatArray, out: FloatArray) -> None:
+    """``out[:, i] = decay * out[:, i-1] + u[:, i]`` with ``out[:, -1] = initial``, for ``(rows, n)`` ``u``
+    (``out``'s rows contiguous): the block ends' recursion, itself solved in blocks when long and ``n`` is a
+    whole number of blocks, else by ``lfilter``."""
+    rows, n = u.shape
+    if n < BLOCKED_FROM or n % _BLOCK or decay == 0.0:
+        out[...] = lfilter([1.0], [1.0, -decay], u, axis=1, zi=decay * initial[:, np.newaxis])[0]
         return
-    x = source(0, n)
-    out[...] = poles[0].weight * _lfilter(x, poles[0].gain, poles[0].decay, poles[0].initial)
-    for pole in poles[1:]:
-        out += pole.weight * _lfilter(x, pole.gain, pole.decay, pole.initial)
+    filt = block_filter(((decay,),), (1.0,), ((1.0,),))
+    step = CHUNK_ROWS // _BLOCK
+    for row in range(rows):
+        inputs, outputs = u[row].reshape(-1, _BLOCK), out[row].reshape(-1, _BLOCK)
+        for first in range(0, len(inputs), step):
+            np.matmul(inputs[first : first + step], filt.transfers[0], out=outputs[first : first + step])
+    per_row = n // _BLOCK
+    ends = np.zeros((rows, -(-per_row // _BLOCK) * _BLOCK))
+    ends[:, :per_row] = out[:, _BLOCK - 1 :: _BLOCK]
+    before = np.empty((rows, 1 + ends.shape[1]))  # [row, b]: the value before block b
+    before[:, 0] = initial
+    first_order(ends, float(filt.block_transition[0, 0]), initial, out=before[:, 1:])
+    for row in range(rows):
+        outputs, carried = out[row].reshape(-1, _BLOCK), before[row, :per_row, np.newaxis]
+        for first in range(0, per_row, step):
+            _add_carries(outputs[first : first + step], filt.carries[0], carried[first : first + step])
 
 
 def _lfilter(x: FloatArray, gain: float, decay: float, initial: FloatArray | float) -> FloatArray:
@@ -127,56 +291,34 @@ def _lfilter(x: FloatArray, gain: float, decay: float, initial: FloatArray | flo
     return np.asarray(smoothed, dtype=np.float64)
 
 
-def _transfer(pole: Pole) -> FloatArray:
-    """Block transfer matrix: ``[i, j]`` is the weight of row ``i`` in row ``j`` from a zero state."""
-    offsets = np.arange(_BLOCK)
-    lag = offsets[np.newaxis, :] - offsets[:, np.newaxis]  # how far row i is behind row j
-    return np.where(lag >= 0, pole.gain * pole.decay ** np.maximum(lag, 0), 0.0)
+def seeded_smoother(a: FloatArray, period: int, alpha: float, out: FloatArray | None = None) -> FloatArray:
+    """``y[t] = alpha * a[t] + (1 - alpha) * y[t-1]``, seeded at row ``period - 1`` with ``mean(a[:period])``.
+
+    NaN before the seed; all-NaN when ``a`` is shorter than ``period``. ``a`` is 1-D or 2-D ``(time,
+    symbols)``; the result goes into ``out`` (same shape, must not overlap ``a``) when given.
+    """
+    result = np.empty(a.shape, dtype=np.float64) if out is None else out
+    if len(a) < period:
+        result.fill(np.nan)
+        return result
+    result[: period - 1] = np.nan
+    seed = a[:period].mean(axis=0)
+    result[period - 1] = seed
+    smooth(a[period:], alpha, seed, result[period:])
+    return result
 
 
-def _blocked(source: ChunkSource, n: int, poles: Sequence[Pole], out: FloatArray) -> None:
-    """The blocked recursion (module docstring) of ``n >= _BLOCK`` source rows into 1-D ``out``."""
-    if not out.flags.c_contiguous:
-        contiguous = np.empty(n, dtype=np.float64)
-        _blocked(source, n, poles, contiguous)
+def smooth(x: FloatArray, alpha: float, initial: FloatArray | float, out: FloatArray) -> None:
+    """``out[t] = alpha * x[t] + (1 - alpha) * out[t-1]`` along axis 0, with ``out[-1] = initial``."""
+    start = np.asarray(initial, dtype=np.float64)
+    if len(x) < BLOCKED_FROM or alpha == 1.0:
+        out[...] = _lfilter(x, alpha, 1.0 - alpha, start)
+    elif x.ndim == 2:
+        for column in range(x.shape[1]):
+            smooth(x[:, column], alpha, start[column], out[:, column])
+    elif not (x.flags.c_contiguous and out.flags.c_contiguous):
+        contiguous = np.empty(len(x))
+        smooth(np.ascontiguousarray(x), alpha, start, contiguous)
         out[...] = contiguous
-        return
-    block, head = _BLOCK, n - n % _BLOCK
-    transfers = [_transfer(pole) for pole in poles]
-    combined = np.zeros((block, block))
-    for pole, transfer in zip(poles, transfers, strict=True):
-        combined += pole.weight * transfer
-    end_weights = np.column_stack([t[:, -1] for t in transfers])  # each filter's zero-state block end
-    single = len(poles) == 1 and poles[0].weight == 1.0  # then the block ends are the output's last column
-
-    # Pass 1: every block filtered from a zero state, chunk by chunk; keep each filter's block ends.
-    blocks = out[:head].reshape(-1, block)
-    local_ends = np.empty((len(blocks), len(poles)))
-    for first in range(0, head, CHUNK_ROWS):
-        last = min(first + CHUNK_ROWS, head)
-        span, x = slice(first // block, last // block), source(first, last).reshape(-1, block)
-        np.matmul(x, combined, out=blocks[span])
-        if single:
-            local_ends[span, 0] = blocks[span, -1]
-        else:
-            np.matmul(x, end_weights, out=local_ends[span])
-    # The true value at each block's last row: its zero-state value + decay ** block * the previous block's.
-    carried_in = np.empty_like(local_ends)  # each filter's value just before each block
-    last_values = []
-    for k, pole in enumerate(poles):
-        ends = np.empty(len(blocks))
-        _recurrence(local_ends[:, k].copy(), 1.0, pole.decay**block, pole.initial, ends)
-        carried_in[0, k], carried_in[1:, k] = pole.initial, ends[:-1]
-        last_values.append(float(ends[-1]))
-    # Pass 2: each block adds weight * carry-in * decay ** (j + 1), one rank per filter. ``rows.T`` is
-    # Fortran-ordered, so BLAS applies the update in place.
-    carry_factor = np.array([pole.weight * pole.decay ** np.arange(1.0, block + 1) for pole in poles])
-    for first in range(0, len(blocks), _CARRY_ROWS):
-        rows = blocks[first : first + _CARRY_ROWS]
-        carries = carried_in[first : first + _CARRY_ROWS]
-        updated = dgemm(1.0, carry_factor.T, carries.T, beta=1.0, c=rows.T, overwrite_c=True)
-        if not np.shares_memory(updated, rows):  # never expected; keeps the result right if BLAS copied
-            rows[...] = updated.T
-    if head < n:
-        states = [replace(pole, initial=value) for pole, value in zip(poles, last_values, strict=True)]
-        _filter_series(lambda i, j: source(head + i, head + j), n - head, states, out[head:])
+    else:
+        run_blocked(lambda i, j: (x[i:j],), len(x), single_pole(alpha), [[float(start)]], [[out]], store=True)

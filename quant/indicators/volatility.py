@@ -21,7 +21,7 @@ from quant.indicators._arrays import (
     shaped,
     where,
 )
-from quant.indicators._smoothing import seeded_smoother, seeded_smoother_chunks
+from quant.indicators._smoothing import BLOCKED_FROM, CHUNK_ROWS, run_blocked, seeded_smoother, single_pole
 from quant.indicators._windows import window_moments, window_variance
 
 
@@ -77,7 +77,7 @@ def atr(high: npt.ArrayLike, low: npt.ArrayLike, close: npt.ArrayLike, period: i
     arrays = [shaped(x, name) for name, x in named]
     require_same_shape(named, arrays)
     h, lo, c = arrays
-    if c.ndim == 1:
+    if c.ndim == 1 and p > 1 and len(c) - 1 - p >= BLOCKED_FROM:
         return _atr_of_series(h, lo, c, p, named)
     tr = true_range(h, lo, c)
     out = nan_like(tr)
@@ -132,23 +132,29 @@ def rolling_volatility(close: npt.ArrayLike, period: int = 20, periods_per_year:
 def _atr_of_series(
     h: FloatArray, lo: FloatArray, c: FloatArray, p: int, named: tuple[tuple[str, npt.ArrayLike], ...]
 ) -> FloatArray:
-    """ATR of 1-D series without storing the true range whole or scanning the inputs twice.
+    """ATR of a long 1-D series without storing the true range whole or scanning the inputs twice.
 
-    ATR is memory-bound: reading the three inputs dominates. So finiteness is checked on the true ranges as
-    they are produced (NaN and infinity propagate through max, min and subtraction), and the inputs are
-    scanned again, to name the culprit, only when something non-finite was seen.
+    ATR is memory-bound: reading the three inputs dominates. So finiteness is not checked up front: NaN and
+    infinity propagate through max, min and subtraction into the true range, and from there into every later
+    ATR (the smoother's weights are positive and true ranges are never negative, so nothing cancels an
+    infinity). The last ATR is then finite exactly when every input that enters a true range is, and the
+    inputs are scanned again, to name the culprit, only when it is not.
     """
     n = len(c)
-    if n <= p:
-        _require_finite_inputs(named)
-        return np.full(n, np.nan)
     out = np.empty(n)
-    out[0] = np.nan
-    ranges = _TrueRangeChunks(h, lo, c)
-    seeded_smoother_chunks(ranges, n - 1, p, 1.0 / p, out=out[1:])
+    out[:p] = np.nan
+    ranges = _TrueRangeChunks(h, lo, c, min(CHUNK_ROWS, n))
+
+    def source(start: int, stop: int) -> tuple[FloatArray]:  # row i: the true range of bar p + 1 + i
+        return (ranges(p + start, p + stop),)
+
+    with np.errstate(invalid="ignore"):  # infinite inputs are reported below, not warned about here
+        seed = float(ranges(0, p).mean())  # bars 1 .. p
+        out[p] = seed
+        run_blocked(source, n - 1 - p, single_pole(1.0 / p), [[seed]], [[out[p + 1 :]]], store=True)
     # Bar 0's high and low and the last close enter no true range; check them on their own.
     edges_finite = math.isfinite(h[0]) and math.isfinite(lo[0]) and math.isfinite(c[-1])
-    if not (ranges.all_finite and edges_finite):
+    if not (math.isfinite(out[-1]) and edges_finite):
         _require_finite_inputs(named)  # raises, unless only the arithmetic overflowed
     return out
 
@@ -159,13 +165,13 @@ def _require_finite_inputs(named: tuple[tuple[str, npt.ArrayLike], ...]) -> None
 
 
 class _TrueRangeChunks:
-    """A ``ChunkSource``: ``source(start, stop)`` is the true range of bars ``start + 1 .. stop``."""
+    """``ranges(start, stop)``: the true range of bars ``start + 1 .. stop``, in a reused buffer."""
 
-    __slots__ = ("_close", "_high", "_low", "all_finite")
+    __slots__ = ("_buffer", "_close", "_high", "_in_order", "_low", "_spare")
 
-    def __init__(self, high: FloatArray, low: FloatArray, close: FloatArray) -> None:
+    def __init__(self, high: FloatArray, low: FloatArray, close: FloatArray, rows: int) -> None:
         self._high, self._low, self._close = high, low, close
-        self.all_finite = True
+        self._buffer, self._spare, self._in_order = np.empty(rows), np.empty(rows), np.empty(rows, dtype=bool)
 
     def __call__(self, start: int, stop: int) -> FloatArray:
         high, low, prev_close = (
@@ -173,17 +179,14 @@ class _TrueRangeChunks:
             self._low[start + 1 : stop + 1],
             self._close[start:stop],
         )
-        out = np.empty(stop - start)
-        if (high >= low).all():
+        out, spare = self._buffer[: stop - start], self._spare[: stop - start]
+        if np.greater_equal(high, low, out=self._in_order[: stop - start]).all():
             # With high >= low the true range is max(high, prev close) - min(low, prev close): the same
             # rounded difference the three-way maximum picks, in three passes instead of seven.
             np.maximum(high, prev_close, out=out)
-            out -= np.minimum(low, prev_close)
+            out -= np.minimum(low, prev_close, out=spare)
         else:  # a bar with high < low (or NaN) somewhere in the chunk: the definition, term by term
             _true_range_into(high, low, prev_close, out)
-        # A sum is finite exactly when every term is (barring overflow, which only triggers a re-check).
-        if self.all_finite and not math.isfinite(np.add.reduce(out)):
-            self.all_finite = False
         return out
 
 

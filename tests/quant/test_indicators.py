@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -430,3 +431,116 @@ def test_long_atr_checks_inputs_in_argument_order_like_the_short_path() -> None:
 
 def _first_value(x: FloatArray) -> int:
     return int(np.flatnonzero(~np.isnan(x))[0])
+
+
+# --- long series: deferred finiteness checks and the block engine --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("compute", "name"),
+    [
+        (lambda x: ind.ema(x, 20), "x"),
+        (lambda x: ind.rsi(x, 14), "close"),
+        (lambda x: ind.macd(x, 12, 26, 9).histogram, "close"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("index", "value", "kind"),
+    [(0, np.nan, "NaN"), (5, -np.inf, "an infinite value"), (30_000, np.inf, "an infinite value"),
+     (49_999, np.nan, "NaN"), (49_999, -np.inf, "an infinite value")],
+)  # fmt: skip
+def test_long_series_still_name_the_first_non_finite_input(
+    compute: Callable[[FloatArray], FloatArray], name: str, index: int, value: float, kind: str
+) -> None:
+    # Long 1-D series are checked on the result (NaN and infinity propagate to the last value) and scanned
+    # only then: the message must be the one the up-front check gives, with no warnings on the way.
+    close = _random_walk(50_000)[2]
+    close[index] = value
+    if index < 40_000:
+        close[40_000] = np.nan  # a later bad value: the first one is named
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=rf"{name} has {kind} at index {index}$"):
+            compute(close)
+
+
+def test_long_rsi_is_neutral_after_a_flat_stretch_long_enough_to_forget_every_move() -> None:
+    # (13/14) ** k underflows to zero after about 10,000 bars: the smoothed total move is exactly zero there.
+    close = np.concatenate([_random_walk(20_000)[2], np.full(30_000, 100.0), _random_walk(20_000, seed=5)[2]])
+    result = ind.rsi(close, 14)
+    change = np.diff(close)
+    gain = _plain_recursion(np.maximum(change, 0.0), 14, 1 / 14)
+    total = _plain_recursion(np.abs(change), 14, 1 / 14)
+    assert (result[35_000:50_000] == 50.0).all()
+    # Where the averages are subnormal their ratio is rounding noise in any implementation: compare elsewhere.
+    normal = np.r_[False, total > 1e-290]
+    np.testing.assert_allclose(result[normal], 100 * (gain / total)[normal[1:]], rtol=0, atol=1e-10)
+    assert normal[:20_000].sum() == 20_000 - 14 and normal[-20_000:].all()
+
+
+@pytest.mark.parametrize(("fast", "slow", "signal"), [(26, 12, 9), (12, 12, 9), (5, 35, 1), (2, 3, 2)])
+def test_long_macd_with_unusual_periods_equals_the_plain_recursion(fast: int, slow: int, signal: int) -> None:
+    close = _random_walk(40_000 + 7)[2]
+    start = max(fast, slow) - 1
+    line = _plain_recursion(close, fast, 2 / (fast + 1)) - _plain_recursion(close, slow, 2 / (slow + 1))
+    result = ind.macd(close, fast, slow, signal)
+    np.testing.assert_allclose(result.line, line, rtol=0, atol=1e-11)
+    expected_signal = np.r_[np.full(start, np.nan), _plain_recursion(line[start:], signal, 2 / (signal + 1))]
+    np.testing.assert_allclose(result.signal, expected_signal, rtol=0, atol=1e-11)
+    np.testing.assert_array_equal(result.histogram, result.line - result.signal)
+
+
+def test_long_series_with_period_one_are_the_plain_definitions() -> None:
+    high, low, close = _random_walk(20_000)
+    np.testing.assert_array_equal(ind.atr(high, low, close, 1), ind.true_range(high, low, close))
+    np.testing.assert_array_equal(ind.ema(close, 1), close)
+    change = np.diff(close)
+    expected = np.where(change > 0, 100.0, np.where(change < 0, 0.0, 50.0))
+    np.testing.assert_array_equal(ind.rsi(close, 1)[1:], expected)
+
+
+def _reference_filter(x: FloatArray, transition: FloatArray, gain: FloatArray, outputs: FloatArray, state: FloatArray):
+    """The state-space recursion one row at a time: the reference for the block engine."""
+    rows = []
+    for value in x:
+        state = transition @ state + gain * value
+        rows.append(outputs @ state)
+    return np.array(rows).T
+
+
+@pytest.mark.parametrize("store", [True, False])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 32_768 - 1, 32_768, 32_768 + 1, 32_768 + 16 + 5])
+def test_the_block_engine_equals_the_row_by_row_recursion(store: bool, n: int) -> None:
+    from quant.indicators import _smoothing
+
+    a_f, a_s, a_g = 2 / 13, 2 / 27, 0.2  # MACD's three states: fast EMA, slow EMA, signal
+    transition = np.array([[1 - a_f, 0, 0], [0, 1 - a_s, 0], [a_g * (1 - a_f), -a_g * (1 - a_s), 1 - a_g]])
+    gain, outputs = np.array([a_f, a_s, a_g * (a_f - a_s)]), np.array([[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]])
+    filt = _smoothing.block_filter(tuple(map(tuple, transition)), tuple(gain), tuple(map(tuple, outputs)))
+    channels = [_random_walk(n, seed)[2] for seed in (1, 2)]
+    initials = [[101.0, 99.0, 0.5], [100.0, 100.0, -0.25]]
+    dests = [[np.full(n, np.nan), np.full(n, np.nan)] for _ in channels]
+    finished = []
+
+    def finish(chunk: _smoothing.Chunk) -> None:
+        finished.append((chunk.first, chunk.last))
+        for ch, row in enumerate(chunk.outputs):
+            for o, rows in enumerate(row):
+                np.testing.assert_array_equal(rows, dests[ch][o][chunk.first : chunk.last])
+
+    _smoothing.run_blocked(lambda i, j: [x[i:j] for x in channels], n, filt, initials, dests, finish, store=store)
+    for x, initial, result in zip(channels, initials, dests, strict=True):
+        expected = _reference_filter(x, transition, gain, outputs, np.array(initial))
+        np.testing.assert_allclose(np.array(result), expected, rtol=0, atol=1e-11)
+    assert finished[0][0] == 0
+    assert finished[-1][1] == n
+
+
+def test_the_block_ends_recursion_stays_exact_when_itself_blocked_twice() -> None:
+    from quant.indicators import _smoothing
+
+    u = np.random.default_rng(4).normal(0.0, 1.0, (2, 16 * 9_000))  # 144,000 ends: two levels of blocks
+    out = np.empty_like(u)
+    _smoothing.first_order(u, 0.97, np.array([3.0, -2.0]), out)
+    expected = lfilter([1.0], [1.0, -0.97], u, axis=1, zi=[[0.97 * 3.0], [0.97 * -2.0]])[0]
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
