@@ -1,0 +1,558 @@
+"""Benchmark: the scaled-out deployment on the real servers (PostgreSQL records + checkpoints, Redis hot
+context + bus), against its targets. Prints a table; asserts nothing.
+
+    python -m evals.bench_workers [--events 600] [--samples 300] [--profile]
+
+(a) Event-to-analysis-start latency, in one process: `Pipeline.submit` of one event at a time, the hot
+    context in Redis, a scripted zero-latency LLM client (`agents.llm.scripted.ScriptedClient`). The first
+    nodes of the graph are wrapped (class attributes replaced for the run, no product code changed) to
+    timestamp their start; latency = analyst node start - `submit` start (`perf_counter`, same process).
+(b) Throughput of `aegis worker` processes (concurrency 4 each), 1 and then 2 of them: the events are
+    published first, then the workers run `--until-idle`. Roles on the `rules` provider (deterministic,
+    zero latency, no key); PostgreSQL checkpoints with the product's durability ("exit"). Wall time = from
+    the first delivery (the group's pending count leaves 0) to the last ack (the stream is empty: acked
+    entries are deleted), polled every 5 ms from this process. Also shown: the same from the moment every
+    worker has asked for events (the later worker's start-up left out), with the backlog left then.
+(c) The framework's floor: the same topology (11 nodes, analyst || validator) with no-op async nodes, the
+    same Postgres checkpointer and durability, 4 runs at a time in one process, as one worker runs them.
+
+Every event of (a) and (b) goes the whole way (pre-screen passed, three roles asked, an order placed):
+a long signal on a real bundled AAPL bar on which the rules deliberation orders. Each run gets a fresh
+database and its own Redis key prefix, dropped afterwards. `--profile` also runs one worker in this
+process under cProfile and prints the calls that dominate.
+
+Servers: AEGIS_BENCH_POSTGRES_URL (admin URL, default postgresql://postgres@127.0.0.1:5432/postgres) and
+AEGIS_BENCH_REDIS_URL (default redis://127.0.0.1:6379/0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import functools
+import itertools
+import os
+import pstats
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypedDict
+
+import numpy as np
+import psycopg
+import redis.asyncio as aioredis
+from langgraph.graph import END, START, StateGraph
+from psycopg import sql
+
+from aegis import Pipeline, Settings
+from aegis.runtime.bus_factory import open_bus
+from aegis.runtime.feed import MarketFeed
+from aegis.runtime.worker import Worker
+from agents.llm.scripted import ScriptedClient
+from graphs.deliberation.config import DeliberationConfig
+from graphs.deliberation.nodes import DeliberationNodes
+from graphs.deliberation.state import checkpoint_types
+from state.checkpoints import close_postgres_checkpointer, open_postgres_checkpointer
+from state.clock import SimulatedClock
+from state.events import Bar
+from tools.feeds.bars import symbol_bars
+from tools.feeds.bundled import load_bundled_daily
+
+SYMBOL = "AAPL"
+WINDOW = 120
+WORKER_CONCURRENCY = 4
+MAX_MARKET_AGE_S = 1e10  # the workers run on the wall clock; the bundled bars are from 2012-2017
+TIMED_NODES = ("normalize", "load_context", "quant_report", "pre_screen", "analyst")
+NODES = (
+    "normalize", "load_context", "quant_report", "pre_screen", "analyst", "validator",
+    "veto_gate", "commander", "risk_guard", "execute", "persist",
+)  # fmt: skip
+
+# The scripted model's replies for (a): a long view, an approval, a limit buy at the bar's close.
+ANALYST_LONG = {"direction": "long", "confidence": 0.8, "thesis": "trend up", "evidence": ["report.trend"]}
+APPROVE = {"verdict": "approve", "reasons": ["checks pass"], "violated_checks": []}
+
+
+def buy(price: float) -> dict[str, Any]:
+    return {
+        "action": "buy", "size_pct": 2.0, "order_type": "limit", "limit_price": price,
+        "stop_loss_pct": 1.0, "take_profit_pct": 2.0, "rationale": "enter",
+    }  # fmt: skip
+
+
+TARGET_P99_MS = 10.0
+TARGET_PER_WORKER = 100.0
+TARGET_SCALING = 1.8
+
+
+def percentile(samples: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(samples), q))
+
+
+def signal(event_id: str, bar: Bar) -> dict[str, Any]:
+    at = bar.time.isoformat()
+    return {
+        "id": event_id, "type": "SIGNAL_GENERATED", "source": "bench", "symbols": [SYMBOL], "event_time": at,
+        "payload": {"signal": "golden_cross", "direction": "long", "strength": 0.7, "bar": bar.model_dump(mode="json")},
+    }  # fmt: skip
+
+
+# ---- servers -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployment:
+    postgres_url: str
+    redis_url: str
+    prefix: str
+
+    def settings(self, data_dir: Path, **changes: Any) -> Settings:
+        return Settings(
+            data_dir=data_dir,
+            postgres_url=self.postgres_url,
+            redis_url=self.redis_url,
+            redis_prefix=self.prefix,
+            **changes,
+        )
+
+    def env(self, data_dir: Path) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AEGIS_")}
+        env.update(
+            {
+                "AEGIS_POSTGRES_URL": self.postgres_url,
+                "AEGIS_REDIS_URL": self.redis_url,
+                "AEGIS_REDIS_PREFIX": self.prefix,
+                "AEGIS_DATA_DIR": str(data_dir),
+                "AEGIS_DELIBERATION__MAX_MARKET_AGE_S": str(MAX_MARKET_AGE_S),
+            }
+        )
+        return env
+
+
+@asynccontextmanager
+async def deployment(admin_url: str, redis_url: str) -> AsyncIterator[Deployment]:
+    """A fresh database and a Redis key prefix of its own; both removed afterwards."""
+    name = f"aegis_bench_{uuid.uuid4().hex[:10]}"
+    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
+        await admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    prefix = f"aegis-bench-{uuid.uuid4().hex[:10]}"
+    try:
+        yield Deployment(f"{admin_url.rpartition('/')[0]}/{name}", redis_url, prefix)
+    finally:
+        client = aioredis.Redis.from_url(redis_url)
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+        async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
+            await admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def ordering_day(folder: Path) -> int:
+    """A bundled AAPL day on which the rules deliberation orders (embedded stores, simulated clock)."""
+    panel = load_bundled_daily([SYMBOL])
+    bars = symbol_bars(panel, SYMBOL)
+    for end in range(WINDOW, len(bars)):
+        settings = Settings(data_dir=folder / f"probe-{end}", checkpoints=False)
+        async with await Pipeline.open(settings, clock=SimulatedClock(bars[end].time)) as pipeline:
+            await seed_market(pipeline, bars, end, float(panel.vix[end]))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "durability has no effect" without checkpoints
+                decision = await pipeline.submit(signal(f"probe-{end}", bars[end]))
+        if decision.outcome == "ordered":
+            return end
+    raise RuntimeError(f"no bundled {SYMBOL} day leads the rules deliberation to an order")
+
+
+async def seed_market(pipeline: Pipeline, bars: list[Bar], end: int, vix: float) -> None:
+    """The last WINDOW bars up to `end` and the VIX, through the feed (hot store + durable mirror + broker)."""
+    assert isinstance(pipeline.services.clock, SimulatedClock)
+    feed = MarketFeed(pipeline.services.hot, pipeline.paper_broker, pipeline.services.clock)
+    for bar in bars[end - WINDOW + 1 : end + 1]:
+        await feed.bar(SYMBOL, bar)
+    await feed.vix(vix)
+
+
+# ---- (a) event to analysis start -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Latencies:
+    to_node: dict[str, list[float]]  # ms from submit start to each timed node's start
+    session: list[float]  # ms of the whole submit
+    outcomes: Counter[str]
+    sources: Counter[str]
+
+
+def _timestamping(original: Callable[..., Awaitable[Any]], marks: dict[str, dict[str, float]], name: str) -> Any:
+    @functools.wraps(original)  # LangGraph reads the signature (runtime or not) through __wrapped__
+    async def node(self: DeliberationNodes, state: Any, **kwargs: Any) -> Any:
+        marks.setdefault(state["event"]["id"], {})[name] = time.perf_counter()
+        return await original(self, state, **kwargs)
+
+    return node
+
+
+async def analysis_start(dep: Deployment, folder: Path, end: int, samples: int, warmup: int = 20) -> Latencies:
+    panel = load_bundled_daily([SYMBOL])
+    bars = symbol_bars(panel, SYMBOL)
+    price = bars[end].close
+    script = ScriptedClient({"analyst": [ANALYST_LONG], "validator": [APPROVE], "commander": [buy(price)]})
+    roles = {role: {**c.model_dump(), "provider": "scripted"} for role, c in DeliberationConfig().roles.items()}
+    settings = dep.settings(folder, deliberation=DeliberationConfig.model_validate({"roles": roles}))
+    marks: dict[str, dict[str, float]] = {}
+    originals = {name: getattr(DeliberationNodes, name) for name in TIMED_NODES}
+    for name, original in originals.items():
+        setattr(DeliberationNodes, name, _timestamping(original, marks, name))
+    try:
+        clock = SimulatedClock(bars[end].time)
+        async with await Pipeline.open(settings, clock=clock, providers={"scripted": script}) as pipeline:
+            await seed_market(pipeline, bars, end, float(panel.vix[end]))
+            to_node: dict[str, list[float]] = {name: [] for name in TIMED_NODES}
+            session: list[float] = []
+            outcomes: Counter[str] = Counter()
+            sources: Counter[str] = Counter()
+            for n in range(warmup + samples):
+                event_id = f"latency-{n}"
+                started = time.perf_counter()
+                decision = await pipeline.submit(signal(event_id, bars[end]))
+                finished = time.perf_counter()
+                if n < warmup:
+                    continue
+                for name, at in marks[event_id].items():
+                    to_node[name].append((at - started) * 1000)
+                session.append((finished - started) * 1000)
+                outcomes[str(decision.outcome)] += 1
+                sources[str(decision.context_source)] += 1
+    finally:
+        for name, original in originals.items():
+            setattr(DeliberationNodes, name, original)
+    return Latencies(to_node, session, outcomes, sources)
+
+
+# ---- (b) worker processes ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """`events` acknowledged in `wall_s`; for worker processes, also the part of the run when all of them
+    were up (`steady_events` in `steady_s`), which leaves out the later workers' start-up (about 3 s of
+    imports each, competing for the same two cores)."""
+
+    workers: int
+    events: int
+    wall_s: float
+    outcomes: Counter[str]
+    steady_events: int = 0
+    steady_s: float = 0.0
+
+    @property
+    def steady_per_second(self) -> float:
+        return self.steady_events / self.steady_s if self.steady_s > 0 else self.per_second
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.wall_s
+
+    @property
+    def per_worker(self) -> float:
+        return self.per_second / self.workers
+
+
+async def publish_full_path_events(dep: Deployment, folder: Path, end: int, events: int, tag: str) -> None:
+    """The market up to bar `end` into Redis (mirrored to PostgreSQL), then `events` signals on the bus."""
+    panel = load_bundled_daily([SYMBOL])
+    bars = symbol_bars(panel, SYMBOL)
+    settings = dep.settings(folder)
+    async with await Pipeline.open(settings, clock=SimulatedClock(bars[end].time)) as pipeline:
+        await seed_market(pipeline, bars, end, float(panel.vix[end]))
+    await publish(settings, [signal(f"{tag}-{n}", bars[end]) for n in range(events)])
+
+
+async def publish(settings: Settings, events: list[dict[str, Any]]) -> None:
+    bus = open_bus(settings)
+    try:
+        for event in events:
+            await bus.publish(event)
+    finally:
+        await bus.close()
+
+
+async def outcomes_in(postgres_url: str) -> Counter[str]:
+    async with await psycopg.AsyncConnection.connect(postgres_url) as db:
+        rows = await (await db.execute("SELECT outcome, count(*) FROM decisions GROUP BY outcome")).fetchall()
+    return Counter({str(outcome): int(count) for outcome, count in rows})
+
+
+async def worker_throughput(dep: Deployment, folder: Path, end: int, events: int, workers: int) -> Throughput:
+    await publish_full_path_events(dep, folder, end, events, f"w{workers}")
+    stream, group = f"{dep.prefix}:events", f"{dep.prefix}-workers"
+    client = aioredis.Redis.from_url(dep.redis_url)
+    command = [str(Path(sys.executable).with_name("aegis")), "worker", "--until-idle"]
+    command += ["--concurrency", str(WORKER_CONCURRENCY)]
+    processes = [
+        await asyncio.create_subprocess_exec(
+            *command,
+            "--name",
+            f"bench-{i}",
+            env=dep.env(folder),
+            cwd=folder,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        for i in range(workers)
+    ]
+    first: float | None = None  # the first delivery: the group's pending count leaves 0
+    ready: tuple[float, int] | None = None  # when every worker had asked for events, and the backlog then
+    last: float | None = None  # the last ack: the stream is empty (acked entries are deleted)
+    try:
+        while last is None:
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            if first is None and await _pending(client, stream, group) > 0:
+                first = now
+            if ready is None and await _consumers(client, stream, group) == workers:
+                ready = (now, int(await client.xlen(stream)))
+            if first is not None and await client.xlen(stream) == 0:
+                last = now
+            if last is None and all(p.returncode is not None for p in processes):
+                raise RuntimeError("the workers ended with events left on the stream")
+        for process in processes:
+            await asyncio.wait_for(process.wait(), 60)
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        await client.aclose()
+    assert first is not None and ready is not None
+    outcomes = await outcomes_in(dep.postgres_url)
+    return Throughput(workers, events, last - first, outcomes, steady_events=ready[1], steady_s=last - ready[0])
+
+
+async def _pending(client: aioredis.Redis, stream: str, group: str) -> int:
+    try:
+        return int((await client.xpending(stream, group))["pending"])
+    except aioredis.ResponseError:  # no group yet: no worker has asked
+        return 0
+
+
+async def _consumers(client: aioredis.Redis, stream: str, group: str) -> int:
+    try:
+        return len(await client.xinfo_consumers(stream, group))
+    except aioredis.ResponseError:
+        return 0
+
+
+# ---- (c) the framework's floor -------------------------------------------------------------------
+
+
+class _Floor(TypedDict, total=False):
+    event: dict[str, Any]
+
+
+def floor_graph() -> StateGraph[_Floor, Any, Any, Any]:
+    async def noop(state: _Floor) -> dict[str, Any]:
+        return {}
+
+    graph: StateGraph[_Floor, Any, Any, Any] = StateGraph(_Floor)
+    for name in NODES:
+        graph.add_node(name, noop)
+    chain = ["normalize", "load_context", "quant_report", "pre_screen"]
+    graph.add_edge(START, chain[0])
+    for a, b in itertools.pairwise(chain):
+        graph.add_edge(a, b)
+    graph.add_edge("pre_screen", "analyst")
+    graph.add_edge("pre_screen", "validator")
+    graph.add_edge(["analyst", "validator"], "veto_gate")
+    for a, b in itertools.pairwise(["veto_gate", "commander", "risk_guard", "execute", "persist"]):
+        graph.add_edge(a, b)
+    graph.add_edge("persist", END)
+    return graph
+
+
+async def floor_throughput(dep: Deployment, events: int) -> Throughput:
+    saver = await open_postgres_checkpointer(dep.postgres_url, checkpoint_types())
+    compiled = floor_graph().compile(checkpointer=saver)
+    limiter = asyncio.Semaphore(WORKER_CONCURRENCY)
+
+    async def run(n: int) -> None:
+        async with limiter:
+            config: Any = {"configurable": {"thread_id": f"floor-{n}"}}
+            await compiled.ainvoke({"event": {"id": n}}, config, durability="exit")
+
+    try:
+        await asyncio.gather(*(run(-n - 1) for n in range(20)))  # warm-up
+        started = time.perf_counter()
+        await asyncio.gather(*(run(n) for n in range(events)))
+        wall = time.perf_counter() - started
+    finally:
+        await close_postgres_checkpointer(saver)
+    return Throughput(1, events, wall, Counter())
+
+
+# ---- profile -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def counting_statements(counts: Counter[str]) -> Iterator[None]:
+    """Count the SQL statements psycopg sends (first words of each) and the Redis commands, while inside."""
+    cursor_execute: Callable[..., Awaitable[Any]] = psycopg.AsyncCursor.execute
+    redis_execute: Callable[..., Awaitable[Any]] = aioredis.Redis.execute_command
+
+    async def execute(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        text = " ".join(str(query).split())
+        counts[f"sql: {text[:60]}" if text else "sql: <empty> (the pool's connection check)"] += 1
+        return await cursor_execute(cursor, query, *args, **kwargs)
+
+    async def command(client: Any, *args: Any, **kwargs: Any) -> Any:
+        counts[f"redis: {args[0]}"] += 1
+        return await redis_execute(client, *args, **kwargs)
+
+    setattr(psycopg.AsyncCursor, "execute", execute)  # noqa: B010 (a class attribute swapped for the run)
+    setattr(aioredis.Redis, "execute_command", command)  # noqa: B010
+    try:
+        yield
+    finally:
+        setattr(psycopg.AsyncCursor, "execute", cursor_execute)  # noqa: B010
+        setattr(aioredis.Redis, "execute_command", redis_execute)  # noqa: B010
+
+
+def cpu_by_package(profiler: cProfile.Profile) -> Counter[str]:
+    """Own CPU time (cProfile's tottime) summed by top-level package; C builtins under "builtins"."""
+    shares: Counter[str] = Counter()
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    project = Path(__file__).resolve().parents[1]
+    for (filename, _, _), (_, _, own, *_) in stats.items():
+        parts = Path(filename).parts
+        if "site-packages" in parts:
+            package = parts[parts.index("site-packages") + 1]
+        elif filename.startswith(str(project)):
+            package = "this project: " + Path(filename).relative_to(project).parts[0]
+        elif filename == "~":
+            package = "builtins (C: sockets, epoll, pydantic-core, ...)"
+        else:
+            package = "stdlib: " + Path(filename).stem
+        shares[package] += own
+    return shares
+
+
+async def profile_one_worker(dep: Deployment, folder: Path, end: int, events: int) -> str:
+    """One worker in this process, twice over `events` events: first plain (CPU and statements per event),
+    then under cProfile (where the CPU goes)."""
+    bars = symbol_bars(load_bundled_daily([SYMBOL]), SYMBOL)
+    await publish_full_path_events(dep, folder, end, events, "plain")
+    settings = dep.settings(folder, deliberation=DeliberationConfig(max_market_age_s=MAX_MARKET_AGE_S))
+    counts: Counter[str] = Counter()
+    profiler = cProfile.Profile()
+    async with await Pipeline.open(settings) as pipeline:
+        bus = open_bus(settings)
+        worker = Worker(pipeline, bus, "profile", concurrency=WORKER_CONCURRENCY, block_ms=100)
+        with counting_statements(counts):
+            cpu, started = time.process_time(), time.perf_counter()
+            stats = await worker.run(until_idle=True)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - started
+        await publish(settings, [signal(f"profiled-{n}", bars[end]) for n in range(events)])
+        profiler.enable()
+        await Worker(pipeline, bus, "profile", concurrency=WORKER_CONCURRENCY, block_ms=100).run(until_idle=True)
+        profiler.disable()
+        await bus.close()
+    done = max(1, stats.decided)
+    statements = sum(n for k, n in counts.items() if k.startswith("sql")) / done
+    commands = sum(n for k, n in counts.items() if k.startswith("redis")) / done
+    lines = [
+        f"profile: one worker in this process, {stats.decided} events in {wall:.2f} s ({done / wall:.1f}/s); "
+        f"CPU of the worker {1000 * cpu / done:.1f} ms per event",
+        f"  per event: {statements:.1f} SQL statements, {commands:.1f} Redis commands (a pipeline counts once)",
+    ]
+    lines += [f"  {n / done:6.2f}  {what}" for what, n in counts.most_common(12)]
+    shares = cpu_by_package(profiler)
+    total = sum(shares.values())
+    lines.append(f"  own CPU time by package (cProfile, {events} more events):")
+    lines += [f"  {100 * t / total:5.1f}%  {package}" for package, t in shares.most_common(10)]
+    return "\n".join(lines)
+
+
+# ---- main ----------------------------------------------------------------------------------------
+
+
+async def main(events: int, samples: int, profile: bool) -> None:
+    admin = os.environ.get("AEGIS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("AEGIS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    with tempfile.TemporaryDirectory(prefix="aegis-bench-workers-") as tmp:
+        folder = Path(tmp)
+        end = await ordering_day(folder)
+        async with deployment(admin, redis_url) as dep:
+            latency = await analysis_start(dep, folder / "a", end, samples)
+        runs = []
+        for workers in (1, 2):
+            async with deployment(admin, redis_url) as dep:
+                runs.append(await worker_throughput(dep, folder / f"b{workers}", end, events, workers))
+        async with deployment(admin, redis_url) as dep:
+            floor = await floor_throughput(dep, events)
+        profiled = ""
+        if profile:
+            async with deployment(admin, redis_url) as dep:
+                profiled = await profile_one_worker(dep, folder / "p", end, events)
+    report(latency, runs, floor, end)
+    if profiled:
+        print(profiled)
+
+
+def report(latency: Latencies, runs: list[Throughput], floor: Throughput, end: int) -> None:
+    one, two = runs
+    analyst = latency.to_node["analyst"]
+    print(f"bench_workers: {SYMBOL} bar #{end}, every event the full path; PostgreSQL 127.0.0.1, Redis 127.0.0.1")
+    print(f"(a) {len(analyst)} events one at a time, scripted zero-latency LLM; outcomes {dict(latency.outcomes)}")
+    print(f"    context sources {dict(latency.sources)}")
+    print(f"    {'submit start -> node start':34}{'p50 ms':>10}{'p99 ms':>10}")
+    for name in TIMED_NODES:
+        samples = latency.to_node[name]
+        print(f"    {name:34}{percentile(samples, 50):>10.2f}{percentile(samples, 99):>10.2f}")
+    print(f"    {'whole session (submit returns)':34}{percentile(latency.session, 50):>10.2f}"
+          f"{percentile(latency.session, 99):>10.2f}")  # fmt: skip
+    for run in runs:
+        print(
+            f"(b) {run.workers} worker(s): {run.events} events in {run.wall_s:.2f} s from the first receive to the "
+            f"last ack ({run.per_second:.1f}/s); with all workers up: {run.steady_events} in {run.steady_s:.2f} s "
+            f"({run.steady_per_second:.1f}/s); outcomes {dict(run.outcomes)}"
+        )
+    print(f"(c) floor: {floor.events} runs of the no-op topology, Postgres checkpoints, durability exit, 4 at a time")
+    print()
+    p99 = percentile(analyst, 99)
+    scaling = two.per_second / one.per_second
+    steady_scaling = two.steady_per_second / one.steady_per_second
+    per_worker, scale = f">= {TARGET_PER_WORKER:g}", f">= {TARGET_SCALING:g}x"
+    rows = [
+        ("p99 event -> analysis start", f"{p99:.2f} ms", f"< {TARGET_P99_MS:g} ms", p99 < TARGET_P99_MS),
+        ("p50 event -> analysis start", f"{percentile(analyst, 50):.2f} ms", "", None),
+        ("events/s, 1 worker", f"{one.per_second:.1f}", per_worker, one.per_worker >= TARGET_PER_WORKER),
+        ("events/s, 2 workers", f"{two.per_second:.1f}", "", None),
+        ("events/s per worker, 2 workers", f"{two.per_worker:.1f}", per_worker, two.per_worker >= TARGET_PER_WORKER),
+        ("2 workers / 1 worker", f"{scaling:.2f}x", scale, scaling >= TARGET_SCALING),
+        ("same, all workers up", f"{steady_scaling:.2f}x", scale, steady_scaling >= TARGET_SCALING),
+        ("floor: no-op graph, runs/s", f"{floor.per_second:.1f}", "", None),
+        ("floor / 1 worker", f"{floor.per_second / one.per_second:.1f}x", "", None),
+    ]
+    print(f"| {'measure':32} | {'value':>10} | {'target':>10} | met |")
+    print(f"|{'-' * 34}|{'-' * 12}|{'-' * 12}|-----|")
+    for name, value, target, met in rows:
+        verdict = "" if met is None else ("yes" if met else "NO")
+        print(f"| {name:32} | {value:>10} | {target:>10} | {verdict:>3} |")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=600, help="events per throughput run")
+    parser.add_argument("--samples", type=int, default=300, help="events timed one at a time for (a)")
+    parser.add_argument("--profile", action="store_true", help="also profile one in-process worker")
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.events, arguments.samples, arguments.profile))

@@ -1,0 +1,176 @@
+"""The eval report: scores as Markdown and JSON, charts as PNG, and the comparison of two runs.
+
+Files written into the run folder by `write_report`:
+- ``scores.json`` and ``report.md`` (the score table, targets next to the scores, met or not);
+- ``equity.png`` (decisions vs buy-and-hold), ``latency.png`` (histogram of the session latency),
+  ``direction.png`` (confusion matrix: what was decided vs whether the forward return was > 0),
+  ``vetoes.png`` (vetoed events: would have lost / would have won).
+
+`compare_runs` says what changed between two runs of the same set: every event whose outcome or order
+differs, and every score that moved. Charts use matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from evals.runner import DECISIONS_FILE, TIMINGS_FILE, read_lines
+from evals.scores import Curves, Score, is_buy, score_run, scores_json, would_have_lost
+from evals.sets import read_labels
+
+SCORES_FILE, REPORT_FILE = "scores.json", "report.md"
+CHARTS = ("equity.png", "latency.png", "direction.png", "vetoes.png")
+
+
+def write_report(set_folder: Path, run_folder: Path) -> dict[str, Score]:
+    """Score the run, write its report files into `run_folder` and return the scores."""
+    scores, curves = score_run(set_folder, run_folder)
+    decisions = read_lines(run_folder / DECISIONS_FILE)
+    labels = read_labels(set_folder)
+    text = json.dumps(scores_json(scores), sort_keys=True, indent=1) + "\n"
+    (run_folder / SCORES_FILE).write_text(text, encoding="utf-8")
+    markdown = f"# Eval report: {run_folder.name} on {set_folder.name}\n\n" + score_table(scores) + "\n"
+    markdown += "\n".join(f"![{name}]({name})" for name in CHARTS) + "\n"
+    (run_folder / REPORT_FILE).write_text(markdown, encoding="utf-8")
+    _equity_chart(curves, run_folder / "equity.png")
+    _latency_chart(read_lines(run_folder / TIMINGS_FILE), run_folder / "latency.png")
+    _direction_chart(decisions, labels, run_folder / "direction.png")
+    _veto_chart(decisions, labels, run_folder / "vetoes.png")
+    return scores
+
+
+def score_table(scores: dict[str, Score]) -> str:
+    lines = ["| score | value | target | met |", "|---|---:|---:|:---:|"]
+    for name, score in scores.items():
+        target = (
+            ""
+            if score.target is None
+            else f"{'>' if score.higher_is_better else '<'} {_shown(score.target, score.unit)}"
+        )
+        met = {None: "", True: "yes", False: "**no**"}[score.met]
+        lines.append(f"| {name} | {_shown(score.value, score.unit)} | {target} | {met} |")
+    return "\n".join(lines) + "\n"
+
+
+def compare_runs(set_folder: Path, run_a: Path, run_b: Path) -> str:
+    """Markdown: the events whose decision changed from run A to run B, and the scores side by side."""
+    a = {d["event_id"]: d for d in read_lines(run_a / DECISIONS_FILE)}
+    b = {d["event_id"]: d for d in read_lines(run_b / DECISIONS_FILE)}
+    labels = read_labels(set_folder)
+    lines = [f"# Compare {run_a.name} (A) with {run_b.name} (B) on {set_folder.name}", "", "## Events that changed", ""]
+    lines += ["| event | A | B | forward return |", "|---|---|---|---:|"]
+    changed = 0
+    for event_id in sorted(a.keys() | b.keys()):
+        before, after = a.get(event_id), b.get(event_id)
+        if _gist(before) == _gist(after):
+            continue
+        changed += 1
+        forward = labels.get(event_id, {}).get("forward_return")
+        shown = "" if forward is None else f"{forward:+.2%}"
+        lines.append(f"| {event_id} | {_describe(before)} | {_describe(after)} | {shown} |")
+    lines += ["", f"{changed} of {len(a.keys() | b.keys())} events changed.", "", "## Scores", ""]
+    scores_a, _ = score_run(set_folder, run_a)
+    scores_b, _ = score_run(set_folder, run_b)
+    lines += ["| score | A | B | change |", "|---|---:|---:|---:|"]
+    for name in dict.fromkeys([*scores_a, *scores_b]):
+        sa, sb = scores_a.get(name), scores_b.get(name)
+        va, vb = (s.value if s else None for s in (sa, sb))
+        delta = "" if va is None or vb is None else f"{vb - va:+.4g}"
+        known = sa or sb
+        unit = known.unit if known else "count"
+        lines.append(f"| {name} | {_shown(va, unit)} | {_shown(vb, unit)} | {delta} |")
+    return "\n".join(lines) + "\n"
+
+
+def _gist(decision: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    if decision is None:
+        return None
+    return decision["outcome"], json.dumps(decision.get("order"), sort_keys=True)
+
+
+def _describe(decision: dict[str, Any] | None) -> str:
+    if decision is None:
+        return "(absent)"
+    order = decision.get("order")
+    return f"{decision['outcome']}: {order['side']} {order['quantity']:g}" if order else decision["outcome"]
+
+
+def _shown(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if unit == "fraction":
+        return f"{value:.2%}"
+    if unit == "count":
+        return f"{value:g}"
+    if unit == "usd":
+        return f"${value:.4f}"
+    return f"{value:.3f}"
+
+
+def _equity_chart(curves: Curves, path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(9, 4))
+    axes.plot(range(len(curves.dates)), curves.strategy, label="decisions (2.5 % stake per trade)")
+    axes.plot(range(len(curves.dates)), curves.benchmark, label="buy-and-hold, equal weight")
+    ticks = list(range(0, len(curves.dates), max(1, len(curves.dates) // 6)))
+    axes.set_xticks(ticks, [curves.dates[i] for i in ticks], rotation=20)
+    axes.set_ylabel("equity (start = 1)")
+    axes.legend()
+    axes.set_title("Equity: decisions vs benchmark")
+    _save(figure, path)
+
+
+def _latency_chart(timings: list[dict[str, Any]], path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(7, 4))
+    axes.hist([float(t["total_ms"]) for t in timings] or [0.0], bins=40)
+    axes.set_xlabel("session latency, whole graph (ms)")
+    axes.set_ylabel("events")
+    axes.set_title("Latency")
+    _save(figure, path)
+
+
+def _direction_chart(decisions: list[dict[str, Any]], labels: dict[str, dict[str, Any]], path: Path) -> None:
+    rows = ("bought", "did not buy")
+    cells: Counter[tuple[int, int]] = Counter()
+    for d in decisions:
+        label = labels.get(d["event_id"])
+        if label is None or label["symbol"] is None:
+            continue
+        cells[(0 if is_buy(d) else 1, 0 if label["forward_return"] > 0 else 1)] += 1
+    matrix = [[cells[(r, c)] for c in range(2)] for r in range(2)]
+    figure, axes = plt.subplots(figsize=(5, 4))
+    axes.imshow(matrix, cmap="Blues")
+    for r in range(2):
+        for c in range(2):
+            axes.text(c, r, str(matrix[r][c]), ha="center", va="center")
+    axes.set_xticks([0, 1], ["went up", "went down / flat"])
+    axes.set_yticks([0, 1], list(rows))
+    axes.set_title("Direction: decision vs forward return")
+    _save(figure, path)
+
+
+def _veto_chart(decisions: list[dict[str, Any]], labels: dict[str, dict[str, Any]], path: Path) -> None:
+    outcomes = Counter(
+        "would have lost" if would_have_lost(labels[d["event_id"]]) else "would have won"
+        for d in decisions
+        if d["outcome"] == "vetoed" and d["event_id"] in labels
+    )
+    figure, axes = plt.subplots(figsize=(5, 4))
+    names = ["would have lost", "would have won"]
+    axes.bar(names, [outcomes[n] for n in names], color=["tab:green", "tab:red"])
+    axes.set_ylabel("vetoed events")
+    axes.set_title("Veto outcomes")
+    _save(figure, path)
+
+
+def _save(figure: Any, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(figure)

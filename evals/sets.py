@@ -1,0 +1,271 @@
+"""The event-set builder: from the bundled real daily data, a tape of recorded events plus their labels.
+
+A set is a folder with three files, written reproducibly (same inputs, byte-identical files):
+
+- ``tape.jsonl``: JSON lines in time order. Each trading day: one MARKET_TICK per symbol and one for the
+  VIX (symbol "VIX"), then that day's events. Ticks start ``warmup_days`` before the first event so the
+  indicators of the first sessions have their history.
+- ``labels.jsonl``: one line per event, computed by `evals.labels` from bars strictly after the event.
+- ``manifest.json``: the set's parameters, counts and the daily closes of its instruments (the benchmark).
+
+Events:
+- ``trigger``: the daily-bar triggers of `quant.screen.screen_panel` across the stock universe (SIGNAL_GENERATED).
+- ``volume_spike``: volume >= ``volume_spike_ratio`` times the mean of the previous 20 bars, on a cell where
+  the screen did not already report it as its ``volume_surge`` (a stronger signal such as ``sigma_move``
+  hides the surge in the screen's one-trigger-per-cell output); SIGNAL_GENERATED "volume_spike",
+  direction = sign of the close-to-close return.
+- ``vix_regime``: the VIX crossing 15 or 25 (the posture thresholds), as an ECONOMIC_RELEASE without a
+  symbol (indicator "VIX:<old>-><new>"). It is a market-wide fact, not a trade on one symbol, so the graph
+  records it and the pre-screen settles it; its label is the equal-weight basket's forward return.
+
+Left out, because the project bundles no such data: one-minute crypto shocks, funding-rate extremes and
+order-book imbalance.
+
+Decisions that must not be silently changed:
+- Labels see only bars strictly after the event (`evals.labels.FutureView` enforces it), and only bars of
+  the set's own window: a development label never reads holdout data. Events without a full horizon of
+  later bars inside the window are dropped, not labelled with less.
+- Development 2012-09..2015-12 and holdout 2016-01..2017-09 are split by time; the holdout tape's warm-up
+  ticks come from late 2015 (market history only, no event, no label).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aegis.runtime.replay_job import WARMUP_DAYS, signal_event
+from evals.labels import (
+    DEFAULT_HORIZON,
+    DEFAULT_STOP,
+    DEFAULT_TARGET,
+    BarsAfter,
+    FutureView,
+    IncompleteFutureError,
+    basket_forward_return,
+    label_long,
+)
+from quant.posture import posture_from_vix
+from quant.screen import ScreenParams, Trigger, screen_panel
+from state.events import EventType
+from tools.feeds.bars import panel_bar
+from tools.feeds.bundled import DailyPanel, bar_time, load_bundled_daily
+from tools.feeds.tape import tick_event, vix_event
+
+SET_SOURCE = "evals:bundled-daily"
+TAPE_FILE, LABELS_FILE, MANIFEST_FILE = "tape.jsonl", "labels.jsonl", "manifest.json"
+VOLUME_WINDOW = 20
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpec:
+    """What goes into one set: the event window (inclusive), the instruments and the label parameters."""
+
+    name: str
+    start: date
+    end: date
+    symbols: tuple[str, ...] | None = None  # None: the whole bundled universe
+    horizon: int = DEFAULT_HORIZON  # bars
+    stop: float = DEFAULT_STOP  # fraction
+    target: float = DEFAULT_TARGET  # fraction
+    volume_spike_ratio: float = 3.0
+    warmup_days: int = WARMUP_DAYS
+    screen: ScreenParams = field(default_factory=ScreenParams)
+
+
+DEVELOPMENT = SetSpec("development", date(2012, 9, 1), date(2015, 12, 31))
+HOLDOUT = SetSpec("holdout", date(2016, 1, 1), date(2017, 9, 30))
+GATE = SetSpec("gate", date(2014, 1, 1), date(2014, 12, 31), symbols=("AAPL", "JPM", "XOM"))
+STANDARD_SETS = (DEVELOPMENT, HOLDOUT)
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    row: int
+    kind: str
+    raw: dict[str, Any]
+    label: dict[str, Any]
+
+
+def build_set(spec: SetSpec, out: Path) -> Path:
+    """Write the set `spec` into ``out / spec.name`` and return that folder."""
+    panel = load_bundled_daily(spec.symbols, end=spec.end)
+    first_row = max(bisect.bisect_left(panel.dates, spec.start), spec.warmup_days)
+    if first_row >= len(panel.dates) - spec.horizon:
+        raise ValueError(f"set {spec.name!r}: no event can be labelled in {spec.start}..{spec.end}")
+    events = sorted(_events(panel, spec, first_row), key=lambda e: (e.row, _KIND_ORDER[e.kind], e.raw["id"]))
+    folder = out / spec.name
+    folder.mkdir(parents=True, exist_ok=True)
+    tick_row = max(0, first_row - spec.warmup_days)
+    by_row: dict[int, list[_Event]] = {}
+    for event in events:
+        by_row.setdefault(event.row, []).append(event)
+    _write_lines(folder / TAPE_FILE, _tape_lines(panel, tick_row, by_row))
+    _write_lines(folder / LABELS_FILE, (e.label for e in events))
+    manifest = _manifest(panel, spec, first_row, tick_row, events)
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    return folder
+
+
+_KIND_ORDER = {"vix_regime": 0, "trigger": 1, "volume_spike": 2}
+
+
+def _events(panel: DailyPanel, spec: SetSpec, first_row: int) -> Iterator[_Event]:
+    triggers = screen_panel(panel.open, panel.high, panel.low, panel.close, panel.volume, spec.screen)
+    surged = {(t.row, t.column) for t in triggers if t.signal == "volume_surge"}
+    for trigger in triggers:
+        if trigger.row >= first_row:
+            yield from _labelled(panel, spec, trigger, "trigger")
+    for row, column, direction, ratio in _volume_spikes(panel, spec.volume_spike_ratio):
+        if row >= first_row and (row, column) not in surged:
+            spike = Trigger(row, column, "volume_spike", direction, 1.0 - spec.volume_spike_ratio / ratio)
+            yield from _labelled(panel, spec, spike, "volume_spike")
+    yield from _vix_regimes(panel, spec, first_row)
+
+
+def _labelled(panel: DailyPanel, spec: SetSpec, trigger: Trigger, kind: str) -> Iterator[_Event]:
+    c, t = trigger.column, trigger.row
+    bars = BarsAfter.of(panel.open[:, c], panel.high[:, c], panel.low[:, c], panel.close[:, c], t)
+    try:
+        label = label_long(bars, spec.horizon, spec.stop, spec.target)
+    except IncompleteFutureError:
+        return
+    raw = signal_event(panel, trigger)
+    raw["source"] = SET_SOURCE
+    day = panel.dates[t]
+    yield _Event(
+        t,
+        kind,
+        raw,
+        {
+            "event_id": raw["id"],
+            "kind": kind,
+            "symbol": panel.symbols[c],
+            "day": day.isoformat(),
+            "signal": trigger.signal,
+            "direction": trigger.direction,
+            "exit_day": panel.dates[t + label.exit_offset].isoformat(),
+            **label.to_json(),
+        },
+    )
+
+
+def _volume_spikes(panel: DailyPanel, ratio: float) -> Iterator[tuple[int, int, str, float]]:
+    """(row, column, direction, volume ratio) of the cells whose volume is `ratio` times the previous 20 bars' mean."""
+    volume, close = panel.volume, panel.close
+    for t in range(VOLUME_WINDOW, len(panel.dates)):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            baseline = np.mean(volume[t - VOLUME_WINDOW : t], axis=0)
+            ratios = volume[t] / baseline
+            moves = np.sign(close[t] - close[t - 1])
+        for c in range(len(panel.symbols)):
+            if np.isfinite(ratios[c]) and baseline[c] > 0 and ratios[c] >= ratio and moves[c] != 0:
+                yield t, c, "long" if moves[c] > 0 else "short", float(ratios[c])
+
+
+def _vix_regimes(panel: DailyPanel, spec: SetSpec, first_row: int) -> Iterator[_Event]:
+    for t in range(max(first_row, 1), len(panel.dates)):
+        before, now = float(panel.vix[t - 1]), float(panel.vix[t])
+        if not (math.isfinite(before) and math.isfinite(now)):
+            continue
+        old, new = posture_from_vix(before), posture_from_vix(now)
+        if old == new:
+            continue
+        columns = range(len(panel.symbols))
+        try:
+            forward = basket_forward_return(
+                [FutureView(panel.close[:, c], t) for c in columns],
+                [FutureView(panel.open[:, c], t) for c in columns],
+                spec.horizon,
+            )
+        except IncompleteFutureError:
+            continue
+        day = panel.dates[t]
+        raw: dict[str, Any] = {
+            "id": f"VIX-{day.isoformat()}-regime",
+            "type": EventType.ECONOMIC_RELEASE.value,
+            "source": SET_SOURCE,
+            "symbols": [],
+            "event_time": bar_time(day).isoformat(),
+            "payload": {"indicator": f"VIX:{old}->{new}", "actual": now, "previous": before},
+        }
+        label = {
+            "event_id": raw["id"],
+            "kind": "vix_regime",
+            "symbol": None,
+            "day": day.isoformat(),
+            "signal": f"{old}->{new}",
+            "direction": None,
+            "forward_return": round(forward, 10),
+            "barrier": None,
+            "exit_offset": spec.horizon,
+            "exit_day": panel.dates[t + spec.horizon].isoformat(),
+            "exit_return": None,
+        }
+        yield _Event(t, "vix_regime", raw, label)
+
+
+def _tape_lines(panel: DailyPanel, tick_row: int, by_row: dict[int, list[_Event]]) -> Iterator[dict[str, Any]]:
+    for t in range(tick_row, len(panel.dates)):
+        for c, symbol in enumerate(panel.symbols):
+            bar = panel_bar(panel, t, c)
+            if bar is not None:
+                yield tick_event(symbol, bar)
+        vix = float(panel.vix[t])
+        if math.isfinite(vix):
+            yield vix_event(bar_time(panel.dates[t]), vix)
+        for event in by_row.get(t, []):
+            yield event.raw
+
+
+def _manifest(panel: DailyPanel, spec: SetSpec, first_row: int, tick_row: int, events: list[_Event]) -> dict[str, Any]:
+    rows = range(first_row, len(panel.dates))
+    return {
+        "name": spec.name,
+        "window": [spec.start.isoformat(), spec.end.isoformat()],
+        "symbols": list(panel.symbols),
+        "horizon_bars": spec.horizon,
+        "stop": spec.stop,
+        "target": spec.target,
+        "volume_spike_ratio": spec.volume_spike_ratio,
+        "first_tick_day": panel.dates[tick_row].isoformat(),
+        "first_event_day": panel.dates[first_row].isoformat(),
+        "events": len(events),
+        "events_by_kind": dict(sorted(Counter(e.kind for e in events).items())),
+        "not_included": ["crypto one-minute shocks", "funding-rate extremes", "order-book imbalance"],
+        "prices": {
+            "dates": [panel.dates[t].isoformat() for t in rows],
+            "close": {
+                symbol: [_finite_or_none(panel.close[t, c]) for t in rows] for c, symbol in enumerate(panel.symbols)
+            },
+        },
+    }
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def _write_lines(path: Path, lines: Iterator[dict[str, Any]] | Any) -> None:
+    text = "".join(json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n" for line in lines)
+    path.write_text(text, encoding="utf-8")
+
+
+def read_labels(folder: Path) -> dict[str, dict[str, Any]]:
+    """The labels of a set by event id."""
+    lines = (folder / LABELS_FILE).read_text(encoding="utf-8").splitlines()
+    return {label["event_id"]: label for label in map(json.loads, lines) if label}
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    manifest: dict[str, Any] = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+    return manifest
