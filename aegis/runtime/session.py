@@ -87,7 +87,7 @@ async def run_session(
 ) -> DecisionRecord:
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     payload: dict[str, Any] | None = {"event": raw}
-    if graph.checkpointer is not None:
+    if graph.checkpointer is not None and durability != "exit":  # with "exit", a killed run left no checkpoint
         snapshot = await graph.aget_state(config)
         if snapshot.next:  # stopped mid-run: continue from the last checkpoint
             payload = None

@@ -70,12 +70,20 @@ class DeliberationNodes:
         prior = await self.s.store.get_decision(event_id)
         if prior is not None:
             return {"prior": prior}
-        await self.s.store.record_event(event_id, str(raw.get("type") if isinstance(raw, dict) else None), now, raw)
+        kind = str(raw.get("type") if isinstance(raw, dict) else None)
+        first_arrival = await self.s.store.record_event(event_id, kind, now, raw)
         try:
             parsed = parse_event(raw, now=now)
         except EventRejectedError as exc:
             await self.s.store.record_rejection(exc.event_id, raw, exc.errors, now)
             return {"rejection": exc.errors, "settled": Settlement(Outcome.REJECTED, str(exc))}
+        if not first_arrival:
+            # A redelivery with no decision: the last attempt died. If it got as far as the broker, that
+            # order stands; asking the roles again could decide otherwise beside a live order.
+            placed = await self.s.store.get_order_for_event(parsed.id)
+            if placed is not None:
+                reason = "order placed by an earlier attempt that died before its decision was saved"
+                return {"parsed": parsed, "order": placed, "settled": Settlement(Outcome.ORDERED, reason)}
         return {"parsed": parsed}
 
     async def load_context(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:

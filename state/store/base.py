@@ -81,8 +81,9 @@ class DurableStore(Protocol):
     """
 
     # ---- events -----------------------------------------------------------------------------------
-    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> None:
-        """Record an arriving event, valid or not. A repeated `event_id` is ignored (first arrival wins)."""
+    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> bool:
+        """Record an arriving event, valid or not. A repeated `event_id` is ignored (first arrival wins);
+        returns False for such a redelivery."""
         ...
 
     async def record_rejection(

@@ -290,15 +290,16 @@ class PostgresStore:
 
     # ---- events ----------------------------------------------------------------------------------
 
-    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> None:
+    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> bool:
         params = (event_id, event_type, ts(received_at), json_text(raw))
         async with self._use(transaction=True) as db:
             await db.take_turn("events")
-            await db.execute(
+            inserted = await db.execute(
                 "INSERT INTO events (event_id, seq, event_type, received_at, raw) "
                 f"VALUES (%s, {_next_seq('events')}, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
                 params,
             )
+        return inserted == 1
 
     async def record_rejection(
         self, event_id: str | None, raw: Mapping[str, Any], errors: Sequence[FieldError], at: datetime

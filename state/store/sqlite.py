@@ -188,14 +188,15 @@ class SqliteStore:
 
     # ---- events ----------------------------------------------------------------------------------
 
-    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> None:
+    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> bool:
         params = (event_id, event_type, ts(received_at), json_text(raw))
         async with self._use() as db:
-            await db.execute(
+            inserted = await db.execute(
                 "INSERT INTO events (event_id, seq, event_type, received_at, raw) "
                 f"VALUES (?, {_next_seq('events')}, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
                 params,
             )
+        return inserted == 1
 
     async def record_rejection(
         self, event_id: str | None, raw: Mapping[str, Any], errors: Sequence[FieldError], at: datetime

@@ -10,7 +10,7 @@ import pytest
 
 from aegis import Pipeline
 from aegis.runtime.worker import Worker
-from state.bus.base import BusPolicy
+from state.bus.base import BusPolicy, BusUnavailableError, Delivery
 from state.bus.memory import InMemoryBus
 from state.decisions import DecisionRecord
 from state.store.base import StoreUnavailableError
@@ -81,3 +81,30 @@ async def test_an_event_failing_every_time_ends_in_the_dead_letters_with_its_err
     dead = await bus.dead_letters()
     assert len(dead) == 1 and "disk full" in (dead[0].get("error") or "")
     assert await bus.pending_count() == 0
+
+
+class _AckFailsOnce(InMemoryBus):
+    """A bus that loses its connection once, right when the first acknowledgement is sent."""
+
+    def __init__(self, policy: BusPolicy) -> None:
+        super().__init__(policy)
+        self.failed_acks = 0
+
+    async def ack(self, delivery: Delivery) -> None:
+        if self.failed_acks == 0:
+            self.failed_acks += 1
+            raise BusUnavailableError("connection reset while acknowledging")
+        await super().ack(delivery)
+
+
+async def test_an_ack_lost_to_a_bus_outage_is_made_on_the_redelivery(make_pipeline: PipelineFactory) -> None:
+    pipeline = await make_pipeline()
+    bus = _AckFailsOnce(BusPolicy(claim_idle_ms=50))
+    await bus.publish(events(1)[0])
+    first = await Worker(pipeline, bus, "w1", block_ms=10).run(until_idle=True)
+    assert first.decided == 1 and await bus.pending_count() == 1  # decided, but the ack never arrived
+    await asyncio.sleep(0.1)
+    second = await Worker(pipeline, bus, "w2", block_ms=10).run(until_idle=True)
+    assert second.decided == 1 and await bus.pending_count() == 0
+    recorded = await pipeline.services.store.recent_outcomes(10)
+    assert [d.event_id for d in recorded] == ["w-0"]  # one decision: the redelivery returned the recorded one

@@ -124,3 +124,29 @@ async def test_a_successful_session_ends_the_failure_streak(make_pipeline: Pipel
     assert await pipeline.services.store.get_counter(FAILED_SESSIONS_COUNTER) == 0
     decision = await pipeline.submit(signal("e-streak-after", session_bar))
     assert decision.posture == "offensive"
+
+
+async def test_a_redelivery_after_a_crash_between_order_and_decision_keeps_that_order(
+    make_pipeline: PipelineFactory, session_bar: Bar
+) -> None:
+    """The attempt that died had recorded the event and placed its order, but saved no decision: the
+    redelivery settles on that order instead of asking the roles again (they might now say otherwise)."""
+    client = ScriptedClient({"analyst": [LONG], "validator": [APPROVE], "commander": [HOLD]})
+    pipeline = await make_pipeline({"scripted": client}, provider="scripted")
+    raw = signal("e-died", session_bar)
+    await pipeline.services.store.record_event("e-died", "SIGNAL_GENERATED", session_bar.time, raw)
+    placed = await pipeline.paper_broker.submit(
+        OrderRequest(
+            event_id="e-died",
+            symbol="AAPL",
+            side=Side.BUY,
+            quantity=5,
+            order_type=OrderType.LIMIT,
+            limit_price=session_bar.close,
+            created_at=session_bar.time,
+        )
+    )
+    decision = await pipeline.submit(raw)
+    assert decision.outcome is Outcome.ORDERED and decision.order == placed
+    assert "earlier attempt" in decision.reason
+    assert client.requests == []  # the roles were not asked again
