@@ -61,7 +61,7 @@ def build(
 @app.command("run")
 def run(
     set_folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A set built by `build`")],
-    out: Annotated[Path, typer.Option(help="Folder for the run's files")] = Path("runs") / "latest",
+    out: Annotated[Path, typer.Option(help="Folder for the run's files")] = Path("data") / "evals" / "latest",
     llm: Annotated[LLMMode, typer.Option(help="Providers for the roles")] = LLMMode.RULES,
     cassettes: Annotated[Path | None, typer.Option(help="Cassette folder for --llm replay / record")] = None,
 ) -> None:
