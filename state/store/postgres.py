@@ -27,13 +27,12 @@ Decisions that must not be silently changed:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
-from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import sql
@@ -42,9 +41,6 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from state.clock import Clock, WallClock
-from state.context import RecentDecision
-from state.decisions import DecisionRecord
-from state.events import Bar, FieldError
 from state.orders import Fill, Order, OrderStatus, Position
 from state.store.base import (
     InvalidRecordError,
@@ -55,25 +51,18 @@ from state.store.base import (
 )
 from state.store.migrate import apply_migrations
 from state.store.rows import (
-    ACCOUNT,
     FILL_COLUMNS,
     POSITION_COLUMNS,
     audit_entry,
-    book_rows,
-    counter_value,
-    decision_row,
-    fill_from,
     fill_row,
-    finite,
     json_text,
     known_vix,
     order_row,
     parse,
     position_from,
-    recent_outcome,
-    rejection_entry,
     ts,
 )
+from state.store.sql_store import SqlConnection, SqlStore, _next_seq
 
 __all__ = ["PostgresStore"]
 
@@ -81,9 +70,10 @@ _Conn = psycopg.AsyncConnection[TupleRow]
 _MIGRATIONS_LOCK = "schema_migrations"
 
 
-def _next_seq(table: str) -> str:
-    # Same expression as on SQLite; correct here because the writer holds the table's advisory lock.
-    return f"(SELECT COALESCE(MAX(seq), 0) + 1 FROM {table})"
+@functools.cache
+def _placeholders(query: str) -> str:
+    """The shared SQL's `?` placeholders in psycopg's style (the statements hold no other `?` or `%`)."""
+    return query.replace("?", "%s") if "?" in query else query
 
 
 def _lock_key(schema: str | None, name: str) -> int:
@@ -114,11 +104,11 @@ class _Connection:
         self._schema = schema
 
     async def execute(self, query: str, params: Sequence[Any] = ()) -> int:
-        cursor = await self.raw.execute(query, tuple(params) if params else None)
+        cursor = await self.raw.execute(_placeholders(query), tuple(params) if params else None)
         return cursor.rowcount
 
     async def fetch_all(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cursor = await self.raw.execute(query, tuple(params) if params else None)
+        cursor = await self.raw.execute(_placeholders(query), tuple(params) if params else None)
         return [tuple(row) for row in await cursor.fetchall()]
 
     async def fetch_one(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
@@ -138,7 +128,7 @@ class _Connection:
 # ---- the store -----------------------------------------------------------------------------------
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """`DurableStore` on PostgreSQL. Use `async with PostgresStore(url) as store:` or `open()`/`close()`.
 
     `schema`: the schema (search_path) holding the tables, created if missing; None keeps the server's
@@ -261,11 +251,6 @@ class PostgresStore:
     async def __aenter__(self) -> PostgresStore:
         return await self.open()
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
     @asynccontextmanager
     async def _use(self, *, transaction: bool = False) -> AsyncIterator[_Connection]:
         pool = self._pool
@@ -290,78 +275,7 @@ class PostgresStore:
 
     # ---- events ----------------------------------------------------------------------------------
 
-    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> bool:
-        params = (event_id, event_type, ts(received_at), json_text(raw))
-        async with self._use(transaction=True) as db:
-            await db.take_turn("events")
-            inserted = await db.execute(
-                "INSERT INTO events (event_id, seq, event_type, received_at, raw) "
-                f"VALUES (%s, {_next_seq('events')}, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-                params,
-            )
-        return inserted == 1
-
-    async def record_rejection(
-        self, event_id: str | None, raw: Mapping[str, Any], errors: Sequence[FieldError], at: datetime
-    ) -> None:
-        params = (event_id, json_text(raw), json_text([e.model_dump() for e in errors]), ts(at))
-        async with self._use(transaction=True) as db:
-            await db.take_turn("rejected_events")
-            await db.execute(
-                "INSERT INTO rejected_events (seq, event_id, raw, errors, rejected_at) "
-                f"VALUES ({_next_seq('rejected_events')}, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-                params,
-            )
-
-    async def rejected_events(self, limit: int = 100) -> list[dict[str, Any]]:
-        if limit <= 0:
-            return []
-        async with self._use() as db:
-            rows = await db.fetch_all(
-                "SELECT event_id, raw, errors, rejected_at FROM rejected_events ORDER BY seq DESC LIMIT %s",
-                (limit,),
-            )
-        return [rejection_entry(r) for r in rows]
-
     # ---- decisions -------------------------------------------------------------------------------
-
-    async def save_decision(self, record: DecisionRecord) -> bool:
-        params = decision_row(record)
-        async with self._use(transaction=True) as db:
-            await db.take_turn("decisions")
-            changed = await db.execute(
-                "INSERT INTO decisions (event_id, seq, event_type, outcome, symbol, decided_at, record) "
-                f"VALUES (%s, {_next_seq('decisions')}, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-                params,
-            )
-        return changed == 1
-
-    async def get_decision(self, event_id: str) -> DecisionRecord | None:
-        async with self._use() as db:
-            row = await db.fetch_one("SELECT record FROM decisions WHERE event_id = %s", (event_id,))
-        if row is None:
-            return None
-        return parse("decision", event_id, DecisionRecord.model_validate_json, row[0])
-
-    async def recent_decisions(self, limit: int) -> list[DecisionRecord]:
-        if limit <= 0:
-            return []
-        async with self._use() as db:
-            rows = await db.fetch_all(
-                "SELECT event_id, record FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT %s", (limit,)
-            )
-        return [parse("decision", r[0], DecisionRecord.model_validate_json, r[1]) for r in rows]
-
-    async def recent_outcomes(self, limit: int) -> list[RecentDecision]:
-        if limit <= 0:
-            return []
-        async with self._use() as db:
-            rows = await db.fetch_all(
-                "SELECT event_id, symbol, outcome, decided_at FROM decisions "
-                "ORDER BY decided_at DESC, seq DESC LIMIT %s",
-                (limit,),
-            )
-        return [recent_outcome(r) for r in rows]
 
     # ---- orders and fills ------------------------------------------------------------------------
 
@@ -386,8 +300,10 @@ class PostgresStore:
         async with self._use() as db:
             await self._update_order(db, order)
 
-    @staticmethod
-    async def _update_order(db: _Connection, order: Order) -> None:
+    async def _take_turn(self, db: SqlConnection, table: str) -> None:
+        await cast(_Connection, db).take_turn(table)
+
+    async def _update_order(self, db: SqlConnection, order: Order) -> None:
         changed = await db.execute(
             "UPDATE orders SET symbol = %s, side = %s, order_type = %s, quantity = %s, status = %s, "
             "created_at = %s, updated_at = %s, record = %s WHERE order_id = %s AND event_id = %s",
@@ -395,13 +311,6 @@ class PostgresStore:
         )
         if changed != 1:
             raise RecordNotFoundError(f"no order {order.order_id} for event {order.event_id}")
-
-    async def get_order_for_event(self, event_id: str) -> Order | None:
-        async with self._use() as db:
-            row = await db.fetch_one("SELECT record FROM orders WHERE event_id = %s", (event_id,))
-        if row is None:
-            return None
-        return parse("order", event_id, Order.model_validate_json, row[0])
 
     async def open_orders(self) -> list[Order]:
         async with self._use() as db:
@@ -415,9 +324,8 @@ class PostgresStore:
         async with self._use(transaction=True) as db:
             await self._insert_fill(db, fill)
 
-    @staticmethod
-    async def _insert_fill(db: _Connection, fill: Fill) -> bool:
-        await db.take_turn("fills")
+    async def _insert_fill(self, db: SqlConnection, fill: Fill) -> bool:
+        await self._take_turn(db, "fills")
         changed = await db.execute(
             f"INSERT INTO fills ({FILL_COLUMNS}, seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
             f"{_next_seq('fills')}) ON CONFLICT (fill_id) DO NOTHING",
@@ -425,70 +333,12 @@ class PostgresStore:
         )
         return changed == 1
 
-    async def fills(self) -> list[Fill]:
-        async with self._use() as db:
-            rows = await db.fetch_all(f"SELECT {FILL_COLUMNS} FROM fills ORDER BY seq")
-        return [parse("fill", r[0], fill_from, r) for r in rows]
-
-    async def book_fill(
-        self, fill: Fill, order: Order | None, positions: Sequence[Position], cash: float, at: datetime
-    ) -> bool:
-        cash_row = (ACCOUNT, finite("cash", cash), ts(at))
-        position_rows = book_rows(positions)
-        async with self._use(transaction=True) as db:
-            if not await self._insert_fill(db, fill):
-                return False
-            if order is not None:
-                await self._update_order(db, order)
-            await self._write_positions(db, position_rows)
-            await self._write_cash(db, cash_row)
-        return True
-
     # ---- the book --------------------------------------------------------------------------------
-
-    @staticmethod
-    async def _write_positions(db: _Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        await db.take_turn("positions")
-        await db.execute("DELETE FROM positions")
-        for row in rows:
-            await db.execute(f"INSERT INTO positions ({POSITION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)", row)
-
-    @staticmethod
-    async def _write_cash(db: _Connection, row: tuple[Any, ...]) -> None:
-        await db.execute(
-            "INSERT INTO account (account_id, cash, updated_at) VALUES (%s, %s, %s) ON CONFLICT (account_id) "
-            "DO UPDATE SET cash = excluded.cash, updated_at = excluded.updated_at",
-            row,
-        )
-
-    async def replace_positions(self, positions: Sequence[Position]) -> None:
-        rows = book_rows(positions)
-        async with self._use(transaction=True) as db:
-            await self._write_positions(db, rows)
 
     async def positions(self) -> list[Position]:
         async with self._use() as db:
             rows = await db.fetch_all(f'SELECT {POSITION_COLUMNS} FROM positions ORDER BY symbol COLLATE "C"')
         return [parse("position", r[0], position_from, r) for r in rows]
-
-    async def save_cash(self, cash: float, at: datetime) -> None:
-        row = (ACCOUNT, finite("cash", cash), ts(at))
-        async with self._use() as db:
-            await self._write_cash(db, row)
-
-    async def cash(self) -> float | None:
-        async with self._use() as db:
-            row = await db.fetch_one("SELECT cash FROM account WHERE account_id = %s", (ACCOUNT,))
-        return None if row is None else float(row[0])
-
-    async def save_mark(self, symbol: str, price: float, at: datetime) -> None:
-        row = (symbol, finite("price", price), ts(at))
-        async with self._use() as db:
-            await db.execute(
-                "INSERT INTO marks (symbol, price, as_of) VALUES (%s, %s, %s) ON CONFLICT (symbol) "
-                "DO UPDATE SET price = excluded.price, as_of = excluded.as_of",
-                row,
-            )
 
     async def marks(self) -> dict[str, tuple[float, datetime]]:
         async with self._use() as db:
@@ -496,41 +346,6 @@ class PostgresStore:
         return {r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in rows}
 
     # ---- the durable copy of the market context --------------------------------------------------
-
-    async def save_bar(self, symbol: str, bar: Bar) -> None:
-        row = (symbol, ts(bar.time), bar.model_dump_json())
-        async with self._use() as db:
-            await db.execute(
-                "INSERT INTO market_bars (symbol, bar_time, record) VALUES (%s, %s, %s) "
-                "ON CONFLICT (symbol, bar_time) DO NOTHING",
-                row,
-            )
-
-    async def recent_bars(self, symbol: str, limit: int) -> list[Bar]:
-        if limit <= 0:
-            return []
-        async with self._use() as db:
-            rows = await db.fetch_all(
-                "SELECT bar_time, record FROM market_bars WHERE symbol = %s ORDER BY bar_time DESC LIMIT %s",
-                (symbol, limit),
-            )
-        return [parse("bar", r[0], Bar.model_validate_json, r[1]) for r in reversed(rows)]
-
-    async def put_value(self, name: str, value: Any, at: datetime) -> None:
-        row = (name, json_text(value), ts(at))
-        async with self._use() as db:
-            await db.execute(
-                "INSERT INTO hot_values (name, value, updated_at) VALUES (%s, %s, %s) ON CONFLICT (name) "
-                "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                row,
-            )
-
-    async def get_value(self, name: str) -> tuple[Any, datetime] | None:
-        async with self._use() as db:
-            row = await db.fetch_one("SELECT value, updated_at FROM hot_values WHERE name = %s", (name,))
-        if row is None:
-            return None
-        return parse("value", name, json.loads, row[0]), parse("value", name, datetime.fromisoformat, row[1])
 
     # ---- posture, audit, counters ----------------------------------------------------------------
 
@@ -543,13 +358,6 @@ class PostgresStore:
                 f"VALUES ({_next_seq('posture_history')}, %s, %s, %s, %s)",
                 params,
             )
-
-    async def posture_history(self) -> list[tuple[datetime, str, str, float | None]]:
-        async with self._use() as db:
-            rows = await db.fetch_all(
-                "SELECT changed_at, posture, reason, vix FROM posture_history ORDER BY changed_at, seq"
-            )
-        return [(parse("posture", r[0], datetime.fromisoformat, r[0]), r[1], r[2], r[3]) for r in rows]
 
     async def audit(self, actor: str, action: str, detail: Mapping[str, Any], at: datetime) -> None:
         params = (ts(at), actor, action, json_text(detail))
@@ -571,17 +379,3 @@ class PostgresStore:
                 (limit,),
             )
         return [parse("audit entry", r[0], audit_entry, r) for r in rows]
-
-    async def get_counter(self, name: str) -> int:
-        async with self._use() as db:
-            row = await db.fetch_one("SELECT value FROM counters WHERE name = %s", (name,))
-        return 0 if row is None else int(row[0])
-
-    async def set_counter(self, name: str, value: int) -> None:
-        value = counter_value(name, value)
-        async with self._use() as db:
-            await db.execute(
-                "INSERT INTO counters (name, value) VALUES (%s, %s) "
-                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                (name, value),
-            )

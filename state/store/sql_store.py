@@ -1,0 +1,267 @@
+"""The SQL both durable stores share: one implementation of the protocol's records, two engines below it.
+
+SQL here is written once, with `?` placeholders (the PostgreSQL connection translates them) and the portable
+schema of the migrations. An engine supplies the connection (`_use`), its way of serialising writers of an
+append-only table (`_take_turn`: nothing on SQLite's single locked connection, an advisory lock on
+PostgreSQL), and the few statements whose SQL differs (orders, fills, ordering by symbol).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from state.context import RecentDecision
+from state.decisions import DecisionRecord
+from state.events import Bar, FieldError
+from state.orders import Fill, Order, Position
+from state.store.rows import (
+    ACCOUNT,
+    FILL_COLUMNS,
+    POSITION_COLUMNS,
+    book_rows,
+    counter_value,
+    decision_row,
+    fill_from,
+    finite,
+    json_text,
+    parse,
+    recent_outcome,
+    rejection_entry,
+    ts,
+)
+
+
+def _next_seq(table: str) -> str:
+    # Portable stand-in for auto-increment: correct because writers of `table` take turns (`_take_turn`).
+    return f"(SELECT COALESCE(MAX(seq), 0) + 1 FROM {table})"
+
+
+class SqlConnection(Protocol):
+    async def execute(self, query: str, params: Sequence[Any] = ()) -> int: ...
+
+    async def fetch_all(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    async def fetch_one(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
+
+
+class SqlStore(ABC):
+    """The protocol's methods whose SQL is the same on every engine."""
+
+    @abstractmethod
+    def _use(self, *, transaction: bool = False) -> AbstractAsyncContextManager[SqlConnection]:
+        """A connection (in a transaction if asked), translating the engine's errors to `StoreError`s."""
+
+    @abstractmethod
+    async def _take_turn(self, db: SqlConnection, table: str) -> None:
+        """Wait for the other writers of an append-only `table` (inside the current transaction)."""
+
+    @abstractmethod
+    async def _insert_fill(self, db: SqlConnection, fill: Fill) -> bool: ...
+
+    @abstractmethod
+    async def _update_order(self, db: SqlConnection, order: Order) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> bool:
+        params = (event_id, event_type, ts(received_at), json_text(raw))
+        async with self._use(transaction=True) as db:
+            await self._take_turn(db, "events")
+            inserted = await db.execute(
+                "INSERT INTO events (event_id, seq, event_type, received_at, raw) "
+                f"VALUES (?, {_next_seq('events')}, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                params,
+            )
+        return inserted == 1
+
+    async def record_rejection(
+        self, event_id: str | None, raw: Mapping[str, Any], errors: Sequence[FieldError], at: datetime
+    ) -> None:
+        params = (event_id, json_text(raw), json_text([e.model_dump() for e in errors]), ts(at))
+        async with self._use(transaction=True) as db:
+            await self._take_turn(db, "rejected_events")
+            await db.execute(
+                "INSERT INTO rejected_events (seq, event_id, raw, errors, rejected_at) "
+                f"VALUES ({_next_seq('rejected_events')}, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                params,
+            )
+
+    async def rejected_events(self, limit: int = 100) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT event_id, raw, errors, rejected_at FROM rejected_events ORDER BY seq DESC LIMIT ?",
+                (limit,),
+            )
+        return [rejection_entry(r) for r in rows]
+
+    async def save_decision(self, record: DecisionRecord) -> bool:
+        params = decision_row(record)
+        async with self._use(transaction=True) as db:
+            await self._take_turn(db, "decisions")
+            changed = await db.execute(
+                "INSERT INTO decisions (event_id, seq, event_type, outcome, symbol, decided_at, record) "
+                f"VALUES (?, {_next_seq('decisions')}, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                params,
+            )
+        return changed == 1
+
+    async def get_decision(self, event_id: str) -> DecisionRecord | None:
+        async with self._use() as db:
+            row = await db.fetch_one("SELECT record FROM decisions WHERE event_id = ?", (event_id,))
+        if row is None:
+            return None
+        return parse("decision", event_id, DecisionRecord.model_validate_json, row[0])
+
+    async def recent_decisions(self, limit: int) -> list[DecisionRecord]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT event_id, record FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT ?", (limit,)
+            )
+        return [parse("decision", r[0], DecisionRecord.model_validate_json, r[1]) for r in rows]
+
+    async def recent_outcomes(self, limit: int) -> list[RecentDecision]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT event_id, symbol, outcome, decided_at FROM decisions "
+                "ORDER BY decided_at DESC, seq DESC LIMIT ?",
+                (limit,),
+            )
+        return [recent_outcome(r) for r in rows]
+
+    async def get_order_for_event(self, event_id: str) -> Order | None:
+        async with self._use() as db:
+            row = await db.fetch_one("SELECT record FROM orders WHERE event_id = ?", (event_id,))
+        if row is None:
+            return None
+        return parse("order", event_id, Order.model_validate_json, row[0])
+
+    async def fills(self) -> list[Fill]:
+        async with self._use() as db:
+            rows = await db.fetch_all(f"SELECT {FILL_COLUMNS} FROM fills ORDER BY seq")
+        return [parse("fill", r[0], fill_from, r) for r in rows]
+
+    async def book_fill(
+        self, fill: Fill, order: Order | None, positions: Sequence[Position], cash: float, at: datetime
+    ) -> bool:
+        cash_row = (ACCOUNT, finite("cash", cash), ts(at))
+        position_rows = book_rows(positions)
+        async with self._use(transaction=True) as db:
+            if not await self._insert_fill(db, fill):
+                return False
+            if order is not None:
+                await self._update_order(db, order)
+            await self._write_positions(db, position_rows)
+            await self._write_cash(db, cash_row)
+        return True
+
+    async def _write_positions(self, db: SqlConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+        await self._take_turn(db, "positions")
+        await db.execute("DELETE FROM positions")
+        for row in rows:
+            await db.execute(f"INSERT INTO positions ({POSITION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+
+    @staticmethod
+    async def _write_cash(db: SqlConnection, row: tuple[Any, ...]) -> None:
+        await db.execute(
+            "INSERT INTO account (account_id, cash, updated_at) VALUES (?, ?, ?) ON CONFLICT (account_id) "
+            "DO UPDATE SET cash = excluded.cash, updated_at = excluded.updated_at",
+            row,
+        )
+
+    async def replace_positions(self, positions: Sequence[Position]) -> None:
+        rows = book_rows(positions)
+        async with self._use(transaction=True) as db:
+            await self._write_positions(db, rows)
+
+    async def save_cash(self, cash: float, at: datetime) -> None:
+        row = (ACCOUNT, finite("cash", cash), ts(at))
+        async with self._use() as db:
+            await self._write_cash(db, row)
+
+    async def cash(self) -> float | None:
+        async with self._use() as db:
+            row = await db.fetch_one("SELECT cash FROM account WHERE account_id = ?", (ACCOUNT,))
+        return None if row is None else float(row[0])
+
+    async def save_mark(self, symbol: str, price: float, at: datetime) -> None:
+        row = (symbol, finite("price", price), ts(at))
+        async with self._use() as db:
+            await db.execute(
+                "INSERT INTO marks (symbol, price, as_of) VALUES (?, ?, ?) ON CONFLICT (symbol) "
+                "DO UPDATE SET price = excluded.price, as_of = excluded.as_of",
+                row,
+            )
+
+    async def save_bar(self, symbol: str, bar: Bar) -> None:
+        row = (symbol, ts(bar.time), bar.model_dump_json())
+        async with self._use() as db:
+            await db.execute(
+                "INSERT INTO market_bars (symbol, bar_time, record) VALUES (?, ?, ?) "
+                "ON CONFLICT (symbol, bar_time) DO NOTHING",
+                row,
+            )
+
+    async def recent_bars(self, symbol: str, limit: int) -> list[Bar]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT bar_time, record FROM market_bars WHERE symbol = ? ORDER BY bar_time DESC LIMIT ?",
+                (symbol, limit),
+            )
+        return [parse("bar", r[0], Bar.model_validate_json, r[1]) for r in reversed(rows)]
+
+    async def put_value(self, name: str, value: Any, at: datetime) -> None:
+        row = (name, json_text(value), ts(at))
+        async with self._use() as db:
+            await db.execute(
+                "INSERT INTO hot_values (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                row,
+            )
+
+    async def get_value(self, name: str) -> tuple[Any, datetime] | None:
+        async with self._use() as db:
+            row = await db.fetch_one("SELECT value, updated_at FROM hot_values WHERE name = ?", (name,))
+        if row is None:
+            return None
+        return parse("value", name, json.loads, row[0]), parse("value", name, datetime.fromisoformat, row[1])
+
+    async def posture_history(self) -> list[tuple[datetime, str, str, float | None]]:
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT changed_at, posture, reason, vix FROM posture_history ORDER BY changed_at, seq"
+            )
+        return [(parse("posture", r[0], datetime.fromisoformat, r[0]), r[1], r[2], r[3]) for r in rows]
+
+    async def get_counter(self, name: str) -> int:
+        async with self._use() as db:
+            row = await db.fetch_one("SELECT value FROM counters WHERE name = ?", (name,))
+        return 0 if row is None else int(row[0])
+
+    async def set_counter(self, name: str, value: int) -> None:
+        value = counter_value(name, value)
+        async with self._use() as db:
+            await db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (name, value),
+            )
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
