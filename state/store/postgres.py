@@ -29,9 +29,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from datetime import datetime
 from typing import Any, cast
 
 import psycopg
@@ -41,7 +40,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from state.clock import Clock, WallClock
-from state.orders import Fill, Order, OrderStatus, Position
+from state.orders import Fill, Order, OrderStatus
 from state.store.base import (
     InvalidRecordError,
     RecordNotFoundError,
@@ -51,18 +50,11 @@ from state.store.base import (
 )
 from state.store.migrate import apply_migrations
 from state.store.rows import (
-    FILL_COLUMNS,
-    POSITION_COLUMNS,
     audit_entry,
-    fill_row,
-    json_text,
-    known_vix,
     order_row,
     parse,
-    position_from,
-    ts,
 )
-from state.store.sql_store import SqlConnection, SqlStore, _next_seq
+from state.store.sql_store import SqlConnection, SqlStore
 
 __all__ = ["PostgresStore"]
 
@@ -136,6 +128,8 @@ class PostgresStore(SqlStore):
     (whole seconds) bounds one connection attempt, `acquire_timeout` (seconds) the wait for a pooled
     connection. `clock` only stamps applied migrations; every other time is given by the caller.
     """
+
+    _byte_order = ' COLLATE "C"'  # byte order whatever the database collation, as on SQLite
 
     def __init__(
         self,
@@ -273,10 +267,6 @@ class PostgresStore(SqlStore):
         except psycopg.Error as exc:
             raise StoreUnavailableError(f"{self._where}: {exc}") from exc
 
-    # ---- events ----------------------------------------------------------------------------------
-
-    # ---- decisions -------------------------------------------------------------------------------
-
     # ---- orders and fills ------------------------------------------------------------------------
 
     async def save_order(self, order: Order) -> Order:
@@ -324,50 +314,7 @@ class PostgresStore(SqlStore):
         async with self._use(transaction=True) as db:
             await self._insert_fill(db, fill)
 
-    async def _insert_fill(self, db: SqlConnection, fill: Fill) -> bool:
-        await self._take_turn(db, "fills")
-        changed = await db.execute(
-            f"INSERT INTO fills ({FILL_COLUMNS}, seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
-            f"{_next_seq('fills')}) ON CONFLICT (fill_id) DO NOTHING",
-            fill_row(fill),
-        )
-        return changed == 1
-
-    # ---- the book --------------------------------------------------------------------------------
-
-    async def positions(self) -> list[Position]:
-        async with self._use() as db:
-            rows = await db.fetch_all(f'SELECT {POSITION_COLUMNS} FROM positions ORDER BY symbol COLLATE "C"')
-        return [parse("position", r[0], position_from, r) for r in rows]
-
-    async def marks(self) -> dict[str, tuple[float, datetime]]:
-        async with self._use() as db:
-            rows = await db.fetch_all('SELECT symbol, price, as_of FROM marks ORDER BY symbol COLLATE "C"')
-        return {r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in rows}
-
-    # ---- the durable copy of the market context --------------------------------------------------
-
     # ---- posture, audit, counters ----------------------------------------------------------------
-
-    async def record_posture(self, posture: str, reason: str, vix: float | None, at: datetime) -> None:
-        params = (ts(at), posture, reason, known_vix(vix))
-        async with self._use(transaction=True) as db:
-            await db.take_turn("posture_history")
-            await db.execute(
-                "INSERT INTO posture_history (seq, changed_at, posture, reason, vix) "
-                f"VALUES ({_next_seq('posture_history')}, %s, %s, %s, %s)",
-                params,
-            )
-
-    async def audit(self, actor: str, action: str, detail: Mapping[str, Any], at: datetime) -> None:
-        params = (ts(at), actor, action, json_text(detail))
-        async with self._use(transaction=True) as db:
-            await db.take_turn("audit_log")
-            await db.execute(
-                "INSERT INTO audit_log (seq, recorded_at, actor, action, detail) "
-                f"VALUES ({_next_seq('audit_log')}, %s, %s, %s, %s)",
-                params,
-            )
 
     async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         if limit <= 0:

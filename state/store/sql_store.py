@@ -28,9 +28,12 @@ from state.store.rows import (
     counter_value,
     decision_row,
     fill_from,
+    fill_row,
     finite,
     json_text,
+    known_vix,
     parse,
+    position_from,
     recent_outcome,
     rejection_entry,
     ts,
@@ -53,6 +56,8 @@ class SqlConnection(Protocol):
 class SqlStore(ABC):
     """The protocol's methods whose SQL is the same on every engine."""
 
+    _byte_order = ""  # how to make ORDER BY symbol compare bytes (SQLite's default; PostgreSQL needs COLLATE "C")
+
     @abstractmethod
     def _use(self, *, transaction: bool = False) -> AbstractAsyncContextManager[SqlConnection]:
         """A connection (in a transaction if asked), translating the engine's errors to `StoreError`s."""
@@ -60,9 +65,6 @@ class SqlStore(ABC):
     @abstractmethod
     async def _take_turn(self, db: SqlConnection, table: str) -> None:
         """Wait for the other writers of an append-only `table` (inside the current transaction)."""
-
-    @abstractmethod
-    async def _insert_fill(self, db: SqlConnection, fill: Fill) -> bool: ...
 
     @abstractmethod
     async def _update_order(self, db: SqlConnection, order: Order) -> None: ...
@@ -265,3 +267,42 @@ class SqlStore(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+    async def _insert_fill(self, db: SqlConnection, fill: Fill) -> bool:
+        await self._take_turn(db, "fills")
+        changed = await db.execute(
+            f"INSERT INTO fills ({FILL_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            f"{_next_seq('fills')}) ON CONFLICT (fill_id) DO NOTHING",
+            fill_row(fill),
+        )
+        return changed == 1
+
+    async def positions(self) -> list[Position]:
+        async with self._use() as db:
+            rows = await db.fetch_all(f"SELECT {POSITION_COLUMNS} FROM positions ORDER BY symbol{self._byte_order}")
+        return [parse("position", r[0], position_from, r) for r in rows]
+
+    async def marks(self) -> dict[str, tuple[float, datetime]]:
+        async with self._use() as db:
+            rows = await db.fetch_all(f"SELECT symbol, price, as_of FROM marks ORDER BY symbol{self._byte_order}")
+        return {r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in rows}
+
+    async def record_posture(self, posture: str, reason: str, vix: float | None, at: datetime) -> None:
+        params = (ts(at), posture, reason, known_vix(vix))
+        async with self._use(transaction=True) as db:
+            await self._take_turn(db, "posture_history")
+            await db.execute(
+                "INSERT INTO posture_history (seq, changed_at, posture, reason, vix) "
+                f"VALUES ({_next_seq('posture_history')}, ?, ?, ?, ?)",
+                params,
+            )
+
+    async def audit(self, actor: str, action: str, detail: Mapping[str, Any], at: datetime) -> None:
+        params = (ts(at), actor, action, json_text(detail))
+        async with self._use(transaction=True) as db:
+            await self._take_turn(db, "audit_log")
+            await db.execute(
+                "INSERT INTO audit_log (seq, recorded_at, actor, action, detail) "
+                f"VALUES ({_next_seq('audit_log')}, ?, ?, ?, ?)",
+                params,
+            )

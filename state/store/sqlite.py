@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from state.clock import Clock, WallClock
-from state.orders import Fill, Order, OrderStatus, Position
+from state.orders import Fill, Order, OrderStatus
 from state.store.base import (
     RecordNotFoundError,
     StoreClosedError,
@@ -37,18 +36,11 @@ from state.store.base import (
 )
 from state.store.migrate import apply_migrations
 from state.store.rows import (
-    FILL_COLUMNS,
-    POSITION_COLUMNS,
     audit_entry,
-    fill_row,
-    json_text,
-    known_vix,
     order_row,
     parse,
-    position_from,
-    ts,
 )
-from state.store.sql_store import SqlConnection, SqlStore, _next_seq
+from state.store.sql_store import SqlConnection, SqlStore
 
 __all__ = ["SqliteStore"]
 
@@ -164,10 +156,6 @@ class SqliteStore(SqlStore):
             except sqlite3.Error as exc:
                 raise StoreUnavailableError(f"{self._path}: {exc}") from exc
 
-    # ---- events ----------------------------------------------------------------------------------
-
-    # ---- decisions -------------------------------------------------------------------------------
-
     # ---- orders and fills ------------------------------------------------------------------------
 
     async def save_order(self, order: Order) -> Order:
@@ -213,45 +201,7 @@ class SqliteStore(SqlStore):
         async with self._use() as db:
             await self._insert_fill(db, fill)
 
-    async def _insert_fill(self, db: SqlConnection, fill: Fill) -> bool:
-        changed = await db.execute(
-            f"INSERT INTO fills ({FILL_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            f"{_next_seq('fills')}) ON CONFLICT (fill_id) DO NOTHING",
-            fill_row(fill),
-        )
-        return changed == 1
-
-    # ---- the book --------------------------------------------------------------------------------
-
-    async def positions(self) -> list[Position]:
-        async with self._use() as db:
-            rows = await db.fetch_all(f"SELECT {POSITION_COLUMNS} FROM positions ORDER BY symbol")
-        return [parse("position", r[0], position_from, r) for r in rows]
-
-    async def marks(self) -> dict[str, tuple[float, datetime]]:
-        async with self._use() as db:
-            rows = await db.fetch_all("SELECT symbol, price, as_of FROM marks ORDER BY symbol")
-        return {r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in rows}
-
-    # ---- the durable copy of the market context --------------------------------------------------
-
     # ---- posture, audit, counters ----------------------------------------------------------------
-
-    async def record_posture(self, posture: str, reason: str, vix: float | None, at: datetime) -> None:
-        async with self._use() as db:
-            await db.execute(
-                "INSERT INTO posture_history (seq, changed_at, posture, reason, vix) "
-                f"VALUES ({_next_seq('posture_history')}, ?, ?, ?, ?)",
-                (ts(at), posture, reason, known_vix(vix)),
-            )
-
-    async def audit(self, actor: str, action: str, detail: Mapping[str, Any], at: datetime) -> None:
-        async with self._use() as db:
-            await db.execute(
-                "INSERT INTO audit_log (seq, recorded_at, actor, action, detail) "
-                f"VALUES ({_next_seq('audit_log')}, ?, ?, ?, ?)",
-                (ts(at), actor, action, json_text(detail)),
-            )
 
     async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         if limit <= 0:
