@@ -19,11 +19,13 @@ from typing import Any, Protocol
 from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import Bar, FieldError
-from state.orders import Fill, Order, Position
+from state.orders import Fill, Order, OrderStatus, Position
+from state.store.base import RecordNotFoundError, StoreConflictError
 from state.store.rows import (
     ACCOUNT,
     FILL_COLUMNS,
     POSITION_COLUMNS,
+    audit_entry,
     book_rows,
     counter_value,
     decision_row,
@@ -32,6 +34,7 @@ from state.store.rows import (
     finite,
     json_text,
     known_vix,
+    order_row,
     parse,
     position_from,
     recent_outcome,
@@ -65,9 +68,6 @@ class SqlStore(ABC):
     @abstractmethod
     async def _take_turn(self, db: SqlConnection, table: str) -> None:
         """Wait for the other writers of an append-only `table` (inside the current transaction)."""
-
-    @abstractmethod
-    async def _update_order(self, db: SqlConnection, order: Order) -> None: ...
 
     @abstractmethod
     async def close(self) -> None: ...
@@ -306,3 +306,54 @@ class SqlStore(ABC):
                 f"VALUES ({_next_seq('audit_log')}, ?, ?, ?, ?)",
                 params,
             )
+
+    async def save_order(self, order: Order) -> Order:
+        row = order_row(order)
+        async with self._use(transaction=True) as db:
+            inserted = await db.execute(
+                "INSERT INTO orders (symbol, side, order_type, quantity, status, created_at, updated_at, "
+                "record, order_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                row,
+            )
+            if inserted == 1:
+                return order
+            existing = await db.fetch_one("SELECT record FROM orders WHERE event_id = ?", (order.event_id,))
+        if existing is None:
+            raise StoreConflictError(f"order id {order.order_id} is already held by another event's order")
+        return parse("order", order.event_id, Order.model_validate_json, existing[0])
+
+    async def update_order(self, order: Order) -> None:
+        async with self._use(transaction=True) as db:
+            await self._update_order(db, order)
+
+    async def _update_order(self, db: SqlConnection, order: Order) -> None:
+        changed = await db.execute(
+            "UPDATE orders SET symbol = ?, side = ?, order_type = ?, quantity = ?, status = ?, "
+            "created_at = ?, updated_at = ?, record = ? WHERE order_id = ? AND event_id = ?",
+            order_row(order),
+        )
+        if changed != 1:
+            raise RecordNotFoundError(f"no order {order.order_id} for event {order.event_id}")
+
+    async def open_orders(self) -> list[Order]:
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                f"SELECT event_id, record FROM orders WHERE status = ? ORDER BY created_at, order_id{self._byte_order}",
+                (OrderStatus.PENDING.value,),
+            )
+        return [parse("order", r[0], Order.model_validate_json, r[1]) for r in rows]
+
+    async def save_fill(self, fill: Fill) -> None:
+        async with self._use(transaction=True) as db:
+            await self._insert_fill(db, fill)
+
+    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT seq, recorded_at, actor, action, detail FROM audit_log "
+                "ORDER BY recorded_at DESC, seq DESC LIMIT ?",
+                (limit,),
+            )
+        return [parse("audit entry", r[0], audit_entry, r) for r in rows]

@@ -27,19 +27,12 @@ from typing import Any
 import aiosqlite
 
 from state.clock import Clock, WallClock
-from state.orders import Fill, Order, OrderStatus
 from state.store.base import (
-    RecordNotFoundError,
     StoreClosedError,
     StoreConflictError,
     StoreUnavailableError,
 )
 from state.store.migrate import apply_migrations
-from state.store.rows import (
-    audit_entry,
-    order_row,
-    parse,
-)
 from state.store.sql_store import SqlConnection, SqlStore
 
 __all__ = ["SqliteStore"]
@@ -158,58 +151,5 @@ class SqliteStore(SqlStore):
 
     # ---- orders and fills ------------------------------------------------------------------------
 
-    async def save_order(self, order: Order) -> Order:
-        row = order_row(order)
-        async with self._use(transaction=True) as db:
-            inserted = await db.execute(
-                "INSERT INTO orders (symbol, side, order_type, quantity, status, created_at, updated_at, "
-                "record, order_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                row,
-            )
-            if inserted == 1:
-                return order
-            existing = await db.fetch_one("SELECT record FROM orders WHERE event_id = ?", (order.event_id,))
-        if existing is None:
-            raise StoreConflictError(f"order id {order.order_id} is already held by another event's order")
-        return parse("order", order.event_id, Order.model_validate_json, existing[0])
-
-    async def update_order(self, order: Order) -> None:
-        async with self._use(transaction=True) as db:
-            await self._update_order(db, order)
-
     async def _take_turn(self, db: SqlConnection, table: str) -> None:
         """Nothing to wait for: one connection, behind a lock, does every write."""
-
-    async def _update_order(self, db: SqlConnection, order: Order) -> None:
-        changed = await db.execute(
-            "UPDATE orders SET symbol = ?, side = ?, order_type = ?, quantity = ?, status = ?, "
-            "created_at = ?, updated_at = ?, record = ? WHERE order_id = ? AND event_id = ?",
-            order_row(order),
-        )
-        if changed != 1:
-            raise RecordNotFoundError(f"no order {order.order_id} for event {order.event_id}")
-
-    async def open_orders(self) -> list[Order]:
-        async with self._use() as db:
-            rows = await db.fetch_all(
-                "SELECT event_id, record FROM orders WHERE status = ? ORDER BY created_at, order_id",
-                (OrderStatus.PENDING.value,),
-            )
-        return [parse("order", r[0], Order.model_validate_json, r[1]) for r in rows]
-
-    async def save_fill(self, fill: Fill) -> None:
-        async with self._use() as db:
-            await self._insert_fill(db, fill)
-
-    # ---- posture, audit, counters ----------------------------------------------------------------
-
-    async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
-        if limit <= 0:
-            return []
-        async with self._use() as db:
-            rows = await db.fetch_all(
-                "SELECT seq, recorded_at, actor, action, detail FROM audit_log "
-                "ORDER BY recorded_at DESC, seq DESC LIMIT ?",
-                (limit,),
-            )
-        return [parse("audit entry", r[0], audit_entry, r) for r in rows]
