@@ -260,7 +260,7 @@ class PostgresStore(SqlStore):
         except psycopg.Error as exc:
             raise StoreUnavailableError(f"{self._where}: {exc}") from exc
 
-    # ---- orders and fills ------------------------------------------------------------------------
+    # ---- writers of append-only tables take turns --------------------------------------------------
 
     async def _take_turn(self, db: SqlConnection, table: str) -> None:
         await cast(_Connection, db).take_turn(table)

@@ -149,7 +149,7 @@ class SqliteStore(SqlStore):
             except sqlite3.Error as exc:
                 raise StoreUnavailableError(f"{self._path}: {exc}") from exc
 
-    # ---- orders and fills ------------------------------------------------------------------------
+    # ---- writers of append-only tables take turns --------------------------------------------------
 
     async def _take_turn(self, db: SqlConnection, table: str) -> None:
         """Nothing to wait for: one connection, behind a lock, does every write."""
