@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
-from langgraph.graph import END, START, StateGraph
 
 from aegis import Pipeline, Settings
+from evals.floor import floor_graph
 from graphs.deliberation.state import checkpoint_types
 from state.checkpoints import close_checkpointer, open_sqlite_checkpointer
 from state.clock import SimulatedClock
@@ -30,11 +29,6 @@ from state.context_loader import VIX_KEY
 from state.events import Bar
 from tools.feeds.bars import symbol_bars
 from tools.feeds.bundled import load_bundled_daily
-
-NODES = (
-    "normalize", "load_context", "quant_report", "pre_screen", "analyst", "validator",
-    "veto_gate", "commander", "risk_guard", "execute", "persist",
-)  # fmt: skip
 
 
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
@@ -76,33 +70,8 @@ async def _full_path_events(events: int, folder: Path) -> tuple[list[float], Cou
     raise RuntimeError("no bundled AAPL day leads the rules deliberation to an order")
 
 
-class _Floor(TypedDict, total=False):
-    event: dict[str, Any]
-    out: int
-
-
 async def _floor(events: int, folder: Path) -> list[float]:
-    async def noop(state: _Floor) -> dict[str, Any]:
-        return {}
-
-    graph = StateGraph(_Floor)
-    for name in NODES:
-        graph.add_node(name, noop)
-    chain = ["normalize", "load_context", "quant_report", "pre_screen"]
-    graph.add_edge(START, chain[0])
-    for a, b in itertools.pairwise(chain):
-        graph.add_edge(a, b)
-    graph.add_edge("pre_screen", "analyst")
-    graph.add_edge("pre_screen", "validator")
-    graph.add_edge(["analyst", "validator"], "veto_gate")
-    for a, b in (
-        ("veto_gate", "commander"),
-        ("commander", "risk_guard"),
-        ("risk_guard", "execute"),
-        ("execute", "persist"),
-    ):
-        graph.add_edge(a, b)
-    graph.add_edge("persist", END)
+    graph = floor_graph()
     saver = await open_sqlite_checkpointer(folder / "floor.sqlite", checkpoint_types())
     compiled = graph.compile(checkpointer=saver)
     timings = []

@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import cProfile
 import functools
-import itertools
 import os
 import pstats
 import sys
@@ -44,12 +43,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
 import psycopg
 import redis.asyncio as aioredis
-from langgraph.graph import END, START, StateGraph
 from psycopg import sql
 
 from aegis import Pipeline, Settings
@@ -57,6 +55,7 @@ from aegis.runtime.bus_factory import open_bus
 from aegis.runtime.feed import MarketFeed
 from aegis.runtime.worker import Worker
 from agents.llm.scripted import ScriptedClient
+from evals.floor import floor_graph
 from graphs.deliberation.config import DeliberationConfig
 from graphs.deliberation.nodes import DeliberationNodes
 from graphs.deliberation.state import checkpoint_types
@@ -71,10 +70,6 @@ WINDOW = 120
 WORKER_CONCURRENCY = 4
 MAX_MARKET_AGE_S = 1e10  # the workers run on the wall clock; the bundled bars are from 2012-2017
 TIMED_NODES = ("normalize", "load_context", "quant_report", "pre_screen", "analyst")
-NODES = (
-    "normalize", "load_context", "quant_report", "pre_screen", "analyst", "validator",
-    "veto_gate", "commander", "risk_guard", "execute", "persist",
-)  # fmt: skip
 
 # The scripted model's replies for (a): a long view, an approval, a limit buy at the bar's close.
 ANALYST_LONG = {"direction": "long", "confidence": 0.8, "thesis": "trend up", "evidence": ["report.trend"]}
@@ -353,30 +348,6 @@ async def _consumers(client: aioredis.Redis, stream: str, group: str) -> int:
 
 
 # ---- (c) the framework's floor -------------------------------------------------------------------
-
-
-class _Floor(TypedDict, total=False):
-    event: dict[str, Any]
-
-
-def floor_graph() -> StateGraph[_Floor, Any, Any, Any]:
-    async def noop(state: _Floor) -> dict[str, Any]:
-        return {}
-
-    graph: StateGraph[_Floor, Any, Any, Any] = StateGraph(_Floor)
-    for name in NODES:
-        graph.add_node(name, noop)
-    chain = ["normalize", "load_context", "quant_report", "pre_screen"]
-    graph.add_edge(START, chain[0])
-    for a, b in itertools.pairwise(chain):
-        graph.add_edge(a, b)
-    graph.add_edge("pre_screen", "analyst")
-    graph.add_edge("pre_screen", "validator")
-    graph.add_edge(["analyst", "validator"], "veto_gate")
-    for a, b in itertools.pairwise(["veto_gate", "commander", "risk_guard", "execute", "persist"]):
-        graph.add_edge(a, b)
-    graph.add_edge("persist", END)
-    return graph
 
 
 async def floor_throughput(dep: Deployment, events: int) -> Throughput:
