@@ -42,17 +42,20 @@ class ContextLoader:
         self._policy = policy
 
     async def load(self, symbol: str | None) -> SessionContext:
+        """Two reads: the book from the durable store, then every hot value in one snapshot."""
         now = self._clock.now()
-        positions = tuple(await self._durable.positions())
-        cash = await self._durable.cash()
-        cash = self._policy.starting_cash if cash is None else cash
-        marks: dict[str, float] = {}
-        sources: dict[str, Served] = {}
+        book = await self._durable.book_snapshot(FAILED_SESSIONS_COUNTER, self._policy.recent_decisions)
+        positions = book.positions
+        keys = (DAY_START_EQUITY_KEY, VIX_KEY, MODE_KEY, ENTRY_ORDER_TYPES_KEY)
+        symbols = [symbol] if symbol is not None else []
+        hot, sources = await self._hot.snapshot_served(symbols, [p.symbol for p in positions], keys)
+        cash = self._policy.starting_cash if book.cash is None else book.cash
+        marks = {}
         for position in positions:
-            bars, sources[f"bars:{position.symbol}"] = await self._hot.bars_served(position.symbol)
-            marks[position.symbol] = bars[-1].close if bars else position.avg_price
+            last = hot.last_bars.get(position.symbol)
+            marks[position.symbol] = last.close if last is not None else position.avg_price
         equity = cash + sum(p.quantity * marks[p.symbol] for p in positions)
-        day_start, sources[DAY_START_EQUITY_KEY] = await self._hot.value_served(DAY_START_EQUITY_KEY)
+        day_start = hot.values[DAY_START_EQUITY_KEY]
         portfolio = Portfolio(
             cash=cash,
             equity=equity,
@@ -61,26 +64,24 @@ class ContextLoader:
             marks=marks,
         )
 
-        vix_value, sources[VIX_KEY] = await self._hot.value_served(VIX_KEY)
+        vix_value = hot.values[VIX_KEY]
         vix = float(vix_value) if isinstance(vix_value, int | float) and math.isfinite(vix_value) else None
         posture = posture_from_vix(vix, self._policy.vix_thresholds)
         reason = f"VIX {vix:.2f}" if vix is not None else "VIX unknown: defensive by default"
-        failures = await self._durable.get_counter(FAILED_SESSIONS_COUNTER)
+        failures = book.counter
         if failures >= self._policy.failed_sessions_to_defensive:
             posture = stricter(posture, Posture.DEFENSIVE)
             reason += f"; {failures} consecutive failed sessions: defensive"
 
         market = None
-        if symbol is not None:
-            bars, sources[f"bars:{symbol}"] = await self._hot.bars_served(symbol)
-            if bars:
-                age = max(0.0, (now - bars[-1].time).total_seconds())
-                market = MarketSnapshot(symbol=symbol, bars=bars, as_of=bars[-1].time, age_s=age)
+        bars = hot.bars.get(symbol, ()) if symbol is not None else ()
+        if symbol is not None and bars:
+            age = max(0.0, (now - bars[-1].time).total_seconds())
+            market = MarketSnapshot(symbol=symbol, bars=bars, as_of=bars[-1].time, age_s=age)
 
-        mode_value, sources[MODE_KEY] = await self._hot.value_served(MODE_KEY)
+        mode_value = hot.values[MODE_KEY]
         mode = OperatingMode(mode_value) if mode_value else self._policy.default_mode
-        recent = await self._durable.recent_outcomes(self._policy.recent_decisions)
-        entry_types, sources[ENTRY_ORDER_TYPES_KEY] = await self._hot.value_served(ENTRY_ORDER_TYPES_KEY)
+        entry_types = hot.values[ENTRY_ORDER_TYPES_KEY]
         return SessionContext(
             loaded_at=now,
             portfolio=portfolio,
@@ -90,7 +91,7 @@ class ContextLoader:
             vix=vix,
             mode=mode,
             consecutive_failures=failures,
-            recent_decisions=tuple(recent),
+            recent_decisions=book.recent,
             recent_entry_order_types=tuple(str(t) for t in entry_types or ()),
             market=market,
             source=_describe(sources),

@@ -7,6 +7,8 @@ the same protocol in production. Values are JSON-compatible; bars are kept as a 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -24,6 +26,16 @@ class HotStoreUnavailableError(HotStoreError):
     """The hot store cannot be reached or did not answer in time; retrying later may help."""
 
 
+@dataclass(frozen=True, slots=True)
+class HotSnapshot:
+    """Several reads answered at once: each asked symbol's bars (empty when it has none), each asked
+    symbol's last bar (None when it has none), each asked value (None when missing or expired)."""
+
+    bars: Mapping[str, tuple[Bar, ...]]
+    last_bars: Mapping[str, Bar | None]
+    values: Mapping[str, JSON | None]
+
+
 class HotStore(Protocol):
     async def push_bar(self, symbol: str, bar: Bar) -> None: ...
 
@@ -32,6 +44,11 @@ class HotStore(Protocol):
     async def set_value(self, key: str, value: JSON, ttl_s: float | None = None) -> None: ...
 
     async def get_value(self, key: str) -> JSON | None: ...
+
+    async def snapshot(self, bars: Sequence[str], last_bars: Sequence[str], values: Sequence[str]) -> HotSnapshot:
+        """The windows of the `bars` symbols, the last bar of the `last_bars` symbols and the `values`, in one
+        go (one round trip on a server): what a session reads at its start."""
+        ...
 
 
 class InMemoryHotStore:
@@ -57,6 +74,11 @@ class InMemoryHotStore:
     async def set_value(self, key: str, value: JSON, ttl_s: float | None = None) -> None:
         expires = self._clock.now() + timedelta(seconds=ttl_s) if ttl_s is not None else None
         self._values[key] = (value, expires)
+
+    async def snapshot(self, bars: Sequence[str], last_bars: Sequence[str], values: Sequence[str]) -> HotSnapshot:
+        windows = {symbol: tuple(self._bars.get(symbol, ())) for symbol in bars}
+        last = {symbol: window[-1] if (window := self._bars.get(symbol)) else None for symbol in last_bars}
+        return HotSnapshot(windows, last, {key: await self.get_value(key) for key in values})
 
     async def get_value(self, key: str) -> JSON | None:
         entry = self._values.get(key)

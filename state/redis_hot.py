@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -31,7 +31,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from state.events import Bar
-from state.hot import JSON, HotStoreError, HotStoreUnavailableError
+from state.hot import JSON, HotSnapshot, HotStoreError, HotStoreUnavailableError
 
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PREFIX = "aegis:hot"
@@ -42,6 +42,7 @@ _ORIGIN = datetime(1, 1, 1, tzinfo=UTC)
 _MARGIN_US = 2 * 86_400_000_000  # keeps instants just before _ORIGIN (year 1 at a positive offset) non-negative
 _KEY_WIDTH = 19
 _SEPARATOR = "|"
+_BAR_LIST = TypeAdapter(list[Bar])  # a window is validated in one call, not one call per bar
 
 _PUSH_BAR = """
 local last = redis.call('LINDEX', KEYS[1], -1)
@@ -141,7 +142,26 @@ class RedisHotStore:
         self._check_open()
         async with _redis_errors(f"bars {symbol}"):
             entries = await self._client.lrange(self.bars_key(symbol), 0, -1)
-        return tuple(self._decode_bar(symbol, _text(entry)) for entry in entries)
+        return self._decode_window(symbol, entries)
+
+    async def snapshot(self, bars: Sequence[str], last_bars: Sequence[str], values: Sequence[str]) -> HotSnapshot:
+        """One pipelined round trip (not a transaction: each read is atomic on its own, as apart)."""
+        self._check_open()
+        async with _redis_errors("snapshot"):
+            pipe = self._client.pipeline(transaction=False)
+            for symbol in bars:
+                pipe.lrange(self.bars_key(symbol), 0, -1)
+            for symbol in last_bars:
+                pipe.lindex(self.bars_key(symbol), -1)
+            if values:
+                pipe.mget([self.value_key(key) for key in values])
+            replies = await pipe.execute()
+        windows = {symbol: self._decode_window(symbol, reply) for symbol, reply in zip(bars, replies, strict=False)}
+        lasts = replies[len(bars) : len(bars) + len(last_bars)]
+        last = {s: None if r is None else self._decode_bar(s, _text(r)) for s, r in zip(last_bars, lasts, strict=True)}
+        texts = replies[-1] if values else []
+        found = {key: self._decode_value(key, raw) for key, raw in zip(values, texts, strict=True)}
+        return HotSnapshot(windows, last, found)
 
     async def set_value(self, key: str, value: JSON, ttl_s: float | None = None) -> None:
         self._check_open()
@@ -160,6 +180,9 @@ class RedisHotStore:
         self._check_open()
         async with _redis_errors(f"get_value {key}"):
             raw = await self._client.get(self.value_key(key))
+        return self._decode_value(key, raw)
+
+    def _decode_value(self, key: str, raw: bytes | str | None) -> JSON | None:
         if raw is None:
             return None
         try:
@@ -178,6 +201,21 @@ class RedisHotStore:
     def _check_open(self) -> None:
         if self._closed:
             raise HotStoreUnavailableError("redis hot store is closed")
+
+    def _decode_window(self, symbol: str, entries: list[bytes | str]) -> tuple[Bar, ...]:
+        texts = []
+        for entry in entries:
+            _, separator, text = _text(entry).partition(_SEPARATOR)
+            if not separator:
+                raise HotStoreError(f"{self.bars_key(symbol)} holds a malformed bar entry: no separator")
+            texts.append(text)
+        try:
+            window = _BAR_LIST.validate_json("[" + ",".join(texts) + "]")
+            if len(window) != len(texts):  # an entry holding more (or less) than one bar
+                raise ValueError(f"{len(texts)} entries decode to {len(window)} bars")
+        except (ValueError, ValidationError) as exc:
+            raise HotStoreError(f"{self.bars_key(symbol)} holds a malformed bar entry: {exc}") from exc
+        return tuple(window)
 
     def _decode_bar(self, symbol: str, entry: str) -> Bar:
         _, separator, text = entry.partition(_SEPARATOR)

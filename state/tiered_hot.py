@@ -13,12 +13,13 @@ durable copy. A write that reaches neither raises: nothing is silently lost.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from state.clock import Clock
 from state.events import Bar
-from state.hot import JSON, HotStore, HotStoreUnavailableError
+from state.hot import JSON, HotSnapshot, HotStore, HotStoreUnavailableError
 from state.store.base import DurableStore
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,55 @@ class TieredHot:
     async def get_value(self, key: str) -> JSON | None:
         value, _ = await self.value_served(key)
         return value
+
+    async def snapshot(self, bars: Sequence[str], last_bars: Sequence[str], values: Sequence[str]) -> HotSnapshot:
+        found, _ = await self.snapshot_served(bars, last_bars, values)
+        return found
+
+    async def snapshot_served(
+        self, bars: Sequence[str], last_bars: Sequence[str], values: Sequence[str]
+    ) -> tuple[HotSnapshot, dict[str, Served]]:
+        """`snapshot`, each read falling back to the durable copy as `bars_served` and `value_served` do,
+        and where each was served from, under "bars:<symbol>" (window or last bar) and the value's key."""
+        down = None
+        try:
+            hot = await self.hot.snapshot(bars, last_bars, values)
+        except HotStoreUnavailableError as exc:
+            if self.mirror is None:
+                raise
+            hot, down = HotSnapshot({}, {}, {}), f"hot store unavailable: {exc}"
+        served: dict[str, Served] = {}
+        windows: dict[str, tuple[Bar, ...]] = {}
+        for symbol in bars:
+            windows[symbol], served[f"bars:{symbol}"] = await self._bars_or_durable(
+                symbol, hot.bars.get(symbol, ()), down or "missing in the hot store"
+            )
+        last: dict[str, Bar | None] = {}
+        for symbol in last_bars:
+            if symbol in windows:  # its window was read anyway: the last bar is there
+                last[symbol] = windows[symbol][-1] if windows[symbol] else None
+                continue
+            latest = hot.last_bars.get(symbol)
+            window, served[f"bars:{symbol}"] = await self._bars_or_durable(
+                symbol, (latest,) if latest else (), down or "missing in the hot store"
+            )
+            last[symbol] = window[-1] if window else None
+        found: dict[str, JSON | None] = {}
+        for key in values:
+            value = hot.values.get(key)
+            if value is not None or self.mirror is None:
+                found[key], served[key] = value, HOT
+                continue
+            found[key], served[key] = await self._durable_value(key, down or "missing or expired in the hot store")
+            if found[key] is None:
+                served[key] = HOT  # absent everywhere: nothing fell back
+        return HotSnapshot(windows, last, found), served
+
+    async def _bars_or_durable(self, symbol: str, bars: tuple[Bar, ...], why: str) -> tuple[tuple[Bar, ...], Served]:
+        if bars or self.mirror is None:
+            return bars, HOT
+        found, served = await self._durable_bars(symbol, why)
+        return (found, served) if found else ((), HOT)  # absent everywhere: nothing fell back
 
     async def bars_served(self, symbol: str) -> tuple[tuple[Bar, ...], Served]:
         try:

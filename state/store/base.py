@@ -18,6 +18,7 @@ Decisions that must not be silently changed:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -27,6 +28,7 @@ from state.events import Bar, FieldError
 from state.orders import Fill, Order, Position
 
 __all__ = [
+    "BookSnapshot",
     "CorruptRecordError",
     "DurableStore",
     "InvalidRecordError",
@@ -74,6 +76,16 @@ class MigrationError(StoreError):
     """A migration file is malformed, or applying it failed (the failed migration is rolled back)."""
 
 
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    """What a session reads from the durable store at its start (`DurableStore.book_snapshot`)."""
+
+    positions: tuple[Position, ...]  # by symbol
+    cash: float | None  # None: never saved
+    counter: int  # the asked counter (0 when never set)
+    recent: tuple[RecentDecision, ...]  # newest first
+
+
 class DurableStore(Protocol):
     """What sessions, the broker and the front door may persist and read back.
 
@@ -110,6 +122,10 @@ class DurableStore(Protocol):
     # ---- orders and fills -------------------------------------------------------------------------
     async def recent_outcomes(self, limit: int) -> list[RecentDecision]:
         """The newest decisions' event id, symbol, outcome and time (the session context's history)."""
+        ...
+
+    async def book_snapshot(self, counter: str, recent: int) -> BookSnapshot:
+        """`positions`, `cash`, `get_counter(counter)` and `recent_outcomes(recent)` on one connection."""
         ...
 
     async def save_order(self, order: Order) -> Order:

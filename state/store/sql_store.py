@@ -20,7 +20,7 @@ from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import Bar, FieldError
 from state.orders import Fill, Order, OrderStatus, Position
-from state.store.base import RecordNotFoundError, StoreConflictError
+from state.store.base import BookSnapshot, RecordNotFoundError, StoreConflictError
 from state.store.rows import (
     ACCOUNT,
     FILL_COLUMNS,
@@ -136,12 +136,23 @@ class SqlStore(ABC):
         if limit <= 0:
             return []
         async with self._use() as db:
-            rows = await db.fetch_all(
-                "SELECT event_id, symbol, outcome, decided_at FROM decisions "
-                "ORDER BY decided_at DESC, seq DESC LIMIT ?",
-                (limit,),
-            )
+            return await self._recent_outcomes(db, limit)
+
+    @staticmethod
+    async def _recent_outcomes(db: SqlConnection, limit: int) -> list[RecentDecision]:
+        rows = await db.fetch_all(
+            "SELECT event_id, symbol, outcome, decided_at FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT ?",
+            (limit,),
+        )
         return [recent_outcome(r) for r in rows]
+
+    async def book_snapshot(self, counter: str, recent: int) -> BookSnapshot:
+        async with self._use() as db:
+            positions = await self._positions(db)
+            cash = await self._cash(db)
+            count = await self._counter(db, counter)
+            outcomes = await self._recent_outcomes(db, recent) if recent > 0 else []
+        return BookSnapshot(tuple(positions), cash, count, tuple(outcomes))
 
     async def get_order_for_event(self, event_id: str) -> Order | None:
         async with self._use() as db:
@@ -195,7 +206,11 @@ class SqlStore(ABC):
 
     async def cash(self) -> float | None:
         async with self._use() as db:
-            row = await db.fetch_one("SELECT cash FROM account WHERE account_id = ?", (ACCOUNT,))
+            return await self._cash(db)
+
+    @staticmethod
+    async def _cash(db: SqlConnection) -> float | None:
+        row = await db.fetch_one("SELECT cash FROM account WHERE account_id = ?", (ACCOUNT,))
         return None if row is None else float(row[0])
 
     async def save_mark(self, symbol: str, price: float, at: datetime) -> None:
@@ -251,7 +266,11 @@ class SqlStore(ABC):
 
     async def get_counter(self, name: str) -> int:
         async with self._use() as db:
-            row = await db.fetch_one("SELECT value FROM counters WHERE name = ?", (name,))
+            return await self._counter(db, name)
+
+    @staticmethod
+    async def _counter(db: SqlConnection, name: str) -> int:
+        row = await db.fetch_one("SELECT value FROM counters WHERE name = ?", (name,))
         return 0 if row is None else int(row[0])
 
     async def set_counter(self, name: str, value: int) -> None:
@@ -279,7 +298,10 @@ class SqlStore(ABC):
 
     async def positions(self) -> list[Position]:
         async with self._use() as db:
-            rows = await db.fetch_all(f"SELECT {POSITION_COLUMNS} FROM positions ORDER BY symbol{self._byte_order}")
+            return await self._positions(db)
+
+    async def _positions(self, db: SqlConnection) -> list[Position]:
+        rows = await db.fetch_all(f"SELECT {POSITION_COLUMNS} FROM positions ORDER BY symbol{self._byte_order}")
         return [parse("position", r[0], position_from, r) for r in rows]
 
     async def marks(self) -> dict[str, tuple[float, datetime]]:

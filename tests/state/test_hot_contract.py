@@ -118,6 +118,22 @@ async def test_each_symbol_has_its_own_window(hot: Harness) -> None:
     assert [b.close for b in await store.bars("BRK.B")] == [20]
 
 
+async def test_a_snapshot_answers_what_the_single_reads_answer(hot: Harness) -> None:
+    store = hot.make(window=3)
+    for i in range(4):
+        await store.push_bar("AAPL", bar_at(minute(i), close=100 + i))
+    await store.push_bar("MSFT", bar_at(minute(0), close=50))
+    await store.set_value("vix", 17.5)
+    await store.set_value("mode", "paper")
+    snapshot = await store.snapshot(["AAPL", "TSLA"], ["MSFT", "AAPL", "NVDA"], ["vix", "missing", "mode"])
+    assert snapshot.bars == {"AAPL": await store.bars("AAPL"), "TSLA": ()}
+    assert [b.close for b in snapshot.bars["AAPL"]] == [101, 102, 103]
+    last_msft = (await store.bars("MSFT"))[-1]
+    assert snapshot.last_bars == {"MSFT": last_msft, "AAPL": snapshot.bars["AAPL"][-1], "NVDA": None}
+    assert snapshot.values == {"vix": 17.5, "missing": None, "mode": "paper"}
+    assert await store.snapshot([], [], []) == type(snapshot)({}, {}, {})
+
+
 @pytest.mark.parametrize(
     "late",
     [
@@ -321,6 +337,23 @@ async def test_redis_layout_is_one_list_per_symbol_and_one_string_per_value() ->
         assert await client.llen(store.bars_key("AAPL")) == 2
         assert await client.get(store.value_key("market:vix")) == "14.0"
         assert 0 < await client.pttl(store.value_key("market:vix")) <= 60_000
+    finally:
+        await delete_prefix(client, store.prefix)
+        await client.aclose()
+
+
+@pytest.mark.services
+async def test_a_window_entry_holding_two_bars_is_malformed_not_two_bars() -> None:
+    client = await redis_or_skip()
+    store = RedisHotStore(client, prefix=f"aegis:test:hot:{uuid.uuid4().hex}")
+    try:
+        await store.push_bar("AAPL", bar_at(minute(0)))
+        two = bar_at(minute(1)).model_dump_json() + "," + bar_at(minute(2)).model_dump_json()
+        await client.rpush(store.bars_key("AAPL"), time_key(minute(1)) + "|" + two)
+        with pytest.raises(HotStoreError, match="malformed bar entry"):
+            await store.bars("AAPL")
+        with pytest.raises(HotStoreError, match="malformed bar entry"):
+            await store.snapshot(["AAPL"], [], [])
     finally:
         await delete_prefix(client, store.prefix)
         await client.aclose()

@@ -196,7 +196,37 @@ async def test_connections_killed_by_the_server_are_replaced_transparently(url: 
             url, schema, f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'"
         )
         assert killed and all(ok for (ok,) in killed)
+        # pg_terminate_backend only signals; the connections are closed once the backends have exited.
+        await _until_gone(url, schema, name)
         assert await store.get_counter("x") == 1
+        assert await store.get_counter("x") == 1  # and again, on whichever connection the pool hands out
+
+
+async def test_a_connection_killed_mid_checkout_fails_its_statement_and_is_not_reused(url: str, schema: str) -> None:
+    name = f"aegis-kill-{uuid.uuid4().hex[:8]}"
+    async with PostgresStore(url, schema=schema, min_size=1, max_size=1, application_name=name) as store:
+        await store.set_counter("x", 1)
+        # Killed while checked out: the probe cannot have seen it, the statement fails and says so ...
+        kill = f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'"
+
+        async def query_on_a_connection_killed_meanwhile() -> None:
+            async with store._use() as db:
+                await pg_query(url, schema, kill)
+                await _until_gone(url, schema, name)
+                await db.fetch_one("SELECT 1")
+
+        with pytest.raises(StoreUnavailableError):
+            await query_on_a_connection_killed_meanwhile()
+        # ... and the pool does not hand the broken connection out again.
+        assert await store.get_counter("x") == 1
+
+
+async def _until_gone(url: str, schema: str, application_name: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    query = f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{application_name}'"
+    while (await pg_query(url, schema, query))[0][0] > 0:
+        assert time.monotonic() < deadline, "the terminated backends did not exit"
+        await asyncio.sleep(0.02)
 
 
 # ---- an unreachable or restarting server --------------------------------------------------------

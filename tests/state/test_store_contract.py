@@ -335,6 +335,24 @@ async def test_recent_outcomes_follow_the_same_order(store: Store) -> None:
     assert await store.recent_outcomes(0) == []
 
 
+async def test_book_snapshot_reads_what_the_single_reads_read(store: Store) -> None:
+    empty = await store.book_snapshot("failures", 5)
+    assert (empty.positions, empty.cash, empty.counter, empty.recent) == ((), None, 0, ())
+    await store.replace_positions([position("MSFT", 3.0), position("AAPL", 10.0)])
+    await store.save_cash(12_345.5, at(0))
+    await store.set_counter("failures", 2)
+    for event_id, minutes in [("a", 0), ("b", 5), ("c", 3)]:
+        await store.save_decision(decision(event_id, minutes, outcome=Outcome.ORDERED))
+    snapshot = await store.book_snapshot("failures", 2)
+    assert snapshot.positions == tuple(await store.positions())
+    assert [p.symbol for p in snapshot.positions] == ["AAPL", "MSFT"]
+    assert snapshot.cash == await store.cash() == 12_345.5
+    assert snapshot.counter == await store.get_counter("failures") == 2
+    assert snapshot.recent == tuple(await store.recent_outcomes(2))
+    assert [o.event_id for o in snapshot.recent] == ["b", "c"]
+    assert (await store.book_snapshot("failures", 0)).recent == ()
+
+
 async def test_a_decision_with_its_order_round_trips(store: Store) -> None:
     record = decision("e1", outcome=Outcome.ORDERED).model_copy(update={"order": order("e1")})
     await store.save_decision(record)
