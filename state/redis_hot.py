@@ -12,6 +12,10 @@ Rules it keeps:
   unanswered command raises `HotStoreUnavailableError` at once, so callers can fall back (fail closed) instead
   of hanging. A write is therefore never sent twice.
 It must never read or write a key outside its prefix, and never turn a Redis failure into "no value".
+
+Reading a session's context is the hot path: `snapshot` answers all of a session's reads in one pipelined
+round trip, and decoded bars are cached by their entry text (bars are immutable), so a 120-bar window costs
+the validation of the bars that arrived since the last read, not of all 120.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ _MARGIN_US = 2 * 86_400_000_000  # keeps instants just before _ORIGIN (year 1 at
 _KEY_WIDTH = 19
 _SEPARATOR = "|"
 _BAR_LIST = TypeAdapter(list[Bar])  # a window is validated in one call, not one call per bar
+DECODED_BARS_CACHED = 20_000  # entries kept decoded per store (a few MB): 120-bar windows of ~160 symbols
 
 _PUSH_BAR = """
 local last = redis.call('LINDEX', KEYS[1], -1)
@@ -88,6 +93,23 @@ async def _redis_errors(what: str) -> AsyncIterator[None]:
         raise HotStoreError(f"redis hot store refused {what}: {exc}") from exc
 
 
+def _decode_entries(key: str, entries: list[str]) -> list[Bar]:
+    """Bars of list entries "<time key>|<bar JSON>", validated together; `HotStoreError` if one is malformed."""
+    texts = []
+    for entry in entries:
+        _, separator, text = entry.partition(_SEPARATOR)
+        if not separator:
+            raise HotStoreError(f"{key} holds a malformed bar entry: no separator")
+        texts.append(text)
+    try:
+        bars = _BAR_LIST.validate_json("[" + ",".join(texts) + "]")
+        if len(bars) != len(texts):  # an entry holding more (or less) than one bar
+            raise ValueError(f"{len(texts)} entries decode to {len(bars)} bars")
+    except (ValueError, ValidationError) as exc:
+        raise HotStoreError(f"{key} holds a malformed bar entry: {exc}") from exc
+    return bars
+
+
 class RedisHotStore:
     """`HotStore` on Redis. `window` bars are kept per symbol (oldest dropped first), as in memory."""
 
@@ -104,6 +126,7 @@ class RedisHotStore:
         self._owns_client = owns_client
         self._closed = False
         self._push_bar = client.register_script(_PUSH_BAR)
+        self._decoded: dict[str, Bar] = {}  # entry text -> its bar (see `_decode_window`)
 
     @classmethod
     def from_url(
@@ -158,7 +181,7 @@ class RedisHotStore:
             replies = await pipe.execute()
         windows = {symbol: self._decode_window(symbol, reply) for symbol, reply in zip(bars, replies, strict=False)}
         lasts = replies[len(bars) : len(bars) + len(last_bars)]
-        last = {s: None if r is None else self._decode_bar(s, _text(r)) for s, r in zip(last_bars, lasts, strict=True)}
+        last = {s: None if r is None else self._decode_window(s, [r])[0] for s, r in zip(last_bars, lasts, strict=True)}
         texts = replies[-1] if values else []
         found = {key: self._decode_value(key, raw) for key, raw in zip(values, texts, strict=True)}
         return HotSnapshot(windows, last, found)
@@ -203,19 +226,17 @@ class RedisHotStore:
             raise HotStoreUnavailableError("redis hot store is closed")
 
     def _decode_window(self, symbol: str, entries: list[bytes | str]) -> tuple[Bar, ...]:
-        texts = []
-        for entry in entries:
-            _, separator, text = _text(entry).partition(_SEPARATOR)
-            if not separator:
-                raise HotStoreError(f"{self.bars_key(symbol)} holds a malformed bar entry: no separator")
-            texts.append(text)
-        try:
-            window = _BAR_LIST.validate_json("[" + ",".join(texts) + "]")
-            if len(window) != len(texts):  # an entry holding more (or less) than one bar
-                raise ValueError(f"{len(texts)} entries decode to {len(window)} bars")
-        except (ValueError, ValidationError) as exc:
-            raise HotStoreError(f"{self.bars_key(symbol)} holds a malformed bar entry: {exc}") from exc
-        return tuple(window)
+        """The window's bars. Entries seen before come from the cache (bars are immutable, and an entry's
+        text is its bar), the new ones are validated in one call; the cache is emptied when full."""
+        texts = [_text(entry) for entry in entries]
+        cache = self._decoded
+        new = [text for text in texts if text not in cache]
+        if len(cache) + len(new) > DECODED_BARS_CACHED:
+            cache.clear()
+            new = texts
+        if new:
+            cache.update(zip(new, _decode_entries(self.bars_key(symbol), new), strict=True))
+        return tuple(cache[text] for text in texts)
 
     def _decode_bar(self, symbol: str, entry: str) -> Bar:
         _, separator, text = entry.partition(_SEPARATOR)

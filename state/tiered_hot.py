@@ -110,15 +110,15 @@ class TieredHot:
                 symbol, (latest,) if latest else (), down or "missing in the hot store"
             )
             last[symbol] = window[-1] if window else None
-        found: dict[str, JSON | None] = {}
+        found: dict[str, JSON | None] = {key: hot.values.get(key) for key in values}
+        missing = [key for key in values if found[key] is None]
+        durable = await self.mirror.get_values(missing) if missing and self.mirror is not None else {}
         for key in values:
-            value = hot.values.get(key)
-            if value is not None or self.mirror is None:
-                found[key], served[key] = value, HOT
-                continue
-            found[key], served[key] = await self._durable_value(key, down or "missing or expired in the hot store")
-            if found[key] is None:
-                served[key] = HOT  # absent everywhere: nothing fell back
+            if key in durable:
+                found[key] = durable[key][0]
+                served[key] = Served("durable", down or "missing or expired in the hot store")
+            else:
+                served[key] = HOT  # served hot, or absent everywhere: nothing fell back
         return HotSnapshot(windows, last, found), served
 
     async def _bars_or_durable(self, symbol: str, bars: tuple[Bar, ...], why: str) -> tuple[tuple[Bar, ...], Served]:

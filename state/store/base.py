@@ -28,12 +28,14 @@ from state.events import Bar, FieldError
 from state.orders import Fill, Order, Position
 
 __all__ = [
+    "AuditEntry",
     "BookSnapshot",
     "CorruptRecordError",
     "DurableStore",
     "InvalidRecordError",
     "MigrationError",
     "RecordNotFoundError",
+    "SessionEnd",
     "StoreClosedError",
     "StoreConflictError",
     "StoreError",
@@ -86,6 +88,23 @@ class BookSnapshot:
     recent: tuple[RecentDecision, ...]  # newest first
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    actor: str
+    action: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    """What a finished session writes beside its decision, in the same transaction (`finish_session`)."""
+
+    streak_counter: str | None = None  # a counter to count the failed session on (+1), or reset (0) if it did not fail
+    failed: bool = False
+    posture: tuple[str, str, float | None] | None = None  # (posture, reason, VIX): a change to record
+    audit: tuple[AuditEntry, ...] = ()
+
+
 class DurableStore(Protocol):
     """What sessions, the broker and the front door may persist and read back.
 
@@ -114,6 +133,11 @@ class DurableStore(Protocol):
         ...
 
     async def get_decision(self, event_id: str) -> DecisionRecord | None: ...
+
+    async def finish_session(self, record: DecisionRecord, end: SessionEnd, at: datetime) -> int | None:
+        """`save_decision` and the writes of `end` in one transaction: all of them, or none when the event
+        had a decision already (then None). Returns the streak counter's new value (0 without one)."""
+        ...
 
     async def recent_decisions(self, limit: int) -> list[DecisionRecord]:
         """The last `limit` decisions, newest first."""
@@ -194,6 +218,10 @@ class DurableStore(Protocol):
 
     async def get_value(self, name: str) -> tuple[Any, datetime] | None:
         """A named hot-context value and when it was written, or None."""
+        ...
+
+    async def get_values(self, names: Sequence[str]) -> dict[str, tuple[Any, datetime]]:
+        """`get_value` of several names in one statement; names never stored are left out."""
         ...
 
     async def record_posture(self, posture: str, reason: str, vix: float | None, at: datetime) -> None: ...

@@ -10,8 +10,9 @@ Decisions that must not be silently changed:
   idempotency by the unique keys (`ON CONFLICT`), and the append-only `seq` (MAX + 1, as on SQLite) is
   assigned while the writer holds a transaction-scoped advisory lock for that table, so writers take
   turns instead of racing for one number (no retry loop, no gap). Rewriting the whole book takes the
-  same kind of lock, so two concurrent books never merge. The lock is always the first one a
-  transaction takes, and `book_fill` takes `fills` before `positions`: no cycle, no deadlock.
+  same kind of lock, so two concurrent books never merge. Transactions that take several such locks
+  take them in one order (`book_fill`: `fills`, `positions`; `finish_session`: `decisions`,
+  `posture_history`, `audit_log`) and no transaction takes them in another: no cycle, no deadlock.
 - Migrations run on `open()` (or `migrate()`) on one dedicated connection holding a session advisory
   lock, so processes starting together apply each migration exactly once.
 - Connections are autocommit; a write of more than one statement runs in one transaction.

@@ -20,7 +20,7 @@ from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import Bar, FieldError
 from state.orders import Fill, Order, OrderStatus, Position
-from state.store.base import BookSnapshot, RecordNotFoundError, StoreConflictError
+from state.store.base import AuditEntry, BookSnapshot, RecordNotFoundError, SessionEnd, StoreConflictError
 from state.store.rows import (
     ACCOUNT,
     FILL_COLUMNS,
@@ -106,15 +106,43 @@ class SqlStore(ABC):
         return [rejection_entry(r) for r in rows]
 
     async def save_decision(self, record: DecisionRecord) -> bool:
-        params = decision_row(record)
+        row = decision_row(record)
         async with self._use(transaction=True) as db:
-            await self._take_turn(db, "decisions")
-            changed = await db.execute(
-                "INSERT INTO decisions (event_id, seq, event_type, outcome, symbol, decided_at, record) "
-                f"VALUES (?, {_next_seq('decisions')}, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
-                params,
-            )
+            return await self._insert_decision(db, row)
+
+    async def finish_session(self, record: DecisionRecord, end: SessionEnd, at: datetime) -> int | None:
+        row = decision_row(record)
+        streak = 0
+        async with self._use(transaction=True) as db:
+            if not await self._insert_decision(db, row):
+                return None
+            if end.streak_counter is not None:
+                streak = await self._count_streak(db, end.streak_counter, end.failed)
+            if end.posture is not None:
+                await self._insert_posture(db, *end.posture, at)
+            if end.audit:
+                await self._insert_audit(db, end.audit, at)
+        return streak
+
+    async def _insert_decision(self, db: SqlConnection, row: tuple[Any, ...]) -> bool:
+        await self._take_turn(db, "decisions")
+        changed = await db.execute(
+            "INSERT INTO decisions (event_id, seq, event_type, outcome, symbol, decided_at, record) "
+            f"VALUES (?, {_next_seq('decisions')}, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+            row,
+        )
         return changed == 1
+
+    @staticmethod
+    async def _count_streak(db: SqlConnection, name: str, failed: bool) -> int:
+        """+1 on a failure, back to 0 otherwise, in one statement (no read-modify-write race)."""
+        await db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) "
+            "DO UPDATE SET value = CASE WHEN ? THEN counters.value + 1 ELSE 0 END",
+            (name, int(failed), failed),
+        )
+        row = await db.fetch_one("SELECT value FROM counters WHERE name = ?", (name,))
+        return 0 if row is None else int(row[0])
 
     async def get_decision(self, event_id: str) -> DecisionRecord | None:
         async with self._use() as db:
@@ -257,6 +285,17 @@ class SqlStore(ABC):
             return None
         return parse("value", name, json.loads, row[0]), parse("value", name, datetime.fromisoformat, row[1])
 
+    async def get_values(self, names: Sequence[str]) -> dict[str, tuple[Any, datetime]]:
+        if not names:
+            return {}
+        marks = ", ".join("?" * len(names))
+        async with self._use() as db:
+            rows = await db.fetch_all(f"SELECT name, value, updated_at FROM hot_values WHERE name IN ({marks})", names)
+        return {
+            r[0]: (parse("value", r[0], json.loads, r[1]), parse("value", r[0], datetime.fromisoformat, r[2]))
+            for r in rows
+        }
+
     async def posture_history(self) -> list[tuple[datetime, str, str, float | None]]:
         async with self._use() as db:
             rows = await db.fetch_all(
@@ -310,23 +349,31 @@ class SqlStore(ABC):
         return {r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in rows}
 
     async def record_posture(self, posture: str, reason: str, vix: float | None, at: datetime) -> None:
-        params = (ts(at), posture, reason, known_vix(vix))
         async with self._use(transaction=True) as db:
-            await self._take_turn(db, "posture_history")
-            await db.execute(
-                "INSERT INTO posture_history (seq, changed_at, posture, reason, vix) "
-                f"VALUES ({_next_seq('posture_history')}, ?, ?, ?, ?)",
-                params,
-            )
+            await self._insert_posture(db, posture, reason, vix, at)
+
+    async def _insert_posture(
+        self, db: SqlConnection, posture: str, reason: str, vix: float | None, at: datetime
+    ) -> None:
+        await self._take_turn(db, "posture_history")
+        await db.execute(
+            "INSERT INTO posture_history (seq, changed_at, posture, reason, vix) "
+            f"VALUES ({_next_seq('posture_history')}, ?, ?, ?, ?)",
+            (ts(at), posture, reason, known_vix(vix)),
+        )
 
     async def audit(self, actor: str, action: str, detail: Mapping[str, Any], at: datetime) -> None:
-        params = (ts(at), actor, action, json_text(detail))
+        entries = (AuditEntry(actor, action, detail),)
         async with self._use(transaction=True) as db:
-            await self._take_turn(db, "audit_log")
+            await self._insert_audit(db, entries, at)
+
+    async def _insert_audit(self, db: SqlConnection, entries: Sequence[AuditEntry], at: datetime) -> None:
+        await self._take_turn(db, "audit_log")
+        for entry in entries:
             await db.execute(
                 "INSERT INTO audit_log (seq, recorded_at, actor, action, detail) "
                 f"VALUES ({_next_seq('audit_log')}, ?, ?, ?, ?)",
-                params,
+                (ts(at), entry.actor, entry.action, json_text(entry.detail)),
             )
 
     async def save_order(self, order: Order) -> Order:

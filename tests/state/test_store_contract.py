@@ -26,11 +26,13 @@ from state.decisions import DecisionRecord, Outcome
 from state.events import Bar, FieldError
 from state.orders import Fill, FillReason, Order, OrderRequest, OrderStatus, OrderType, Position, Side
 from state.store.base import (
+    AuditEntry,
     CorruptRecordError,
     DurableStore,
     InvalidRecordError,
     RecordNotFoundError,
     StoreClosedError,
+    SessionEnd,
     StoreConflictError,
 )
 from state.store.factory import migrate, open_store
@@ -488,6 +490,39 @@ async def test_posture_history_is_oldest_first_and_an_unusable_vix_is_unknown(st
         (at(30), "guerrilla", "VIX 18", 18.0),
         (at(60), "defensive", "VIX feed down", None),
     ]
+
+
+async def test_finish_session_writes_the_decision_and_its_aftermath_together(store: Store) -> None:
+    audit = (AuditEntry("session", "decision:hold", {"event_id": "e1"}),)
+    end = SessionEnd(streak_counter="failures", failed=True, posture=("defensive", "VIX 31", 31.0), audit=audit)
+    assert await store.finish_session(decision("e1"), end, at(1)) == 1
+    assert await store.finish_session(decision("e2"), SessionEnd("failures", failed=True), at(2)) == 2
+    assert await store.get_counter("failures") == 2
+    assert (await store.get_decision("e1")) == decision("e1")
+    assert await store.posture_history() == [(at(1), "defensive", "VIX 31", 31.0)]
+    assert [(e["actor"], e["action"], e["detail"]) for e in await store.audit_log()] == [
+        ("session", "decision:hold", {"event_id": "e1"})
+    ]
+    assert await store.finish_session(decision("e3"), SessionEnd("failures", failed=False), at(3)) == 0
+    assert await store.get_counter("failures") == 0
+    assert await store.finish_session(decision("e4"), SessionEnd(), at(4)) == 0  # no streak asked: untouched
+
+
+async def test_finish_session_of_an_event_already_decided_writes_nothing(store: Store) -> None:
+    await store.save_decision(decision("e1", outcome=Outcome.ORDERED))
+    end = SessionEnd("failures", failed=True, posture=("defensive", "r", None), audit=(AuditEntry("a", "b", {}),))
+    assert await store.finish_session(decision("e1"), end, at(1)) is None
+    assert (await store.get_decision("e1")) == decision("e1", outcome=Outcome.ORDERED)
+    assert await store.get_counter("failures") == 0
+    assert await store.posture_history() == [] and await store.audit_log() == []
+
+
+async def test_finish_session_is_all_or_nothing(store: Store) -> None:
+    end = SessionEnd("failures", failed=True, posture=("defensive", "VIX 31", 31.0))
+    with pytest.raises(InvalidRecordError):  # a naive time is refused after the decision's insert: rolled back
+        await store.finish_session(decision("e1"), end, at(1).replace(tzinfo=None))
+    assert await store.get_decision("e1") is None
+    assert await store.get_counter("failures") == 0
 
 
 async def test_audit_log_is_newest_first_and_limited(store: Store) -> None:
