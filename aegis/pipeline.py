@@ -5,13 +5,20 @@
 
 `submit` always returns a decision record, also for an invalid event (outcome "rejected", recorded as
 a dead letter) and for a redelivered one (the decision recorded the first time). Thread id = event id.
+
+`submit_wave` deliberates the events of one instant at once with `WaveOrdering`: they all see the book as
+of the instant's start and their orders are applied in the given order, so the decisions do not depend
+on the concurrency. `replay` runs a tape wave by wave (a wave: consecutive events with the same
+`event_time`, between market ticks).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -24,12 +31,19 @@ from aegis.services import Stack, open_stack
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
 from graphs.deliberation.context import RunKnobs
+from graphs.deliberation.graph import build_deliberation_graph
 from graphs.deliberation.nodes import raw_event_id
+from graphs.deliberation.ordering import WaveOrdering
 from graphs.deliberation.services import Services
-from state.clock import Clock
+from state.clock import Clock, monotonic_ms
 from state.decisions import DecisionRecord
 from state.events import EventEnvelope, EventRejectedError, EventType, MarketTickEvent, event_to_json, parse_event
 from tools.broker.paper import PaperBroker
+
+Graph = CompiledStateGraph[Any, Any, Any, Any]
+# Called as each session of a wave ends: its decision and the wall-clock ms it deliberated (its wait for
+# its turn in the wave left out).
+OnDecision = Callable[[DecisionRecord, float], None]
 
 
 def as_tick(raw: dict[str, Any]) -> MarketTickEvent | None:
@@ -42,9 +56,52 @@ def as_tick(raw: dict[str, Any]) -> MarketTickEvent | None:
     return event if isinstance(event, MarketTickEvent) else None
 
 
+def tape_lines(text: str, name: str) -> Iterator[dict[str, Any]]:
+    """The tape's lines as JSON objects; a line that is not one is kept (as a record that fails to parse)."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raw = {"id": None, "unparsed_line": line[:500], "error": f"{name}:{number}: {exc.msg}"}
+        yield raw if isinstance(raw, dict) else {"value": raw}
+
+
+def tape_steps(lines: Iterable[dict[str, Any]]) -> Iterator[MarketTickEvent | list[dict[str, Any]]]:
+    """A tape as ticks and waves: a wave is a run of consecutive non-tick events with the same
+    `event_time` and distinct ids (a line without an `event_time` is a wave of its own)."""
+    wave: list[dict[str, Any]] = []
+    for raw in lines:
+        tick = as_tick(raw)
+        if tick is not None:
+            if wave:
+                yield wave
+                wave = []
+            yield tick
+            continue
+        if wave and not _joins(wave, raw):
+            yield wave
+            wave = []
+        wave.append(raw)
+    if wave:
+        yield wave
+
+
+def _joins(wave: list[dict[str, Any]], raw: dict[str, Any]) -> bool:
+    moment = raw.get("event_time")
+    same_instant = isinstance(moment, str) and moment == wave[0].get("event_time")
+    return same_instant and raw_event_id(raw) not in {raw_event_id(r) for r in wave}
+
+
+def _as_raw(event: Mapping[str, Any] | EventEnvelope) -> dict[str, Any]:
+    return event_to_json(event) if isinstance(event, EventEnvelope) else dict(event)
+
+
 class Pipeline:
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
+        self._waves = WaveOrdering()
 
     @classmethod
     async def open(
@@ -63,9 +120,15 @@ class Pipeline:
         return self._stack.services
 
     @property
-    def graph(self) -> CompiledStateGraph[Any, Any, Any, Any]:
+    def graph(self) -> Graph:
         """The compiled deliberation graph (for inspection, drawing or direct invocation)."""
         return self._stack.graph
+
+    @cached_property
+    def _wave_graph(self) -> Graph:
+        """The same graph, its sessions ordered by the pipeline's waves (same checkpointer)."""
+        services = dataclasses.replace(self.services, ordering=self._waves)
+        return build_deliberation_graph(services, self._stack.graph.checkpointer)
 
     @property
     def paper_broker(self) -> PaperBroker:
@@ -78,10 +141,46 @@ class Pipeline:
 
     async def submit(self, event: Mapping[str, Any] | EventEnvelope, knobs: RunKnobs | None = None) -> DecisionRecord:
         """Run one event through the deliberation graph and return its decision record."""
-        raw = event_to_json(event) if isinstance(event, EventEnvelope) else dict(event)
+        return await self._deliberate(self._stack.graph, _as_raw(event), knobs)
+
+    async def submit_wave(
+        self,
+        events: Sequence[Mapping[str, Any] | EventEnvelope],
+        knobs: RunKnobs | None = None,
+        *,
+        concurrency: int = 1,
+        on_decision: OnDecision | None = None,
+    ) -> list[DecisionRecord]:
+        """Deliberate the events of one instant (distinct ids), up to `concurrency` at once. Every session
+        loads its context before any of them writes, so all see the book as of the instant's start; then
+        they write (risk guard, execute, persist) one at a time in the given order. The decisions, returned
+        in that order, are the same at any concurrency.
+
+        A session that raises does not hold up the others: they all finish (each decision passed to
+        `on_decision`), then the first error is raised. The session timeout includes the wait for a turn."""
+        raws = [_as_raw(event) for event in events]
+        event_ids = [raw_event_id(raw) for raw in raws]
+        graph = self._wave_graph
+
+        async def session(raw: dict[str, Any], event_id: str) -> DecisionRecord:
+            async with self._waves.session(event_id) as turn:
+                begun = monotonic_ms()
+                decision = await self._deliberate(graph, raw, knobs)
+                if on_decision is not None:
+                    on_decision(decision, monotonic_ms() - begun - turn.waited_ms)
+                return decision
+
+        async with self._waves.wave(event_ids, concurrency):
+            ended = await asyncio.gather(*map(session, raws, event_ids), return_exceptions=True)
+        decisions = [d for d in ended if isinstance(d, DecisionRecord)]
+        if len(decisions) < len(ended):
+            raise next(e for e in ended if isinstance(e, BaseException))
+        return decisions
+
+    async def _deliberate(self, graph: Graph, raw: dict[str, Any], knobs: RunKnobs | None) -> DecisionRecord:
         settings = self.settings
         return await run_session(
-            self._stack.graph,
+            graph,
             raw,
             raw_event_id(raw),
             knobs=knobs or RunKnobs(),
@@ -93,30 +192,25 @@ class Pipeline:
         )
 
     async def replay(
-        self, path: Path, knobs: RunKnobs | None = None, on_decision: Callable[[DecisionRecord], None] | None = None
+        self,
+        path: Path,
+        knobs: RunKnobs | None = None,
+        on_decision: OnDecision | None = None,
+        *,
+        concurrency: int = 1,
     ) -> list[DecisionRecord]:
         """Replay a tape (JSON lines, in time order): MARKET_TICK events rebuild the market state (bars to
-        the broker and the hot store, the VIX, the simulated clock); every other event is submitted. A line
-        that is not JSON, or an invalid tick, is submitted too, so it is recorded as rejected, not lost."""
+        the broker and the hot store, the VIX, the simulated clock); every other event is submitted, wave by
+        wave (`tape_steps`, `submit_wave`), so the decisions are the same at any `concurrency`. A line that
+        is not JSON, or an invalid tick, is submitted too, so it is recorded as rejected, not lost."""
         feed = MarketFeed(self.services.hot, self.paper_broker, self.services.clock)
-        decisions = []
+        decisions: list[DecisionRecord] = []
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raw = {"id": None, "unparsed_line": line[:500], "error": f"{path.name}:{number}: {exc.msg}"}
-            raw = raw if isinstance(raw, dict) else {"value": raw}
-            tick = as_tick(raw)
-            if tick is not None:
-                await feed.bar(tick.symbol or "", tick.payload.bar)
-                continue
-            decision = await self.submit(raw, knobs)
-            decisions.append(decision)
-            if on_decision is not None:
-                on_decision(decision)
+        for step in tape_steps(tape_lines(text, path.name)):
+            if isinstance(step, MarketTickEvent):
+                await feed.bar(step.symbol or "", step.payload.bar)
+            else:
+                decisions += await self.submit_wave(step, knobs, concurrency=concurrency, on_decision=on_decision)
         return decisions
 
     async def close(self) -> None:

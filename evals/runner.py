@@ -1,18 +1,21 @@
 """The eval runner: replay a set's tape through the real deliberation graph and record what it decided.
 
-    python -m evals run evals/sets/development --llm rules --out runs/dev-rules
+    python -m evals run evals/sets/development --llm rules --out runs/dev-rules --concurrency 4
 
 The tape goes through `Pipeline.replay` on a `SimulatedClock` that starts at the tape's first tick, with
 embedded stores in a fresh temporary data folder, so nothing of an earlier run leaks in. Events are
-deliberated one after another in tape order: the paper book of one decision is the context of the next,
-and that order is what makes two runs comparable.
+replayed wave by wave (a wave: the events of one instant, between market ticks), up to `concurrency`
+sessions deliberating at once. Every session of a wave loads its context from the book as of the
+instant's start, and the sessions write (risk guard, execute, persist) one at a time in tape order
+(`graphs.deliberation.ordering.WaveOrdering`), so the decisions do not depend on the concurrency or on
+the scheduling, and that is what makes two runs comparable.
 
 Files written to the output folder:
 - ``decisions.jsonl``: one line per event, `decision_summary` plus symbol, posture, usage and LLM calls,
   sorted keys. Nothing wall-clock in it: two runs of the same inputs give byte-identical files.
-- ``timings.jsonl``: per event, the wall-clock latency of each recorded stage and of the whole session
-  (kept apart because it varies from run to run).
-- ``run.json``: how the run was made (set, providers).
+- ``timings.jsonl``: per event, the wall-clock latency of each recorded stage and of the whole session,
+  its wait for its turn in the wave left out (kept apart because it varies from run to run).
+- ``run.json``: how the run was made (set, providers, concurrency).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,13 +33,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from aegis.cli.replay import decision_summary
 from aegis.llm_mode import LLMMode, provider_label, with_llm_mode
 from aegis.pipeline import Pipeline
-from aegis.services import Stack
 from aegis.settings import Settings
 from evals.sets import TAPE_FILE
-from graphs.deliberation.context import RunKnobs
-from state.clock import SimulatedClock, monotonic_ms
+from state.clock import SimulatedClock
 from state.decisions import DecisionRecord
-from state.events import EventEnvelope, EventType
+from state.events import EventType
 
 DECISIONS_FILE, TIMINGS_FILE, RUN_FILE = "decisions.jsonl", "timings.jsonl", "run.json"
 # Stages whose provider is one of these did not call a language model.
@@ -49,6 +49,7 @@ class RunOptions:
     llm: LLMMode = LLMMode.RULES
     cassettes: Path | None = None
     progress: bool = True
+    concurrency: int = 4  # sessions deliberating at once; the decisions are the same at any value
 
 
 def decision_line(decision: DecisionRecord) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def decision_line(decision: DecisionRecord) -> dict[str, Any]:
 
 
 def timing_line(decision: DecisionRecord, session_ms: float) -> dict[str, Any]:
-    """Wall-clock latencies of one event: each recorded stage, and the whole session (`submit`)."""
+    """Wall-clock latencies of one event: each recorded stage, and the whole session (less its wait for its turn)."""
     return {
         "event_id": decision.event_id,
         "stages": {s.stage: round(s.latency_ms, 3) for s in decision.stages},
@@ -81,48 +82,43 @@ def count_events(tape: Path) -> int:
         return sum(1 for line in lines if line.strip() and tick not in line)
 
 
-class _TimedPipeline(Pipeline):
-    """The pipeline, timing each session on the wall clock (`Pipeline.replay` calls `submit` per event)."""
-
-    def __init__(self, stack: Stack) -> None:
-        super().__init__(stack)
-        self.session_ms: dict[str, float] = {}
-
-    async def submit(self, event: Mapping[str, Any] | EventEnvelope, knobs: RunKnobs | None = None) -> DecisionRecord:
-        begun = monotonic_ms()
-        decision = await super().submit(event, knobs)
-        self.session_ms[decision.event_id] = monotonic_ms() - begun
-        return decision
-
-
 async def replay_set(
-    set_folder: Path, settings: Settings, progress: bool
+    set_folder: Path, settings: Settings, progress: bool, concurrency: int = 1
 ) -> tuple[list[DecisionRecord], dict[str, float]]:
     """Replay the set's tape through a fresh pipeline: the decisions and each session's wall-clock ms."""
     tape = set_folder / TAPE_FILE
     with tape.open(encoding="utf-8") as lines:
         first = json.loads(next(lines))
     clock = SimulatedClock(datetime.fromisoformat(first["event_time"]))
+    session_ms: dict[str, float] = {}
     columns = (TextColumn(f"[bold]{set_folder.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=not progress) as bar:
         task = bar.add_task("events", total=count_events(tape))
-        pipeline = await _TimedPipeline.open(settings, clock=clock)
-        assert isinstance(pipeline, _TimedPipeline)  # `open` builds an instance of the class it is called on
-        async with pipeline:
-            decisions = await pipeline.replay(tape, on_decision=lambda _: bar.advance(task))
-    return decisions, pipeline.session_ms
+
+        def decided(decision: DecisionRecord, ms: float) -> None:
+            session_ms[decision.event_id] = ms
+            bar.advance(task)
+
+        async with await Pipeline.open(settings, clock=clock) as pipeline:
+            decisions = await pipeline.replay(tape, on_decision=decided, concurrency=concurrency)
+    return decisions, session_ms
 
 
 def run_set(set_folder: Path, out: Path, options: RunOptions = RunOptions()) -> list[DecisionRecord]:
     """Replay the set in `set_folder` (records in a temporary folder), write the run's files to `out`."""
     with tempfile.TemporaryDirectory(prefix="aegis-eval-") as data_dir:
         settings = with_llm_mode(Settings(data_dir=Path(data_dir)), options.llm, options.cassettes)
-        decisions, session_ms = asyncio.run(replay_set(set_folder, settings, options.progress))
+        decisions, session_ms = asyncio.run(replay_set(set_folder, settings, options.progress, options.concurrency))
     out.mkdir(parents=True, exist_ok=True)
     _write_lines(out / DECISIONS_FILE, [decision_line(d) for d in decisions])
     _write_lines(out / TIMINGS_FILE, [timing_line(d, session_ms.get(d.event_id, 0.0)) for d in decisions])
-    run = {"set": str(set_folder), "set_name": set_folder.name, "llm": str(options.llm)}
-    run["providers"] = provider_label(settings)
+    run = {
+        "set": str(set_folder),
+        "set_name": set_folder.name,
+        "llm": str(options.llm),
+        "providers": provider_label(settings),
+        "concurrency": options.concurrency,
+    }
     (out / RUN_FILE).write_text(json.dumps(run, sort_keys=True, indent=1) + "\n", encoding="utf-8")
     return decisions
 

@@ -28,6 +28,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from state.store.base import StoreUnavailableError
+from state.store.pool_check import probe_idle
 
 __all__ = [
     "close_checkpointer",
@@ -91,7 +92,7 @@ async def open_postgres_checkpointer(
         max_size=max_size,
         open=False,
         configure=configure,
-        check=AsyncConnectionPool.check_connection,
+        check=probe_idle,
         timeout=acquire_timeout,
         name="aegis-checkpoints",
     )

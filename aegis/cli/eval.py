@@ -1,7 +1,7 @@
 """`aegis eval` (also `python -m evals`): build the event sets, run one, report, compare two runs, gate.
 
 aegis eval build --out evals/sets
-aegis eval run evals/sets/development --llm rules --out runs/dev-rules
+aegis eval run evals/sets/development --llm rules --out runs/dev-rules --concurrency 4
 aegis eval --compare runs/dev-rules runs/dev-new
 aegis eval gate
 """
@@ -64,13 +64,16 @@ def run(
     out: Annotated[Path, typer.Option(help="Folder for the run's files")] = Path("data") / "evals" / "latest",
     llm: Annotated[LLMMode, typer.Option(help="Providers for the roles")] = LLMMode.RULES,
     cassettes: Annotated[Path | None, typer.Option(help="Cassette folder for --llm replay / record")] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Sessions deliberating at once (the decisions are the same at any value)")
+    ] = 4,
 ) -> None:
     """Replay a set through the graph, write decisions, timings, scores, the report and its charts."""
     from evals.report import score_table, write_report
     from evals.runner import RunOptions, run_set
 
     try:
-        run_set(set_folder, out, RunOptions(llm=llm, cassettes=cassettes))
+        run_set(set_folder, out, RunOptions(llm=llm, cassettes=cassettes, concurrency=concurrency))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     scores = write_report(set_folder, out)

@@ -2,8 +2,10 @@
 
 Each trading day: the clock moves to that day's close; every symbol's bar reaches the broker (which fills
 yesterday's orders at today's open and checks stops and targets) and the hot store; the VIX sets the
-posture; the trigger screen picks the bars that become events; each event goes through the deliberation
-graph. Decisions made on day t can only fill on day t+1: no look-ahead.
+posture; the trigger screen picks the bars that become events; the day's events go through the
+deliberation graph as one wave (`Pipeline.submit_wave`): up to `concurrency` at once, all reading the book
+as of the day's close, their orders placed in screen order, so a run decides the same at any concurrency
+(and `aegis replay` of its tape reproduces it). Decisions made on day t can only fill on day t+1: no look-ahead.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from aegis.runtime.summary import Percentiles, RunSummary, RunTally
 from aegis.settings import Settings
 from quant.posture import posture_from_vix
 from quant.screen import ScreenParams, Trigger, screen_panel
-from state.clock import SimulatedClock, monotonic_ms
+from state.clock import SimulatedClock
 from state.decisions import Outcome
 from state.events import EventType
 from tools.broker.paper import PaperBroker
@@ -108,13 +110,6 @@ async def run_replay(
     first_open = panel.open[WARMUP_DAYS]
     start_equity = broker.equity()
     seconds_per_day = 1.0 / options.days_per_second if options.days_per_second > 0 else 0.0
-    limiter = asyncio.Semaphore(max(1, options.concurrency))
-
-    async def deliberate(event: dict[str, object]) -> None:
-        async with limiter:
-            begun = monotonic_ms()
-            decision = await pipeline.submit(event)
-            tally.add(decision, monotonic_ms() - begun)
 
     try:
         for t, day in enumerate(panel.dates):
@@ -133,7 +128,7 @@ async def run_replay(
             events = [signal_event(panel, tr) for tr in triggers.get(t, [])]
             if tape:
                 tape.write_all(events)
-            await asyncio.gather(*(deliberate(event) for event in events))
+            await pipeline.submit_wave(events, concurrency=max(1, options.concurrency), on_decision=tally.add)
             if on_day is not None:
                 on_day(_progress(panel, t, day, vix, broker, tally, first_open, start_equity, settings))
             spare = seconds_per_day - (time.perf_counter() - day_started)

@@ -8,6 +8,7 @@ Days are UTC calendar days of the injected clock.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ class CostLedger:
         self._per_decision: defaultdict[str, float] = defaultdict(float)
         self._day_seen: dict[str, float] = {}  # the day's total as read at a decision's first check
         self._alerted: set[str] = set()
+        self._reading: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     def _day_key(self) -> str:
         return f"llm_cost_micros:{self._clock.now().date().isoformat()}"
@@ -49,8 +51,9 @@ class CostLedger:
             reason = f"per-decision LLM budget spent: ${spent:.4f} of ${self._budgets.per_decision_usd:.4f}"
             await self._alert(f"decision:{event_id}", reason, event_id)
             return reason
-        if event_id not in self._day_seen:  # one read of the shared day total per decision
-            self._day_seen[event_id] = await self.day_cost()
+        async with self._reading[event_id]:  # one read of the shared day total per decision, even when
+            if event_id not in self._day_seen:  # the analyst and the validator ask at once
+                self._day_seen[event_id] = await self.day_cost()
         day = self._day_seen[event_id] + spent
         if day >= self._budgets.per_day_usd:
             reason = f"daily LLM budget spent: ${day:.4f} of ${self._budgets.per_day_usd:.4f}"
@@ -70,6 +73,7 @@ class CostLedger:
         """Forget a finished decision's running total; returns it."""
         self._alerted.discard(f"decision:{event_id}")
         self._day_seen.pop(event_id, None)
+        self._reading.pop(event_id, None)
         return self._per_decision.pop(event_id, 0.0)
 
     async def _alert(self, key: str, reason: str, event_id: str) -> None:

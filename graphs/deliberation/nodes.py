@@ -32,6 +32,7 @@ from state.context_loader import ENTRY_ORDER_TYPES_KEY, FAILED_SESSIONS_COUNTER
 from state.decisions import DecisionRecord, GuardChangeRecord, Outcome, StageRecord, StageStatus, Usage
 from state.events import Event, EventRejectedError, parse_event
 from state.orders import OrderRequest, OrderType, Side
+from state.store.base import AuditEntry, SessionEnd
 from tools.broker.base import BrokerError
 
 Update = dict[str, Any]
@@ -89,6 +90,7 @@ class DeliberationNodes:
     async def load_context(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         event = state["parsed"]
         context = await self.s.loader.load(event.symbol)
+        self.s.ordering.context_loaded(raw_event_id(state["event"]))
         override = _knobs(runtime).posture_override
         if override is not None and Posture(override) != context.posture:
             posture = stricter(context.posture, Posture(override))
@@ -180,6 +182,7 @@ class DeliberationNodes:
     # ---- risk_guard -> execute -> persist -------------------------------------------------
 
     async def risk_guard(self, state: DeliberationState) -> Update:
+        await self.s.ordering.wait_turn(raw_event_id(state["event"]))
         event, context, order = state["parsed"], state["context"], state["command"]
         portfolio = context.portfolio
         book = BookView(
@@ -240,12 +243,12 @@ class DeliberationNodes:
     async def persist(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         if "prior" in state:
             return {"decision": state["prior"]}
+        await self.s.ordering.wait_turn(raw_event_id(state["event"]))
         record = self._record(state, self.config(runtime))
         self.s.ledger.settle(record.event_id)
-        if await self.s.store.save_decision(record):
-            await self._after_session(state, record)
-        else:  # a concurrent delivery of the same event recorded first: return what was recorded
+        if not await self._finish(state, record):  # a concurrent delivery recorded first: return what it recorded
             record = await self.s.store.get_decision(record.event_id) or record
+        self.s.ordering.finished(raw_event_id(state["event"]))
         return {"decision": record}
 
     def _record(self, state: DeliberationState, config: DeliberationConfig) -> DecisionRecord:
@@ -279,30 +282,35 @@ class DeliberationNodes:
             quant_report=report.as_dict() if report else None,
         )
 
-    async def _after_session(self, state: DeliberationState, record: DecisionRecord) -> None:
-        store, now = self.s.store, self.s.clock.now()
-        context = state.get("context")
+    async def _finish(self, state: DeliberationState, record: DecisionRecord) -> bool:
+        """Save the decision with what follows from it (failure streak, posture change, audit entry) in one
+        transaction, then the hot values; False, with nothing written, when the event was decided already."""
+        now, context = self.s.clock.now(), state.get("context")
+        posture = None
         if context is not None and await self.s.hot.get_value(POSTURE_KEY) != str(context.posture):
-            await store.record_posture(str(context.posture), context.posture_reason, context.vix, now)
-            await self.s.hot.set_value(POSTURE_KEY, str(context.posture))
-        if "analysis" in state:  # only sessions that reached the roles count towards the failure streak
-            failures = await store.get_counter(FAILED_SESSIONS_COUNTER)
-            failures = failures + 1 if record.failed else 0
-            await store.set_counter(FAILED_SESSIONS_COUNTER, failures)
-            if failures == self.s.config.failed_sessions_to_defensive:
-                detail = {"failed_sessions": failures, "last_event": record.event_id}
-                await store.audit("session", "posture_forced_defensive", detail, now)
+            posture = (str(context.posture), context.posture_reason, context.vix)
+        detail = {"outcome": str(record.outcome), "reason": record.reason, "failed_stages": record.failed_stages}
+        end = SessionEnd(
+            # only sessions that reached the roles count towards the failure streak
+            streak_counter=FAILED_SESSIONS_COUNTER if "analysis" in state else None,
+            failed=record.failed,
+            posture=posture,
+            audit=(AuditEntry("session", f"decision:{record.outcome}", {"event_id": record.event_id, **detail}),),
+        )
+        streak = await self.s.store.finish_session(record, end, now)
+        if streak is None:
+            return False
+        if posture is not None:
+            await self.s.hot.set_value(POSTURE_KEY, posture[0])
+        if end.streak_counter is not None and streak == self.s.config.failed_sessions_to_defensive:
+            forced = {"failed_sessions": streak, "last_event": record.event_id}
+            await self.s.store.audit("session", "posture_forced_defensive", forced, now)
         if record.order is not None and record.order.request.side is Side.BUY:
             window = self.s.config.risk_limits.limit_share_window
             recent = list(await self.s.hot.get_value(ENTRY_ORDER_TYPES_KEY) or [])
             recent.append(str(record.order.request.order_type))
             await self.s.hot.set_value(ENTRY_ORDER_TYPES_KEY, recent[-window:])
-        detail = {
-            "outcome": str(record.outcome),
-            "reason": record.reason,
-            "failed_stages": record.failed_stages,
-        }
-        await store.audit("session", f"decision:{record.outcome}", {"event_id": record.event_id, **detail}, now)
+        return True
 
 
 def _role_update(key: str, result: RoleResult[Any], fail_closed: Any) -> Update:

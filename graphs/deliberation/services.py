@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from agents.llm.ledger import CostLedger
 from agents.llm.registry import ProviderRegistry
 from graphs.deliberation.config import DeliberationConfig
+from graphs.deliberation.ordering import UNORDERED, SessionOrdering
 from state.clock import Clock
 from state.context_loader import ContextLoader
 from state.store.base import DurableStore
@@ -25,3 +26,4 @@ class Services:
     loader: ContextLoader
     config: DeliberationConfig
     ledger: CostLedger
+    ordering: SessionOrdering = UNORDERED  # when sessions may write; replays order them in waves

@@ -16,7 +16,7 @@ Decisions that must not be silently changed:
 - Migrations run on `open()` (or `migrate()`) on one dedicated connection holding a session advisory
   lock, so processes starting together apply each migration exactly once.
 - Connections are autocommit; a write of more than one statement runs in one transaction.
-- Every pooled connection is checked when it is handed out, without a round trip (`_probe_idle`): an idle
+- Every pooled connection is checked when it is handed out, without a round trip (`pool_check.probe_idle`): an idle
   connection has nothing to read, so a readable socket means the server closed it (a restart, a
   terminated backend) and only then is it pinged, and replaced if dead. A ping on every checkout cost
   half the statements of a session. While the server is unreachable a call raises
@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import select
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import Any, cast
@@ -51,6 +50,7 @@ from state.store.base import (
     StoreUnavailableError,
 )
 from state.store.migrate import apply_migrations
+from state.store.pool_check import probe_idle
 from state.store.sql_store import SqlConnection, SqlStore
 
 __all__ = ["PostgresStore"]
@@ -78,21 +78,6 @@ def _describe(url: str) -> str:
     except psycopg.Error:
         return "PostgreSQL (unparsable connection string)"
     return f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
-
-
-async def _probe_idle(conn: _Conn) -> None:
-    """The pool's check of an idle connection: raise if it is dead, else return without a round trip.
-
-    The store never LISTENs, so an idle connection's socket has nothing to read unless the server sent
-    its goodbye (a FATAL notice, then EOF). Only then is the connection pinged; the pool replaces it when
-    the ping fails. A server that vanished without closing the socket is found by the next statement,
-    which fails with `StoreUnavailableError`, and the pool discards the broken connection it returns.
-    """
-    if conn.closed or conn.broken:
-        raise psycopg.OperationalError("the connection is closed")
-    readable, _, _ = select.select([conn.fileno()], [], [], 0)
-    if readable:
-        await AsyncConnectionPool.check_connection(conn)
 
 
 # ---- one connection ------------------------------------------------------------------------------
@@ -237,7 +222,7 @@ class PostgresStore(SqlStore):
             max_size=self._max_size,
             open=False,
             configure=self._configure,
-            check=_probe_idle,
+            check=probe_idle,
             timeout=self._acquire_timeout,
             name=f"aegis-store {self._where}",
         )

@@ -136,12 +136,11 @@ class SqlStore(ABC):
     @staticmethod
     async def _count_streak(db: SqlConnection, name: str, failed: bool) -> int:
         """+1 on a failure, back to 0 otherwise, in one statement (no read-modify-write race)."""
-        await db.execute(
+        row = await db.fetch_one(
             "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) "
-            "DO UPDATE SET value = CASE WHEN ? THEN counters.value + 1 ELSE 0 END",
+            "DO UPDATE SET value = CASE WHEN ? THEN counters.value + 1 ELSE 0 END RETURNING value",
             (name, int(failed), failed),
         )
-        row = await db.fetch_one("SELECT value FROM counters WHERE name = ?", (name,))
         return 0 if row is None else int(row[0])
 
     async def get_decision(self, event_id: str) -> DecisionRecord | None:

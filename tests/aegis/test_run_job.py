@@ -10,7 +10,9 @@ from typer.testing import CliRunner
 
 from aegis import Settings
 from aegis.cli import app
+from aegis.cli.replay import decision_summary, replay_tape
 from aegis.runtime.replay_job import WARMUP_DAYS, DayProgress, ReplayOptions, run_replay
+from state.decisions import DecisionRecord
 
 SYMBOLS = ("AAPL", "MSFT", "JPM", "XOM", "WMT")
 
@@ -49,6 +51,22 @@ async def test_a_replay_deliberates_real_triggers_and_leaves_consistent_records(
     assert (tmp_path / "checkpoints.sqlite").exists()
     assert summary.end_equity == days[-1].equity
     assert summary.latencies["session"].n == summary.events
+
+
+async def test_a_concurrent_run_decides_and_writes_as_the_replay_of_its_tape(tmp_path: Path) -> None:
+    tape = tmp_path / "tape.jsonl"
+    options = ReplayOptions(
+        symbols=SYMBOLS, start=date(2013, 1, 2), end=date(2013, 9, 30), days_per_second=0, concurrency=4,
+        events_out=tape,
+    )  # fmt: skip
+    await run_replay(Settings(data_dir=tmp_path / "run"), options)
+    replayed = await replay_tape(Settings(data_dir=tmp_path / "replay"), tape)  # one session at a time
+
+    with sqlite3.connect(tmp_path / "run" / "records.sqlite") as db:
+        rows = db.execute("SELECT record FROM decisions ORDER BY seq").fetchall()  # the order they were written
+    ran = [DecisionRecord.model_validate_json(record) for (record,) in rows]
+    assert len(ran) == len(replayed) > 10
+    assert [decision_summary(d) for d in ran] == [decision_summary(d) for d in replayed]
 
 
 def test_the_cli_prints_the_summary(tmp_path: Path) -> None:

@@ -31,8 +31,8 @@ from state.store.base import (
     DurableStore,
     InvalidRecordError,
     RecordNotFoundError,
-    StoreClosedError,
     SessionEnd,
+    StoreClosedError,
     StoreConflictError,
 )
 from state.store.factory import migrate, open_store
