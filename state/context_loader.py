@@ -6,6 +6,7 @@ The posture is the VIX posture, made defensive when the last sessions failed in 
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,17 +43,32 @@ class ContextLoader:
         self._policy = policy
 
     async def load(self, symbol: str | None) -> SessionContext:
-        """Two reads: the book from the durable store, then every hot value in one snapshot."""
+        """The book from the durable store and the hot values in one snapshot, read at once; then the
+        last bars of the other symbols held, if any (one more hot round trip)."""
         now = self._clock.now()
-        book = await self._durable.book_snapshot(FAILED_SESSIONS_COUNTER, self._policy.recent_decisions)
-        positions = book.positions
-        keys = (DAY_START_EQUITY_KEY, VIX_KEY, MODE_KEY, ENTRY_ORDER_TYPES_KEY)
         symbols = [symbol] if symbol is not None else []
-        hot, sources = await self._hot.snapshot_served(symbols, [p.symbol for p in positions], keys)
+        keys = (DAY_START_EQUITY_KEY, VIX_KEY, MODE_KEY, ENTRY_ORDER_TYPES_KEY)
+        book, hot_read = await asyncio.gather(
+            self._durable.book_snapshot(FAILED_SESSIONS_COUNTER, self._policy.recent_decisions),
+            self._hot.snapshot_served(symbols, [], keys),
+            return_exceptions=True,  # both reads end before either error is raised, as it was raised
+        )
+        if isinstance(book, BaseException):
+            raise book
+        if isinstance(hot_read, BaseException):
+            raise hot_read
+        hot, sources = hot_read
+        positions = book.positions
+        last_bars = {s: bars[-1] for s, bars in hot.bars.items() if bars}
+        others = [p.symbol for p in positions if p.symbol not in hot.bars]
+        if others:
+            held, held_sources = await self._hot.snapshot_served([], others, [])
+            last_bars.update((s, bar) for s, bar in held.last_bars.items() if bar is not None)
+            sources.update(held_sources)
         cash = self._policy.starting_cash if book.cash is None else book.cash
         marks = {}
         for position in positions:
-            last = hot.last_bars.get(position.symbol)
+            last = last_bars.get(position.symbol)
             marks[position.symbol] = last.close if last is not None else position.avg_price
         equity = cash + sum(p.quantity * marks[p.symbol] for p in positions)
         day_start = hot.values[DAY_START_EQUITY_KEY]
