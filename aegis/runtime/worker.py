@@ -9,6 +9,9 @@
   pause; an ack, dead letter or failure that cannot reach the bus leaves the entry pending, and its
   redelivery finds the decision already persisted (the session returns it) and acknowledges it then.
 - `stop()` (SIGTERM) ends the intake; events in flight are finished, or handed back by not acknowledging.
+- A session starts as soon as one of `concurrency` slots is free (a slow model holds up no other event);
+  events are received only for a free slot, `batch` at a time, and idle entries of dead workers are
+  claimed only when this worker has nothing in hand, so it never claims back an entry of its own.
 Many workers, in one process or many, on one machine or several, share one consumer group: the scale-out.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 
@@ -46,14 +50,14 @@ class Worker:
         name: str,
         *,
         concurrency: int = 4,
-        batch: int = 16,
+        batch: int | None = None,
         block_ms: int = 1000,
     ) -> None:
         self._pipeline = pipeline
         self._bus = bus
         self.name = name
         self._concurrency = max(1, concurrency)
-        self._batch = max(1, batch)
+        self._batch = max(1, batch if batch is not None else self._concurrency)  # received at a time
         self._block_ms = block_ms
         self._stopping = asyncio.Event()
         self.stats = WorkerStats()
@@ -63,32 +67,50 @@ class Worker:
         self._stopping.set()
 
     async def run(self, *, until_idle: bool = False) -> WorkerStats:
-        """Work until `stop()`, or (with `until_idle`) until a receive comes back empty."""
-        limiter = asyncio.Semaphore(self._concurrency)
+        """Work until `stop()`, or (with `until_idle`) until a receive comes back empty; then finish what was
+        received. A session starts as soon as a slot is free: a slow session never holds up the others,
+        and events are received only when a slot is free, at most `batch` at a time."""
+        waiting: deque[Delivery] = deque()  # received, not started yet
+        in_flight: set[asyncio.Task[None]] = set()
         retry_s = FIRST_RETRY_S
-        while not self._stopping.is_set():
-            try:
-                deliveries = await self._bus.receive(self.name, count=self._batch, block_ms=self._block_ms)
-            except BusUnavailableError as exc:  # an outage is not idleness: ask again, more slowly each time
-                log.warning("worker %s: bus unavailable, asking again in %.1f s: %s", self.name, retry_s, exc)
-                await self._pause(retry_s)
-                retry_s = min(2 * retry_s, LONGEST_RETRY_S)
-                continue
-            retry_s = FIRST_RETRY_S
-            if not deliveries:
-                if until_idle:
+        try:
+            while not self._stopping.is_set():
+                while waiting and len(in_flight) < self._concurrency:
+                    in_flight.add(asyncio.create_task(self.handle(waiting.popleft())))
+                if len(in_flight) >= self._concurrency:
+                    _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                in_flight = {task for task in in_flight if not task.done()}
+                try:
+                    # Idle entries of dead workers are claimed only with nothing in hand: never our own.
+                    claim = not in_flight
+                    received = await self._bus.receive(self.name, self._batch, self._block_ms, claim=claim)
+                except BusUnavailableError as exc:  # an outage is not idleness: ask again, more slowly each time
+                    log.warning("worker %s: bus unavailable, asking again in %.1f s: %s", self.name, retry_s, exc)
+                    await self._pause(retry_s)
+                    retry_s = min(2 * retry_s, LONGEST_RETRY_S)
+                    continue
+                retry_s = FIRST_RETRY_S
+                if not received and until_idle:
+                    if not claim:  # idle only once nothing is in hand and nothing can be claimed either
+                        await asyncio.wait(in_flight)
+                        continue
                     break
-                continue
-            await asyncio.gather(*(self._guarded(limiter, delivery) for delivery in deliveries))
+                waiting.extend(received)
+            # Stopping: what was received is finished too (at most `batch` more), rather than left pending
+            # until another worker's claim.
+            while waiting:
+                if len(in_flight) >= self._concurrency:
+                    _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                in_flight.add(asyncio.create_task(self.handle(waiting.popleft())))
+        finally:  # also when cancelled: the sessions started are awaited, never abandoned mid-write
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
         return self.stats
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-
-    async def _guarded(self, limiter: asyncio.Semaphore, delivery: Delivery) -> None:
-        async with limiter:
-            await self.handle(delivery)
 
     async def handle(self, delivery: Delivery) -> None:
         try:

@@ -67,11 +67,14 @@ class EventBus(Protocol):
         """Store the event; returns its message id. Raises TypeError/ValueError if it is not JSON."""
         ...
 
-    async def receive(self, consumer: str, count: int = 16, block_ms: int = 1000) -> list[Delivery]:
+    async def receive(
+        self, consumer: str, count: int = 16, block_ms: int = 1000, *, claim: bool = True
+    ) -> list[Delivery]:
         """Up to `count` deliveries: idle pending entries claimed for `consumer` first, then new ones.
 
         Waits up to `block_ms` for new entries only when there is nothing to hand out; `block_ms <= 0`
-        never waits. May return early with nothing.
+        never waits. May return early with nothing. `claim=False` reads new entries only: a consumer
+        with entries in hand asks so, lest it claim back its own entries that look idle.
         """
         ...
 

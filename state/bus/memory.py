@@ -67,13 +67,15 @@ class InMemoryBus:
         self._arrival = asyncio.Event()
         return message_id
 
-    async def receive(self, consumer: str, count: int = 16, block_ms: int = 1000) -> list[Delivery]:
+    async def receive(
+        self, consumer: str, count: int = 16, block_ms: int = 1000, *, claim: bool = True
+    ) -> list[Delivery]:
         self._check_open()
         if not consumer:
             raise ValueError("consumer must be a non-empty name")
         if count < 1:
             raise ValueError("count must be >= 1")
-        deliveries = self._claim_idle(consumer, count)
+        deliveries = self._claim_idle(consumer, count) if claim else []
         if not deliveries and not self._unread and block_ms > 0:
             arrival = self._arrival
             with contextlib.suppress(TimeoutError):

@@ -208,14 +208,17 @@ class RedisStreamsBus:
             message_id = await self._client.xadd(self._stream, {"event": text})
         return _text(message_id)
 
-    async def receive(self, consumer: str, count: int = 16, block_ms: int = 1000) -> list[Delivery]:
+    async def receive(
+        self, consumer: str, count: int = 16, block_ms: int = 1000, *, claim: bool = True
+    ) -> list[Delivery]:
         self._check_open()
         if not consumer:
             raise ValueError("consumer must be a non-empty name")
         if count < 1:
             raise ValueError("count must be >= 1")
-        claimed = await self._with_group("receive", lambda: self._claim_idle(consumer, count))
-        entries: list[tuple[str, dict[str, str], int]] = list(claimed)
+        entries: list[tuple[str, dict[str, str], int]] = []
+        if claim:
+            entries.extend(await self._with_group("receive", lambda: self._claim_idle(consumer, count)))
         if len(entries) < count:
             block = min(block_ms, self._max_block_ms) if not entries else 0
             fresh = await self._with_group("receive", lambda: self._read_new(consumer, count - len(entries), block))

@@ -108,3 +108,53 @@ async def test_an_ack_lost_to_a_bus_outage_is_made_on_the_redelivery(make_pipeli
     assert second.decided == 1 and await bus.pending_count() == 0
     recorded = await pipeline.services.store.recent_outcomes(10)
     assert [d.event_id for d in recorded] == ["w-0"]  # one decision: the redelivery returned the recorded one
+
+
+async def test_a_slow_session_holds_up_no_other_event_and_nothing_is_handled_twice(
+    make_pipeline: PipelineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = await make_pipeline()
+    bus = InMemoryBus(BusPolicy(claim_idle_ms=0))  # every pending entry looks idle at once
+    good = events(9)
+    for event in good:
+        await bus.publish(event)
+    real_submit = pipeline.submit
+    release = asyncio.Event()
+    submitted: list[str] = []
+    decided_while_held: list[str] = []
+
+    async def slow_first(event: Any, knobs: Any = None) -> DecisionRecord:
+        submitted.append(event["id"])
+        if event["id"] == "w-0":
+            await release.wait()  # a session waiting on a slow model
+        decision = await real_submit(event, knobs)
+        if not release.is_set():
+            decided_while_held.append(decision.event_id)
+        if len(decided_while_held) == len(good) - 1:
+            release.set()
+        return decision
+
+    monkeypatch.setattr(pipeline, "submit", slow_first)
+    worker = Worker(pipeline, bus, "w1", concurrency=2, batch=2, block_ms=10)
+    stats = await asyncio.wait_for(worker.run(until_idle=True), 30)  # a batch barrier would never end
+    assert sorted(decided_while_held) == sorted(e["id"] for e in good[1:])  # all done beside the slow one
+    assert sorted(submitted) == sorted(e["id"] for e in good)  # each exactly once: none claimed back
+    assert stats.decided == len(good) and await bus.pending_count() == 0
+
+
+async def test_a_stopped_worker_finishes_what_it_received(make_pipeline: PipelineFactory) -> None:
+    pipeline = await make_pipeline()
+    bus = InMemoryBus(BusPolicy(claim_idle_ms=60_000))
+    for event in events(6):
+        await bus.publish(event)
+    worker = Worker(pipeline, bus, "w1", concurrency=2, batch=3, block_ms=10)
+    real_handle = worker.handle
+
+    async def handle_then_stop(delivery: Delivery) -> None:
+        worker.stop()  # SIGTERM as the first session starts
+        await real_handle(delivery)
+
+    worker.handle = handle_then_stop  # type: ignore[method-assign]
+    stats = await worker.run()
+    assert stats.decided == 3  # the first receive: finished, none left pending for a claim
+    assert await bus.pending_count() == 0
