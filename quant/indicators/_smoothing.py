@@ -15,10 +15,10 @@ their difference). Per block:
    recursions with known inputs, each solved the same way (in blocks of blocks) until short enough for
    ``lfilter``.
 
-The work is memory-bound: on this kind of machine a numpy operation over a million float64 values costs
-0.3-0.5 ms whether it adds or multiplies, about as much as streaming the values from memory once. So the
-schedules are chosen by how many passes they make, and run over chunks of ``CHUNK_ROWS`` rows that stay in
-cache between the operations of a pass. Two schedules:
+The work is bound by numpy's per-element cost: on this kind of machine (2.6 GHz, 1 MB L2) an operation over
+a million float64 values costs 0.25-0.45 ms whether it adds or multiplies (0.2-0.3 ns a value from L2, more
+when the values first come from memory), and each numpy or BLAS call about 1 us more. So the schedules are
+chosen by how many passes they make, and run over chunks of ``CHUNK_ROWS`` rows. Two schedules:
 
 - ``store``: pass 1 writes the zero-state outputs into their destinations and collects the local ends;
   pass 2 adds the carries in place. Best when producing the input is expensive (the true range reads three
@@ -30,16 +30,37 @@ cache between the operations of a pass. Two schedules:
 Either way a ``finish`` callback sees each chunk of final outputs while it is still in cache, so derived
 series (RSI's ratio, MACD's histogram) cost no pass of their own.
 
+Layouts follow what BLAS runs fastest: outputs and inputs are block-major (``(blocks, _BLOCK)`` views of the
+series); the states are kept state-major (one contiguous row per state) for the block ends' recursions, and
+the carries are applied from that layout directly (a product with a transposed operand, which OpenBLAS runs
+with its small-matrix kernel: 15 us per chunk for one state against 31 us for the block-major product).
+
 Every output is a sum of at most ``_BLOCK`` rounded products plus carried terms, so the error stays at a few
 ulps of the values however long the series; tests pin it against the plain recursion. Every BLAS call is
-kept small (cache-sized, and below OpenBLAS's thresholds for starting threads): timings then do not depend
-on how busy the other cores are, and numpy's and scipy's BLAS thread pools never compete.
+kept small (at most 10**6 multiply-adds: OpenBLAS then uses its single-threaded small-matrix kernel, and starts
+no threads): timings then do not depend on how busy the other cores are, and numpy's and scipy's BLAS
+thread pools never compete.
 
-What was measured and dropped (1M bars, 2 cores): blocks of 8 or 32 rows (8 halves the multiply-adds but
-doubles the block ends, slower overall); a single-pass schedule solving each chunk's block ends as it goes
-(``lfilter``'s per-call overhead, or a numpy two-level solve, costs more than the second pass saves); the
-triangular product ``trmm`` in place (slower than ``gemm`` into the destination); folding the carries into
-the products by appending the states to each block's inputs (the copy costs what the update saves).
+Measured on 1M bars (2 cores), against TA-Lib in the same process:
+
+- blocks of 8 rows in chunks of 122,880 rows (15,360 blocks) against the former blocks of 16 in chunks of
+  32,768: the products run at 0.36 ns a row instead of 0.65, and the nine chunks cut the per-call overhead;
+  RSI went from 1.9-2.0x TA-Lib's time to 1.5-1.6x, EMA from 0.8-0.9x to 0.5-0.65x, MACD from 2.1-2.2x to
+  1.6-1.8x, ATR from 3.0-3.1x to 2.4-2.5x (ATR's true range alone takes four operations: see ``volatility``).
+  Blocks of 8 in chunks of 32,768 were no faster than blocks of 16 (a product of only 4,096 blocks runs at
+  0.48 ns a row, and the block ends double). The per-chunk arrays outgrow L2 either way; the number of calls
+  matters more.
+
+What was measured and dropped: blocks of 32 rows (an earlier measurement); a single-pass schedule solving
+each chunk's block ends as it goes (``lfilter``'s per-call overhead, or a numpy two-level solve, costs more
+than the second pass saves; the carry update costs about the same from memory as from cache, 0.25 against
+0.2 ms); the triangular product
+``trmm`` in place (slower than ``gemm`` into the destination); folding the carries into the products by
+appending the states to each block's inputs (the copy costs what the update saves), or, for one state, by
+adding the carried state into each block's first input (a strided update touches every cache line: 0.24 ms,
+as much as the carry update it replaces); having BLAS write the local ends state-major directly (a transposed
+operand takes OpenBLAS's general path: 1.36 ms against 0.6 for the block-major product and a transposing
+copy), or as three matrix-vector products (1.2 ms).
 """
 
 from __future__ import annotations
@@ -60,10 +81,11 @@ ChunkSource = Callable[[int, int], Sequence[FloatArray]]
 Finish = Callable[["Chunk"], None]
 
 _BLOCK = 8  # rows per block: 8 multiply-adds a row in the matrix product, one carry per 8 rows
-# Rows per chunk: 12288 blocks of 8. OpenBLAS runs a product of up to 10**6 multiply-adds (here 12288 x 8 x 8)
-# with its single-threaded small-matrix kernel, where blocks of 8 cost 0.36 ns a row against 0.65 for blocks of
-# 16; larger chunks also amortise the dozen numpy calls each chunk makes (32768 rows measured 10-15 % slower).
-CHUNK_ROWS = 12288 * _BLOCK
+# Rows per chunk: 15360 blocks of 8, the most under OpenBLAS's limit for its single-threaded small-matrix kernel
+# (10**6 multiply-adds; here 15360 x 8 x 8 = 983,040; one block more and it takes the general, threaded path).
+# There blocks of 8 cost 0.36 ns a row against 0.65 for blocks of 16, and large chunks amortise the dozen numpy
+# calls each chunk makes: against 98,304 rows, 8 % faster for ATR and MACD; 65,536 rows, 10-15 % slower.
+CHUNK_ROWS = 15360 * _BLOCK
 BLOCKED_FROM = 8192  # shorter series go straight to lfilter, which is as fast there and simpler
 
 
@@ -72,9 +94,11 @@ class BlockFilter:
     """The per-block matrices of a linear filter with ``m`` states (see the module docstring).
 
     ``transfers[o][i, j]``: weight of input row ``i`` in output ``o`` at row ``j`` from a zero state;
-    ``carries[o][k, j]``: weight of state ``k`` before the block in output ``o`` at row ``j``;
-    ``end_weights[i, k]``: weight of input row ``i`` in state ``k`` at the block's last row (``k < m``; an
-    odd ``m > 1`` gets a zero column: OpenBLAS runs an even column count faster, 3 -> 4 is 20 % quicker);
+    ``carries[o][j, k]``: weight of state ``k`` before the block in output ``o`` at row ``j`` (Fortran-ordered,
+    as BLAS takes it), only up to the last state with a weight (MACD's line needs two of its three: the update
+    is a product with that many terms, and two run 40 % faster than three);
+    ``end_weights[i, k]``: weight of input row ``i`` in state ``k`` at the block's last row; an odd ``m > 1``
+    gets a zero column (``k == m``): OpenBLAS runs an even count faster (3 -> 4 is 15-20 % quicker);
     ``block_transition``: ``A ** _BLOCK``, the states after a block from those before it, without input.
     """
 
@@ -99,15 +123,23 @@ def block_filter(
     impulse = np.array([p @ b for p in powers[:_BLOCK]])  # [l, k]: state k, l rows after a unit input
     offsets = np.arange(_BLOCK)
     lag = offsets[np.newaxis, :] - offsets[:, np.newaxis]  # how far row i is behind row j
-    end_weights = np.zeros((_BLOCK, len(b) + len(b) % 2 if len(b) > 1 else 1))
-    end_weights[:, : len(b)] = impulse[::-1]
+    m = len(b)
+    end_weights = np.zeros((_BLOCK, m + m % 2 if m > 1 else 1))
+    end_weights[:, :m] = impulse[::-1]
+    carries = [np.array([row @ p for p in powers[1:]]) for row in c]
     return BlockFilter(
         transfers=tuple(np.where(lag >= 0, (impulse @ row)[np.maximum(lag, 0)], 0.0) for row in c),
-        carries=tuple(np.array([row @ p for p in powers[1:]]).T.copy() for row in c),
+        carries=tuple(np.asfortranarray(carry[:, : _weighted(carry)]) for carry in carries),
         end_weights=end_weights,
         block_transition=powers[_BLOCK],
         state_is_output=c.shape == (1, 1) and c[0, 0] == 1.0,
     )
+
+
+def _weighted(carry: FloatArray) -> int:
+    """How many leading states have any weight in ``carry`` (at least one)."""
+    used = np.flatnonzero(np.any(carry != 0.0, axis=0))
+    return int(used[-1]) + 1 if len(used) else 1
 
 
 def single_pole(alpha: float) -> BlockFilter:
@@ -148,7 +180,7 @@ def run_blocked(
     states = _block_states(local_ends, filt, initials)
     m = len(filt.block_transition)
     buffers = [[np.empty(min(n, CHUNK_ROWS)) if dest is None else None for dest in row] for row in dests]
-    block_major = np.empty((min(n // _BLOCK, CHUNK_ROWS // _BLOCK), m))  # one channel's states, for BLAS
+    slab = np.empty(m * min(n // _BLOCK, CHUNK_ROWS // _BLOCK))  # one channel's states, contiguous, for BLAS
     for first in range(0, n, CHUNK_ROWS):
         last = min(first + CHUNK_ROWS, n)
         rows = last - first
@@ -157,11 +189,11 @@ def run_blocked(
         inputs = None if store else source(first, last)
         outputs: list[list[FloatArray]] = []
         for ch, row in enumerate(dests):
-            if m == 1:  # a contiguous row already is block-major
-                carried = states[0, ch, b0:b1, np.newaxis]
+            if m == 1:  # one contiguous row already is a contiguous (1, blocks) matrix
+                carried = states[:, ch, b0:b1]
             else:
-                carried = block_major[: b1 - b0]
-                carried[...] = states[:, ch, b0:b1].T
+                carried = slab[: m * (b1 - b0)].reshape(m, b1 - b0)
+                carried[...] = states[:, ch, b0:b1]
             outputs.append([])
             for o, (transfer, carry) in enumerate(zip(filt.transfers, filt.carries, strict=True)):
                 dest = row[o]
@@ -170,9 +202,9 @@ def run_blocked(
                 if inputs is not None:
                     np.matmul(inputs[ch][:whole].reshape(-1, _BLOCK), transfer, out=yb)
                 if whole:
-                    _add_carries(yb, carry, carried)
+                    _add_carries(yb, carry, carried[: carry.shape[1]])
                 if whole < rows:  # the last, partial block
-                    tail = states[:, ch, b1] @ carry[:, : rows - whole]
+                    tail = carry[: rows - whole] @ states[: carry.shape[1], ch, b1]
                     if inputs is not None:
                         y[whole:] = tail + _padded(inputs[ch][whole:]) @ transfer[:, : rows - whole]
                     else:
@@ -191,10 +223,12 @@ def _first_pass(
     store: bool,
 ) -> FloatArray:
     """The full blocks' local ends ``[channel, k, block]``, state-major so that the recursions read
-    contiguous rows (a strided column costs about 1 ns a value); with ``store``, the zero-state outputs too."""
+    contiguous rows (a strided column costs about 1 ns a value), zero-padded to a whole number of blocks;
+    with ``store``, the zero-state outputs too."""
     m = len(filt.block_transition)
     full_blocks = n // _BLOCK
-    local_ends = np.empty((channels, m, full_blocks))
+    local_ends = np.empty((channels, m, -(-full_blocks // _BLOCK) * _BLOCK))  # the recursion runs in blocks too
+    local_ends[:, :, full_blocks:] = 0.0
     block_major = np.empty((min(full_blocks, CHUNK_ROWS // _BLOCK), filt.end_weights.shape[1]))
     for first in range(0, n if store else full_blocks * _BLOCK, CHUNK_ROWS):
         last = min(first + CHUNK_ROWS, n)
@@ -218,11 +252,13 @@ def _first_pass(
 
 
 def _add_carries(blocks: FloatArray, carry: FloatArray, carried: FloatArray) -> None:
-    """``blocks += carried @ carry``: ``(blocks, m) @ (m, _BLOCK)``, in place. ``blocks.T`` is Fortran-ordered,
-    so BLAS updates it where it lies."""
-    updated = dgemm(1.0, carry.T, carried.T, beta=1.0, c=blocks.T, overwrite_c=True)
-    if not np.shares_memory(updated, blocks):  # never expected; keeps the result right if BLAS copied
-        blocks[...] = updated.T
+    """``blocks += (carry @ carried).T``: ``(_BLOCK, m) @ (m, blocks)``, in place, for C-contiguous ``carried``
+    (state-major, as the recursion leaves it). ``blocks.T`` and ``carried.T`` are Fortran-ordered, so BLAS
+    reads and updates them where they lie."""
+    target = blocks.T
+    updated = dgemm(1.0, carry, carried.T, trans_b=True, beta=1.0, c=target, overwrite_c=True)
+    if updated is not target:  # never expected (f2py hands back the array it updated); keeps the result right
+        target[...] = updated
 
 
 def _required(a: FloatArray | None) -> FloatArray:
@@ -239,19 +275,19 @@ def _padded(x: FloatArray) -> FloatArray:
 
 def _block_states(local_ends: FloatArray, filt: BlockFilter, initials: Sequence[Sequence[float]]) -> FloatArray:
     """``[k, channel, b]``: state ``k`` before block ``b`` (``b`` up to the number of full blocks), from the
-    full blocks' local ends ``[channel, k, b]``. With ``A`` lower-triangular, state ``k`` after a block is
-    ``A[k, k] ** B`` times itself before it plus a known drive: its local end and the earlier states' terms.
-    The channels share the filter, so each state's recursion runs for all channels at once."""
+    full blocks' local ends ``[channel, k, b]`` (zero-padded to whole blocks of blocks; used up as scratch).
+    With ``A`` lower-triangular, state ``k`` after a block is ``A[k, k] ** B`` times itself before it plus a
+    known drive: its local end and the earlier states' terms. The channels share the filter, so each state's
+    recursion runs for all channels at once."""
     a = filt.block_transition
-    channels, m, full = local_ends.shape
-    padded = -(-full // _BLOCK) * _BLOCK  # the recursion runs in blocks too
+    channels, m, padded = local_ends.shape
     states = np.empty((m, channels, 1 + padded))
-    drive = np.zeros((channels, padded))
+    scratch = np.empty((channels, padded)) if m > 1 else local_ends[:, 0]
     for k in range(m):
-        drive[:, :full] = local_ends[:, k]
+        drive = local_ends[:, k]
         for j in range(k):
             if a[k, j] != 0.0:
-                drive[:, :full] += a[k, j] * states[j, :, :full]
+                drive += np.multiply(a[k, j], states[j, :, :padded], out=scratch)
         initial = np.array([values[k] for values in initials], dtype=np.float64)
         states[k, :, 0] = initial
         first_order(drive, float(a[k, k]), initial, out=states[k, :, 1:])
@@ -279,9 +315,9 @@ def first_order(u: FloatArray, decay: float, initial: FloatArray, out: FloatArra
     before[:, 0] = initial
     first_order(ends, float(filt.block_transition[0, 0]), initial, out=before[:, 1:])
     for row in range(rows):
-        outputs, carried = out[row].reshape(-1, _BLOCK), before[row, :per_row, np.newaxis]
+        outputs, carried = out[row].reshape(-1, _BLOCK), before[np.newaxis, row, :per_row]
         for first in range(0, per_row, step):
-            _add_carries(outputs[first : first + step], filt.carries[0], carried[first : first + step])
+            _add_carries(outputs[first : first + step], filt.carries[0], carried[:, first : first + step])
 
 
 def _lfilter(x: FloatArray, gain: float, decay: float, initial: FloatArray | float) -> FloatArray:

@@ -500,26 +500,54 @@ def test_long_series_with_period_one_are_the_plain_definitions() -> None:
 
 
 def _reference_filter(x: FloatArray, transition: FloatArray, gain: FloatArray, outputs: FloatArray, state: FloatArray):
-    """The state-space recursion one row at a time: the reference for the block engine."""
-    rows = []
-    for value in x:
-        state = transition @ state + gain * value
-        rows.append(outputs @ state)
-    return np.array(rows).T
+    """The state-space recursion one row at a time (by ``lfilter``): the reference for the block engine.
+
+    With a lower-triangular transition, state ``k`` is a first-order recursion driven by the input and the
+    earlier states' previous rows, which are known by then."""
+    states = np.empty((len(state), len(x)))
+    for k in range(len(state)):
+        drive = gain[k] * x
+        for j in range(k):
+            drive += transition[k, j] * np.r_[state[j], states[j, :-1]]
+        decay = transition[k, k]
+        states[k] = lfilter([1.0], [1.0, -decay], drive, zi=[decay * state[k]])[0]
+    return outputs @ states
 
 
-@pytest.mark.parametrize("store", [True, False])
-@pytest.mark.parametrize("n", [1, 15, 16, 17, 33, 32_768 - 1, 32_768, 32_768 + 1, 32_768 + 16 + 5])
-def test_the_block_engine_equals_the_row_by_row_recursion(store: bool, n: int) -> None:
-    from quant.indicators import _smoothing
-
+def _macd_filter() -> tuple[FloatArray, FloatArray, FloatArray]:
     a_f, a_s, a_g = 2 / 13, 2 / 27, 0.2  # MACD's three states: fast EMA, slow EMA, signal
     transition = np.array([[1 - a_f, 0, 0], [0, 1 - a_s, 0], [a_g * (1 - a_f), -a_g * (1 - a_s), 1 - a_g]])
-    gain, outputs = np.array([a_f, a_s, a_g * (a_f - a_s)]), np.array([[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]])
+    return transition, np.array([a_f, a_s, a_g * (a_f - a_s)]), np.array([[1.0, -1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _two_pole_filter() -> tuple[FloatArray, FloatArray, FloatArray]:
+    # Two states (an even count: no padding column), both output, the second driven by the first.
+    transition = np.array([[0.9, 0.0], [0.05, 0.8]])
+    return transition, np.array([0.1, 0.02]), np.eye(2)
+
+
+def _one_pole_filter() -> tuple[FloatArray, FloatArray, FloatArray]:
+    return np.array([[13 / 14]]), np.array([1 / 14]), np.array([[1.0]])
+
+
+_CHUNK = 15_360 * 8  # _smoothing.CHUNK_ROWS, spelled out so that a change to it is a visible decision
+
+
+@pytest.mark.parametrize("make_filter", [_macd_filter, _two_pole_filter, _one_pole_filter])
+@pytest.mark.parametrize("store", [True, False])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 17, 65, _CHUNK - 1, _CHUNK, _CHUNK + 1, _CHUNK + 8 + 5, 2 * _CHUNK + 64])
+def test_the_block_engine_equals_the_row_by_row_recursion(
+    make_filter: Callable[[], tuple[FloatArray, FloatArray, FloatArray]], store: bool, n: int
+) -> None:
+    from quant.indicators import _smoothing
+
+    assert _smoothing.CHUNK_ROWS == _CHUNK
+    transition, gain, outputs = make_filter()
     filt = _smoothing.block_filter(tuple(map(tuple, transition)), tuple(gain), tuple(map(tuple, outputs)))
+    m = len(gain)
     channels = [_random_walk(n, seed)[2] for seed in (1, 2)]
-    initials = [[101.0, 99.0, 0.5], [100.0, 100.0, -0.25]]
-    dests = [[np.full(n, np.nan), np.full(n, np.nan)] for _ in channels]
+    initials = [[101.0, 99.0, 0.5][:m], [100.0, 100.0, -0.25][:m]]
+    dests = [[np.full(n, np.nan) for _ in outputs] for _ in channels]
     finished = []
 
     def finish(chunk: _smoothing.Chunk) -> None:
@@ -534,6 +562,29 @@ def test_the_block_engine_equals_the_row_by_row_recursion(store: bool, n: int) -
         np.testing.assert_allclose(np.array(result), expected, rtol=0, atol=1e-11)
     assert finished[0][0] == 0
     assert finished[-1][1] == n
+
+
+def test_block_matrices_keep_only_the_states_each_output_is_carried_from() -> None:
+    from quant.indicators import _smoothing
+
+    transition, gain, outputs = _macd_filter()
+    filt = _smoothing.block_filter(tuple(map(tuple, transition)), tuple(gain), tuple(map(tuple, outputs)))
+    # The line (fast - slow) is carried from two states, the signal from all three; the ends get an even width.
+    assert [carry.shape for carry in filt.carries] == [(8, 2), (8, 3)]
+    assert all(carry.flags.f_contiguous for carry in filt.carries)
+    assert filt.end_weights.shape == (8, 4) and not filt.end_weights[:, 3].any()
+    one = _smoothing.single_pole(1 / 14)
+    assert one.carries[0].shape == (8, 1) and one.state_is_output
+
+
+def test_each_chunk_product_stays_within_openblas_single_threaded_small_kernel() -> None:
+    from quant.indicators import _smoothing
+
+    # OpenBLAS runs products of at most 10**6 multiply-adds with its small-matrix kernel, on the calling thread;
+    # beyond that it may start threads, and timings would depend on the other cores' load.
+    blocks = _smoothing.CHUNK_ROWS // _smoothing._BLOCK
+    assert _smoothing.CHUNK_ROWS % _smoothing._BLOCK == 0
+    assert blocks * _smoothing._BLOCK * _smoothing._BLOCK <= 10**6
 
 
 def test_the_block_ends_recursion_stays_exact_when_itself_blocked_twice() -> None:
