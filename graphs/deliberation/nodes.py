@@ -68,11 +68,12 @@ class DeliberationNodes:
         raw = state["event"]
         now = self.s.clock.now()
         event_id = raw_event_id(raw)
-        prior = await self.s.store.get_decision(event_id)
-        if prior is not None:
-            return {"prior": prior}
         kind = str(raw.get("type") if isinstance(raw, dict) else None)
         first_arrival = await self.s.store.record_event(event_id, kind, now, raw)
+        if not first_arrival:  # only an event seen before can have been decided before
+            prior = await self.s.store.get_decision(event_id)
+            if prior is not None:
+                return {"prior": prior}
         try:
             parsed = parse_event(raw, now=now)
         except EventRejectedError as exc:
