@@ -32,8 +32,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
+from datetime import datetime
 from typing import Any, cast
 
 import psycopg
@@ -43,14 +44,18 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from state.clock import Clock, WallClock
+from state.decisions import DecisionRecord
+from state.store import pg_writes
 from state.store.base import (
     InvalidRecordError,
+    SessionEnd,
     StoreClosedError,
     StoreConflictError,
     StoreUnavailableError,
 )
 from state.store.migrate import apply_migrations
 from state.store.pool_check import probe_idle
+from state.store.rows import decision_row, json_text, ts
 from state.store.sql_store import SqlConnection, SqlStore
 
 __all__ = ["PostgresStore"]
@@ -108,6 +113,14 @@ class _Connection:
     async def transaction(self) -> AsyncIterator[None]:
         async with self.raw.transaction():
             yield
+
+    async def run_script(self, statements: Sequence[pg_writes.Statement]) -> list[tuple[Any, ...]]:
+        """`statements` in one round trip and one implicit transaction (`pg_writes`); the last one's rows."""
+        binder = psycopg.AsyncClientCursor(self.raw)
+        cursor = await self.raw.execute(pg_writes.script(statements, lambda q, p: binder.mogrify(q, p)))
+        while cursor.nextset():  # the results come in statement order: keep the last one's
+            pass
+        return [tuple(row) for row in await cursor.fetchall()] if cursor.description else []
 
     async def take_turn(self, table: str) -> None:
         """Wait for the other writers of `table`; held until this transaction ends."""
@@ -268,3 +281,22 @@ class PostgresStore(SqlStore):
 
     async def _take_turn(self, db: SqlConnection, table: str) -> None:
         await cast(_Connection, db).take_turn(table)
+
+    def _lock_key(self, table: str) -> int:
+        return _lock_key(self._schema, table)
+
+    # ---- the writes on every event's path: one round trip each (`pg_writes`) ----------------------
+
+    async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> bool:
+        row = (event_id, event_type, ts(received_at), json_text(raw))
+        async with self._use() as db:
+            inserted = await db.run_script(pg_writes.record_event(self._lock_key, row))
+        return len(inserted) == 1
+
+    async def finish_session(self, record: DecisionRecord, end: SessionEnd, at: datetime) -> int | None:
+        statements = pg_writes.finish_session(self._lock_key, decision_row(record), end, at)
+        async with self._use() as db:
+            [(decided, streak)] = await db.run_script(statements)
+        if not decided:
+            return None
+        return 0 if streak is None else int(streak)

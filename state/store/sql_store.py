@@ -377,7 +377,9 @@ class SqlStore(ABC):
 
     async def save_order(self, order: Order) -> Order:
         row = order_row(order)
-        async with self._use(transaction=True) as db:
+        # No transaction: the insert settles the race on its own; after a conflict, the next statement
+        # sees the committed order that won it.
+        async with self._use() as db:
             inserted = await db.execute(
                 "INSERT INTO orders (symbol, side, order_type, quantity, status, created_at, updated_at, "
                 "record, order_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",

@@ -8,6 +8,7 @@ reachable, or fail when AEGIS_REQUIRE_SERVICES=1. Set AEGIS_TEST_POSTGRES_URL to
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import uuid
@@ -506,6 +507,23 @@ async def test_finish_session_writes_the_decision_and_its_aftermath_together(sto
     assert await store.finish_session(decision("e3"), SessionEnd("failures", failed=False), at(3)) == 0
     assert await store.get_counter("failures") == 0
     assert await store.finish_session(decision("e4"), SessionEnd(), at(4)) == 0  # no streak asked: untouched
+
+
+async def test_concurrent_writers_take_turns_for_gapless_sequence_numbers(engine: Engine) -> None:
+    async with engine.make() as first, engine.make() as second:  # two pools: two processes' worth
+
+        async def session(store: Store, n: int) -> None:
+            await store.record_event(f"e{n}", "SIGNAL_GENERATED", at(n), {"id": f"e{n}"})
+            audit = (AuditEntry("session", "decided", {"n": n}), AuditEntry("session", "noted", {"n": n}))
+            await store.finish_session(decision(f"e{n}", n), SessionEnd("failures", audit=audit), at(n))
+
+        await asyncio.gather(*(session(first if n % 2 else second, n) for n in range(24)))
+        await asyncio.gather(*(session(first, n) for n in range(6)))  # redeliveries: nothing more written
+    for table, rows in (("events", 24), ("decisions", 24), ("audit_log", 48)):
+        seqs = [seq for (seq,) in await engine.query(f"SELECT seq FROM {table} ORDER BY seq")]
+        assert seqs == list(range(1, rows + 1)), table
+    details = await engine.query("SELECT detail FROM audit_log ORDER BY seq")
+    assert [json.loads(d)["n"] for (d,) in details][:2] == [json.loads(details[0][0])["n"]] * 2  # one session's pair
 
 
 async def test_finish_session_of_an_event_already_decided_writes_nothing(store: Store) -> None:
