@@ -116,11 +116,18 @@ class _Connection:
 
     async def run_script(self, statements: Sequence[pg_writes.Statement]) -> list[tuple[Any, ...]]:
         """`statements` in one round trip and one implicit transaction (`pg_writes`); the last one's rows."""
+        return (await self.fetch_many(statements))[-1]
+
+    async def fetch_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        """Each statement's rows, all sent in one round trip (one implicit transaction, `pg_writes`)."""
         binder = psycopg.AsyncClientCursor(self.raw)
-        cursor = await self.raw.execute(pg_writes.script(statements, lambda q, p: binder.mogrify(q, p)))
-        while cursor.nextset():  # the results come in statement order: keep the last one's
-            pass
-        return [tuple(row) for row in await cursor.fetchall()] if cursor.description else []
+        bound = [(_placeholders(query), tuple(params)) for query, params in statements]
+        cursor = await self.raw.execute(pg_writes.script(bound, lambda q, p: binder.mogrify(q, p)))
+        results = []
+        while True:  # the results come in statement order
+            results.append([tuple(row) for row in await cursor.fetchall()] if cursor.description else [])
+            if not cursor.nextset():
+                return results
 
     async def take_turn(self, table: str) -> None:
         """Wait for the other writers of `table`; held until this transaction ends."""

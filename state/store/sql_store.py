@@ -55,11 +55,23 @@ class SqlConnection(Protocol):
 
     async def fetch_one(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
 
+    async def fetch_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        """Each statement's rows; PostgreSQL sends them all in one round trip."""
+        ...
+
 
 class SqlStore(ABC):
     """The protocol's methods whose SQL is the same on every engine."""
 
     _byte_order = ""  # how to make ORDER BY symbol compare bytes (SQLite's default; PostgreSQL needs COLLATE "C")
+
+    # The reads of a session's start (`book_snapshot`), also used one by one.
+    _POSITIONS = f"SELECT {POSITION_COLUMNS} FROM positions ORDER BY symbol"  # + _byte_order
+    _CASH = "SELECT cash FROM account WHERE account_id = ?"
+    _COUNTER = "SELECT value FROM counters WHERE name = ?"
+    _RECENT_OUTCOMES = (
+        "SELECT event_id, symbol, outcome, decided_at FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT ?"
+    )
 
     @abstractmethod
     def _use(self, *, transaction: bool = False) -> AbstractAsyncContextManager[SqlConnection]:
@@ -167,19 +179,25 @@ class SqlStore(ABC):
 
     @staticmethod
     async def _recent_outcomes(db: SqlConnection, limit: int) -> list[RecentDecision]:
-        rows = await db.fetch_all(
-            "SELECT event_id, symbol, outcome, decided_at FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT ?",
-            (limit,),
-        )
+        rows = await db.fetch_all(SqlStore._RECENT_OUTCOMES, (limit,))
         return [recent_outcome(r) for r in rows]
 
     async def book_snapshot(self, counter: str, recent: int) -> BookSnapshot:
         async with self._use() as db:
-            positions = await self._positions(db)
-            cash = await self._cash(db)
-            count = await self._counter(db, counter)
-            outcomes = await self._recent_outcomes(db, recent) if recent > 0 else []
-        return BookSnapshot(tuple(positions), cash, count, tuple(outcomes))
+            positions, cash, count, outcomes = await db.fetch_many(
+                [
+                    (self._POSITIONS + self._byte_order, ()),
+                    (self._CASH, (ACCOUNT,)),
+                    (self._COUNTER, (counter,)),
+                    (self._RECENT_OUTCOMES, (max(recent, 0),)),
+                ]
+            )
+        return BookSnapshot(
+            positions=tuple(parse("position", r[0], position_from, r) for r in positions),
+            cash=float(cash[0][0]) if cash else None,
+            counter=int(count[0][0]) if count else 0,
+            recent=tuple(recent_outcome(r) for r in outcomes),
+        )
 
     async def get_order_for_event(self, event_id: str) -> Order | None:
         async with self._use() as db:
@@ -237,7 +255,7 @@ class SqlStore(ABC):
 
     @staticmethod
     async def _cash(db: SqlConnection) -> float | None:
-        row = await db.fetch_one("SELECT cash FROM account WHERE account_id = ?", (ACCOUNT,))
+        row = await db.fetch_one(SqlStore._CASH, (ACCOUNT,))
         return None if row is None else float(row[0])
 
     async def save_mark(self, symbol: str, price: float, at: datetime) -> None:
@@ -308,7 +326,7 @@ class SqlStore(ABC):
 
     @staticmethod
     async def _counter(db: SqlConnection, name: str) -> int:
-        row = await db.fetch_one("SELECT value FROM counters WHERE name = ?", (name,))
+        row = await db.fetch_one(SqlStore._COUNTER, (name,))
         return 0 if row is None else int(row[0])
 
     async def set_counter(self, name: str, value: int) -> None:
@@ -339,7 +357,7 @@ class SqlStore(ABC):
             return await self._positions(db)
 
     async def _positions(self, db: SqlConnection) -> list[Position]:
-        rows = await db.fetch_all(f"SELECT {POSITION_COLUMNS} FROM positions ORDER BY symbol{self._byte_order}")
+        rows = await db.fetch_all(self._POSITIONS + self._byte_order)
         return [parse("position", r[0], position_from, r) for r in rows]
 
     async def marks(self) -> dict[str, tuple[float, datetime]]:

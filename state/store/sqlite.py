@@ -61,6 +61,9 @@ class _Connection:
         rows = await self.fetch_all(sql, params)
         return rows[0] if rows else None
 
+    async def fetch_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        return [await self.fetch_all(sql, params) for sql, params in statements]
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         await self.execute("BEGIN IMMEDIATE")
