@@ -15,7 +15,10 @@ Decisions that must not be silently changed:
   `posture_history`, `audit_log`) and no transaction takes them in another: no cycle, no deadlock.
 - Migrations run on `open()` (or `migrate()`) on one dedicated connection holding a session advisory
   lock, so processes starting together apply each migration exactly once.
-- Connections are autocommit; a write of more than one statement runs in one transaction.
+- Connections are autocommit; a write of more than one statement runs in one transaction. The writes and
+  reads on every event's path (`record_event`, `finish_session`, `book_snapshot`) are each sent as one
+  multi-statement script, bound on the client, in one round trip and one implicit transaction
+  (`pg_writes`): the same statements and results as the shared path, a third of the worker's CPU.
 - Every pooled connection is checked when it is handed out, without a round trip (`pool_check.probe_idle`): an idle
   connection has nothing to read, so a readable socket means the server closed it (a restart, a
   terminated backend) and only then is it pinged, and replaced if dead. A ping on every checkout cost
