@@ -12,7 +12,9 @@ context + bus), against its targets. Prints a table; asserts nothing.
     zero latency, no key); PostgreSQL checkpoints with the product's durability ("exit"). Wall time = from
     the first delivery (the group's pending count leaves 0) to the last ack (the stream is empty: acked
     entries are deleted), polled every 5 ms from this process. Also shown: the same from the moment every
-    worker has asked for events (the later worker's start-up left out), with the backlog left then.
+    worker has asked for events (the later worker's start-up left out), with the backlog left then; and
+    the CPU per event of the workers and of the rest of the machine (PostgreSQL, Redis, the OS), from
+    /proc over the same span: on a machine that also runs the servers, it bounds what more workers add.
 (c) The framework's floor: the same topology (11 nodes, analyst || validator) with no-op async nodes, the
     same Postgres checkpointer and durability, 4 runs at a time in one process, as one worker runs them.
 
@@ -248,6 +250,7 @@ class Throughput:
     outcomes: Counter[str]
     steady_events: int = 0
     steady_s: float = 0.0
+    cpu: CpuSample | None = None  # CPU seconds spent from the first receive to the last ack
 
     @property
     def steady_per_second(self) -> float:
@@ -308,16 +311,17 @@ async def worker_throughput(dep: Deployment, folder: Path, end: int, events: int
     first: float | None = None  # the first delivery: the group's pending count leaves 0
     ready: tuple[float, int] | None = None  # when every worker had asked for events, and the backlog then
     last: float | None = None  # the last ack: the stream is empty (acked entries are deleted)
+    cpu_at_first = cpu_at_last = CpuSample(0.0, 0.0, 0.0)
     try:
         while last is None:
             await asyncio.sleep(0.005)
             now = time.perf_counter()
             if first is None and await _pending(client, stream, group) > 0:
-                first = now
+                first, cpu_at_first = now, cpu_sample(processes)
             if ready is None and await _consumers(client, stream, group) == workers:
                 ready = (now, int(await client.xlen(stream)))
             if first is not None and await client.xlen(stream) == 0:
-                last = now
+                last, cpu_at_last = now, cpu_sample(processes)
             if last is None and all(p.returncode is not None for p in processes):
                 raise RuntimeError("the workers ended with events left on the stream")
         for process in processes:
@@ -330,7 +334,36 @@ async def worker_throughput(dep: Deployment, folder: Path, end: int, events: int
         await client.aclose()
     assert first is not None and ready is not None
     outcomes = await outcomes_in(dep.postgres_url)
-    return Throughput(workers, events, last - first, outcomes, steady_events=ready[1], steady_s=last - ready[0])
+    cpu = cpu_at_last - cpu_at_first
+    return Throughput(workers, events, last - first, outcomes, steady_events=ready[1], steady_s=last - ready[0],
+                      cpu=cpu)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds so far: the whole machine busy, the worker processes, this (polling) process."""
+
+    machine: float
+    workers: float
+    poller: float
+
+    def __sub__(self, other: CpuSample) -> CpuSample:
+        return CpuSample(self.machine - other.machine, self.workers - other.workers, self.poller - other.poller)
+
+
+def cpu_sample(processes: list[asyncio.subprocess.Process]) -> CpuSample:
+    """From /proc (Linux): what the servers cost is the machine's busy time less the workers' and ours."""
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        machine = sum(map(int, fields)) - int(fields[3]) - int(fields[4])  # all but idle and iowait
+        workers = 0
+        for process in processes:
+            stat = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            workers += int(stat[11]) + int(stat[12])  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return CpuSample(float("nan"), float("nan"), float("nan"))
+    return CpuSample(machine / tick, workers / tick, time.process_time())
 
 
 async def _pending(client: aioredis.Redis, stream: str, group: str) -> int:
@@ -496,6 +529,13 @@ def report(latency: Latencies, runs: list[Throughput], floor: Throughput, end: i
             f"last ack ({run.per_second:.1f}/s); with all workers up: {run.steady_events} in {run.steady_s:.2f} s "
             f"({run.steady_per_second:.1f}/s); outcomes {dict(run.outcomes)}"
         )
+        if run.cpu is not None:
+            per_event = 1000 / run.events
+            servers = run.cpu.machine - run.cpu.workers - run.cpu.poller
+            print(
+                f"    CPU per event: workers {run.cpu.workers * per_event:.1f} ms, servers and OS "
+                f"{servers * per_event:.1f} ms (the machine's busy time less the workers' and this poller's)"
+            )
     print(f"(c) floor: {floor.events} runs of the no-op topology, Postgres checkpoints, durability exit, 4 at a time")
     print()
     p99 = percentile(analyst, 99)
