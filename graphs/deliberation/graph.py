@@ -6,30 +6,52 @@
 
 Any step that settles the session early (invalid event, screened out, veto, hold, guard rejection)
 routes straight to `persist`, so every event ends with a decision record. Thread id = event id.
+
+Where the path forks, the node's update and its route leave together as a `Command` (the node's
+`destinations` draw the forks in Studio). A conditional edge would read the whole state back after the
+node to decide the same thing: 0.3-0.4 ms of LangGraph's time per fork, six forks a session (measured on
+the no-op topology: 4.0-5.2 ms a run with conditional edges, 2.2 ms with commands).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Checkpointer
+from langgraph.runtime import Runtime
+from langgraph.types import Checkpointer, Command
 
 from graphs.deliberation.context import RunKnobs
-from graphs.deliberation.nodes import DeliberationNodes
+from graphs.deliberation.nodes import DeliberationNodes, Update
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import DeliberationInput, DeliberationOutput, DeliberationState
 
-Route = Callable[[DeliberationState], str]
+Route = Callable[[Mapping[str, Any], Runtime[RunKnobs]], str | list[str]]
+
+
+class Step(Protocol):
+    def __call__(self, state: DeliberationState, *, runtime: Runtime[RunKnobs]) -> Awaitable[Command[Any]]: ...
 
 
 def _settled_or(next_node: str) -> Route:
-    def route(state: DeliberationState) -> str:
+    def route(state: Mapping[str, Any], runtime: Runtime[RunKnobs]) -> str:
         return "persist" if "settled" in state else next_node
 
     return route
+
+
+def _routed(node: Callable[..., Awaitable[Update]], route: Route) -> Step:
+    """`node`, its update sent on with the route chosen from the state as the update leaves it."""
+    takes_runtime = "runtime" in inspect.signature(node).parameters
+
+    async def step(state: DeliberationState, *, runtime: Runtime[RunKnobs]) -> Command[Any]:
+        update = await (node(state, runtime=runtime) if takes_runtime else node(state))
+        return Command(update=update, goto=route({**state, **update}, runtime))
+
+    return step
 
 
 def build_deliberation_graph(
@@ -42,40 +64,40 @@ def build_deliberation_graph(
         input_schema=DeliberationInput,
         output_schema=DeliberationOutput,
     )
-    graph.add_node("normalize", nodes.normalize)
-    graph.add_node("load_context", nodes.load_context)
-    graph.add_node("quant_report", nodes.quant_report)
-    graph.add_node("pre_screen", nodes.pre_screen)
-    graph.add_node("analyst", nodes.analyst)
-    graph.add_node("validator", nodes.validator)
-    graph.add_node("veto_gate", nodes.veto_gate)
-    graph.add_node("commander", nodes.commander)
-    graph.add_node("risk_guard", nodes.risk_guard)
-    graph.add_node("execute", nodes.execute)
-    graph.add_node("persist", nodes.persist)
 
-    def after_normalize(state: DeliberationState) -> str:
+    def after_normalize(state: Mapping[str, Any], runtime: Runtime[RunKnobs]) -> str:
         return "persist" if "prior" in state or "settled" in state else "load_context"
 
-    def to_roles(state: DeliberationState, runtime: Any) -> list[str] | str:
+    def to_roles(state: Mapping[str, Any], runtime: Runtime[RunKnobs]) -> str | list[str]:
         if "settled" in state:
             return "persist"
         mode = nodes.config(runtime).validation_mode
         return ["analyst", "validator"] if mode == "parallel" else "analyst"
 
-    def after_analyst(state: DeliberationState, runtime: Any) -> str:
+    def after_analyst(state: Mapping[str, Any], runtime: Runtime[RunKnobs]) -> str:
         return "validator" if nodes.config(runtime).validation_mode == "sequential" else "veto_gate"
 
+    forks: dict[str, tuple[Route, Sequence[str]]] = {
+        "normalize": (after_normalize, ("load_context", "persist")),
+        "pre_screen": (to_roles, ("analyst", "validator", "persist")),
+        "analyst": (after_analyst, ("validator", "veto_gate")),
+        "veto_gate": (_settled_or("commander"), ("commander", "persist")),
+        "commander": (_settled_or("risk_guard"), ("risk_guard", "persist")),
+        "risk_guard": (_settled_or("execute"), ("execute", "persist")),
+    }
+    for name in ("normalize", "load_context", "quant_report", "pre_screen", "analyst", "validator", "veto_gate",
+                 "commander", "risk_guard", "execute", "persist"):  # fmt: skip
+        node = getattr(nodes, name)
+        if name in forks:
+            route, destinations = forks[name]
+            graph.add_node(name, _routed(node, route), destinations=tuple(destinations))
+        else:
+            graph.add_node(name, node)
+
     graph.add_edge(START, "normalize")
-    graph.add_conditional_edges("normalize", after_normalize, ["load_context", "persist"])
     graph.add_edge("load_context", "quant_report")
     graph.add_edge("quant_report", "pre_screen")
-    graph.add_conditional_edges("pre_screen", to_roles, ["analyst", "validator", "persist"])
-    graph.add_conditional_edges("analyst", after_analyst, ["validator", "veto_gate"])
     graph.add_edge("validator", "veto_gate")
-    graph.add_conditional_edges("veto_gate", _settled_or("commander"), ["commander", "persist"])
-    graph.add_conditional_edges("commander", _settled_or("risk_guard"), ["risk_guard", "persist"])
-    graph.add_conditional_edges("risk_guard", _settled_or("execute"), ["execute", "persist"])
     graph.add_edge("execute", "persist")
     graph.add_edge("persist", END)
     return graph.compile(checkpointer=checkpointer, name="deliberation")
