@@ -10,6 +10,7 @@ import asyncio
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from quant.posture import Posture, PostureParams, VixThresholds, posture_from_vix, stricter
 from state.clock import Clock
@@ -48,16 +49,20 @@ class ContextLoader:
         now = self._clock.now()
         symbols = [symbol] if symbol is not None else []
         keys = (DAY_START_EQUITY_KEY, VIX_KEY, MODE_KEY, ENTRY_ORDER_TYPES_KEY)
-        book, hot_read = await asyncio.gather(
-            self._durable.book_snapshot(FAILED_SESSIONS_COUNTER, self._policy.recent_decisions),
-            self._hot.snapshot_served(symbols, [], keys),
-            return_exceptions=True,  # both reads end before either error is raised, as it was raised
+        book_read = asyncio.ensure_future(
+            self._durable.book_snapshot(FAILED_SESSIONS_COUNTER, self._policy.recent_decisions, keys)
         )
+
+        async def durable_copies() -> Mapping[str, Any]:  # the hot values' fallback: same round trip as the book
+            return (await book_read).values
+
+        try:
+            hot, sources = await self._hot.snapshot_served(symbols, [], keys, durable_copies)
+        finally:
+            book_outcome = await asyncio.gather(book_read, return_exceptions=True)  # never left running
+        book = book_outcome[0]
         if isinstance(book, BaseException):
             raise book
-        if isinstance(hot_read, BaseException):
-            raise hot_read
-        hot, sources = hot_read
         positions = book.positions
         last_bars = {s: bars[-1] for s, bars in hot.bars.items() if bars}
         others = [p.symbol for p in positions if p.symbol not in hot.bars]

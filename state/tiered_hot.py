@@ -13,7 +13,7 @@ durable copy. A write that reaches neither raises: nothing is silently lost.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,10 +83,16 @@ class TieredHot:
         return found
 
     async def snapshot_served(
-        self, bars: Sequence[str], last_bars: Sequence[str], values: Sequence[str]
+        self,
+        bars: Sequence[str],
+        last_bars: Sequence[str],
+        values: Sequence[str],
+        durable_values: Callable[[], Awaitable[Mapping[str, Any]]] | None = None,
     ) -> tuple[HotSnapshot, dict[str, Served]]:
         """`snapshot`, each read falling back to the durable copy as `bars_served` and `value_served` do,
-        and where each was served from, under "bars:<symbol>" (window or last bar) and the value's key."""
+        and where each was served from, under "bars:<symbol>" (window or last bar) and the value's key.
+        `durable_values`: the durable copies of `values`, when the caller reads them anyway (the session's
+        book read brings them in the same round trip); called only if a value is missing here."""
         down = None
         try:
             hot = await self.hot.snapshot(bars, last_bars, values)
@@ -112,10 +118,15 @@ class TieredHot:
             last[symbol] = window[-1] if window else None
         found: dict[str, JSON | None] = {key: hot.values.get(key) for key in values}
         missing = [key for key in values if found[key] is None]
-        durable = await self.mirror.get_values(missing) if missing and self.mirror is not None else {}
+        durable: Mapping[str, Any] = {}
+        if missing and self.mirror is not None:
+            if durable_values is not None:
+                durable = await durable_values()
+            else:
+                durable = {key: value for key, (value, _) in (await self.mirror.get_values(missing)).items()}
         for key in values:
-            if key in durable:
-                found[key] = durable[key][0]
+            if found[key] is None and key in durable:
+                found[key] = durable[key]
                 served[key] = Served("durable", down or "missing or expired in the hot store")
             else:
                 served[key] = HOT  # served hot, or absent everywhere: nothing fell back

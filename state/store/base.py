@@ -18,7 +18,7 @@ Decisions that must not be silently changed:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -86,6 +86,7 @@ class BookSnapshot:
     cash: float | None  # None: never saved
     counter: int  # the asked counter (0 when never set)
     recent: tuple[RecentDecision, ...]  # newest first
+    values: Mapping[str, Any] = field(default_factory=dict)  # the durable copies of the asked hot values held
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +149,9 @@ class DurableStore(Protocol):
         """The newest decisions' event id, symbol, outcome and time (the session context's history)."""
         ...
 
-    async def book_snapshot(self, counter: str, recent: int) -> BookSnapshot:
-        """`positions`, `cash`, `get_counter(counter)` and `recent_outcomes(recent)` on one connection."""
+    async def book_snapshot(self, counter: str, recent: int, values: Sequence[str] = ()) -> BookSnapshot:
+        """`positions`, `cash`, `get_counter(counter)`, `recent_outcomes(recent)` and the durable copies of the
+        hot `values` (`get_values`) on one connection, in one round trip on PostgreSQL."""
         ...
 
     async def save_order(self, order: Order) -> Order:

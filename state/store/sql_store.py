@@ -48,6 +48,16 @@ def _next_seq(table: str) -> str:
     return f"(SELECT COALESCE(MAX(seq), 0) + 1 FROM {table})"
 
 
+def _hot_values_query(count: int) -> str:
+    return f"SELECT name, value, updated_at FROM hot_values WHERE name IN ({', '.join('?' * count)})"
+
+
+def _hot_values(rows: Sequence[Sequence[Any]]) -> dict[str, tuple[Any, datetime]]:
+    return {
+        r[0]: (parse("value", r[0], json.loads, r[1]), parse("value", r[0], datetime.fromisoformat, r[2])) for r in rows
+    }
+
+
 class SqlConnection(Protocol):
     async def execute(self, query: str, params: Sequence[Any] = ()) -> int: ...
 
@@ -182,21 +192,23 @@ class SqlStore(ABC):
         rows = await db.fetch_all(SqlStore._RECENT_OUTCOMES, (limit,))
         return [recent_outcome(r) for r in rows]
 
-    async def book_snapshot(self, counter: str, recent: int) -> BookSnapshot:
+    async def book_snapshot(self, counter: str, recent: int, values: Sequence[str] = ()) -> BookSnapshot:
+        statements = [
+            (self._POSITIONS + self._byte_order, ()),
+            (self._CASH, (ACCOUNT,)),
+            (self._COUNTER, (counter,)),
+            (self._RECENT_OUTCOMES, (max(recent, 0),)),
+        ]
+        if values:
+            statements.append((_hot_values_query(len(values)), tuple(values)))
         async with self._use() as db:
-            positions, cash, count, outcomes = await db.fetch_many(
-                [
-                    (self._POSITIONS + self._byte_order, ()),
-                    (self._CASH, (ACCOUNT,)),
-                    (self._COUNTER, (counter,)),
-                    (self._RECENT_OUTCOMES, (max(recent, 0),)),
-                ]
-            )
+            positions, cash, count, outcomes, *copies = await db.fetch_many(statements)
         return BookSnapshot(
             positions=tuple(parse("position", r[0], position_from, r) for r in positions),
             cash=float(cash[0][0]) if cash else None,
             counter=int(count[0][0]) if count else 0,
             recent=tuple(recent_outcome(r) for r in outcomes),
+            values={name: value for name, (value, _) in _hot_values(copies[0] if copies else []).items()},
         )
 
     async def get_order_for_event(self, event_id: str) -> Order | None:
@@ -305,13 +317,9 @@ class SqlStore(ABC):
     async def get_values(self, names: Sequence[str]) -> dict[str, tuple[Any, datetime]]:
         if not names:
             return {}
-        marks = ", ".join("?" * len(names))
         async with self._use() as db:
-            rows = await db.fetch_all(f"SELECT name, value, updated_at FROM hot_values WHERE name IN ({marks})", names)
-        return {
-            r[0]: (parse("value", r[0], json.loads, r[1]), parse("value", r[0], datetime.fromisoformat, r[2]))
-            for r in rows
-        }
+            rows = await db.fetch_all(_hot_values_query(len(names)), names)
+        return _hot_values(rows)
 
     async def posture_history(self) -> list[tuple[datetime, str, str, float | None]]:
         async with self._use() as db:

@@ -356,6 +356,15 @@ async def test_book_snapshot_reads_what_the_single_reads_read(store: Store) -> N
     assert (await store.book_snapshot("failures", 0)).recent == ()
 
 
+async def test_book_snapshot_brings_the_durable_copies_of_the_asked_hot_values(store: Store) -> None:
+    await store.put_value("market:vix", 17.5, at(0))
+    await store.put_value("book:recent_entry_order_types", ["limit", "market"], at(1))
+    await store.put_value("not:asked", 1, at(1))
+    snapshot = await store.book_snapshot("failures", 1, ["market:vix", "book:recent_entry_order_types", "never"])
+    assert snapshot.values == {"market:vix": 17.5, "book:recent_entry_order_types": ["limit", "market"]}
+    assert (await store.book_snapshot("failures", 1)).values == {}
+
+
 async def test_a_decision_with_its_order_round_trips(store: Store) -> None:
     record = decision("e1", outcome=Outcome.ORDERED).model_copy(update={"order": order("e1")})
     await store.save_decision(record)

@@ -87,3 +87,22 @@ async def test_without_a_mirror_an_unreachable_hot_store_raises(tmp_path: Path) 
     hot.down = True
     with pytest.raises(HotStoreUnavailableError):
         await TieredHot(hot, SimulatedClock(T0)).snapshot_served(["AAPL"], [], [])
+
+
+async def test_durable_copies_handed_in_are_used_and_only_when_a_value_is_missing(
+    tiered: tuple[TieredHot, SwitchableHot, SqliteStore],
+) -> None:
+    store, _, _ = tiered
+    await store.set_value("vix", 15.0)
+    asked: list[str] = []
+
+    async def copies() -> dict[str, object]:
+        asked.append("copies")
+        return {"mode": "manage_only", "vix": 99.0}
+
+    found, served = await store.snapshot_served([], [], ["vix"], copies)
+    assert found.values == {"vix": 15.0} and asked == []  # nothing missing: the copies are not even asked for
+    found, served = await store.snapshot_served([], [], ["vix", "mode", "never"], copies)
+    assert found.values == {"vix": 15.0, "mode": "manage_only", "never": None} and asked == ["copies"]
+    assert served["vix"] == HOT and served["never"] == HOT
+    assert str(served["mode"]) == "durable (missing or expired in the hot store)"
