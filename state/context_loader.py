@@ -44,8 +44,9 @@ class ContextLoader:
         self._policy = policy
 
     async def load(self, symbol: str | None) -> SessionContext:
-        """The book from the durable store and the hot values in one snapshot, read at once; then the
-        last bars of the other symbols held, if any (one more hot round trip)."""
+        """Two reads at once: the book from the durable store (with the durable copies of the hot values,
+        used only for those the hot store lacks) and the hot values in one snapshot; then the last bars of
+        the other symbols held, if any (one more hot round trip)."""
         now = self._clock.now()
         symbols = [symbol] if symbol is not None else []
         keys = (DAY_START_EQUITY_KEY, VIX_KEY, MODE_KEY, ENTRY_ORDER_TYPES_KEY)
