@@ -185,11 +185,7 @@ class SqlStore(ABC):
         if limit <= 0:
             return []
         async with self._use() as db:
-            return await self._recent_outcomes(db, limit)
-
-    @staticmethod
-    async def _recent_outcomes(db: SqlConnection, limit: int) -> list[RecentDecision]:
-        rows = await db.fetch_all(SqlStore._RECENT_OUTCOMES, (limit,))
+            rows = await db.fetch_all(self._RECENT_OUTCOMES, (limit,))
         return [recent_outcome(r) for r in rows]
 
     async def book_snapshot(self, counter: str, recent: int, values: Sequence[str] = ()) -> BookSnapshot:
@@ -263,11 +259,7 @@ class SqlStore(ABC):
 
     async def cash(self) -> float | None:
         async with self._use() as db:
-            return await self._cash(db)
-
-    @staticmethod
-    async def _cash(db: SqlConnection) -> float | None:
-        row = await db.fetch_one(SqlStore._CASH, (ACCOUNT,))
+            row = await db.fetch_one(self._CASH, (ACCOUNT,))
         return None if row is None else float(row[0])
 
     async def save_mark(self, symbol: str, price: float, at: datetime) -> None:
@@ -330,11 +322,7 @@ class SqlStore(ABC):
 
     async def get_counter(self, name: str) -> int:
         async with self._use() as db:
-            return await self._counter(db, name)
-
-    @staticmethod
-    async def _counter(db: SqlConnection, name: str) -> int:
-        row = await db.fetch_one(SqlStore._COUNTER, (name,))
+            row = await db.fetch_one(self._COUNTER, (name,))
         return 0 if row is None else int(row[0])
 
     async def set_counter(self, name: str, value: int) -> None:
@@ -362,10 +350,7 @@ class SqlStore(ABC):
 
     async def positions(self) -> list[Position]:
         async with self._use() as db:
-            return await self._positions(db)
-
-    async def _positions(self, db: SqlConnection) -> list[Position]:
-        rows = await db.fetch_all(self._POSITIONS + self._byte_order)
+            rows = await db.fetch_all(self._POSITIONS + self._byte_order)
         return [parse("position", r[0], position_from, r) for r in rows]
 
     async def marks(self) -> dict[str, tuple[float, datetime]]:
