@@ -10,6 +10,7 @@ import asyncio
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from quant.posture import Posture, PostureParams, VixThresholds, posture_from_vix, stricter
@@ -22,8 +23,16 @@ from state.tiered_hot import Served, TieredHot
 VIX_KEY = "market:vix"
 DAY_START_EQUITY_KEY = "book:day_start_equity"
 MODE_KEY = "ops:mode"
+# The last entries' order types: a durable value only (appended in the transaction that saves a decision,
+# so concurrent sessions never lose one), read with the book.
 ENTRY_ORDER_TYPES_KEY = "book:recent_entry_order_types"
 FAILED_SESSIONS_COUNTER = "consecutive_failed_sessions"
+MICRO_USD = 1_000_000  # LLM costs are counted in micro-dollars
+
+
+def llm_cost_counter(day: date) -> str:
+    """The counter of a UTC day's LLM cost, in micro-dollars (written by the cost ledger)."""
+    return f"llm_cost_micros:{day.isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +53,18 @@ class ContextLoader:
         self._policy = policy
 
     async def load(self, symbol: str | None) -> SessionContext:
-        """Two reads at once: the book from the durable store (with the durable copies of the hot values,
-        used only for those the hot store lacks) and the hot values in one snapshot; then the last bars of
-        the other symbols held, if any (one more hot round trip)."""
+        """Two reads at once: the book from the durable store (with the recent entry order types, the day's
+        LLM cost, and the durable copies of the hot values, used only for those the hot store lacks) and the
+        hot values in one snapshot; then the last bars of the other symbols held, if any (one more hot round
+        trip)."""
         now = self._clock.now()
         symbols = [symbol] if symbol is not None else []
-        keys = (DAY_START_EQUITY_KEY, VIX_KEY, MODE_KEY, ENTRY_ORDER_TYPES_KEY)
+        keys = (DAY_START_EQUITY_KEY, VIX_KEY, MODE_KEY)
+        cost_counter = llm_cost_counter(now.date())
         book_read = asyncio.ensure_future(
-            self._durable.book_snapshot(FAILED_SESSIONS_COUNTER, self._policy.recent_decisions, keys)
+            self._durable.book_snapshot(
+                (FAILED_SESSIONS_COUNTER, cost_counter), self._policy.recent_decisions, (*keys, ENTRY_ORDER_TYPES_KEY)
+            )
         )
 
         async def durable_copies() -> Mapping[str, Any]:  # the hot values' fallback: same round trip as the book
@@ -90,7 +103,7 @@ class ContextLoader:
         vix = float(vix_value) if isinstance(vix_value, int | float) and math.isfinite(vix_value) else None
         posture = posture_from_vix(vix, self._policy.vix_thresholds)
         reason = f"VIX {vix:.2f}" if vix is not None else "VIX unknown: defensive by default"
-        failures = book.counter
+        failures = book.counters[FAILED_SESSIONS_COUNTER]
         if failures >= self._policy.failed_sessions_to_defensive:
             posture = stricter(posture, Posture.DEFENSIVE)
             reason += f"; {failures} consecutive failed sessions: defensive"
@@ -104,7 +117,7 @@ class ContextLoader:
 
         mode_value = hot.values[MODE_KEY]
         mode = OperatingMode(mode_value) if mode_value else self._policy.default_mode
-        entry_types = hot.values[ENTRY_ORDER_TYPES_KEY]
+        entry_types = book.values.get(ENTRY_ORDER_TYPES_KEY)
         return SessionContext(
             loaded_at=now,
             portfolio=portfolio,
@@ -116,6 +129,7 @@ class ContextLoader:
             consecutive_failures=failures,
             recent_decisions=book.recent,
             recent_entry_order_types=tuple(str(t) for t in entry_types or ()),
+            llm_cost_today_usd=book.counters[cost_counter] / MICRO_USD,
             market=market,
             source=_describe(sources),
         )

@@ -32,7 +32,7 @@ from state.context_loader import ENTRY_ORDER_TYPES_KEY, FAILED_SESSIONS_COUNTER
 from state.decisions import DecisionRecord, GuardChangeRecord, Outcome, StageRecord, StageStatus, Usage
 from state.events import Event, EventRejectedError, parse_event
 from state.orders import OrderRequest, OrderType, Side
-from state.store.base import AuditEntry, SessionEnd
+from state.store.base import AuditEntry, ListAppend, SessionEnd
 from tools.broker.base import BrokerError
 
 Update = dict[str, Any]
@@ -124,11 +124,11 @@ class DeliberationNodes:
         return base_facts(state["parsed"], state["context"], state["report"], config.max_market_age_s)
 
     async def _ask(
-        self, name: str, ask: RoleAsk, facts: dict[str, Any], config: DeliberationConfig, event: Event
+        self, name: str, ask: RoleAsk, facts: dict[str, Any], config: DeliberationConfig, state: DeliberationState
     ) -> RoleResult[Any]:
         """Ask one role, unless the LLM budget is spent (then it fails closed without a call)."""
-        role = config.roles[name]
-        refused = await self.s.ledger.check(event.id)
+        role, event = config.roles[name], state["parsed"]
+        refused = await self.s.ledger.check(event.id, state["context"].llm_cost_today_usd)
         client = None
         if refused is None:
             try:
@@ -148,14 +148,14 @@ class DeliberationNodes:
     async def analyst(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         config = self.config(runtime)
         facts = self._base_facts(state, config)
-        result = await self._ask("analyst", analyst.analyse, facts, config, state["parsed"])
+        result = await self._ask("analyst", analyst.analyse, facts, config, state)
         return _role_update("analysis", result, analyst.FAIL_CLOSED)
 
     async def validator(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         config = self.config(runtime)
         shown = state.get("analysis") if config.validation_mode == "sequential" else None
         facts = validator_facts(self._base_facts(state, config), shown, config.min_confidence)
-        result = await self._ask("validator", validator.validate, facts, config, state["parsed"])
+        result = await self._ask("validator", validator.validate, facts, config, state)
         return _role_update("verdict", result, validator.FAIL_CLOSED)
 
     async def veto_gate(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
@@ -173,7 +173,7 @@ class DeliberationNodes:
     async def commander(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         config = self.config(runtime)
         facts = commander_facts(self._base_facts(state, config), state["analysis"], state["verdict"])
-        result = await self._ask("commander", commander.command, facts, config, state["parsed"])
+        result = await self._ask("commander", commander.command, facts, config, state)
         update = _role_update("command", result, commander.FAIL_CLOSED)
         order = update["command"]
         if order.action == "hold":
@@ -284,33 +284,32 @@ class DeliberationNodes:
         )
 
     async def _finish(self, state: DeliberationState, record: DecisionRecord) -> bool:
-        """Save the decision with what follows from it (failure streak, posture change, audit entry) in one
-        transaction, then the hot values; False, with nothing written, when the event was decided already."""
+        """Save the decision with what follows from it (failure streak, posture change, audit entry, the
+        entry's order type) in one transaction, then the hot posture if it changed; False, with nothing
+        written, when the event was decided already."""
         now, context = self.s.clock.now(), state.get("context")
-        posture = None
-        if context is not None and await self.s.hot.get_value(POSTURE_KEY) != str(context.posture):
-            posture = (str(context.posture), context.posture_reason, context.vix)
+        posture = (str(context.posture), context.posture_reason, context.vix) if context is not None else None
         detail = {"outcome": str(record.outcome), "reason": record.reason, "failed_stages": record.failed_stages}
+        appends: tuple[ListAppend, ...] = ()
+        if record.order is not None and record.order.request.side is Side.BUY:
+            entry_type = str(record.order.request.order_type)
+            appends = (ListAppend(ENTRY_ORDER_TYPES_KEY, entry_type, self.s.config.risk_limits.limit_share_window),)
         end = SessionEnd(
             # only sessions that reached the roles count towards the failure streak
             streak_counter=FAILED_SESSIONS_COUNTER if "analysis" in state else None,
             failed=record.failed,
-            posture=posture,
+            posture=posture,  # recorded only if it differs from the last posture recorded
             audit=(AuditEntry("session", f"decision:{record.outcome}", {"event_id": record.event_id, **detail}),),
+            appends=appends,
         )
-        streak = await self.s.store.finish_session(record, end, now)
-        if streak is None:
+        finished = await self.s.store.finish_session(record, end, now)
+        if finished is None:
             return False
-        if posture is not None:
+        if posture is not None and finished.posture_changed:
             await self.s.hot.set_value(POSTURE_KEY, posture[0])
-        if end.streak_counter is not None and streak == self.s.config.failed_sessions_to_defensive:
-            forced = {"failed_sessions": streak, "last_event": record.event_id}
+        if end.streak_counter is not None and finished.streak == self.s.config.failed_sessions_to_defensive:
+            forced = {"failed_sessions": finished.streak, "last_event": record.event_id}
             await self.s.store.audit("session", "posture_forced_defensive", forced, now)
-        if record.order is not None and record.order.request.side is Side.BUY:
-            window = self.s.config.risk_limits.limit_share_window
-            recent = list(await self.s.hot.get_value(ENTRY_ORDER_TYPES_KEY) or [])
-            recent.append(str(record.order.request.order_type))
-            await self.s.hot.set_value(ENTRY_ORDER_TYPES_KEY, recent[-window:])
         return True
 
 

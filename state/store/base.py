@@ -32,7 +32,9 @@ __all__ = [
     "BookSnapshot",
     "CorruptRecordError",
     "DurableStore",
+    "Finished",
     "InvalidRecordError",
+    "ListAppend",
     "MigrationError",
     "RecordNotFoundError",
     "SessionEnd",
@@ -84,7 +86,7 @@ class BookSnapshot:
 
     positions: tuple[Position, ...]  # by symbol
     cash: float | None  # None: never saved
-    counter: int  # the asked counter (0 when never set)
+    counters: Mapping[str, int]  # the asked counters (0 when never set)
     recent: tuple[RecentDecision, ...]  # newest first
     values: Mapping[str, Any] = field(default_factory=dict)  # the durable copies of the asked hot values held
 
@@ -97,13 +99,37 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class ListAppend:
+    """Append `item` to the JSON list held under `name` in the durable values (`put_value`), keeping the
+    last `keep` items. A missing value, or one that is not a list, counts as an empty list."""
+
+    name: str
+    item: str
+    keep: int
+
+    def __post_init__(self) -> None:
+        if self.keep < 1:
+            raise ValueError(f"ListAppend {self.name}: keep must be at least 1, got {self.keep}")
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEnd:
     """What a finished session writes beside its decision, in the same transaction (`finish_session`)."""
 
     streak_counter: str | None = None  # a counter to count the failed session on (+1), or reset (0) if it did not fail
     failed: bool = False
-    posture: tuple[str, str, float | None] | None = None  # (posture, reason, VIX): a change to record
+    # (posture, reason, VIX): recorded in the posture history only if it differs from the last one recorded
+    posture: tuple[str, str, float | None] | None = None
     audit: tuple[AuditEntry, ...] = ()
+    appends: tuple[ListAppend, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """What `finish_session` did beside saving the decision."""
+
+    streak: int  # the streak counter's new value (0 without one)
+    posture_changed: bool  # the posture was recorded: it differed from the last one recorded
 
 
 class DurableStore(Protocol):
@@ -135,9 +161,9 @@ class DurableStore(Protocol):
 
     async def get_decision(self, event_id: str) -> DecisionRecord | None: ...
 
-    async def finish_session(self, record: DecisionRecord, end: SessionEnd, at: datetime) -> int | None:
+    async def finish_session(self, record: DecisionRecord, end: SessionEnd, at: datetime) -> Finished | None:
         """`save_decision` and the writes of `end` in one transaction: all of them, or none when the event
-        had a decision already (then None). Returns the streak counter's new value (0 without one)."""
+        had a decision already (then None)."""
         ...
 
     async def recent_decisions(self, limit: int) -> list[DecisionRecord]:
@@ -149,9 +175,9 @@ class DurableStore(Protocol):
         """The newest decisions' event id, symbol, outcome and time (the session context's history)."""
         ...
 
-    async def book_snapshot(self, counter: str, recent: int, values: Sequence[str] = ()) -> BookSnapshot:
-        """`positions`, `cash`, `get_counter(counter)`, `recent_outcomes(recent)` and the durable copies of the
-        hot `values` (`get_values`) on one connection, in one round trip on PostgreSQL."""
+    async def book_snapshot(self, counters: Sequence[str], recent: int, values: Sequence[str] = ()) -> BookSnapshot:
+        """`positions`, `cash`, `get_counter` of each of `counters`, `recent_outcomes(recent)` and the durable
+        copies of the hot `values` (`get_values`) on one connection, in one round trip on PostgreSQL."""
         ...
 
     async def save_order(self, order: Order) -> Order:
@@ -243,5 +269,10 @@ class DurableStore(Protocol):
         ...
 
     async def set_counter(self, name: str, value: int) -> None: ...
+
+    async def add_to_counter(self, name: str, amount: int) -> int:
+        """Add `amount` to a counter (0 if never set) in one statement, so concurrent adds all count;
+        returns the new value."""
+        ...
 
     async def close(self) -> None: ...

@@ -42,7 +42,8 @@ def record_event(lock_key: LockKey, row: tuple[Any, ...]) -> list[Statement]:
 
 def finish_session(lock_key: LockKey, decision: tuple[Any, ...], end: SessionEnd, at: datetime) -> list[Statement]:
     """The decision (its `decision_row`) and the writes of `end`, each only if the decision is new. The last
-    statement returns (1 if the decision was inserted else 0, the streak counter's new value or NULL)."""
+    statement returns (1 if the decision was inserted else 0, the streak counter's new value or NULL, 1 if the
+    posture was recorded else 0)."""
     tables = ["decisions"] + ["posture_history"] * (end.posture is not None) + ["audit_log"] * bool(end.audit)
     statements: list[Statement] = [(_LOCK, (lock_key(table),)) for table in tables]
     parts = [
@@ -60,18 +61,37 @@ def finish_session(lock_key: LockKey, decision: tuple[Any, ...], end: SessionEnd
         posture, reason, vix = end.posture
         parts.append(
             "posture AS (INSERT INTO posture_history (seq, changed_at, posture, reason, vix) "
-            f"SELECT {_next_seq('posture_history')}, %s, %s, %s, %s FROM decided)"
+            f"SELECT {_next_seq('posture_history')}, %s, %s, %s, %s FROM decided "
+            "WHERE (SELECT posture FROM posture_history ORDER BY seq DESC LIMIT 1) IS DISTINCT FROM %s RETURNING 1)"
         )
-        params += [ts(at), posture, reason, known_vix(vix)]
+        params += [ts(at), posture, reason, known_vix(vix), posture]
     for n, entry in enumerate(end.audit, start=1):  # one snapshot for the whole statement: seq MAX + n
         parts.append(
             f"audit_{n} AS (INSERT INTO audit_log (seq, recorded_at, actor, action, detail) "
             f"SELECT {_next_seq('audit_log', n)}, %s, %s, %s, %s FROM decided)"
         )
         params += [ts(at), entry.actor, entry.action, json_text(entry.detail)]
+    for n, append in enumerate(end.appends, start=1):
+        parts.append(f"append_{n} AS ({_APPEND})")
+        params += [append.name, append.item, ts(at), append.keep]
     streak = "(SELECT value FROM streak)" if end.streak_counter is not None else "NULL"
-    statements.append((f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM decided), {streak}", tuple(params)))
+    changed = "(SELECT count(*) FROM posture)" if end.posture is not None else "0"
+    statements.append(
+        (f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM decided), {streak}, {changed}", tuple(params))
+    )
     return statements
+
+
+# A `ListAppend`: the update reads the row's latest version under its row lock, so concurrent appends
+# all land. (name, item, updated_at, keep)
+_APPEND = (
+    "INSERT INTO hot_values (name, value, updated_at) SELECT %s, jsonb_build_array(%s::text)::text, %s FROM decided "
+    "ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, value = ("
+    "SELECT jsonb_agg(item ORDER BY n)::text FROM ("
+    "SELECT item, n, count(*) OVER () AS total FROM jsonb_array_elements("
+    "CASE jsonb_typeof(hot_values.value::jsonb) WHEN 'array' THEN hot_values.value::jsonb ELSE '[]'::jsonb END"
+    " || excluded.value::jsonb) WITH ORDINALITY AS listed (item, n)) AS items WHERE n > total - %s)"
+)
 
 
 def script(statements: Sequence[Statement], bind: Callable[[str, tuple[Any, ...]], str]) -> str:

@@ -50,6 +50,7 @@ from state.clock import Clock, WallClock
 from state.decisions import DecisionRecord
 from state.store import pg_writes
 from state.store.base import (
+    Finished,
     InvalidRecordError,
     SessionEnd,
     StoreClosedError,
@@ -303,10 +304,10 @@ class PostgresStore(SqlStore):
             inserted = await db.run_script(pg_writes.record_event(self._lock_key, row))
         return len(inserted) == 1
 
-    async def finish_session(self, record: DecisionRecord, end: SessionEnd, at: datetime) -> int | None:
+    async def finish_session(self, record: DecisionRecord, end: SessionEnd, at: datetime) -> Finished | None:
         statements = pg_writes.finish_session(self._lock_key, decision_row(record), end, at)
         async with self._use() as db:
-            [(decided, streak)] = await db.run_script(statements)
+            [(decided, streak, posture_changed)] = await db.run_script(statements)
         if not decided:
             return None
-        return 0 if streak is None else int(streak)
+        return Finished(0 if streak is None else int(streak), bool(posture_changed))

@@ -20,7 +20,15 @@ from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import Bar, FieldError
 from state.orders import Fill, Order, OrderStatus, Position
-from state.store.base import AuditEntry, BookSnapshot, RecordNotFoundError, SessionEnd, StoreConflictError
+from state.store.base import (
+    AuditEntry,
+    BookSnapshot,
+    Finished,
+    ListAppend,
+    RecordNotFoundError,
+    SessionEnd,
+    StoreConflictError,
+)
 from state.store.rows import (
     ACCOUNT,
     FILL_COLUMNS,
@@ -52,6 +60,10 @@ def _hot_values_query(count: int) -> str:
     return f"SELECT name, value, updated_at FROM hot_values WHERE name IN ({', '.join('?' * count)})"
 
 
+def _counters_query(count: int) -> str:
+    return "SELECT name, value FROM counters WHERE " + (f"name IN ({', '.join('?' * count)})" if count else "1 = 0")
+
+
 def _hot_values(rows: Sequence[Sequence[Any]]) -> dict[str, tuple[Any, datetime]]:
     return {
         r[0]: (parse("value", r[0], json.loads, r[1]), parse("value", r[0], datetime.fromisoformat, r[2])) for r in rows
@@ -68,6 +80,15 @@ class SqlConnection(Protocol):
     async def fetch_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
         """Each statement's rows; PostgreSQL sends them all in one round trip."""
         ...
+
+
+async def _upsert_value(db: SqlConnection, row: tuple[str, str, str]) -> None:
+    """(name, JSON text, updated at) into the durable values."""
+    await db.execute(
+        "INSERT INTO hot_values (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) "
+        "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        row,
+    )
 
 
 class SqlStore(ABC):
@@ -132,19 +153,38 @@ class SqlStore(ABC):
         async with self._use(transaction=True) as db:
             return await self._insert_decision(db, row)
 
-    async def finish_session(self, record: DecisionRecord, end: SessionEnd, at: datetime) -> int | None:
+    async def finish_session(self, record: DecisionRecord, end: SessionEnd, at: datetime) -> Finished | None:
         row = decision_row(record)
-        streak = 0
+        streak, posture_changed = 0, False
         async with self._use(transaction=True) as db:
             if not await self._insert_decision(db, row):
                 return None
             if end.streak_counter is not None:
                 streak = await self._count_streak(db, end.streak_counter, end.failed)
             if end.posture is not None:
-                await self._insert_posture(db, *end.posture, at)
+                posture_changed = await self._insert_posture_change(db, *end.posture, at)
             if end.audit:
                 await self._insert_audit(db, end.audit, at)
-        return streak
+            for append in end.appends:
+                await self._append_to_list(db, append, at)
+        return Finished(streak, posture_changed)
+
+    async def _insert_posture_change(
+        self, db: SqlConnection, posture: str, reason: str, vix: float | None, at: datetime
+    ) -> bool:
+        await self._take_turn(db, "posture_history")
+        last = await db.fetch_one("SELECT posture FROM posture_history ORDER BY seq DESC LIMIT 1")
+        if last is not None and last[0] == posture:
+            return False
+        await self._insert_posture(db, posture, reason, vix, at)
+        return True
+
+    @staticmethod
+    async def _append_to_list(db: SqlConnection, append: ListAppend, at: datetime) -> None:
+        row = await db.fetch_one("SELECT value FROM hot_values WHERE name = ?", (append.name,))
+        held = parse("value", append.name, json.loads, row[0]) if row is not None else []
+        items = [*(held if isinstance(held, list) else []), append.item][-append.keep :]
+        await _upsert_value(db, (append.name, json_text(items), ts(at)))
 
     async def _insert_decision(self, db: SqlConnection, row: tuple[Any, ...]) -> bool:
         await self._take_turn(db, "decisions")
@@ -188,21 +228,22 @@ class SqlStore(ABC):
             rows = await db.fetch_all(self._RECENT_OUTCOMES, (limit,))
         return [recent_outcome(r) for r in rows]
 
-    async def book_snapshot(self, counter: str, recent: int, values: Sequence[str] = ()) -> BookSnapshot:
+    async def book_snapshot(self, counters: Sequence[str], recent: int, values: Sequence[str] = ()) -> BookSnapshot:
         statements = [
             (self._POSITIONS + self._byte_order, ()),
             (self._CASH, (ACCOUNT,)),
-            (self._COUNTER, (counter,)),
+            (_counters_query(len(counters)), tuple(counters)),
             (self._RECENT_OUTCOMES, (max(recent, 0),)),
         ]
         if values:
             statements.append((_hot_values_query(len(values)), tuple(values)))
         async with self._use() as db:
-            positions, cash, count, outcomes, *copies = await db.fetch_many(statements)
+            positions, cash, counted, outcomes, *copies = await db.fetch_many(statements)
+        held = {str(name): int(value) for name, value in counted}
         return BookSnapshot(
             positions=tuple(parse("position", r[0], position_from, r) for r in positions),
             cash=float(cash[0][0]) if cash else None,
-            counter=int(count[0][0]) if count else 0,
+            counters={name: held.get(name, 0) for name in counters},
             recent=tuple(recent_outcome(r) for r in outcomes),
             values={name: value for name, (value, _) in _hot_values(copies[0] if copies else []).items()},
         )
@@ -293,11 +334,7 @@ class SqlStore(ABC):
     async def put_value(self, name: str, value: Any, at: datetime) -> None:
         row = (name, json_text(value), ts(at))
         async with self._use() as db:
-            await db.execute(
-                "INSERT INTO hot_values (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) "
-                "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                row,
-            )
+            await _upsert_value(db, row)
 
     async def get_value(self, name: str) -> tuple[Any, datetime] | None:
         async with self._use() as db:
@@ -323,6 +360,16 @@ class SqlStore(ABC):
     async def get_counter(self, name: str) -> int:
         async with self._use() as db:
             row = await db.fetch_one(self._COUNTER, (name,))
+        return 0 if row is None else int(row[0])
+
+    async def add_to_counter(self, name: str, amount: int) -> int:
+        amount = counter_value(name, amount)
+        async with self._use() as db:
+            row = await db.fetch_one(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value RETURNING value",
+                (name, amount),
+            )
         return 0 if row is None else int(row[0])
 
     async def set_counter(self, name: str, value: int) -> None:

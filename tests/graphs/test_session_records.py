@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from agents.llm.client import ProviderUnavailableError
 from agents.llm.scripted import Scripted, ScriptedClient
+from graphs.deliberation.nodes import POSTURE_KEY
 from state.context_loader import FAILED_SESSIONS_COUNTER
 from state.decisions import Outcome
 from state.events import Bar
 from state.orders import OrderRequest, OrderType, Side
-from tests.conftest import PipelineFactory, signal
+from tests.conftest import SYMBOL, PipelineFactory, signal
 from tests.graphs.test_deliberation import APPROVE, HOLD, LONG, buy
 
 
@@ -150,3 +151,21 @@ async def test_a_redelivery_after_a_crash_between_order_and_decision_keeps_that_
     assert decision.outcome is Outcome.ORDERED and decision.order == placed
     assert "earlier attempt" in decision.reason
     assert client.requests == []  # the roles were not asked again
+
+
+async def test_the_posture_is_recorded_once_and_entry_order_types_reach_the_next_session(
+    make_pipeline: PipelineFactory, session_bar: Bar
+) -> None:
+    orders = [buy(session_bar.close), buy(session_bar.close, order_type="market", limit_price=None)]
+    client = ScriptedClient({"analyst": [LONG] * 2, "validator": [APPROVE] * 2, "commander": orders})
+    pipeline = await make_pipeline({"scripted": client}, provider="scripted", vix=12.0)
+    placed = []
+    for n in range(2):
+        decision = await pipeline.submit(signal(f"e-entry-{n}", session_bar))
+        assert decision.outcome is Outcome.ORDERED and decision.order is not None, decision.reason
+        placed.append(str(decision.order.request.order_type))
+    history = await pipeline.services.store.posture_history()
+    assert [posture for _, posture, _, _ in history] == ["offensive"]  # the second session's was no change
+    assert await pipeline.services.hot.get_value(POSTURE_KEY) == "offensive"
+    context = await pipeline.services.loader.load(SYMBOL)
+    assert context.recent_entry_order_types == tuple(placed) and len(placed) == 2

@@ -22,7 +22,7 @@ from quant.risk_guard import GuardDecision
 from state.context import SessionContext
 from state.decisions import DecisionRecord, Outcome
 from state.events import Bar
-from state.store.base import SessionEnd
+from state.store.base import Finished, SessionEnd
 from tests.conftest import SESSION_DAY, PipelineFactory, bundled_bars, signal
 from tests.graphs.test_deliberation import APPROVE, LONG, buy
 
@@ -84,7 +84,7 @@ async def test_a_wave_writes_in_its_order_whichever_session_deliberates_last(
     saved: list[str] = []
     finish_session = pipeline.services.store.finish_session
 
-    async def spy(record: DecisionRecord, end: SessionEnd, at: datetime) -> int | None:
+    async def spy(record: DecisionRecord, end: SessionEnd, at: datetime) -> Finished | None:
         saved.append(record.event_id)
         return await finish_session(record, end, at)
 

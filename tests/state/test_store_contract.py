@@ -30,7 +30,9 @@ from state.store.base import (
     AuditEntry,
     CorruptRecordError,
     DurableStore,
+    Finished,
     InvalidRecordError,
+    ListAppend,
     RecordNotFoundError,
     SessionEnd,
     StoreClosedError,
@@ -339,30 +341,31 @@ async def test_recent_outcomes_follow_the_same_order(store: Store) -> None:
 
 
 async def test_book_snapshot_reads_what_the_single_reads_read(store: Store) -> None:
-    empty = await store.book_snapshot("failures", 5)
-    assert (empty.positions, empty.cash, empty.counter, empty.recent) == ((), None, 0, ())
+    empty = await store.book_snapshot(["failures"], 5)
+    assert (empty.positions, empty.cash, empty.counters, empty.recent) == ((), None, {"failures": 0}, ())
     await store.replace_positions([position("MSFT", 3.0), position("AAPL", 10.0)])
     await store.save_cash(12_345.5, at(0))
     await store.set_counter("failures", 2)
     for event_id, minutes in [("a", 0), ("b", 5), ("c", 3)]:
         await store.save_decision(decision(event_id, minutes, outcome=Outcome.ORDERED))
-    snapshot = await store.book_snapshot("failures", 2)
+    await store.set_counter("cost", 7)
+    snapshot = await store.book_snapshot(["failures", "cost", "never"], 2)
     assert snapshot.positions == tuple(await store.positions())
     assert [p.symbol for p in snapshot.positions] == ["AAPL", "MSFT"]
     assert snapshot.cash == await store.cash() == 12_345.5
-    assert snapshot.counter == await store.get_counter("failures") == 2
+    assert snapshot.counters == {"failures": 2, "cost": 7, "never": 0} and await store.get_counter("failures") == 2
     assert snapshot.recent == tuple(await store.recent_outcomes(2))
     assert [o.event_id for o in snapshot.recent] == ["b", "c"]
-    assert (await store.book_snapshot("failures", 0)).recent == ()
+    assert (await store.book_snapshot([], 0)).recent == ()
 
 
 async def test_book_snapshot_brings_the_durable_copies_of_the_asked_hot_values(store: Store) -> None:
     await store.put_value("market:vix", 17.5, at(0))
     await store.put_value("book:recent_entry_order_types", ["limit", "market"], at(1))
     await store.put_value("not:asked", 1, at(1))
-    snapshot = await store.book_snapshot("failures", 1, ["market:vix", "book:recent_entry_order_types", "never"])
+    snapshot = await store.book_snapshot(["failures"], 1, ["market:vix", "book:recent_entry_order_types", "never"])
     assert snapshot.values == {"market:vix": 17.5, "book:recent_entry_order_types": ["limit", "market"]}
-    assert (await store.book_snapshot("failures", 1)).values == {}
+    assert (await store.book_snapshot(["failures"], 1)).values == {}
 
 
 async def test_a_decision_with_its_order_round_trips(store: Store) -> None:
@@ -505,17 +508,55 @@ async def test_posture_history_is_oldest_first_and_an_unusable_vix_is_unknown(st
 async def test_finish_session_writes_the_decision_and_its_aftermath_together(store: Store) -> None:
     audit = (AuditEntry("session", "decision:hold", {"event_id": "e1"}),)
     end = SessionEnd(streak_counter="failures", failed=True, posture=("defensive", "VIX 31", 31.0), audit=audit)
-    assert await store.finish_session(decision("e1"), end, at(1)) == 1
-    assert await store.finish_session(decision("e2"), SessionEnd("failures", failed=True), at(2)) == 2
+    assert await store.finish_session(decision("e1"), end, at(1)) == Finished(1, posture_changed=True)
+    assert await store.finish_session(decision("e2"), SessionEnd("failures", failed=True), at(2)) == Finished(2, False)
     assert await store.get_counter("failures") == 2
     assert (await store.get_decision("e1")) == decision("e1")
     assert await store.posture_history() == [(at(1), "defensive", "VIX 31", 31.0)]
     assert [(e["actor"], e["action"], e["detail"]) for e in await store.audit_log()] == [
         ("session", "decision:hold", {"event_id": "e1"})
     ]
-    assert await store.finish_session(decision("e3"), SessionEnd("failures", failed=False), at(3)) == 0
+    assert await store.finish_session(decision("e3"), SessionEnd("failures", failed=False), at(3)) == Finished(0, False)
     assert await store.get_counter("failures") == 0
-    assert await store.finish_session(decision("e4"), SessionEnd(), at(4)) == 0  # no streak asked: untouched
+    assert await store.finish_session(decision("e4"), SessionEnd(), at(4)) == Finished(0, False)  # no streak: untouched
+
+
+async def test_finish_session_records_the_posture_only_when_it_changes(store: Store) -> None:
+    await store.record_posture("guerrilla", "VIX 18", 18.0, at(0))
+    postures = [("guerrilla", "VIX 19", 19.0), ("defensive", "VIX 31", 31.0), ("defensive", "VIX 32", 32.0)]
+    changed = []
+    for n, posture in enumerate(postures, start=1):
+        finished = await store.finish_session(decision(f"e{n}", n), SessionEnd(posture=posture), at(n))
+        assert finished is not None
+        changed.append(finished.posture_changed)
+    assert changed == [False, True, False]
+    assert await store.posture_history() == [(at(0), "guerrilla", "VIX 18", 18.0), (at(2), "defensive", "VIX 31", 31.0)]
+
+
+async def test_finish_session_appends_to_a_durable_list_keeping_the_last_items(store: Store) -> None:
+    await store.put_value("other", {"not": "a list"}, at(0))
+    for n, item in enumerate(["limit", "market", "limit", "market"], start=1):
+        appends = (ListAppend("recent", item, keep=3), ListAppend("other", item, keep=1))
+        await store.finish_session(decision(f"e{n}", n), SessionEnd(appends=appends), at(n))
+    assert await store.get_value("recent") == (["market", "limit", "market"], at(4))
+    assert await store.get_value("other") == (["market"], at(4))  # a value that was not a list started afresh
+    await store.finish_session(decision("e1"), SessionEnd(appends=(ListAppend("recent", "x", 3),)), at(5))
+    assert (await store.get_value("recent") or [None])[0] == ["market", "limit", "market"]  # e1 decided: no append
+    with pytest.raises(ValueError, match="keep"):
+        ListAppend("recent", "limit", keep=0)
+
+
+async def test_concurrent_appends_from_two_pools_all_land(engine: Engine) -> None:
+    async with engine.make() as first, engine.make() as second:
+        appends = (ListAppend("recent", "limit", keep=100),)
+        await asyncio.gather(
+            *(
+                (first if n % 2 else second).finish_session(decision(f"e{n}", n), SessionEnd(appends=appends), at(n))
+                for n in range(30)
+            )
+        )
+        held = await first.get_value("recent")
+    assert held is not None and held[0] == ["limit"] * 30
 
 
 async def test_concurrent_writers_take_turns_for_gapless_sequence_numbers(engine: Engine) -> None:
@@ -578,6 +619,16 @@ async def test_counters_start_at_zero_and_keep_the_last_value(store: Store) -> N
         await store.set_counter("x", True)
     with pytest.raises(InvalidRecordError):
         await store.set_counter("x", 2**63)
+
+
+async def test_concurrent_additions_to_a_counter_from_two_pools_all_count(engine: Engine) -> None:
+    async with engine.make() as first, engine.make() as second:
+        totals = await asyncio.gather(*((first if n % 2 else second).add_to_counter("cost", 5) for n in range(40)))
+        assert await first.add_to_counter("cost", -1) == 199
+        assert await first.get_counter("cost") == 199
+        with pytest.raises(InvalidRecordError):
+            await first.add_to_counter("cost", True)
+    assert sorted(totals) == list(range(5, 201, 5))  # each addition saw the ones before it
 
 
 # ---- refusals and failures ----------------------------------------------------------------------
