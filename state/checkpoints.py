@@ -21,6 +21,8 @@ from typing import Any
 
 import aiosqlite
 import psycopg
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from psycopg import sql
@@ -32,6 +34,8 @@ from state.store.base import StoreUnavailableError
 from state.store.pool_check import probe_idle
 
 __all__ = [
+    "START_AFRESH",
+    "SessionSaver",
     "close_checkpointer",
     "close_postgres_checkpointer",
     "open_postgres_checkpointer",
@@ -102,7 +106,23 @@ async def open_postgres_checkpointer(
     except psycopg.Error as exc:
         await pool.close()
         raise StoreUnavailableError(f"cannot fill the PostgreSQL checkpointer pool: {exc}") from exc
-    return AsyncPostgresSaver(pool, serde=serde)
+    return SessionSaver(pool, serde=serde)
+
+
+# A run's `configurable` key: True when the run starts its thread afresh whatever the thread holds.
+START_AFRESH = "aegis_start_afresh"
+
+
+class SessionSaver(AsyncPostgresSaver):
+    """`AsyncPostgresSaver` that skips the read of a thread's latest checkpoint when a run says it will start
+    afresh (`START_AFRESH` in its configurable). A session with durability "exit" does: a run that died
+    left no checkpoint, and a completed run's event has its decision recorded, which the graph's first
+    step returns, so what the thread holds is never resumed. That saves one query at every session's start."""
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        if config.get("configurable", {}).get(START_AFRESH):
+            return None
+        return await super().aget_tuple(config)
 
 
 async def _set_up_tables(conn: _PgConn, schema: str | None, serde: CheckpointSerializer) -> None:

@@ -1,8 +1,9 @@
 """One stateless session: an event through the deliberation graph, bounded in time, saved as it goes.
 
-- Thread id = event id. If the thread has a checkpoint that stopped mid-run (a worker died), the session
-  resumes from it instead of starting again; if the event was decided already, the graph's first step
-  returns the recorded decision.
+- Thread id = event id. If the event was decided already, the graph's first step returns the recorded
+  decision. With checkpoints at every step (durability "sync" or "async"), a thread that stopped mid-run
+  (a worker died) resumes from its last checkpoint instead of starting again. With durability "exit" (the
+  default) a run that died left no checkpoint, so a session starts afresh without reading the thread's.
 - The whole session is bounded by `session_timeout_s` (3 minutes by default): past it, `SessionTimeoutError`
   is raised and nothing of the unfinished session is executed beyond what the broker already accepted
   (which the event id makes idempotent on a retry).
@@ -21,6 +22,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Durability
 
 from graphs.deliberation.context import RunKnobs
+from state.checkpoints import START_AFRESH
 from state.clock import Clock
 from state.decisions import DecisionRecord, StageRecord
 from state.store.base import DurableStore
@@ -87,7 +89,9 @@ async def run_session(
 ) -> DecisionRecord:
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     payload: dict[str, Any] | None = {"event": raw}
-    if graph.checkpointer is not None and durability != "exit":  # with "exit", a killed run left no checkpoint
+    if durability == "exit":  # a killed run left no checkpoint; a completed one left its decision recorded
+        config["configurable"][START_AFRESH] = True
+    elif graph.checkpointer is not None:
         snapshot = await graph.aget_state(config)
         if snapshot.next:  # stopped mid-run: continue from the last checkpoint
             payload = None

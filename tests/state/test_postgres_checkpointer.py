@@ -17,7 +17,7 @@ from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from state.checkpoints import close_postgres_checkpointer, open_postgres_checkpointer
+from state.checkpoints import START_AFRESH, close_postgres_checkpointer, open_postgres_checkpointer
 from state.store.base import StoreUnavailableError
 from tests.state.test_store_contract import drop_schema, fresh_schema, pg_query, require_postgres
 
@@ -88,6 +88,26 @@ async def test_a_run_with_durability_exit_leaves_one_checkpoint_that_reads_back(
         await close_postgres_checkpointer(reopened)
     tables = await pg_query(url, schema, "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
     assert {"checkpoints", "checkpoint_blobs", "checkpoint_writes"} <= {name for (name,) in tables}
+
+
+async def test_a_run_that_starts_afresh_skips_the_threads_checkpoint(target: tuple[str, str]) -> None:
+    url, schema = target
+    config: RunnableConfig = {"configurable": {"thread_id": "event-e2"}}
+    afresh: RunnableConfig = {"configurable": {"thread_id": "event-e2", START_AFRESH: True}}
+    saver = await open_postgres_checkpointer(url, [Note], schema=schema, max_size=2)
+    try:
+        graph = tally_graph(saver)
+        await graph.ainvoke({"count": 0, "notes": []}, config, durability="exit")
+        assert await saver.aget_tuple(config) is not None
+        assert await saver.aget_tuple(afresh) is None
+        again = await graph.ainvoke({"count": 10, "notes": []}, afresh, durability="exit")
+        assert again == {"count": 12, "notes": [Note("first", "seen"), Note("second", "seen")]}
+        latest = await saver.aget_tuple(config)
+        assert latest is not None and latest.checkpoint["channel_values"]["count"] == 12
+        assert latest.parent_config is None  # started afresh: not on top of the first run's checkpoint
+        assert len([c async for c in saver.alist(config)]) == 2
+    finally:
+        await close_postgres_checkpointer(saver)
 
 
 async def test_an_unreachable_server_is_reported_as_unavailable() -> None:
