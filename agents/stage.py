@@ -110,7 +110,8 @@ def _problem(schema: type[T], reply: LLMReply) -> tuple[T | None, str | None]:
 async def _ask(client: LLMClient, request: LLMRequest, timeout_s: float) -> LLMReply | str:
     """The reply, or why there is none (never raises for provider failures)."""
     try:
-        return await asyncio.wait_for(client.complete(request), timeout=max(timeout_s, 0.0))
+        async with asyncio.timeout(max(timeout_s, 0.0)):
+            return await client.complete(request)
     except TimeoutError:
         return f"timed out after {request.timeout_s:.2f} s (fail threshold)"
     except ProviderError as exc:

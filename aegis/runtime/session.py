@@ -112,7 +112,8 @@ async def run_session(
                         journal.update(node, update)
 
     try:
-        await asyncio.wait_for(run(), timeout=timeout_s)
+        async with asyncio.timeout(timeout_s):  # in this task: no task of its own, as wait_for would make
+            await run()
     except TimeoutError:
         raise SessionTimeoutError(f"session {thread_id} ran past {timeout_s:.0f} s") from None
     decision = final.get("decision")
