@@ -53,7 +53,6 @@ import redis.asyncio as aioredis
 from psycopg import sql
 
 from aegis import Pipeline, Settings
-from aegis.runtime import event_loop
 from aegis.runtime.bus_factory import open_bus
 from aegis.runtime.feed import MarketFeed
 from aegis.runtime.worker import Worker
@@ -515,10 +514,7 @@ async def main(events: int, samples: int, profile: bool) -> None:
 def report(latency: Latencies, runs: list[Throughput], floor: Throughput, end: int) -> None:
     one, two = runs
     analyst = latency.to_node["analyst"]
-    print(
-        f"bench_workers: {SYMBOL} bar #{end}, every event the full path; PostgreSQL 127.0.0.1, Redis 127.0.0.1; "
-        f"event loop {event_loop.loop_name()} (workers, floor and this process)"
-    )
+    print(f"bench_workers: {SYMBOL} bar #{end}, every event the full path; PostgreSQL 127.0.0.1, Redis 127.0.0.1")
     print(f"(a) {len(analyst)} events one at a time, scripted zero-latency LLM; outcomes {dict(latency.outcomes)}")
     print(f"    context sources {dict(latency.sources)}")
     print(f"    {'submit start -> node start':34}{'p50 ms':>10}{'p99 ms':>10}")
@@ -570,4 +566,4 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=300, help="events timed one at a time for (a)")
     parser.add_argument("--profile", action="store_true", help="also profile one in-process worker")
     arguments = parser.parse_args()
-    event_loop.run(main(arguments.events, arguments.samples, arguments.profile))
+    asyncio.run(main(arguments.events, arguments.samples, arguments.profile))

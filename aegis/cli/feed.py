@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,6 @@ import typer
 from rich.console import Console
 
 from aegis.pipeline import Pipeline
-from aegis.runtime import event_loop
 from aegis.runtime.bus_factory import open_bus
 from aegis.runtime.feeder import feed_tape
 from aegis.settings import Settings
@@ -35,4 +35,4 @@ def feed(tape: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help=
     settings = Settings()
     if not settings.redis_url:
         raise typer.BadParameter("feeding workers needs AEGIS_REDIS_URL (the bus they share)")
-    event_loop.run(_feed(settings, tape.read_text(encoding="utf-8").splitlines()))
+    asyncio.run(_feed(settings, tape.read_text(encoding="utf-8").splitlines()))

@@ -12,7 +12,6 @@ import typer
 from rich.console import Console
 
 from aegis.pipeline import Pipeline
-from aegis.runtime import event_loop
 from aegis.runtime.bus_factory import open_bus
 from aegis.runtime.worker import Worker
 from aegis.settings import Settings
@@ -41,4 +40,4 @@ def worker(
     settings = Settings()
     if not settings.redis_url:
         raise typer.BadParameter("a worker needs AEGIS_REDIS_URL: the in-process bus lives inside one process")
-    event_loop.run(_work(settings, name or f"{socket.gethostname()}-{os.getpid()}", concurrency, until_idle))
+    asyncio.run(_work(settings, name or f"{socket.gethostname()}-{os.getpid()}", concurrency, until_idle))
