@@ -22,8 +22,9 @@ Decisions that must not be silently changed:
   never waits on a dead session. A session waiting for its turn gives its concurrency slot back, so a
   wave larger than the concurrency still reaches its barrier.
 
-Not ordered: the LLM cost ledger's day total, read at a session's first role call while others of the
-wave may be charging; it changes a decision only if the daily budget runs out in the middle of a wave.
+Not ordered: the LLM cost ledger's day total, read with a session's context while others of the wave
+may already be charging (their role calls come before their turn); it changes a decision only if the
+daily budget runs out in the middle of a wave.
 """
 
 from __future__ import annotations
