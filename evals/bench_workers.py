@@ -411,6 +411,7 @@ def counting_statements(counts: Counter[str]) -> Iterator[None]:
     """Count the SQL statements psycopg sends (first words of each) and the Redis commands, while inside."""
     cursor_execute: Callable[..., Awaitable[Any]] = psycopg.AsyncCursor.execute
     redis_execute: Callable[..., Awaitable[Any]] = aioredis.Redis.execute_command
+    pipeline_execute: Callable[..., Awaitable[Any]] = aioredis.client.Pipeline.execute
 
     async def execute(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
         text = " ".join(str(query).split())
@@ -421,13 +422,21 @@ def counting_statements(counts: Counter[str]) -> Iterator[None]:
         counts[f"redis: {args[0]}"] += 1
         return await redis_execute(client, *args, **kwargs)
 
+    async def pipeline(pipe: Any, *args: Any, **kwargs: Any) -> Any:
+        names = [str(c[0][0]) for c in pipe.command_stack]
+        if names:  # one round trip, however many commands
+            counts[f"redis: pipeline {' '.join(sorted(set(names)))}"] += 1
+        return await pipeline_execute(pipe, *args, **kwargs)
+
     setattr(psycopg.AsyncCursor, "execute", execute)  # noqa: B010 (a class attribute swapped for the run)
     setattr(aioredis.Redis, "execute_command", command)  # noqa: B010
+    setattr(aioredis.client.Pipeline, "execute", pipeline)  # noqa: B010
     try:
         yield
     finally:
         setattr(psycopg.AsyncCursor, "execute", cursor_execute)  # noqa: B010
         setattr(aioredis.Redis, "execute_command", redis_execute)  # noqa: B010
+        setattr(aioredis.client.Pipeline, "execute", pipeline_execute)  # noqa: B010
 
 
 def cpu_by_package(profiler: cProfile.Profile) -> Counter[str]:
