@@ -61,7 +61,7 @@ from evals.floor import floor_graph
 from graphs.deliberation.config import DeliberationConfig
 from graphs.deliberation.nodes import DeliberationNodes
 from graphs.deliberation.state import checkpoint_types
-from state.checkpoints import close_postgres_checkpointer, open_postgres_checkpointer
+from state.checkpoints import START_AFRESH, close_postgres_checkpointer, open_postgres_checkpointer
 from state.clock import SimulatedClock
 from state.events import Bar
 from tools.feeds.bars import symbol_bars
@@ -390,7 +390,7 @@ async def floor_throughput(dep: Deployment, events: int) -> Throughput:
 
     async def run(n: int) -> None:
         async with limiter:
-            config: Any = {"configurable": {"thread_id": f"floor-{n}"}}
+            config: Any = {"configurable": {"thread_id": f"floor-{n}", START_AFRESH: True}}  # as sessions run
             await compiled.ainvoke({"event": {"id": n}}, config, durability="exit")
 
     try:

@@ -16,7 +16,7 @@ def _knob(description: str) -> Any:
     return field(default=None, metadata={"description": description})
 
 
-@dataclass(kw_only=True)
+@dataclass(kw_only=True, frozen=True)
 class RunKnobs:
     validation_mode: Literal["parallel", "sequential"] | None = _knob(
         "parallel: analyst and validator run at once; sequential: the validator sees the analyst's view"

@@ -38,6 +38,7 @@ from tools.broker.base import BrokerError
 Update = dict[str, Any]
 RoleAsk = Callable[..., Awaitable[RoleResult[Any]]]
 POSTURE_KEY = "ops:posture"
+_CONFIGS_KEPT = 64  # distinct run knobs whose configs are kept (Studio sends new ones by hand)
 
 
 def _knobs(runtime: Runtime[RunKnobs] | None) -> RunKnobs:
@@ -58,9 +59,17 @@ def raw_event_id(raw: Any) -> str:
 class DeliberationNodes:
     def __init__(self, services: Services) -> None:
         self.s = services
+        self._configs: dict[RunKnobs, DeliberationConfig] = {}
 
     def config(self, runtime: Runtime[RunKnobs] | None) -> DeliberationConfig:
-        return _knobs(runtime).apply(self.s.config)
+        """The settings with the run's knobs applied (once per distinct knobs: a session asks eight times)."""
+        knobs = _knobs(runtime)
+        config = self._configs.get(knobs)
+        if config is None:
+            if len(self._configs) >= _CONFIGS_KEPT:
+                self._configs.clear()
+            config = self._configs[knobs] = knobs.apply(self.s.config)
+        return config
 
     # ---- normalize -> load_context -> quant_report -> pre_screen ---------------------------
 
