@@ -31,18 +31,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import functools
 import os
-import pstats
 import sys
 import tempfile
 import time
-import uuid
-import warnings
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,40 +45,35 @@ from typing import Any
 import numpy as np
 import psycopg
 import redis.asyncio as aioredis
-from psycopg import sql
 
-from aegis import Pipeline, Settings
-from aegis.runtime.bus_factory import open_bus
-from aegis.runtime.feed import MarketFeed
-from aegis.runtime.worker import Worker
+from aegis import Pipeline
 from agents.llm.scripted import ScriptedClient
+from evals.bench_profile import profile_one_worker
+from evals.bench_setup import (
+    SYMBOL,
+    WORKER_CONCURRENCY,
+    Deployment,
+    buy,
+    deployment,
+    ordering_day,
+    publish_full_path_events,
+    seed_market,
+    signal,
+)
 from evals.floor import floor_graph
 from graphs.deliberation.config import DeliberationConfig
 from graphs.deliberation.nodes import DeliberationNodes
 from graphs.deliberation.state import checkpoint_types
 from state.checkpoints import START_AFRESH, close_postgres_checkpointer, open_postgres_checkpointer
 from state.clock import SimulatedClock
-from state.events import Bar
 from tools.feeds.bars import symbol_bars
 from tools.feeds.bundled import load_bundled_daily
 
-SYMBOL = "AAPL"
-WINDOW = 120
-WORKER_CONCURRENCY = 4
-MAX_MARKET_AGE_S = 1e10  # the workers run on the wall clock; the bundled bars are from 2012-2017
 TIMED_NODES = ("normalize", "load_context", "quant_report", "pre_screen", "analyst")
 
 # The scripted model's replies for (a): a long view, an approval, a limit buy at the bar's close.
 ANALYST_LONG = {"direction": "long", "confidence": 0.8, "thesis": "trend up", "evidence": ["report.trend"]}
 APPROVE = {"verdict": "approve", "reasons": ["checks pass"], "violated_checks": []}
-
-
-def buy(price: float) -> dict[str, Any]:
-    return {
-        "action": "buy", "size_pct": 2.0, "order_type": "limit", "limit_price": price,
-        "stop_loss_pct": 1.0, "take_profit_pct": 2.0, "rationale": "enter",
-    }  # fmt: skip
-
 
 TARGET_P99_MS = 10.0
 TARGET_PER_WORKER = 100.0
@@ -92,90 +82,6 @@ TARGET_SCALING = 1.8
 
 def percentile(samples: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(samples), q))
-
-
-def signal(event_id: str, bar: Bar) -> dict[str, Any]:
-    at = bar.time.isoformat()
-    return {
-        "id": event_id, "type": "SIGNAL_GENERATED", "source": "bench", "symbols": [SYMBOL], "event_time": at,
-        "payload": {"signal": "golden_cross", "direction": "long", "strength": 0.7, "bar": bar.model_dump(mode="json")},
-    }  # fmt: skip
-
-
-# ---- servers -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Deployment:
-    postgres_url: str
-    redis_url: str
-    prefix: str
-
-    def settings(self, data_dir: Path, **changes: Any) -> Settings:
-        return Settings(
-            data_dir=data_dir,
-            postgres_url=self.postgres_url,
-            redis_url=self.redis_url,
-            redis_prefix=self.prefix,
-            **changes,
-        )
-
-    def env(self, data_dir: Path) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith("AEGIS_")}
-        env.update(
-            {
-                "AEGIS_POSTGRES_URL": self.postgres_url,
-                "AEGIS_REDIS_URL": self.redis_url,
-                "AEGIS_REDIS_PREFIX": self.prefix,
-                "AEGIS_DATA_DIR": str(data_dir),
-                "AEGIS_DELIBERATION__MAX_MARKET_AGE_S": str(MAX_MARKET_AGE_S),
-            }
-        )
-        return env
-
-
-@asynccontextmanager
-async def deployment(admin_url: str, redis_url: str) -> AsyncIterator[Deployment]:
-    """A fresh database and a Redis key prefix of its own; both removed afterwards."""
-    name = f"aegis_bench_{uuid.uuid4().hex[:10]}"
-    async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
-        await admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    prefix = f"aegis-bench-{uuid.uuid4().hex[:10]}"
-    try:
-        yield Deployment(f"{admin_url.rpartition('/')[0]}/{name}", redis_url, prefix)
-    finally:
-        client = aioredis.Redis.from_url(redis_url)
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-        async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
-            await admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-async def ordering_day(folder: Path) -> int:
-    """A bundled AAPL day on which the rules deliberation orders (embedded stores, simulated clock)."""
-    panel = load_bundled_daily([SYMBOL])
-    bars = symbol_bars(panel, SYMBOL)
-    for end in range(WINDOW, len(bars)):
-        settings = Settings(data_dir=folder / f"probe-{end}", checkpoints=False)
-        async with await Pipeline.open(settings, clock=SimulatedClock(bars[end].time)) as pipeline:
-            await seed_market(pipeline, bars, end, float(panel.vix[end]))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # "durability has no effect" without checkpoints
-                decision = await pipeline.submit(signal(f"probe-{end}", bars[end]))
-        if decision.outcome == "ordered":
-            return end
-    raise RuntimeError(f"no bundled {SYMBOL} day leads the rules deliberation to an order")
-
-
-async def seed_market(pipeline: Pipeline, bars: list[Bar], end: int, vix: float) -> None:
-    """The last WINDOW bars up to `end` and the VIX, through the feed (hot store + durable mirror + broker)."""
-    assert isinstance(pipeline.services.clock, SimulatedClock)
-    feed = MarketFeed(pipeline.services.hot, pipeline.paper_broker, pipeline.services.clock)
-    for bar in bars[end - WINDOW + 1 : end + 1]:
-        await feed.bar(SYMBOL, bar)
-    await feed.vix(vix)
 
 
 # ---- (a) event to analysis start -----------------------------------------------------------------
@@ -263,25 +169,6 @@ class Throughput:
     @property
     def per_worker(self) -> float:
         return self.per_second / self.workers
-
-
-async def publish_full_path_events(dep: Deployment, folder: Path, end: int, events: int, tag: str) -> None:
-    """The market up to bar `end` into Redis (mirrored to PostgreSQL), then `events` signals on the bus."""
-    panel = load_bundled_daily([SYMBOL])
-    bars = symbol_bars(panel, SYMBOL)
-    settings = dep.settings(folder)
-    async with await Pipeline.open(settings, clock=SimulatedClock(bars[end].time)) as pipeline:
-        await seed_market(pipeline, bars, end, float(panel.vix[end]))
-    await publish(settings, [signal(f"{tag}-{n}", bars[end]) for n in range(events)])
-
-
-async def publish(settings: Settings, events: list[dict[str, Any]]) -> None:
-    bus = open_bus(settings)
-    try:
-        for event in events:
-            await bus.publish(event)
-    finally:
-        await bus.close()
 
 
 async def outcomes_in(postgres_url: str) -> Counter[str]:
@@ -401,97 +288,6 @@ async def floor_throughput(dep: Deployment, events: int) -> Throughput:
     finally:
         await close_postgres_checkpointer(saver)
     return Throughput(1, events, wall, Counter())
-
-
-# ---- profile -------------------------------------------------------------------------------------
-
-
-@contextmanager
-def counting_statements(counts: Counter[str]) -> Iterator[None]:
-    """Count the SQL statements psycopg sends (first words of each) and the Redis commands, while inside."""
-    cursor_execute: Callable[..., Awaitable[Any]] = psycopg.AsyncCursor.execute
-    redis_execute: Callable[..., Awaitable[Any]] = aioredis.Redis.execute_command
-    pipeline_execute: Callable[..., Awaitable[Any]] = aioredis.client.Pipeline.execute
-
-    async def execute(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        text = " ".join(str(query).split())
-        counts[f"sql: {text[:60]}" if text else "sql: <empty> (the pool's connection check)"] += 1
-        return await cursor_execute(cursor, query, *args, **kwargs)
-
-    async def command(client: Any, *args: Any, **kwargs: Any) -> Any:
-        counts[f"redis: {args[0]}"] += 1
-        return await redis_execute(client, *args, **kwargs)
-
-    async def pipeline(pipe: Any, *args: Any, **kwargs: Any) -> Any:
-        names = [str(c[0][0]) for c in pipe.command_stack]
-        if names:  # one round trip, however many commands
-            counts[f"redis: pipeline {' '.join(sorted(set(names)))}"] += 1
-        return await pipeline_execute(pipe, *args, **kwargs)
-
-    setattr(psycopg.AsyncCursor, "execute", execute)  # noqa: B010 (a class attribute swapped for the run)
-    setattr(aioredis.Redis, "execute_command", command)  # noqa: B010
-    setattr(aioredis.client.Pipeline, "execute", pipeline)  # noqa: B010
-    try:
-        yield
-    finally:
-        setattr(psycopg.AsyncCursor, "execute", cursor_execute)  # noqa: B010
-        setattr(aioredis.Redis, "execute_command", redis_execute)  # noqa: B010
-        setattr(aioredis.client.Pipeline, "execute", pipeline_execute)  # noqa: B010
-
-
-def cpu_by_package(profiler: cProfile.Profile) -> Counter[str]:
-    """Own CPU time (cProfile's tottime) summed by top-level package; C builtins under "builtins"."""
-    shares: Counter[str] = Counter()
-    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    project = Path(__file__).resolve().parents[1]
-    for (filename, _, _), (_, _, own, *_) in stats.items():
-        parts = Path(filename).parts
-        if "site-packages" in parts:
-            package = parts[parts.index("site-packages") + 1]
-        elif filename.startswith(str(project)):
-            package = "this project: " + Path(filename).relative_to(project).parts[0]
-        elif filename == "~":
-            package = "builtins (C: sockets, epoll, pydantic-core, ...)"
-        else:
-            package = "stdlib: " + Path(filename).stem
-        shares[package] += own
-    return shares
-
-
-async def profile_one_worker(dep: Deployment, folder: Path, end: int, events: int) -> str:
-    """One worker in this process, twice over `events` events: first plain (CPU and statements per event),
-    then under cProfile (where the CPU goes)."""
-    bars = symbol_bars(load_bundled_daily([SYMBOL]), SYMBOL)
-    await publish_full_path_events(dep, folder, end, events, "plain")
-    settings = dep.settings(folder, deliberation=DeliberationConfig(max_market_age_s=MAX_MARKET_AGE_S))
-    counts: Counter[str] = Counter()
-    profiler = cProfile.Profile()
-    async with await Pipeline.open(settings) as pipeline:
-        bus = open_bus(settings)
-        worker = Worker(pipeline, bus, "profile", concurrency=WORKER_CONCURRENCY, block_ms=100)
-        with counting_statements(counts):
-            cpu, started = time.process_time(), time.perf_counter()
-            stats = await worker.run(until_idle=True)
-            cpu, wall = time.process_time() - cpu, time.perf_counter() - started
-        await publish(settings, [signal(f"profiled-{n}", bars[end]) for n in range(events)])
-        profiler.enable()
-        await Worker(pipeline, bus, "profile", concurrency=WORKER_CONCURRENCY, block_ms=100).run(until_idle=True)
-        profiler.disable()
-        await bus.close()
-    done = max(1, stats.decided)
-    statements = sum(n for k, n in counts.items() if k.startswith("sql")) / done
-    commands = sum(n for k, n in counts.items() if k.startswith("redis")) / done
-    lines = [
-        f"profile: one worker in this process, {stats.decided} events in {wall:.2f} s ({done / wall:.1f}/s); "
-        f"CPU of the worker {1000 * cpu / done:.1f} ms per event",
-        f"  per event: {statements:.1f} SQL statements, {commands:.1f} Redis commands (a pipeline counts once)",
-    ]
-    lines += [f"  {n / done:6.2f}  {what}" for what, n in counts.most_common(12)]
-    shares = cpu_by_package(profiler)
-    total = sum(shares.values())
-    lines.append(f"  own CPU time by package (cProfile, {events} more events):")
-    lines += [f"  {100 * t / total:5.1f}%  {package}" for package, t in shares.most_common(10)]
-    return "\n".join(lines)
 
 
 # ---- main ----------------------------------------------------------------------------------------
