@@ -15,16 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.system.conftest import (
-    BusProbe,
-    WorkerFleet,
-    aegis_env,
-    build_tape,
-    decided,
-    records,
-    run_aegis,
-    wait_until,
-)
+from tests.system.fleet import WorkerFleet, aegis_env, run_aegis, wait_until
+from tests.system.records import BusProbe, decided, records
+from tests.system.tapes import build_tape
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
 

@@ -22,19 +22,10 @@ import psycopg
 import pytest
 
 from tests.services import require_service
-from tests.system.conftest import (
-    BusProbe,
-    BusState,
-    Tape,
-    ThrowawayPostgres,
-    WorkerFleet,
-    aegis_env,
-    build_tape,
-    decided,
-    records,
-    run_aegis,
-    wait_until,
-)
+from tests.system.fleet import WorkerFleet, aegis_env, run_aegis, wait_until
+from tests.system.records import BusProbe, BusState, decided, records
+from tests.system.tapes import Tape, build_tape
+from tests.system.throwaway_postgres import ThrowawayPostgres
 from tests.throwaway import ThrowawayRedis, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
