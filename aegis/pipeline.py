@@ -38,7 +38,9 @@ from graphs.deliberation.services import Services
 from state.clock import Clock, monotonic_ms
 from state.decisions import DecisionRecord
 from state.events import EventEnvelope, EventRejectedError, EventType, MarketTickEvent, event_to_json, parse_event
+from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
+from tools.ops.trading import HaltReport, TradingControl
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 # Called as each session of a wave ends: its decision and the wall-clock ms it deliberated (its wait for
@@ -138,6 +140,21 @@ class Pipeline:
     @property
     def settings(self) -> Settings:
         return self._stack.settings
+
+    @property
+    def trading(self) -> TradingControl:
+        """The trading-state control (ACTIVE / REDUCING / HALTED, the kill switch, reductions)."""
+        return self._stack.trading
+
+    async def halt(self, *, reason: str, actor: str = "operator", scope: str = ACCOUNT_SCOPE) -> HaltReport:
+        """The kill switch: HALTED at once (account, or one symbol), every open order cancelled."""
+        return await self._stack.trading.halt(reason=reason, actor=actor, scope=scope)
+
+    async def resume(
+        self, *, reason: str, actor: str = "operator", scope: str = ACCOUNT_SCOPE, reset: bool = False
+    ) -> TradingStatus:
+        """Back to ACTIVE; a halt set by a loss limit or a data-integrity breach needs `reset=True`."""
+        return await self._stack.trading.resume(reason=reason, actor=actor, scope=scope, reset=reset)
 
     async def submit(self, event: Mapping[str, Any] | EventEnvelope, knobs: RunKnobs | None = None) -> DecisionRecord:
         """Run one event through the deliberation graph and return its decision record."""

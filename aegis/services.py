@@ -38,6 +38,7 @@ from state.store.base import DurableStore
 from state.store.factory import open_store
 from state.tiered_hot import TieredHot
 from tools.broker.paper import PaperBroker
+from tools.ops.trading import TradingControl
 
 RECORDS_FILE = "records.sqlite"
 CHECKPOINTS_FILE = "checkpoints.sqlite"
@@ -52,6 +53,7 @@ class Stack:
     graph: CompiledStateGraph[Any, Any, Any, Any]
     broker: PaperBroker
     store: DurableStore
+    trading: TradingControl
     closers: list[Closer] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -118,10 +120,13 @@ async def open_stack(
             loader=ContextLoader(hot, store, clock, policy),
             config=config,
             ledger=CostLedger(settings.llm.budgets, store, clock),
+            starting_cash=settings.starting_cash,
         )
         graph = build_deliberation_graph(services, await _checkpointer(settings, closers))
+        trading = TradingControl(store, hot, broker, clock)
+        await trading.publish()  # the durable trading state survives restarts; the hot copy learns it here
     except BaseException:
         for close in reversed(closers):
             await close()
         raise
-    return Stack(settings, services, graph, broker, store, closers)
+    return Stack(settings, services, graph, broker, store, trading, closers)

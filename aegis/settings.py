@@ -41,7 +41,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AEGIS_", env_nested_delimiter="__", extra="forbid")
 
     data_dir: Path = Field(Path("data"), description="Where the embedded stores keep their files")
-    mode: OperatingMode = Field(OperatingMode.PAPER, description="paper, live, manage_only or halted")
+    mode: OperatingMode = Field(
+        OperatingMode.PAPER,
+        description="paper or live: where orders go (what may go is the trading state: aegis halt|resume)",
+    )
     starting_cash: float = Field(100_000.0, gt=0, description="Paper account's starting cash")
     costs: CostModel = Field(default_factory=CostModel, description="Paper broker fees and slippage")
     deliberation: DeliberationConfig = Field(default_factory=DeliberationConfig)

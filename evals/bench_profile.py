@@ -20,6 +20,7 @@ from aegis.runtime.bus_factory import open_bus
 from aegis.runtime.worker import Worker
 from evals.bench_setup import (
     MAX_MARKET_AGE_S,
+    RISK_LIMITS,
     SYMBOL,
     WORKER_CONCURRENCY,
     Deployment,
@@ -89,7 +90,12 @@ async def profile_one_worker(dep: Deployment, folder: Path, end: int, events: in
     then under cProfile (where the CPU goes)."""
     bars = symbol_bars(load_bundled_daily([SYMBOL]), SYMBOL)
     await publish_full_path_events(dep, folder, end, events, "plain")
-    settings = dep.settings(folder, deliberation=DeliberationConfig(max_market_age_s=MAX_MARKET_AGE_S))
+    settings = dep.settings(
+        folder,
+        deliberation=DeliberationConfig.model_validate(
+            {"max_market_age_s": MAX_MARKET_AGE_S, "risk_limits": RISK_LIMITS}
+        ),
+    )
     counts: Counter[str] = Counter()
     profiler = cProfile.Profile()
     async with await Pipeline.open(settings) as pipeline:

@@ -28,11 +28,14 @@ SYMBOL = "AAPL"
 WINDOW = 120
 WORKER_CONCURRENCY = 4  # sessions at once per worker, as `aegis worker` runs by default
 MAX_MARKET_AGE_S = 1e10  # the workers run on the wall clock; the bundled bars are from 2012-2017
+# Every event orders one share of AAPL on the same old bar: the account's limits must leave room for all of
+# them (concentration) and accept the bar's price as the reference (its age on the wall clock).
+RISK_LIMITS = {"max_concentration_pct": 100.0, "max_reference_age_s": MAX_MARKET_AGE_S}
 
 
 def buy(price: float) -> dict[str, Any]:
     return {
-        "action": "buy", "size_pct": 2.0, "order_type": "limit", "limit_price": price,
+        "action": "buy", "size_pct": 0.1, "order_type": "limit", "limit_price": price,
         "stop_loss_pct": 1.0, "take_profit_pct": 2.0, "rationale": "enter",
     }  # fmt: skip
 
@@ -72,6 +75,7 @@ class Deployment:
                 "AEGIS_REDIS_PREFIX": self.prefix,
                 "AEGIS_DATA_DIR": str(data_dir),
                 "AEGIS_DELIBERATION__MAX_MARKET_AGE_S": str(MAX_MARKET_AGE_S),
+                **{f"AEGIS_DELIBERATION__RISK_LIMITS__{k.upper()}": str(v) for k, v in RISK_LIMITS.items()},
             }
         )
         return env

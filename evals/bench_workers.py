@@ -50,6 +50,7 @@ from aegis import Pipeline
 from agents.llm.scripted import ScriptedClient
 from evals.bench_profile import profile_one_worker
 from evals.bench_setup import (
+    RISK_LIMITS,
     SYMBOL,
     WORKER_CONCURRENCY,
     Deployment,
@@ -110,7 +111,8 @@ async def analysis_start(dep: Deployment, folder: Path, end: int, samples: int, 
     price = bars[end].close
     script = ScriptedClient({"analyst": [ANALYST_LONG], "validator": [APPROVE], "commander": [buy(price)]})
     roles = {role: {**c.model_dump(), "provider": "scripted"} for role, c in DeliberationConfig().roles.items()}
-    settings = dep.settings(folder, deliberation=DeliberationConfig.model_validate({"roles": roles}))
+    config = DeliberationConfig.model_validate({"roles": roles, "risk_limits": RISK_LIMITS})
+    settings = dep.settings(folder, deliberation=config)
     marks: dict[str, dict[str, float]] = {}
     originals = {name: getattr(DeliberationNodes, name) for name in TIMED_NODES}
     for name, original in originals.items():

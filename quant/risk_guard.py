@@ -8,21 +8,33 @@ naming the rule, so the decision log shows what the LLM asked for and what was s
 
 Rules, in the order they are applied:
 
+The account is measured on its *committed* exposure: filled positions plus pending orders (those placed
+earlier, also earlier in the same wave) and the cash pending buys have reserved (``BookView``). An order
+that passes is measured against everything already committed, so a run of orders can never add up past a
+limit that each of them alone respects.
+
 - HOLD produces no order. A non-finite or non-positive price or equity is rejected.
-- SELL closes the whole long position (short selling is disabled; ``size_pct`` is ignored); it is allowed
-  past the daily-loss limit because it reduces risk. A limit must be finite and at least 90 % of the price,
-  otherwise the sell goes at market. Sells carry no stop or target.
-- BUY is rejected once the day's loss reaches ``daily_loss_limit_pct`` of day-start equity; for a new symbol
-  when ``max_open_positions`` symbols are already held (and for any symbol while the book holds more than
-  that, e.g. after a switch to a stricter posture); and when ``size_pct`` is not a positive number.
-  ``size_pct`` is clipped to the posture's ``entry_size_pct``; the notional is clipped to the cash left
-  after the fee buffer and to what keeps the symbol within ``max_concentration_pct`` of equity (valued at
-  the market price, the higher of the two prices for a buy limit). A buy limit above the market is clipped to
-  the market; a missing or invalid limit, or an unknown order type, becomes a limit at the market price; a
-  market order becomes a limit at the market price when it would push the share of limit orders among the
-  last ``limit_share_window`` entries below the posture's ``limit_order_share_pct``. The quantity is whole
-  units, rounded down; below one unit is rejected. Stop and target distances wider than the posture's (or
-  missing) are set to the posture's; tighter ones are kept.
+- SELL closes the whole long position not already being sold by a pending sell (short selling is disabled;
+  ``size_pct`` is ignored); it is allowed past the daily-loss limit because it reduces risk. A limit must
+  be positive and finite, else the sell goes at market; a limit further than ``price_band_pct`` from the
+  reference price is rejected (a typo or a bad price), and so is any sell limit when the reference price is
+  older than ``max_reference_age_s`` (a market sell on a stale price is allowed: it only reduces). Sells
+  carry no stop or target.
+- BUY is rejected when the reference price is missing or older than ``max_reference_age_s``; once the day's
+  loss reaches ``daily_loss_limit_pct`` of day-start equity; for a new symbol when ``max_open_positions``
+  symbols are already held or pending (and for any symbol while the book holds more than that, e.g. after a
+  switch to a stricter posture); and when ``size_pct`` is not a positive number. ``size_pct`` is clipped to
+  the posture's ``entry_size_pct``; the notional is clipped to the cash left after pending buys'
+  reservations and the fee buffer, to what keeps the symbol's filled plus pending value within
+  ``max_concentration_pct`` of equity (valued at the market price, the higher of the two prices for a buy
+  limit), and to what keeps the gross exposure (every filled and pending holding) within
+  ``max_gross_exposure_pct``. A buy limit more than ``price_band_pct`` from the market is rejected; one
+  above the market within the band is clipped to the market; a missing or invalid limit, or an unknown
+  order type, becomes a limit at the market price; a market order becomes a limit at the market price when
+  it would push the share of limit orders among the last ``limit_share_window`` entries below the
+  posture's ``limit_order_share_pct``. The quantity is whole units, rounded down; below one unit is
+  rejected. Stop and target distances wider than the posture's (or missing) are set to the posture's;
+  tighter ones are kept.
 
 Pure: no I/O, no clock; depends only on ``quant.posture``.
 """
@@ -31,13 +43,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from quant.posture import PostureParams
-
-# A sell limit further than this below the market is almost surely a typo; send the sell at market.
-_SELL_LIMIT_FLOOR_FRACTION = 0.9
 
 
 class Action(StrEnum):
@@ -54,9 +63,18 @@ class RiskLimits:
     max_concentration_pct: float = 20.0  # value of one symbol after the order, % of equity
     fee_buffer_pct: float = 0.5  # cash kept aside for fees/slippage when sizing a buy, % of notional
     limit_share_window: int = 20  # how many recent entry orders the limit-order share is measured over
+    max_gross_exposure_pct: float = 100.0  # filled + pending value of every holding, % of equity
+    price_band_pct: float = 10.0  # a limit price further than this from the reference price is rejected
+    max_reference_age_s: float = 30.0  # a reference price older than this cannot size or check an order
 
     def __post_init__(self) -> None:
-        for name in ("daily_loss_limit_pct", "max_concentration_pct"):
+        for name in (
+            "daily_loss_limit_pct",
+            "max_concentration_pct",
+            "max_gross_exposure_pct",
+            "price_band_pct",
+            "max_reference_age_s",
+        ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite percent, got {value}")
@@ -86,14 +104,35 @@ class ProposedOrder:
 
 @dataclass(frozen=True, slots=True)
 class BookView:
-    """The account as the guard sees it, in account currency. Long only: held quantities are > 0."""
+    """The account as the guard sees it, in account currency: filled and pending. Long only.
+
+    ``cash`` is the cash balance; ``reserved_cash`` what the pending buys will take of it (fee buffer
+    included). ``pending_buy_values`` is the market value of the quantity pending buys will add;
+    ``pending_sell_quantities`` the quantity pending sells will take away.
+    """
 
     equity: float
     cash: float
     day_start_equity: float
-    quantities: Mapping[str, float]  # symbol -> held quantity
+    quantities: Mapping[str, float]  # symbol -> held (filled) quantity
     values: Mapping[str, float]  # symbol -> market value of the holding
     recent_entry_order_types: tuple[str, ...]  # "market"/"limit" of recent entry orders, oldest first
+    pending_buy_values: Mapping[str, float] = field(default_factory=dict)  # symbol -> value pending buys add
+    pending_sell_quantities: Mapping[str, float] = field(default_factory=dict)  # symbol -> quantity being sold
+    reserved_cash: float = 0.0
+
+    def committed_value(self, symbol: str) -> float:
+        """Filled plus pending value of `symbol` (NaN propagates: the caller fails closed)."""
+        return self.values.get(symbol, 0.0) + self.pending_buy_values.get(symbol, 0.0)
+
+    def gross_exposure(self) -> float:
+        """Filled plus pending value of every holding."""
+        return sum(self.values.values()) + sum(self.pending_buy_values.values())
+
+    def committed_symbols(self) -> set[str]:
+        """Symbols held or with a pending buy (a NaN quantity or value counts: fail closed)."""
+        held = {s for s, q in self.quantities.items() if not q <= 0}
+        return held | {s for s, v in self.pending_buy_values.items() if not v <= 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +181,19 @@ class GuardDecision:
 
 
 def guard_order(
-    proposal: ProposedOrder, *, price: float, posture: PostureParams, limits: RiskLimits, book: BookView
+    proposal: ProposedOrder,
+    *,
+    price: float,
+    posture: PostureParams,
+    limits: RiskLimits,
+    book: BookView,
+    price_age_s: float,
 ) -> GuardDecision:
-    """Clip or reject ``proposal`` so that the resulting order respects ``posture`` and ``limits``.
+    """Clip or reject ``proposal`` so that the resulting order respects ``posture`` and ``limits`` on the
+    account's committed exposure (``book``: filled and pending).
 
-    ``price`` is the symbol's last price in account currency. Never raises on bad proposal or book values;
-    they are rejected with a reason instead.
+    ``price`` is the symbol's last price in account currency, ``price_age_s`` how old it is (seconds).
+    Never raises on bad proposal or book values; they are rejected with a reason instead.
     """
     try:
         action = Action(proposal.action)
@@ -159,38 +205,67 @@ def guard_order(
         return _reject(f"price must be a positive finite number, got {price}")
     if not _positive(book.equity):
         return _reject(f"equity must be a positive finite number, got {book.equity}")
+    fresh = math.isfinite(price_age_s) and 0 <= price_age_s <= limits.max_reference_age_s
+    stale = (
+        None
+        if fresh
+        else f"reference price of {proposal.symbol} is {price_age_s} s old (limit {limits.max_reference_age_s:g} s)"
+    )
     if action is Action.SELL:
-        return _guard_sell(proposal, price=price, book=book)
+        return _guard_sell(proposal, price=price, limits=limits, book=book, stale=stale)
+    if stale is not None:
+        return _reject(f"{stale}: no buy on a stale price")
     return _guard_buy(proposal, price=price, posture=posture, limits=limits, book=book)
 
 
-def _guard_sell(proposal: ProposedOrder, *, price: float, book: BookView) -> GuardDecision:
-    held = book.quantities.get(proposal.symbol, 0.0)
-    if not math.isfinite(held):
-        return _reject(f"held quantity of {proposal.symbol} is not finite ({held})")
+def _outside_band(limit: float, price: float, limits: RiskLimits) -> bool:
+    return abs(limit - price) * 100.0 > limits.price_band_pct * price
+
+
+def _guard_sell(
+    proposal: ProposedOrder, *, price: float, limits: RiskLimits, book: BookView, stale: str | None
+) -> GuardDecision:
+    symbol = proposal.symbol
+    held = book.quantities.get(symbol, 0.0)
+    being_sold = book.pending_sell_quantities.get(symbol, 0.0)
+    if not (math.isfinite(held) and math.isfinite(being_sold)):
+        return _reject(f"held or pending-sell quantity of {symbol} is not finite ({held}, {being_sold})")
     if held <= 0:
         return _reject("nothing to sell: short selling is disabled")
+    quantity = held - max(being_sold, 0.0)
+    if quantity <= 0:
+        return _reject(f"a pending sell already closes the {held:g} {symbol} held")
     changes: list[GuardChange] = []
+    if being_sold > 0:
+        changes.append(GuardChange("quantity", _fmt(held), _fmt(quantity), "pending.sell"))
     limit = proposal.limit_price
-    if proposal.order_type == "market":
+    if proposal.order_type == "market" or limit is None or not _positive(limit):
+        if proposal.order_type != "market":
+            changes.append(
+                GuardChange("order_type", f"{proposal.order_type} @ {_fmt(limit)}", "market", "limit_price.invalid")
+            )
         order_type, limit_price, reference = "market", None, price
-    elif limit is not None and math.isfinite(limit) and limit >= _SELL_LIMIT_FLOOR_FRACTION * price:
+    elif stale is not None:
+        return _reject(f"{stale}: a sell limit cannot be checked against the price band", changes)
+    elif _outside_band(limit, price, limits):
+        return _reject(
+            f"sell limit {_fmt(limit)} is more than {limits.price_band_pct:g} % from the price {_fmt(price)}",
+            changes,
+        )
+    else:
         if proposal.order_type != "limit":
             changes.append(GuardChange("order_type", proposal.order_type, "limit", "order_type.invalid"))
         order_type, limit_price, reference = "limit", limit, limit
-    else:
-        changes.append(GuardChange("order_type", f"{proposal.order_type} @ {_fmt(limit)}", "market", "sell.limit_band"))
-        order_type, limit_price, reference = "market", None, price
-    for field, value in (
+    for field_name, value in (
         ("stop_loss_pct", proposal.stop_loss_pct),
         ("take_profit_pct", proposal.take_profit_pct),
     ):
         if value is not None:
-            changes.append(GuardChange(field, _fmt(value), "None", "sell.no_brackets"))
+            changes.append(GuardChange(field_name, _fmt(value), "None", "sell.no_brackets"))
     order = GuardedOrder(
-        symbol=proposal.symbol,
+        symbol=symbol,
         side=Action.SELL.value,
-        quantity=held,
+        quantity=quantity,
         order_type=order_type,
         limit_price=limit_price,
         stop_loss_price=None,
@@ -212,18 +287,22 @@ def _guard_buy(
             f"daily loss {loss_pct:.2f} % has reached the limit of {limits.daily_loss_limit_pct:g} %: "
             "no new entries today"
         )
-    held = {s for s, q in book.quantities.items() if not q <= 0}  # a NaN quantity counts as held: fail closed
-    if len(held) > posture.max_open_positions or (symbol not in held and len(held) >= posture.max_open_positions):
+    committed = book.committed_symbols()
+    if len(committed) > posture.max_open_positions or (
+        symbol not in committed and len(committed) >= posture.max_open_positions
+    ):
         return _reject(
-            f"{len(held)} symbols held and the posture allows {posture.max_open_positions}: no buy of {symbol}"
+            f"{len(committed)} symbols held or pending and the posture allows {posture.max_open_positions}: "
+            f"no buy of {symbol}"
         )
     if not _positive(proposal.size_pct):
         return _reject(f"size_pct must be a positive finite percent, got {proposal.size_pct}")
-    if not math.isfinite(book.cash):
-        return _reject(f"cash must be finite, got {book.cash}")
-    current_value = book.values.get(symbol, 0.0)
-    if not math.isfinite(current_value):
-        return _reject(f"market value of {symbol} is not finite ({current_value})")
+    if not (math.isfinite(book.cash) and math.isfinite(book.reserved_cash)):
+        return _reject(f"cash and reserved cash must be finite, got {book.cash}, {book.reserved_cash}")
+    current_value = book.committed_value(symbol)
+    gross = book.gross_exposure()
+    if not (math.isfinite(current_value) and math.isfinite(gross)):
+        return _reject(f"committed value of {symbol} or of the book is not finite ({current_value}, {gross})")
 
     changes: list[GuardChange] = []
     size_pct = proposal.size_pct
@@ -231,29 +310,43 @@ def _guard_buy(
         changes.append(GuardChange("size_pct", _fmt(size_pct), _fmt(posture.entry_size_pct), "posture.entry_size"))
         size_pct = posture.entry_size_pct
 
-    order_type, limit_price = _buy_order_type(proposal, price, posture, limits, book, changes)
+    typed = _buy_order_type(proposal, price, posture, limits, book, changes)
+    if isinstance(typed, GuardDecision):
+        return typed
+    order_type, limit_price = typed
     reference = limit_price if limit_price is not None else price
 
     notional = size_pct / 100.0 * book.equity
-    cash_room = book.cash / (1.0 + limits.fee_buffer_pct / 100.0)
+    cash_room = (book.cash - max(book.reserved_cash, 0.0)) / (1.0 + limits.fee_buffer_pct / 100.0)
     if cash_room <= 0:
-        return _reject("no cash available for a buy", changes)
+        return _reject("no cash available for a buy (pending buys have reserved the rest)", changes)
     if notional > cash_room:
         changes.append(GuardChange("notional", _fmt(notional), _fmt(cash_room), "limits.cash"))
         notional = cash_room
-    # Concentration is checked on market value, which for a buy limit is above the cost at the limit.
+    # Concentration and gross exposure are checked on market value, which for a buy limit is above the
+    # cost at the limit.
     concentration_room = limits.max_concentration_pct / 100.0 * book.equity - current_value
     if concentration_room <= 0:
         return _reject(
-            f"{symbol} is already at the concentration limit of {limits.max_concentration_pct:g} % of equity",
+            f"{symbol} is already at the concentration limit of {limits.max_concentration_pct:g} % of equity "
+            "(filled and pending)",
             changes,
         )
-    concentration_notional = concentration_room * reference / price
-    if notional > concentration_notional:
-        changes.append(GuardChange("notional", _fmt(notional), _fmt(concentration_notional), "limits.concentration"))
-        notional = concentration_notional
+    gross_room = limits.max_gross_exposure_pct / 100.0 * book.equity - gross
+    if gross_room <= 0:
+        return _reject(
+            f"gross exposure is already at the limit of {limits.max_gross_exposure_pct:g} % of equity "
+            "(filled and pending)",
+            changes,
+        )
+    value_room = min(concentration_room, gross_room)
+    room_rule = "limits.concentration" if concentration_room <= gross_room else "limits.gross_exposure"
+    value_notional = value_room * reference / price
+    if notional > value_notional:
+        changes.append(GuardChange("notional", _fmt(notional), _fmt(value_notional), room_rule))
+        notional = value_notional
 
-    quantity = min(_whole_units(notional, reference), _whole_units(concentration_room, price))
+    quantity = min(_whole_units(notional, reference), _whole_units(value_room, price))
     if quantity < 1:
         return _reject(f"below one unit: notional {_fmt(notional)} at reference price {_fmt(reference)}", changes)
 
@@ -295,8 +388,8 @@ def _buy_order_type(
     limits: RiskLimits,
     book: BookView,
     changes: list[GuardChange],
-) -> tuple[str, float | None]:
-    """The buy's order type and limit price (None for market); appends the changes it makes."""
+) -> tuple[str, float | None] | GuardDecision:
+    """The buy's order type and limit price (None for market), or a rejection; appends the changes it makes."""
     if proposal.order_type == "market":
         window = (*book.recent_entry_order_types, "market")[-limits.limit_share_window :]
         share_pct = 100.0 * sum(kind == "limit" for kind in window) / len(window)
@@ -310,6 +403,11 @@ def _buy_order_type(
     if limit is None or not _positive(limit):
         changes.append(GuardChange("limit_price", _fmt(limit), _fmt(price), "limit_price.invalid"))
         return "limit", price
+    if _outside_band(limit, price, limits):
+        return _reject(
+            f"buy limit {_fmt(limit)} is more than {limits.price_band_pct:g} % from the price {_fmt(price)}",
+            changes,
+        )
     if limit > price:
         changes.append(GuardChange("limit_price", _fmt(limit), _fmt(price), "limit_price.not_above_market"))
         return "limit", price

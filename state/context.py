@@ -15,13 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from quant.posture import Posture, PostureParams
 from state.events import Bar
 from state.orders import Position
+from state.trading import TradingStates
 
 
 class OperatingMode(StrEnum):
+    """Where orders go. What may go is the trading state's business (`state.trading`)."""
+
     PAPER = "paper"  # orders go to the paper broker
     LIVE = "live"  # orders go to a real broker adapter
-    MANAGE_ONLY = "manage_only"  # no new entries; existing positions may be reduced or closed
-    HALTED = "halted"  # nothing is executed
 
 
 class _Frozen(BaseModel):
@@ -77,6 +78,7 @@ class SessionContext(_Frozen):
     posture_reason: str
     vix: float | None
     mode: OperatingMode
+    trading: TradingStates
     consecutive_failures: int = 0
     recent_decisions: tuple[RecentDecision, ...] = ()
     recent_entry_order_types: tuple[str, ...] = ()

@@ -10,19 +10,22 @@ import asyncio
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+
+from pydantic import ValidationError
 
 from quant.posture import Posture, PostureParams, VixThresholds, posture_from_vix, stricter
 from state.clock import Clock
 from state.context import MarketSnapshot, OperatingMode, Portfolio, SessionContext
 from state.store.base import DurableStore
 from state.tiered_hot import Served, TieredHot
+from state.trading import ACCOUNT_SCOPE, TradingState, TradingStates, TradingStatus
 
 # Keys shared by the writers (feed, persist step) and this reader.
 VIX_KEY = "market:vix"
 DAY_START_EQUITY_KEY = "book:day_start_equity"
-MODE_KEY = "ops:mode"
+TRADING_STATE_KEY = "ops:trading_state"  # the durable trading states, mirrored (`tools.ops.trading`)
 # The last entries' order types: a durable value only (appended in the transaction that saves a decision,
 # so concurrent sessions never lose one), read with the book.
 ENTRY_ORDER_TYPES_KEY = "book:recent_entry_order_types"
@@ -59,7 +62,7 @@ class ContextLoader:
         trip)."""
         now = self._clock.now()
         symbols = [symbol] if symbol is not None else []
-        keys = (DAY_START_EQUITY_KEY, VIX_KEY, MODE_KEY)
+        keys = (DAY_START_EQUITY_KEY, VIX_KEY, TRADING_STATE_KEY)
         cost_counter = llm_cost_counter(now.date())
         book_read = asyncio.ensure_future(
             self._durable.book_snapshot(
@@ -115,8 +118,7 @@ class ContextLoader:
             # Built from validated bars: validating again would re-run every bar's checks (0.1 ms a window).
             market = MarketSnapshot.model_construct(symbol=symbol, bars=bars, as_of=bars[-1].time, age_s=age)
 
-        mode_value = hot.values[MODE_KEY]
-        mode = OperatingMode(mode_value) if mode_value else self._policy.default_mode
+        trading = _trading_states(hot.values[TRADING_STATE_KEY], now)
         entry_types = book.values.get(ENTRY_ORDER_TYPES_KEY)
         return SessionContext(
             loaded_at=now,
@@ -125,7 +127,8 @@ class ContextLoader:
             posture_params=self._policy.postures[posture],
             posture_reason=reason,
             vix=vix,
-            mode=mode,
+            mode=self._policy.default_mode,
+            trading=trading,
             consecutive_failures=failures,
             recent_decisions=book.recent,
             recent_entry_order_types=tuple(str(t) for t in entry_types or ()),
@@ -133,6 +136,23 @@ class ContextLoader:
             market=market,
             source=_describe(sources),
         )
+
+
+def _trading_states(value: Any, now: datetime) -> TradingStates:
+    """The mirrored trading states; a copy that does not parse counts as HALTED (fail closed)."""
+    if value is None:
+        return TradingStates.of([], now)
+    try:
+        return TradingStates.model_validate(value)
+    except ValidationError as exc:
+        halted = TradingStatus(
+            scope=ACCOUNT_SCOPE,
+            state=TradingState.HALTED,
+            reason=f"the hot copy of the trading state does not parse: {exc.error_count()} errors",
+            actor="context_loader",
+            since=now,
+        )
+        return TradingStates(account=halted)
 
 
 def _describe(sources: dict[str, Served]) -> str:

@@ -3,6 +3,10 @@
 Each role gets a queue of `Scripted` replies: raw text (parsed like a real model's text), an optional
 delay (to exercise stage budgets) and an optional error to raise (to exercise failure paths). The last
 reply of a queue repeats. Every request is kept in `requests` so tests can inspect what a role was asked.
+
+A repair request (the stage runner's second try after an invalid reply) never takes a reply from the
+role's queue, which belongs to the next events: it gets the next reply of the role's `repairs` queue if
+one is scripted, else the reply it is repairing again (a broken model stays broken, and fails closed).
 """
 
 from __future__ import annotations
@@ -33,12 +37,25 @@ class Scripted:
         return self.content if isinstance(self.content, str) else json.dumps(self.content, sort_keys=True)
 
 
+Script = Mapping[str, Sequence[Scripted | Mapping[str, Any] | str]]
+
+
+def _queues(script: Script) -> dict[str, list[Scripted]]:
+    return {
+        role: [r if isinstance(r, Scripted) else Scripted(content=r) for r in replies]
+        for role, replies in script.items()
+    }
+
+
+def is_repair(request: LLMRequest) -> bool:
+    """A repair request repeats the conversation with the rejected reply and an instruction after it."""
+    return len(request.messages) >= 2 and request.messages[-2].role == "assistant"
+
+
 class ScriptedClient:
-    def __init__(self, script: Mapping[str, Sequence[Scripted | Mapping[str, Any] | str]]) -> None:
-        self._queues: dict[str, list[Scripted]] = {
-            role: [r if isinstance(r, Scripted) else Scripted(content=r) for r in replies]
-            for role, replies in script.items()
-        }
+    def __init__(self, script: Script, repairs: Script | None = None) -> None:
+        self._queues = _queues(script)
+        self._repairs = _queues(repairs or {})
         self.requests: list[LLMRequest] = []
 
     @property
@@ -47,10 +64,7 @@ class ScriptedClient:
 
     async def complete(self, request: LLMRequest) -> LLMReply:
         self.requests.append(request)
-        queue = self._queues.get(request.role)
-        if not queue:
-            raise ProviderRejectedError(f"no scripted reply for role {request.role!r}")
-        reply = queue.pop(0) if len(queue) > 1 else queue[0]
+        reply = self._repair_reply(request) if is_repair(request) else self._next_reply(request.role)
         started = monotonic_ms()
         if reply.delay_s > 0:
             await asyncio.sleep(reply.delay_s)
@@ -64,6 +78,18 @@ class ScriptedClient:
             usage=reply.usage,
             latency_ms=monotonic_ms() - started,
         )
+
+    def _next_reply(self, role: str) -> Scripted:
+        queue = self._queues.get(role)
+        if not queue:
+            raise ProviderRejectedError(f"no scripted reply for role {role!r}")
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    def _repair_reply(self, request: LLMRequest) -> Scripted:
+        queue = self._repairs.get(request.role)
+        if queue:
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+        return Scripted(content=request.messages[-2].content)  # the rejected reply, as the model gave it
 
     def calls(self, role: str) -> int:
         return sum(1 for r in self.requests if r.role == role)

@@ -26,13 +26,15 @@ from graphs.deliberation.services import Services
 from graphs.deliberation.state import DeliberationState, Settlement
 from quant.posture import Posture, stricter
 from quant.report import build_report
-from quant.risk_guard import Action, BookView, ProposedOrder, guard_order
+from quant.risk_guard import Action, GuardDecision, ProposedOrder, guard_order
 from state.context import OperatingMode, SessionContext
 from state.context_loader import ENTRY_ORDER_TYPES_KEY, FAILED_SESSIONS_COUNTER
 from state.decisions import DecisionRecord, GuardChangeRecord, Outcome, StageRecord, StageStatus, Usage
 from state.events import Event, EventRejectedError, parse_event
+from state.exposure import book_view
 from state.orders import OrderRequest, OrderType, Side
-from state.store.base import AuditEntry, ListAppend, SessionEnd
+from state.store.base import AccountBook, AuditEntry, ListAppend, SessionEnd
+from state.trading import TradingStates
 from tools.broker.base import BrokerError
 
 Update = dict[str, Any]
@@ -193,15 +195,25 @@ class DeliberationNodes:
 
     async def risk_guard(self, state: DeliberationState) -> Update:
         await self.s.ordering.wait_turn(raw_event_id(state["event"]))
+        decision = await self._guard(state)
+        update: Update = {"guard": decision}
+        if decision.order is None:
+            update["settled"] = Settlement(Outcome.BLOCKED, f"risk guard: {decision.rejected_because}")
+        return update
+
+    async def _guard(self, state: DeliberationState, account: AccountBook | None = None) -> GuardDecision:
+        """The guard's verdict on the commander's order against the account as it stands now (`account`,
+        else read): filled, pending (also orders placed earlier in this wave) and reserved."""
         event, context, order = state["parsed"], state["context"], state["command"]
-        portfolio = context.portfolio
-        book = BookView(
-            equity=portfolio.equity,
-            cash=portfolio.cash,
-            day_start_equity=portfolio.day_start_equity,
-            quantities={p.symbol: p.quantity for p in portfolio.positions},
-            values={p.symbol: portfolio.value(p.symbol) for p in portfolio.positions},
+        market = context.market
+        limits = self.s.config.risk_limits
+        view = book_view(
+            account or await self.s.store.account_book(),
+            starting_cash=self.s.starting_cash,
+            day_start_equity=context.portfolio.day_start_equity,
             recent_entry_order_types=context.recent_entry_order_types,
+            fee_buffer_pct=limits.fee_buffer_pct,
+            prices={market.symbol: market.last.close} if market is not None else None,
         )
         proposal = ProposedOrder(
             symbol=event.symbol or "",
@@ -212,14 +224,14 @@ class DeliberationNodes:
             stop_loss_pct=order.stop_loss_pct,
             take_profit_pct=order.take_profit_pct,
         )
-        price = context.market.last.close if context.market else float("nan")
-        decision = guard_order(
-            proposal, price=price, posture=context.posture_params, limits=self.s.config.risk_limits, book=book
+        return guard_order(
+            proposal,
+            price=market.last.close if market is not None else float("nan"),
+            posture=context.posture_params,
+            limits=limits,
+            book=view,
+            price_age_s=market.age_s if market is not None else float("inf"),
         )
-        update: Update = {"guard": decision}
-        if decision.order is None:
-            update["settled"] = Settlement(Outcome.BLOCKED, f"risk guard: {decision.rejected_because}")
-        return update
 
     async def execute(self, state: DeliberationState) -> Update:
         context, guarded, event = state["context"], state["guard"].order, state["parsed"]
@@ -238,10 +250,23 @@ class DeliberationNodes:
             take_profit_price=guarded.take_profit_price,
             created_at=self.s.clock.now(),
         )
-        try:
-            order = await self.s.broker.submit(request)
-        except BrokerError as exc:
-            return {"settled": Settlement(Outcome.EXECUTION_FAILED, f"broker refused: {exc}")}
+        # The last check before the broker, under the account lock the kill switch also takes: the trading
+        # state as it is now, and the book as it is now (another worker may have ordered since the guard).
+        async with self.s.store.account_lock():
+            account = await self.s.store.account_book()
+            states = TradingStates.of(list(account.trading), self.s.clock.now())
+            refusal = states.refusal(guarded.symbol, reduces=request.side is Side.SELL)
+            if refusal is not None:
+                return {"settled": Settlement(Outcome.BLOCKED, f"execute: {refusal}")}
+            again = (await self._guard(state, account)).order
+            if again is None or again.quantity != guarded.quantity:
+                now = "rejected" if again is None else f"{again.quantity:g} units"
+                reason = f"execute: the book changed since the risk guard (it would now allow {now}); nothing sent"
+                return {"settled": Settlement(Outcome.BLOCKED, reason)}
+            try:
+                order = await self.s.broker.submit(request)
+            except BrokerError as exc:
+                return {"settled": Settlement(Outcome.EXECUTION_FAILED, f"broker refused: {exc}")}
         return {
             "order": order,
             "settled": Settlement(

@@ -7,7 +7,7 @@ returns None to let the roles deliberate.
 from __future__ import annotations
 
 from quant.report import QuantReport
-from state.context import OperatingMode, SessionContext
+from state.context import SessionContext
 from state.events import Event, EventType, SignalEvent
 
 DELIBERATED_TYPES = frozenset({EventType.MARKET_TICK, EventType.SIGNAL_GENERATED, EventType.NEWS})
@@ -23,14 +23,13 @@ def pre_screen(
         return f"{event.type} without a symbol: nothing to trade"
     symbol = event.symbol
     held = context.portfolio.quantity(symbol) > 0
-    if context.mode is OperatingMode.HALTED:
-        return "operating mode is halted"
+    refusal = context.trading.refusal(symbol, reduces=held)
+    if refusal is not None:
+        return refusal if held or "halted" in refusal else f"{refusal}; no position in {symbol} to reduce"
     if context.market is None or report is None:
         return f"no market data for {symbol}"
     if context.market.age_s > max_market_age_s and not held:
         return f"market data is {context.market.age_s:.0f} s old: only existing positions may be managed"
-    if context.mode is OperatingMode.MANAGE_ONLY and not held:
-        return "operating mode is manage-only and there is no position to manage"
     if "insufficient_history" in report.flags:
         return f"not enough history for the indicators ({report.bars_used} bars)"
     direction = event.payload.direction if isinstance(event, SignalEvent) else None

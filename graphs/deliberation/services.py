@@ -26,4 +26,5 @@ class Services:
     loader: ContextLoader
     config: DeliberationConfig
     ledger: CostLedger
+    starting_cash: float  # the paper account's cash before its first saved balance
     ordering: SessionOrdering = UNORDERED  # when sessions may write; replays order them in waves

@@ -233,6 +233,7 @@ class _Run:
         day_start = float(self.equity[t - 1]) if t > 0 else self.config.initial_cash
         quantities = {s: h.quantity for s, h in self.holdings.items()}
         values = {s: h.quantity * float(self.last_close[self.column[s]]) for s, h in self.holdings.items()}
+        pending_values: dict[str, float] = {}  # the orders of this bar, pending until the next open
         reserved = 0.0
         ordered: set[str] = set()
         for proposal in proposals:
@@ -243,14 +244,18 @@ class _Run:
             j = self.column[proposal.symbol]
             book = BookView(
                 equity=equity,
-                cash=self.cash - reserved,
+                cash=self.cash,
                 day_start_equity=day_start,
-                quantities=dict(quantities),
-                values=dict(values),
+                quantities=quantities,
+                values=values,
                 recent_entry_order_types=tuple(self.recent_entry_types),
+                pending_buy_values=dict(pending_values),
+                reserved_cash=reserved,
             )
             price = float(self.panel.close[t, j])
-            verdict = guard_order(proposal, price=price, posture=params, limits=self.config.limits, book=book)
+            verdict = guard_order(
+                proposal, price=price, posture=params, limits=self.config.limits, book=book, price_age_s=0.0
+            )
             order = verdict.order
             rejected_by = None if order is not None else "guard"
             self.decisions.append(
@@ -262,8 +267,7 @@ class _Run:
             self.pending.append(_Pending(t, j, order))
             if order.side == Action.BUY.value:
                 reserved += order.notional * (1.0 + self.config.limits.fee_buffer_pct / 100.0)
-                quantities[order.symbol] = order.quantity
-                values[order.symbol] = order.quantity * price
+                pending_values[order.symbol] = pending_values.get(order.symbol, 0.0) + order.quantity * price
                 self.recent_entry_types.append(order.order_type)
 
     # ---- helpers -------------------------------------------------------------------------------------

@@ -18,16 +18,20 @@ Decisions that must not be silently changed:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from state.alerts import Alert, Delivery
 from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import Bar, FieldError
 from state.orders import Fill, Order, Position
+from state.trading import TradingStatus
 
 __all__ = [
+    "AccountBook",
     "AuditEntry",
     "BookSnapshot",
     "CorruptRecordError",
@@ -89,6 +93,18 @@ class BookSnapshot:
     counters: Mapping[str, int]  # the asked counters (0 when never set)
     recent: tuple[RecentDecision, ...]  # newest first
     values: Mapping[str, Any] = field(default_factory=dict)  # the durable copies of the asked hot values held
+
+
+@dataclass(frozen=True, slots=True)
+class AccountBook:
+    """The account as it stands, read in one round trip (`DurableStore.account_book`): what the risk guard
+    and the execute step measure an order against."""
+
+    positions: tuple[Position, ...]
+    cash: float | None  # None: never saved
+    open_orders: tuple[Order, ...]  # pending, oldest first
+    marks: Mapping[str, float]  # symbol -> last price the broker saw
+    trading: tuple[TradingStatus, ...] = ()  # the stored trading states (scopes never set are ACTIVE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +194,10 @@ class DurableStore(Protocol):
     async def book_snapshot(self, counters: Sequence[str], recent: int, values: Sequence[str] = ()) -> BookSnapshot:
         """`positions`, `cash`, `get_counter` of each of `counters`, `recent_outcomes(recent)` and the durable
         copies of the hot `values` (`get_values`) on one connection, in one round trip on PostgreSQL."""
+        ...
+
+    async def account_book(self) -> AccountBook:
+        """Positions, cash, open orders and marks on one connection, in one round trip on PostgreSQL."""
         ...
 
     async def save_order(self, order: Order) -> Order:
@@ -273,6 +293,40 @@ class DurableStore(Protocol):
     async def add_to_counter(self, name: str, amount: int) -> int:
         """Add `amount` to a counter (0 if never set) in one statement, so concurrent adds all count;
         returns the new value."""
+        ...
+
+    # ---- the operator's controls ------------------------------------------------------------------
+    def account_lock(self) -> AbstractAsyncContextManager[None]:
+        """Held while an order is checked against the book and the trading state and submitted, and while
+        the kill switch takes effect: one at a time across every process sharing the store."""
+        ...
+
+    async def trading_states(self) -> list[TradingStatus]:
+        """Every scope's stored trading state (scopes never set are ACTIVE)."""
+        ...
+
+    async def set_trading_state(self, status: TradingStatus, audit: AuditEntry) -> None:
+        """Replace `status.scope`'s state and write `audit` in the same transaction."""
+        ...
+
+    async def save_alert(self, alert: Alert) -> tuple[Alert, bool]:
+        """Insert unless an unacknowledged alert with the same dedup key exists; (the alert held, is new)."""
+        ...
+
+    async def alerts(self, *, unacknowledged_only: bool = False, limit: int = 100) -> list[Alert]:
+        """Alerts, newest first."""
+        ...
+
+    async def get_alert(self, alert_id: str) -> Alert | None: ...
+
+    async def update_alert(self, alert: Alert) -> None:
+        """Replace a stored alert (acknowledgement, escalation step); `RecordNotFoundError` if unknown."""
+        ...
+
+    async def record_delivery(self, delivery: Delivery) -> None: ...
+
+    async def deliveries(self, alert_id: str | None = None) -> list[Delivery]:
+        """Delivery attempts in the order recorded."""
         ...
 
     async def close(self) -> None: ...

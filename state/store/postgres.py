@@ -66,6 +66,7 @@ __all__ = ["PostgresStore"]
 
 _Conn = psycopg.AsyncConnection[TupleRow]
 _MIGRATIONS_LOCK = "schema_migrations"
+_ACCOUNT_LOCK = "account_orders"
 
 
 @functools.cache
@@ -287,6 +288,19 @@ class PostgresStore(SqlStore):
             raise InvalidRecordError(f"{self._where} refuses the value: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreUnavailableError(f"{self._where}: {exc}") from exc
+
+    @asynccontextmanager
+    async def account_lock(self) -> AsyncIterator[None]:
+        """One writer of the account's orders at a time, across every process: a session advisory lock on
+        a pooled connection, held until the block ends (or the connection dies, which releases it)."""
+        key = _lock_key(self._schema, _ACCOUNT_LOCK)
+        async with self._use() as db:
+            await db.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                with suppress(psycopg.Error):
+                    await db.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     # ---- writers of append-only tables take turns --------------------------------------------------
 

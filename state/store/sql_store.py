@@ -21,6 +21,7 @@ from state.decisions import DecisionRecord
 from state.events import Bar, FieldError
 from state.orders import Fill, Order, OrderStatus, Position
 from state.store.base import (
+    AccountBook,
     AuditEntry,
     BookSnapshot,
     Finished,
@@ -49,6 +50,8 @@ from state.store.rows import (
     rejection_entry,
     ts,
 )
+from state.store.sql_controls import SqlControls
+from state.trading import TradingStatus
 
 
 def _next_seq(table: str) -> str:
@@ -91,7 +94,7 @@ async def _upsert_value(db: SqlConnection, row: tuple[str, str, str]) -> None:
     )
 
 
-class SqlStore(ABC):
+class SqlStore(SqlControls, ABC):
     """The protocol's methods whose SQL is the same on every engine."""
 
     _byte_order = ""  # how to make ORDER BY symbol compare bytes (SQLite's default; PostgreSQL needs COLLATE "C")
@@ -100,6 +103,7 @@ class SqlStore(ABC):
     _POSITIONS = f"SELECT {POSITION_COLUMNS} FROM positions ORDER BY symbol"  # + _byte_order
     _CASH = "SELECT cash FROM account WHERE account_id = ?"
     _COUNTER = "SELECT value FROM counters WHERE name = ?"
+    _OPEN_ORDERS = "SELECT event_id, record FROM orders WHERE status = ? ORDER BY created_at, order_id"  # + _byte_order
     _RECENT_OUTCOMES = (
         "SELECT event_id, symbol, outcome, decided_at FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT ?"
     )
@@ -246,6 +250,24 @@ class SqlStore(ABC):
             counters={name: held.get(name, 0) for name in counters},
             recent=tuple(recent_outcome(r) for r in outcomes),
             values={name: value for name, (value, _) in _hot_values(copies[0] if copies else []).items()},
+        )
+
+    async def account_book(self) -> AccountBook:
+        statements = [
+            (self._POSITIONS + self._byte_order, ()),
+            (self._CASH, (ACCOUNT,)),
+            (self._OPEN_ORDERS + self._byte_order, (OrderStatus.PENDING.value,)),
+            ("SELECT symbol, price FROM marks", ()),
+            ("SELECT scope, record FROM trading_states", ()),
+        ]
+        async with self._use() as db:
+            positions, cash, orders, marks, trading = await db.fetch_many(statements)
+        return AccountBook(
+            positions=tuple(parse("position", r[0], position_from, r) for r in positions),
+            cash=None if not cash else float(cash[0][0]),
+            open_orders=tuple(parse("order", r[0], Order.model_validate_json, r[1]) for r in orders),
+            marks={r[0]: float(r[1]) for r in marks},
+            trading=tuple(parse("trading state", r[0], TradingStatus.model_validate_json, r[1]) for r in trading),
         )
 
     async def get_order_for_event(self, event_id: str) -> Order | None:
@@ -465,10 +487,7 @@ class SqlStore(ABC):
 
     async def open_orders(self) -> list[Order]:
         async with self._use() as db:
-            rows = await db.fetch_all(
-                f"SELECT event_id, record FROM orders WHERE status = ? ORDER BY created_at, order_id{self._byte_order}",
-                (OrderStatus.PENDING.value,),
-            )
+            rows = await db.fetch_all(self._OPEN_ORDERS + self._byte_order, (OrderStatus.PENDING.value,))
         return [parse("order", r[0], Order.model_validate_json, r[1]) for r in rows]
 
     async def save_fill(self, fill: Fill) -> None:

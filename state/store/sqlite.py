@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,7 @@ class SqliteStore(SqlStore):
         self._clock: Clock = clock or WallClock()
         self._db: _Connection | None = None
         self._lock = asyncio.Lock()
+        self._account_lock = asyncio.Lock()
 
     @property
     def path(self) -> str:
@@ -151,6 +152,10 @@ class SqliteStore(SqlStore):
                 raise StoreConflictError(f"{self._path}: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StoreUnavailableError(f"{self._path}: {exc}") from exc
+
+    def account_lock(self) -> AbstractAsyncContextManager[None]:
+        """One writer of the account's orders at a time (one process holds an embedded store)."""
+        return self._account_lock
 
     # ---- writers of append-only tables take turns --------------------------------------------------
 

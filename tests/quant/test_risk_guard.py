@@ -72,7 +72,7 @@ def guard(
     limits: RiskLimits = LIMITS,
     book_view: BookView | None = None,
 ) -> GuardDecision:
-    return guard_order(proposal, price=price, posture=posture, limits=limits, book=book_view or book())
+    return guard_order(proposal, price=price, posture=posture, limits=limits, book=book_view or book(), price_age_s=0.0)
 
 
 def rules(decision: GuardDecision) -> set[str]:
@@ -184,7 +184,7 @@ def test_buy_notional_is_clipped_to_concentration_limit() -> None:
 
 
 def test_concentration_of_a_buy_limit_is_measured_at_market_value() -> None:
-    decision = guard(buy(limit_price=80.0), book_view=book(holdings={"SPY": (195.0, 19_500.0)}))
+    decision = guard(buy(limit_price=95.0), book_view=book(holdings={"SPY": (195.0, 19_500.0)}))
     assert decision.order is not None
     assert 19_500.0 + decision.order.quantity * PRICE <= 20_000.0
 
@@ -196,7 +196,7 @@ def test_buy_of_symbol_already_at_concentration_limit_is_rejected() -> None:
 
 
 def test_buy_below_one_unit_is_rejected() -> None:
-    decision = guard(buy(size_pct=0.05), price=1000.0)  # 50 of notional at 99 -> 0 units
+    decision = guard(buy(size_pct=0.05, limit_price=990.0), price=1000.0)  # 50 of notional at 990 -> 0 units
     assert decision.order is None
     assert "below one unit" in (decision.rejected_because or "")
 
@@ -300,12 +300,19 @@ def test_sell_limit_within_band_is_kept() -> None:
     assert (decision.order.order_type, decision.order.limit_price) == ("limit", 101.0)
 
 
-@pytest.mark.parametrize("limit_price", [None, math.nan, 89.0, -1.0])
-def test_sell_limit_far_below_market_or_invalid_goes_at_market(limit_price: float | None) -> None:
+@pytest.mark.parametrize("limit_price", [None, math.nan, 0.0, -1.0])
+def test_sell_limit_missing_or_invalid_goes_at_market(limit_price: float | None) -> None:
     decision = guard(sell(limit_price=limit_price), book_view=book(holdings={"SPY": (10.0, 1000.0)}))
     assert decision.order is not None
     assert (decision.order.order_type, decision.order.limit_price) == ("market", None)
-    assert "sell.limit_band" in rules(decision)
+    assert "limit_price.invalid" in rules(decision)
+
+
+@pytest.mark.parametrize("limit_price", [89.0, 89.99, 110.01, 500.0])
+def test_sell_limit_outside_the_price_band_is_rejected(limit_price: float) -> None:
+    decision = guard(sell(limit_price=limit_price), book_view=book(holdings={"SPY": (10.0, 1000.0)}))
+    assert decision.order is None
+    assert "more than 10 % from the price" in (decision.rejected_because or "")
 
 
 def test_sell_carries_no_stop_or_target() -> None:
@@ -398,7 +405,7 @@ def books(draw: st.DrawFn) -> BookView:
 def test_any_order_the_guard_lets_out_respects_every_limit(
     proposal: ProposedOrder, price: float, posture: PostureParams, limits: RiskLimits, view: BookView
 ) -> None:
-    decision = guard_order(proposal, price=price, posture=posture, limits=limits, book=view)
+    decision = guard_order(proposal, price=price, posture=posture, limits=limits, book=view, price_age_s=0.0)
     order = decision.order
     assert (order is None) != (decision.rejected_because is None)
     event("rejected" if order is None else f"{order.side} {order.order_type}")
@@ -473,5 +480,105 @@ def test_guard_never_raises_on_a_nonsense_book(
         values={proposal.symbol: value, "OTHER": value},
         recent_entry_order_types=("market", "limit"),
     )
-    decision = guard_order(proposal, price=price, posture=OFFENSIVE, limits=LIMITS, book=view)
+    decision = guard_order(proposal, price=price, posture=OFFENSIVE, limits=LIMITS, book=view, price_age_s=0.0)
     assert decision.approved == (decision.rejected_because is None)
+
+
+# --- committed exposure: filled + pending ---------------------------------------------------------------
+
+
+def pending_book(
+    *,
+    holdings: dict[str, tuple[float, float]] | None = None,
+    pending: dict[str, float] | None = None,
+    reserved: float | None = None,
+    selling: dict[str, float] | None = None,
+) -> BookView:
+    """`book()` plus pending buys {symbol: value at market}; reserved cash defaults to their sum."""
+    pending = pending or {}
+    return replace(
+        book(holdings=holdings),
+        pending_buy_values=pending,
+        pending_sell_quantities=selling or {},
+        reserved_cash=sum(pending.values()) if reserved is None else reserved,
+    )
+
+
+def test_pending_buys_count_towards_concentration() -> None:
+    decision = guard(buy(size_pct=2.5), book_view=pending_book(pending={"SPY": 19_000.0}))
+    assert decision.order is not None
+    assert 19_000.0 + decision.order.quantity * PRICE <= 20_000.0
+    assert "limits.concentration" in rules(decision)
+    full = guard(buy(), book_view=pending_book(pending={"SPY": 20_000.0}))
+    assert full.order is None
+    assert "concentration limit" in (full.rejected_because or "")
+
+
+def test_pending_buys_count_as_open_positions() -> None:
+    pending = {s: 2_000.0 for s in ("A", "B", "C", "D", "E")}  # offensive allows 5
+    decision = guard(buy(), book_view=pending_book(pending=pending))
+    assert decision.order is None
+    assert "5 symbols held or pending" in (decision.rejected_because or "")
+    assert guard(buy(symbol="A"), book_view=pending_book(pending=pending)).order is not None
+
+
+def test_cash_reserved_by_pending_buys_is_not_spent_twice() -> None:
+    view = pending_book(pending={"A": 1_000.0}, reserved=99_500.0)  # 500 of 100,000 left
+    decision = guard(buy(size_pct=2.5), book_view=view)
+    assert decision.order is not None
+    assert decision.order.notional * 1.005 <= 500.0 + 1e-9
+    assert "limits.cash" in rules(decision)
+
+
+@pytest.mark.parametrize(("gross_pct", "approved"), [(99.0, True), (100.0, False), (101.0, False)])
+def test_gross_exposure_limit_on_filled_and_pending(gross_pct: float, approved: bool) -> None:
+    filled = {s: (1.0, gross_pct / 4 * 1_000.0) for s in ("A", "B")}  # half filled, half pending
+    view = replace(pending_book(holdings=filled, pending={"C": gross_pct / 2 * 1_000.0}, reserved=0.0), cash=100_000.0)
+    limits = replace(LIMITS, max_concentration_pct=100.0)
+    decision = guard(buy(), book_view=view, limits=limits)
+    assert decision.approved is approved
+    if approved:
+        assert decision.order is not None
+        assert view.gross_exposure() + decision.order.quantity * PRICE <= 100_000.0
+        assert "limits.gross_exposure" in rules(decision)
+    else:
+        assert "gross exposure" in (decision.rejected_because or "")
+
+
+def test_a_pending_sell_is_not_sold_twice() -> None:
+    held = {"SPY": (10.0, 1_000.0)}
+    partly = guard(sell(order_type="market"), book_view=pending_book(holdings=held, selling={"SPY": 4.0}))
+    assert partly.order is not None
+    assert partly.order.quantity == 6.0
+    whole = guard(sell(order_type="market"), book_view=pending_book(holdings=held, selling={"SPY": 10.0}))
+    assert whole.order is None
+    assert "pending sell already closes" in (whole.rejected_because or "")
+
+
+@pytest.mark.parametrize(("limit_price", "approved"), [(90.0, True), (89.99, False), (110.0, True), (110.01, False)])
+def test_buy_limit_price_band(limit_price: float, approved: bool) -> None:
+    decision = guard(buy(limit_price=limit_price))
+    assert decision.approved is approved
+    if not approved:
+        assert "more than 10 % from the price" in (decision.rejected_because or "")
+
+
+@pytest.mark.parametrize(("age_s", "approved"), [(29.999, True), (30.0, True), (30.001, False), (math.nan, False)])
+def test_a_buy_needs_a_fresh_reference_price(age_s: float, approved: bool) -> None:
+    decision = guard_order(buy(), price=PRICE, posture=OFFENSIVE, limits=LIMITS, book=book(), price_age_s=age_s)
+    assert decision.approved is approved
+    if not approved:
+        assert "no buy on a stale price" in (decision.rejected_because or "")
+
+
+def test_a_stale_reference_rejects_a_sell_limit_but_not_a_market_sell() -> None:
+    held = book(holdings={"SPY": (10.0, 1_000.0)})
+    limit = guard_order(
+        sell(limit_price=99.0), price=PRICE, posture=OFFENSIVE, limits=LIMITS, book=held, price_age_s=60
+    )
+    assert limit.order is None
+    assert "price band" in (limit.rejected_because or "")
+    market = guard_order(
+        sell(order_type="market"), price=PRICE, posture=OFFENSIVE, limits=LIMITS, book=held, price_age_s=60
+    )
+    assert market.order is not None

@@ -14,7 +14,7 @@ from state.context import OperatingMode
 from state.context_loader import (
     DAY_START_EQUITY_KEY,
     FAILED_SESSIONS_COUNTER,
-    MODE_KEY,
+    TRADING_STATE_KEY,
     VIX_KEY,
     ContextLoader,
     ContextPolicy,
@@ -24,6 +24,7 @@ from state.hot import InMemoryHotStore
 from state.orders import Position
 from state.store.sqlite import SqliteStore
 from state.tiered_hot import TieredHot
+from state.trading import TradingState, TradingStates, TradingStatus
 
 T0 = datetime(2017, 3, 1, 21, 0, tzinfo=UTC)
 
@@ -76,9 +77,25 @@ async def test_the_book_is_marked_at_the_last_bars_of_the_event_symbol_and_of_th
 async def test_without_a_book_or_hot_values_the_defaults_apply(
     stores: tuple[ContextLoader, TieredHot, SqliteStore, SimulatedClock],
 ) -> None:
-    loader, hot, _, _ = stores
-    await hot.set_value(MODE_KEY, "manage_only")
+    loader, _, _, _ = stores
     context = await loader.load(None)
     assert context.portfolio.cash == context.portfolio.equity == context.portfolio.day_start_equity == 100_000.0
     assert context.market is None and context.vix is None and str(context.posture) == "defensive"
-    assert context.mode is OperatingMode.MANAGE_ONLY and context.source == "hot"
+    assert context.mode is OperatingMode.PAPER and context.source == "hot"
+    assert context.trading.account.state is TradingState.ACTIVE
+
+
+async def test_the_mirrored_trading_state_is_read_and_a_corrupt_copy_halts(
+    stores: tuple[ContextLoader, TieredHot, SqliteStore, SimulatedClock],
+) -> None:
+    loader, hot, _, clock = stores
+    reducing = TradingStatus(scope="AAPL", state=TradingState.REDUCING, reason="r", actor="op", since=clock.now())
+    states = TradingStates.of([reducing], clock.now())
+    await hot.set_value(TRADING_STATE_KEY, states.model_dump(mode="json"))
+    context = await loader.load("AAPL")
+    assert context.trading.effective("AAPL").state is TradingState.REDUCING
+    assert context.trading.effective("MSFT").state is TradingState.ACTIVE
+    await hot.set_value(TRADING_STATE_KEY, {"account": "garbage"})
+    context = await loader.load("AAPL")
+    assert context.trading.account.state is TradingState.HALTED
+    assert "does not parse" in context.trading.account.reason

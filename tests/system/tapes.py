@@ -9,13 +9,17 @@ import asyncio
 import json
 import warnings
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aegis.runtime.replay_job import WARMUP_DAYS, ReplayOptions, run_replay
+from aegis.services import RECORDS_FILE
 from aegis.settings import Settings
-from state.context import OperatingMode
 from state.events import EventType
+from state.store.base import AuditEntry
+from state.store.sqlite import SqliteStore
+from state.trading import ACCOUNT_SCOPE, TradingState, TradingStatus
 from tools.feeds.bars import panel_bar
 from tools.feeds.bundled import load_bundled_daily
 
@@ -42,16 +46,26 @@ class Tape:
 def write_replay_tape(folder: Path) -> Path:
     """Run `run_replay` over the whole bundle and return the tape it wrote (`folder/bundle.jsonl`).
 
-    The run itself is halted (`mode=halted`, no checkpoints): only its tape is wanted, and the halted
-    pre-screen keeps the replay short.
+    The run itself is halted (the account's trading state, no checkpoints): only its tape is wanted, and the
+    halted pre-screen keeps the replay short.
     """
     tape = folder / "bundle.jsonl"
-    settings = Settings(data_dir=folder / "data", checkpoints=False, mode=OperatingMode.HALTED)
+    settings = Settings(data_dir=folder / "data", checkpoints=False)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(_halt(settings.data_dir))
     options = ReplayOptions(days_per_second=0, concurrency=8, events_out=tape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "durability has no effect" without a checkpointer
         asyncio.run(run_replay(settings, options))
     return tape
+
+
+async def _halt(data_dir: Path) -> None:
+    async with SqliteStore(data_dir / RECORDS_FILE) as store:
+        status = TradingStatus(
+            scope=ACCOUNT_SCOPE, state=TradingState.HALTED, reason="tape only", actor="tests", since=datetime.now(UTC)
+        )
+        await store.set_trading_state(status, AuditEntry("tests", "trading_state", {"to": "halted"}))
 
 
 def extra_signals(count: int, taken: set[str]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ Decisions that must not be silently changed:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from state.orders import Order, OrderRequest, Position
@@ -50,6 +51,10 @@ class Broker(Protocol):
 
     async def submit(self, request: OrderRequest) -> Order:
         """Accept an order; idempotent per `request.event_id`."""
+        ...
+
+    async def cancel_all(self, reason: str, at: datetime, symbol: str | None = None) -> list[Order]:
+        """Cancel every pending order (of `symbol`, if given); returns the orders cancelled."""
         ...
 
     def cash(self) -> float: ...

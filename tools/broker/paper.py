@@ -147,6 +147,17 @@ class PaperBroker:
                 self._pending[held.order_id] = held
         return held
 
+    async def cancel_all(self, reason: str, at: datetime, symbol: str | None = None) -> list[Order]:
+        """Cancel every pending order (of `symbol`, if given), as the durable store holds them: orders
+        placed by other processes sharing the store are cancelled too. Returns the cancelled orders."""
+        self._require_loaded()
+        async with self._lock:
+            cancelled = []
+            for order in await self._store.open_orders():
+                if symbol is None or order.request.symbol == symbol:
+                    cancelled.append(await self._close(order, OrderStatus.CANCELLED, at, reason))
+            return cancelled
+
     async def on_bar(self, symbol: str, bar: Bar) -> list[Fill]:
         """Process a new bar of `symbol`: fill its eligible pending orders, then check its position's bracket.
 
@@ -277,13 +288,14 @@ class PaperBroker:
             self._pending.pop(order.order_id, None)
         return fill
 
-    async def _close(self, order: Order, status: OrderStatus, at: datetime, reason: str) -> None:
+    async def _close(self, order: Order, status: OrderStatus, at: datetime, reason: str) -> Order:
         """Expire or cancel a pending order. The reason is audited first, so a crash cannot lose it."""
         detail = {"order_id": order.order_id, "event_id": order.event_id, "symbol": order.request.symbol}
         await self._store.audit(_ACTOR, f"order_{status.value}", {**detail, "reason": reason}, at)
         closed = Order(order_id=order.order_id, request=order.request, status=status, updated_at=at)
         await self._store.update_order(closed)
         self._pending.pop(order.order_id, None)
+        return closed
 
 
 def _bought(held: Position | None, request: OrderRequest, quantity: float, price: float, at: datetime) -> Position:

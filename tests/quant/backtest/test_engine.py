@@ -135,7 +135,7 @@ def test_orders_approved_in_one_bar_count_against_each_other() -> None:
     two = panel([FLAT, FLAT], [FLAT, FLAT], symbols=("AAA", "BBB"))
     one_position = PostureParams(50.0, 5.0, 10.0, 1, 0.0)
     result = run_backtest(two, Scripted({0: [buy("AAA"), buy("BBB")]}), config(postures=_postures(one_position)))
-    assert result.decisions[1].rejected_because == "1 symbols held and the posture allows 1: no buy of BBB"
+    assert result.decisions[1].rejected_because == "1 symbols held or pending and the posture allows 1: no buy of BBB"
 
     large = PostureParams(60.0, 5.0, 10.0, 5, 0.0)
     result = run_backtest(two, Scripted({0: [buy("AAA", 60), buy("BBB", 60)]}), config(postures=_postures(large)))
