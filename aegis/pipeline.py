@@ -25,7 +25,9 @@ from typing import Any, Self
 
 from langgraph.graph.state import CompiledStateGraph
 
+from aegis.runtime.alerting import Alerting
 from aegis.runtime.feed import MarketFeed
+from aegis.runtime.monitor import RiskMonitor
 from aegis.runtime.session import run_session
 from aegis.services import Stack, open_stack
 from aegis.settings import Settings
@@ -145,6 +147,16 @@ class Pipeline:
     def trading(self) -> TradingControl:
         """The trading-state control (ACTIVE / REDUCING / HALTED, the kill switch, reductions)."""
         return self._stack.trading
+
+    @property
+    def monitor(self) -> RiskMonitor:
+        """The failure tiers: feed it health signals (provider calls, feed heartbeats, prices, fills)."""
+        return self._stack.monitor
+
+    @property
+    def alerting(self) -> Alerting:
+        """Alerts: raise, escalate, acknowledge."""
+        return self._stack.alerting
 
     async def halt(self, *, reason: str, actor: str = "operator", scope: str = ACCOUNT_SCOPE) -> HaltReport:
         """The kill switch: HALTED at once (account, or one symbol), every open order cancelled."""

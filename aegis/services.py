@@ -16,6 +16,8 @@ from typing import Any
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
+from aegis.runtime.alerting import Alerting
+from aegis.runtime.monitor import RiskMonitor
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
 from agents.llm.factory import build_clients
@@ -54,6 +56,8 @@ class Stack:
     broker: PaperBroker
     store: DurableStore
     trading: TradingControl
+    alerting: Alerting
+    monitor: RiskMonitor
     closers: list[Closer] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -108,6 +112,7 @@ async def open_stack(
             postures=config.postures,
             vix_thresholds=config.vix_thresholds,
             failed_sessions_to_defensive=config.failed_sessions_to_defensive,
+            stop_losses_to_defensive=config.stop_losses_to_defensive,
             default_mode=settings.mode,
             starting_cash=settings.starting_cash,
         )
@@ -125,8 +130,20 @@ async def open_stack(
         graph = build_deliberation_graph(services, await _checkpointer(settings, closers))
         trading = TradingControl(store, hot, broker, clock)
         await trading.publish()  # the durable trading state survives restarts; the hot copy learns it here
+        alerting = Alerting(store, clock, settings.notify)
+        closers.append(alerting.drain)
+        monitor = RiskMonitor(
+            trading=trading,
+            alerting=alerting,
+            store=store,
+            hot=hot,
+            broker=broker,
+            clock=clock,
+            config=settings.protection,
+            snapshot_dir=settings.data_dir / "snapshots",
+        )
     except BaseException:
         for close in reversed(closers):
             await close()
         raise
-    return Stack(settings, services, graph, broker, store, trading, closers)
+    return Stack(settings, services, graph, broker, store, trading, alerting, monitor, closers)

@@ -20,10 +20,12 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from aegis.runtime.monitor import ProtectionConfig
 from agents.llm.config import LLMConfig
 from graphs.deliberation.config import DeliberationConfig
 from state.context import OperatingMode
 from tools.broker.paper import CostModel
+from tools.notify import NotifyConfig
 
 
 def _yaml_files() -> list[Path]:
@@ -49,6 +51,8 @@ class Settings(BaseSettings):
     costs: CostModel = Field(default_factory=CostModel, description="Paper broker fees and slippage")
     deliberation: DeliberationConfig = Field(default_factory=DeliberationConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Alert channels, contacts, routing")
+    protection: ProtectionConfig = Field(default_factory=ProtectionConfig, description="Failure tiers' thresholds")
     hot_window_bars: int = Field(120, ge=60, description="Bars kept per symbol in the hot store")
     checkpoints: bool = Field(True, description="Keep LangGraph checkpoints (PostgreSQL if configured, else SQLite)")
     session_timeout_s: float = Field(180.0, gt=0, description="A session running longer fails; its event is retried")

@@ -82,6 +82,7 @@ class SessionContext(_Frozen):
     consecutive_failures: int = 0
     recent_decisions: tuple[RecentDecision, ...] = ()
     recent_entry_order_types: tuple[str, ...] = ()
+    price_mismatches: dict[str, float] = Field(default_factory=dict)  # symbol -> broker vs market, percent
     llm_cost_today_usd: float = 0.0  # what LLM calls have cost so far today, as of the session's start
     market: MarketSnapshot | None = None
     source: str = "hot"  # which store served the hot context: "hot", or the durable fallbacks and why

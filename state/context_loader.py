@@ -30,6 +30,8 @@ TRADING_STATE_KEY = "ops:trading_state"  # the durable trading states, mirrored 
 # so concurrent sessions never lose one), read with the book.
 ENTRY_ORDER_TYPES_KEY = "book:recent_entry_order_types"
 FAILED_SESSIONS_COUNTER = "consecutive_failed_sessions"
+STOP_LOSS_STREAK_COUNTER = "consecutive_stop_losses"  # written by the risk monitor from the broker's exits
+PRICE_MISMATCH_KEY = "ops:price_mismatch"  # symbol -> broker vs market price difference in percent (monitor)
 MICRO_USD = 1_000_000  # LLM costs are counted in micro-dollars
 
 
@@ -46,6 +48,7 @@ class ContextPolicy:
     default_mode: OperatingMode
     starting_cash: float
     recent_decisions: int = 10
+    stop_losses_to_defensive: int = 3
 
 
 class ContextLoader:
@@ -62,11 +65,13 @@ class ContextLoader:
         trip)."""
         now = self._clock.now()
         symbols = [symbol] if symbol is not None else []
-        keys = (DAY_START_EQUITY_KEY, VIX_KEY, TRADING_STATE_KEY)
+        keys = (DAY_START_EQUITY_KEY, VIX_KEY, TRADING_STATE_KEY, PRICE_MISMATCH_KEY)
         cost_counter = llm_cost_counter(now.date())
         book_read = asyncio.ensure_future(
             self._durable.book_snapshot(
-                (FAILED_SESSIONS_COUNTER, cost_counter), self._policy.recent_decisions, (*keys, ENTRY_ORDER_TYPES_KEY)
+                (FAILED_SESSIONS_COUNTER, STOP_LOSS_STREAK_COUNTER, cost_counter),
+                self._policy.recent_decisions,
+                (*keys, ENTRY_ORDER_TYPES_KEY),
             )
         )
 
@@ -110,6 +115,10 @@ class ContextLoader:
         if failures >= self._policy.failed_sessions_to_defensive:
             posture = stricter(posture, Posture.DEFENSIVE)
             reason += f"; {failures} consecutive failed sessions: defensive"
+        stop_losses = book.counters[STOP_LOSS_STREAK_COUNTER]
+        if stop_losses >= self._policy.stop_losses_to_defensive:
+            posture = stricter(posture, Posture.DEFENSIVE)
+            reason += f"; {stop_losses} stop-loss exits in a row: defensive"
 
         market = None
         bars = hot.bars.get(symbol, ()) if symbol is not None else ()
@@ -129,6 +138,7 @@ class ContextLoader:
             vix=vix,
             mode=self._policy.default_mode,
             trading=trading,
+            price_mismatches=_mismatches(hot.values[PRICE_MISMATCH_KEY]),
             consecutive_failures=failures,
             recent_decisions=book.recent,
             recent_entry_order_types=tuple(str(t) for t in entry_types or ()),
@@ -136,6 +146,12 @@ class ContextLoader:
             market=market,
             source=_describe(sources),
         )
+
+
+def _mismatches(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): float(v) for k, v in value.items() if isinstance(v, int | float)}
 
 
 def _trading_states(value: Any, now: datetime) -> TradingStates:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from aegis.cli import doctor, eval, feed, migrate, replay, run, worker
+from aegis.cli import alerts, control, doctor, drill, eval, feed, migrate, replay, run, worker
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="AEGIS: LLM-deliberated, risk-guarded trading.")
 
@@ -20,7 +20,12 @@ app.command("doctor")(doctor.doctor)
 app.command("worker")(worker.worker)
 app.command("migrate")(migrate.migrate)
 app.command("feed")(feed.feed)
+app.command("halt")(control.halt)
+app.command("resume")(control.resume)
+app.command("status")(control.status)
+app.command("drill")(drill.drill)
 app.add_typer(eval.app, name="eval")
+app.add_typer(alerts.app, name="alerts")
 
 
 def main() -> None:

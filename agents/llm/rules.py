@@ -93,6 +93,9 @@ def validator_policy(facts: Mapping[str, Any]) -> dict[str, Any]:
     check("data_fresh", age <= max_age, f"market data is {age:.0f} s old (limit {max_age:.0f} s)")
     check("sufficient_history", "insufficient_history" not in flags, "indicators lack history")
     check("no_anomaly", not flags & {"gap_move", "high_volatility"}, f"anomaly flags {sorted(flags)}")
+    mismatch = facts.get("price_mismatch_pct")
+    if mismatch is not None and direction == "long":  # new entries only: a reduction is never vetoed for it
+        check("prices_agree", False, f"broker and market prices differ by {float(mismatch):.2f} %")
     rsi = _num(report, "rsi")
     if math.isfinite(rsi):
         check("not_chasing", not (direction == "long" and rsi > 75), f"long into RSI {rsi:.1f} > 75")

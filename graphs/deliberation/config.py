@@ -55,6 +55,9 @@ class DeliberationConfig(BaseModel):
     min_confidence: float = Field(0.65, ge=0, le=1)
     max_market_age_s: float = Field(30.0, gt=0)
     failed_sessions_to_defensive: int = Field(3, ge=1)
+    stop_losses_to_defensive: int = Field(
+        3, ge=1, description="Stop-loss exits in a row that force the defensive posture"
+    )
     postures: dict[Posture, PostureParams] = Field(default_factory=lambda: dict(DEFAULT_POSTURES))
     vix_thresholds: VixThresholds = Field(default_factory=VixThresholds)
     risk_limits: RiskLimits = Field(default_factory=RiskLimits)

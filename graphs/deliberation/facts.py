@@ -28,7 +28,7 @@ def base_facts(event: Event, context: SessionContext, report: QuantReport, max_m
             "direction": event.payload.direction,
             "strength": event.payload.strength,
         }
-    return {
+    facts: dict[str, Any] = {
         "event": {
             "id": event.id,
             "type": str(event.type),
@@ -51,6 +51,10 @@ def base_facts(event: Event, context: SessionContext, report: QuantReport, max_m
         "market_age_s": context.market.age_s if context.market else None,
         "max_market_age_s": max_market_age_s,
     }
+    mismatch = context.price_mismatches.get(symbol)
+    if mismatch is not None:  # shown only when there is one (AEGIS v3.1 4.3: 0.5-2 %, the validator checks)
+        facts["price_mismatch_pct"] = round(mismatch, 4)
+    return facts
 
 
 def validator_facts(base: dict[str, Any], analysis: AnalystView | None, min_confidence: float) -> dict[str, Any]:

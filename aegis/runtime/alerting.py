@@ -1,0 +1,112 @@
+"""Raising, delivering, escalating and acknowledging alerts: the runtime around `tools.notify`.
+
+`Alerting.raise_alert` persists an alert (deduplicated by its key while unacknowledged), hands it to the
+dispatcher (which delivers in the background) and to the live view's listener; `escalate` pages the next
+contacts of unacknowledged alerts as the escalation minutes say; `acknowledge` stops the paging.
+
+Decisions that must not be silently changed:
+- Alerts never block trading: the store write is the only awaited step; delivery runs in the background
+  and a failed channel is recorded as a failed delivery.
+- A condition that raises again while its alert is unacknowledged pages nobody again.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from state.alerts import Alert, AlertLevel
+from state.clock import Clock
+from state.store.base import DurableStore
+from tools.notify import AlertDispatcher, NotifyConfig, build_channels, escalations_due
+
+log = logging.getLogger("aegis.alerts")
+
+Listener = Callable[[Alert], None]
+
+
+class Alerting:
+    def __init__(
+        self,
+        store: DurableStore,
+        clock: Clock,
+        config: NotifyConfig,
+        dispatcher: AlertDispatcher | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._config = config
+        self._dispatcher = dispatcher or AlertDispatcher(build_channels(config), config, store, clock=clock)
+        self._listeners: list[Listener] = []
+
+    def listen(self, listener: Listener) -> None:
+        """Call `listener` with every new alert (the live view)."""
+        self._listeners.append(listener)
+
+    async def raise_alert(
+        self,
+        level: AlertLevel,
+        kind: str,
+        message: str,
+        *,
+        dedup_key: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> tuple[Alert, bool]:
+        """Persist and deliver an alert; (the alert held, whether it is new). A repeat of an unacknowledged
+        condition (same dedup key, `kind` by default) returns the alert already raised and pages nobody."""
+        now = self._clock.now()
+        alert = Alert(
+            alert_id=f"alert-{uuid.uuid4().hex[:12]}",
+            dedup_key=dedup_key or kind,
+            level=level,
+            kind=kind,
+            message=message,
+            detail=dict(detail or {}),
+            raised_at=now,
+        )
+        held, new = await self._store.save_alert(alert)
+        if not new:
+            return held, False
+        log.log(_LOG_LEVELS[level], "%s alert %s: %s", level.upper(), kind, message)
+        self._dispatcher.dispatch(held, 0)
+        for listener in self._listeners:
+            listener(held)
+        return held, True
+
+    async def escalate(self) -> list[Alert]:
+        """Page the next contacts of every unacknowledged alert that is due; returns the alerts escalated."""
+        open_alerts = await self._store.alerts(unacknowledged_only=True, limit=1000)
+        escalated = []
+        for due in escalations_due(open_alerts, self._clock.now(), self._config.escalation.minutes):
+            alert = due.alert.model_copy(update={"escalation_step": due.step})
+            await self._store.update_alert(alert)
+            self._dispatcher.dispatch(alert, due.step)
+            log.warning("alert %s escalated to step %d", alert.alert_id, due.step)
+            escalated.append(alert)
+        return escalated
+
+    async def acknowledge(self, alert_id: str, by: str) -> Alert:
+        """Acknowledge an alert (idempotent); `KeyError` for an unknown id."""
+        alert = await self._store.get_alert(alert_id)
+        if alert is None:
+            raise KeyError(f"no alert {alert_id}")
+        if alert.acknowledged:
+            return alert
+        acknowledged = alert.model_copy(update={"acknowledged_at": self._clock.now(), "acknowledged_by": by})
+        await self._store.update_alert(acknowledged)
+        await self._store.audit(by, "alert_acknowledged", {"alert_id": alert_id}, self._clock.now())
+        return acknowledged
+
+    async def drain(self, timeout_s: float | None = 10.0) -> None:
+        """Wait for outstanding deliveries (at shutdown)."""
+        await self._dispatcher.drain(timeout_s=timeout_s)
+
+
+_LOG_LEVELS = {
+    AlertLevel.INFO: logging.INFO,
+    AlertLevel.WARNING: logging.WARNING,
+    AlertLevel.CRITICAL: logging.ERROR,
+    AlertLevel.EMERGENCY: logging.CRITICAL,
+}

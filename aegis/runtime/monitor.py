@@ -1,0 +1,420 @@
+"""The risk monitor: the failure tiers of AEGIS v3.1 sections 4 and 6.2 as one state machine fed by health
+signals, acting through the trading-state control and raising alerts.
+
+Signals come in as calls (a provider call's outcome, a feed heartbeat, a broker vs market price, fills, the
+account's equity and positions, a finished session); `tick` re-reads the time-driven tiers (how long the
+provider has failed, how long the feed has been silent) on the injected clock and escalates alerts. Which
+tier a signal means is `quant.tiers`' business (pure, tested at every threshold); this module only acts.
+
+What each tier does:
+- provider failing 30 s -> account REDUCING + CRITICAL alert; 5 min -> safe mode: open orders cancelled,
+  positions closed, a state snapshot written, CRITICAL alert. A success lifts what the tier set.
+- feed silent over 3 s -> continue on cached data (recorded); over 10 s -> REDUCING, every order cancelled,
+  positions closing; over 30 s -> HALTED until an authorised reset. A feed back within the tier lifts REDUCING.
+- broker vs market price 0.5-2 % -> the symbol's mismatch is published for the validator (which vetoes new
+  entries); over 2 % -> that symbol HALTED until confirmed, CRITICAL alert.
+- three stop-loss exits in a row -> the defensive posture is forced (a durable counter the context loader reads).
+- loss per minute >= 1 % -> CRITICAL; capital down 5 % from the day's start -> EMERGENCY and the account HALTED
+  until a reset; one position down 2 % -> WARNING; 80 % of the daily P&L target -> INFO; three system errors
+  in a row -> CRITICAL; a stage SLA missed twice in a row -> WARNING; a posture change -> INFO; the broker's
+  book disagreeing with the stored one -> EMERGENCY and HALTED until a reset.
+
+Decisions that must not be silently changed:
+- A tier acts once per escalation: the same tier read again does nothing more; a worse one acts again.
+- Automatic recovery only lifts a state this monitor set itself and that does not need a reset.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aegis.runtime.alerting import Alerting
+from quant.data_quality import MismatchThresholds, MismatchTier, classify_mismatch
+from quant.tiers import (
+    FeedThresholds,
+    FeedTier,
+    FeedWatch,
+    LossThresholds,
+    ProviderHealth,
+    ProviderThresholds,
+    ProviderTier,
+    StreakThresholds,
+    daily_target_progress,
+    day_drawdown,
+    error_streak_reached,
+    loss_per_minute,
+    position_warnings,
+    stages_missing_sla,
+)
+from state.alerts import AlertLevel
+from state.clock import Clock
+from state.context_loader import PRICE_MISMATCH_KEY, STOP_LOSS_STREAK_COUNTER
+from state.decisions import DecisionRecord, Outcome
+from state.orders import Fill, FillReason, Position
+from state.store.base import DurableStore
+from state.tiered_hot import TieredHot
+from state.trading import TradingState
+from tools.broker.base import Broker
+from tools.ops.trading import ResetRequiredError, TradingControl
+
+_SAMPLES_KEPT = 600
+
+
+class ProtectionConfig(BaseModel):
+    """The tiers' thresholds (defaults: AEGIS v3.1 sections 4 and 6.2)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: ProviderThresholds = Field(default_factory=ProviderThresholds)
+    feed: FeedThresholds = Field(default_factory=FeedThresholds)
+    price: MismatchThresholds = Field(default_factory=MismatchThresholds)
+    losses: LossThresholds = Field(default_factory=LossThresholds)
+    streaks: StreakThresholds = Field(default_factory=StreakThresholds)
+    daily_pnl_target: float | None = Field(None, gt=0, description="The day's P&L target (INFO alert at 80 %)")
+    stage_warn_s: dict[str, float] = Field(
+        default_factory=lambda: {"analyst": 3.0, "validator": 2.5, "commander": 2.5},
+        description="Per stage: a latency over this is an SLA miss (twice in a row: WARNING)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One thing the monitor did: which source, which tier, what it did about it."""
+
+    at: datetime
+    source: str  # "provider", "feed", "price:AAPL", "losses", "sessions", "integrity", "posture"
+    tier: str
+    action: str
+
+
+@dataclass
+class _Acted:
+    provider: ProviderTier = ProviderTier.NORMAL
+    feed: FeedTier = FeedTier.NORMAL
+    price: dict[str, MismatchTier] = field(default_factory=dict)
+
+
+class RiskMonitor:
+    def __init__(
+        self,
+        *,
+        trading: TradingControl,
+        alerting: Alerting,
+        store: DurableStore,
+        hot: TieredHot,
+        broker: Broker,
+        clock: Clock,
+        config: ProtectionConfig,
+        snapshot_dir: Path | None = None,
+    ) -> None:
+        self._trading = trading
+        self._alerting = alerting
+        self._store = store
+        self._hot = hot
+        self._broker = broker
+        self._clock = clock
+        self._config = config
+        self._snapshot_dir = snapshot_dir
+        self._provider = ProviderHealth()
+        self._feed: FeedWatch | None = None
+        self._acted = _Acted()
+        self._mismatches: dict[str, float] = {}
+        self._equity: deque[tuple[datetime, float]] = deque(maxlen=_SAMPLES_KEPT)
+        self._session_ok: deque[bool] = deque(maxlen=50)
+        self._latencies: deque[tuple[str, float]] = deque(maxlen=200)
+        self._posture: str | None = None
+        self.transitions: list[Transition] = []
+
+    # ---- providers -----------------------------------------------------------------------------------
+
+    async def provider_call(self, ok: bool) -> None:
+        """One LLM provider call's outcome (after its own retries and failover)."""
+        self._provider = self._provider.observe(ok, self._clock.now())
+        await self._provider_tier()
+
+    async def _provider_tier(self) -> None:
+        now = self._clock.now()
+        tier = self._provider.tier(now, self._config.provider)
+        failing = self._provider.failing_for_s(now)
+        if tier is ProviderTier.NORMAL and self._acted.provider is not ProviderTier.NORMAL:
+            self._acted.provider = tier
+            await self._lift("provider", "provider calls succeed again")
+            return
+        if tier.level <= self._acted.provider.level:
+            return
+        self._acted.provider = tier
+        if tier is ProviderTier.REDUCING:
+            await self._reduce("provider", f"LLM provider failing for {failing:.1f} s")
+            await self._alert(
+                AlertLevel.CRITICAL, "provider_outage", f"LLM provider failing for {failing:.0f} s: REDUCING"
+            )
+            self._note("provider", tier, "REDUCING: no new entries")
+        elif tier is ProviderTier.SAFE_MODE:
+            await self._reduce("provider", f"LLM provider failing for {failing:.1f} s: safe mode")
+            cancelled, closing = await self._flatten("provider", "provider safe mode")
+            snapshot = await self._snapshot("provider_safe_mode")
+            message = (
+                f"LLM provider failing for {failing:.0f} s: safe mode, {cancelled} orders cancelled, {closing} closing"
+            )
+            await self._alert(AlertLevel.CRITICAL, "provider_safe_mode", message, snapshot=str(snapshot))
+            self._note("provider", tier, f"SAFE MODE: {cancelled} cancelled, {closing} positions closing, snapshot")
+
+    # ---- the feed ------------------------------------------------------------------------------------
+
+    async def heartbeat(self) -> None:
+        """The feed connection is alive (its own heartbeat, not a bar)."""
+        now = self._clock.now()
+        self._feed = (
+            FeedWatch(last_heartbeat_at=now) if self._feed is None else self._feed.heartbeat(now, self._config.feed)
+        )
+        await self._feed_tier()
+
+    def cached_data_age_s(self) -> float | None:
+        """How old the cached market data is while the feed is silent (None while it is live)."""
+        if self._feed is None:
+            return None
+        reading = self._feed.reading(self._clock.now(), self._config.feed)
+        return reading.gap_s if reading.tier is not FeedTier.NORMAL else None
+
+    async def _feed_tier(self) -> None:
+        if self._feed is None:
+            return
+        reading = self._feed.reading(self._clock.now(), self._config.feed)
+        tier = reading.tier
+        if tier is FeedTier.NORMAL and self._acted.feed is not FeedTier.NORMAL:
+            worst, self._acted.feed = self._acted.feed, tier
+            if worst is not FeedTier.HALT:
+                await self._lift("feed", f"feed back after an outage (worst {worst})")
+            return
+        if tier.level <= self._acted.feed.level:
+            return
+        self._acted.feed = tier
+        gap = reading.gap_s
+        if tier is FeedTier.CACHED:
+            self._note("feed", tier, f"continuing on cached data ({gap:.1f} s old)")
+        elif tier is FeedTier.CANCEL_AND_CLOSE:
+            await self._reduce("feed", f"feed silent for {gap:.1f} s")
+            cancelled, closing = await self._flatten("feed", f"feed silent for {gap:.1f} s")
+            await self._alert(
+                AlertLevel.CRITICAL, "feed_down", f"feed silent {gap:.0f} s: {cancelled} orders cancelled"
+            )
+            self._note("feed", tier, f"REDUCING: {cancelled} orders cancelled, {closing} positions closing")
+        elif tier is FeedTier.HALT:
+            report = await self._trading.halt(
+                reason=f"feed silent for {gap:.1f} s", actor="tier:feed", needs_reset=True
+            )
+            await self._alert(AlertLevel.CRITICAL, "feed_halt", f"feed silent {gap:.0f} s: HALTED until a reset")
+            self._note("feed", tier, f"HALTED (needs a reset): {len(report.cancelled)} orders cancelled")
+
+    # ---- prices --------------------------------------------------------------------------------------
+
+    async def price_check(self, symbol: str, *, broker_price: float, market_price: float) -> MismatchTier:
+        """The broker's price for `symbol` against the market's."""
+        mismatch = classify_mismatch(market_price, broker_price, self._config.price)
+        tier, before = mismatch.tier, self._acted.price.get(symbol, MismatchTier.IGNORE)
+        pct = mismatch.relative_difference * 100.0
+        if tier is MismatchTier.IGNORE:
+            if symbol in self._mismatches:
+                del self._mismatches[symbol]
+                await self._hot.set_value(PRICE_MISMATCH_KEY, self._mismatches)
+            if before is MismatchTier.ASK_VALIDATOR:
+                self._acted.price[symbol] = tier
+            return tier
+        self._mismatches[symbol] = pct if math.isfinite(pct) else 100.0
+        await self._hot.set_value(PRICE_MISMATCH_KEY, self._mismatches)
+        if list(MismatchTier).index(tier) <= list(MismatchTier).index(before):
+            return tier
+        self._acted.price[symbol] = tier
+        source = f"price:{symbol}"
+        if tier is MismatchTier.ASK_VALIDATOR:
+            self._note(
+                source,
+                tier,
+                f"broker {broker_price:g} vs market {market_price:g} ({pct:.2f} %): validator vetoes entries",
+            )
+        else:
+            reason = f"broker {broker_price:g} vs market {market_price:g} ({pct:.2f} %): manual confirmation pending"
+            report = await self._trading.halt(reason=reason, actor="tier:price", scope=symbol, needs_reset=True)
+            await self._alert(
+                AlertLevel.CRITICAL, "price_mismatch", f"{symbol} HALTED: {reason}", key=f"price_mismatch:{symbol}"
+            )
+            self._note(source, tier, f"{symbol} HALTED (needs confirmation): {len(report.cancelled)} orders cancelled")
+        return tier
+
+    # ---- fills, equity, positions --------------------------------------------------------------------
+
+    async def fills(self, fills: Sequence[Fill]) -> None:
+        """Exits feed the stop-loss streak: three stop-losses in a row force the defensive posture."""
+        for fill in fills:
+            if fill.reason is FillReason.ENTRY:
+                continue
+            if fill.reason is not FillReason.STOP_LOSS:
+                await self._store.set_counter(STOP_LOSS_STREAK_COUNTER, 0)
+                continue
+            streak = await self._store.add_to_counter(STOP_LOSS_STREAK_COUNTER, 1)
+            if streak == self._config.losses.defensive_after_stop_losses:
+                message = f"{streak} stop-loss exits in a row (last {fill.symbol}): defensive posture forced"
+                await self._alert(AlertLevel.WARNING, "stop_loss_streak", message)
+                self._note("losses", "stop_loss_streak", "defensive posture forced")
+
+    async def account(
+        self, *, equity: float, day_start_equity: float, positions: Mapping[str, Position], marks: Mapping[str, float]
+    ) -> None:
+        """The account marked to market: loss per minute, the day's drawdown, positions down 2 %, the target."""
+        now, losses = self._clock.now(), self._config.losses
+        self._equity.append((now, equity))
+        minute = loss_per_minute(list(self._equity), now, losses)
+        if minute.breached:
+            await self._alert(
+                AlertLevel.CRITICAL,
+                "loss_per_minute",
+                f"equity down {minute.loss_pct:.2f} % within {losses.loss_window_s:g} s",
+                key=f"loss_per_minute:{now:%Y-%m-%d}",
+            )
+        drawdown = day_drawdown(day_start_equity, equity, losses)
+        if drawdown.emergency:
+            state = (await self._trading.states()).account
+            if state.state is not TradingState.HALTED:
+                reason = f"capital down {drawdown.drawdown_pct:.2f} % from the day's start"
+                report = await self._trading.halt(reason=reason, actor="tier:losses", needs_reset=True)
+                await self._alert(AlertLevel.EMERGENCY, "capital_loss", f"{reason}: HALTED until an authorised reset")
+                self._note(
+                    "losses", "capital_down", f"HALTED (needs a reset): {len(report.cancelled)} orders cancelled"
+                )
+        symbols = sorted(positions)
+        avg = [positions[s].avg_price for s in symbols]
+        mark = [marks.get(s, positions[s].avg_price) for s in symbols]
+        for warning in position_warnings(symbols, avg, mark, losses):
+            await self._alert(
+                AlertLevel.WARNING,
+                "position_down",
+                f"{warning.symbol}: {warning.reason}",
+                key=f"position_down:{warning.symbol}",
+            )
+        progress = daily_target_progress(equity - day_start_equity, self._config.daily_pnl_target, losses)
+        if progress.reached:
+            await self._alert(
+                AlertLevel.INFO,
+                "daily_target",
+                f"{progress.share_pct:.0f} % of the day's P&L target",
+                key=f"daily_target:{now:%Y-%m-%d}",
+            )
+
+    async def check_integrity(self) -> list[str]:
+        """The broker's book against the stored one; a disagreement is a data-integrity breach."""
+        stored = {p.symbol: p.quantity for p in await self._store.positions()}
+        held = {s: p.quantity for s, p in self._broker.positions().items()}
+        problems = [
+            f"{s}: broker {held.get(s, 0.0):g}, store {stored.get(s, 0.0):g}"
+            for s in sorted(set(stored) | set(held))
+            if not math.isclose(held.get(s, 0.0), stored.get(s, 0.0), rel_tol=1e-9, abs_tol=1e-9)
+        ]
+        if problems:
+            reason = "data integrity: " + "; ".join(problems)
+            await self._trading.halt(reason=reason, actor="tier:integrity", needs_reset=True)
+            await self._alert(AlertLevel.EMERGENCY, "data_integrity", f"{reason}: HALTED until an authorised reset")
+            self._note("integrity", "breach", "HALTED (needs a reset)")
+        return problems
+
+    # ---- sessions ------------------------------------------------------------------------------------
+
+    async def session_decided(self, record: DecisionRecord) -> None:
+        """A finished session: system errors in a row, stage SLAs, posture changes."""
+        if record.outcome is Outcome.REJECTED:
+            return
+        self._session_ok.append(not (record.failed or record.outcome is Outcome.EXECUTION_FAILED))
+        if error_streak_reached(list(self._session_ok), self._config.streaks):
+            await self._alert(
+                AlertLevel.CRITICAL,
+                "system_errors",
+                f"{self._config.streaks.errors_in_a_row} failed sessions in a row (last {record.event_id})",
+            )
+        self._latencies.extend(
+            (s.stage, s.latency_ms / 1000.0) for s in record.stages if s.stage in self._config.stage_warn_s
+        )
+        for stage in stages_missing_sla(list(self._latencies), self._config.stage_warn_s, self._config.streaks):
+            await self._alert(
+                AlertLevel.WARNING,
+                "sla_missed",
+                f"{stage} over its {self._config.stage_warn_s[stage]:g} s SLA twice in a row",
+                key=f"sla_missed:{stage}",
+            )
+        if record.posture is not None and record.posture != self._posture:
+            if self._posture is not None:
+                await self._alert(
+                    AlertLevel.INFO,
+                    "posture_change",
+                    f"posture {self._posture} -> {record.posture}",
+                    key=f"posture:{record.posture}:{record.decided_at.isoformat()}",
+                )
+                self._note("posture", record.posture, f"posture {self._posture} -> {record.posture}")
+            self._posture = record.posture
+
+    # ---- time ----------------------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Re-read the time-driven tiers on the clock and escalate unacknowledged alerts."""
+        await self._provider_tier()
+        await self._feed_tier()
+        await self._alerting.escalate()
+
+    # ---- actions -------------------------------------------------------------------------------------
+
+    async def _reduce(self, source: str, reason: str) -> None:
+        current = (await self._trading.states()).account
+        if current.state.severity >= TradingState.REDUCING.severity:
+            return
+        await self._trading.reduce(reason=reason, actor=f"tier:{source}")
+
+    async def _lift(self, source: str, reason: str) -> None:
+        current = (await self._trading.states()).account
+        if current.actor != f"tier:{source}" or current.state is TradingState.ACTIVE:
+            self._note(source, "normal", "recovered; state left as it is")
+            return
+        try:
+            await self._trading.resume(reason=reason, actor=f"tier:{source}")
+        except ResetRequiredError:
+            self._note(source, "normal", "recovered; the state needs an authorised reset")
+            return
+        self._note(source, "normal", "ACTIVE again")
+
+    async def _flatten(self, source: str, reason: str) -> tuple[int, int]:
+        cancelled = await self._trading.cancel_open_orders(reason=reason, actor=f"tier:{source}")
+        closing = await self._trading.close_positions(reason=reason, actor=f"tier:{source}")
+        return len(cancelled), len(closing)
+
+    async def _snapshot(self, name: str) -> Path | None:
+        """The state at a safe-mode entry: trading states, book, open orders, open alerts."""
+        states = await self._trading.states()
+        account = await self._store.account_book()
+        detail: dict[str, Any] = {
+            "at": self._clock.now().isoformat(),
+            "trading": states.model_dump(mode="json"),
+            "cash": account.cash,
+            "positions": [p.model_dump(mode="json") for p in account.positions],
+            "open_orders": [o.model_dump(mode="json") for o in account.open_orders],
+        }
+        await self._store.audit("monitor", f"snapshot:{name}", detail, self._clock.now())
+        if self._snapshot_dir is None:
+            return None
+        path = self._snapshot_dir / f"snapshot-{name}-{self._clock.now():%Y%m%dT%H%M%S}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(detail, indent=2, sort_keys=True), encoding="utf-8")
+        return path
+
+    async def _alert(
+        self, level: AlertLevel, kind: str, message: str, *, key: str | None = None, **detail: Any
+    ) -> None:
+        await self._alerting.raise_alert(level, kind, message, dedup_key=key, detail=detail)
+
+    def _note(self, source: str, tier: Any, action: str) -> None:
+        self.transitions.append(Transition(self._clock.now(), source, str(tier), action))
