@@ -12,7 +12,7 @@ from aegis.pipeline import Pipeline
 from aegis.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Alerts: list, acknowledge")
-console = Console()
+console = Console(soft_wrap=True, highlight=False)
 
 
 @app.command("list")

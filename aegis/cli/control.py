@@ -18,7 +18,7 @@ from aegis.settings import Settings
 from state.trading import ACCOUNT_SCOPE
 from tools.ops.trading import ResetRequiredError, describe
 
-console = Console()
+console = Console(soft_wrap=True, highlight=False)
 
 
 def _operator() -> str:
