@@ -1,4 +1,5 @@
-"""Shared fixtures: a pipeline on a temporary data folder, a simulated clock, and real bundled bars."""
+"""Shared fixtures: a pipeline on a temporary data folder, a simulated clock, real bundled bars, and scripted
+roles that answer each event with its own commander reply."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 
 import hypothesis
 import pytest
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 from aegis import Pipeline, Settings
-from agents.llm.client import LLMClient
+from agents.llm.client import LLMClient, LLMReply, LLMRequest
+from agents.llm.scripted import Scripted, ScriptedClient
 from graphs.deliberation.config import DeliberationConfig
 from state.clock import SimulatedClock
 from state.context_loader import VIX_KEY
@@ -21,9 +24,22 @@ from tools.feeds.bundled import load_bundled_daily
 
 pytest_plugins = ["tests.production"]  # fixtures for the PostgreSQL / Redis tests
 
-# In CI, property tests draw the same examples on every run: a red build is always reproducible.
-hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)
-if os.environ.get("CI"):
+# In CI, property tests draw new examples on every run, so that every build explores further; a red build
+# stays reproducible: the failing example is printed as a `@reproduce_failure` blob and saved in the example
+# database (`.hypothesis/examples`, git-ignored; keep it between CI runs, e.g. as a cache, and the next run
+# replays it first). Replaces Hypothesis' own "ci" profile, which derandomizes and keeps no database.
+hypothesis.settings.register_profile(
+    "ci",
+    hypothesis.settings.get_profile("default"),
+    derandomize=False,
+    database=DirectoryBasedExampleDatabase(Path(__file__).resolve().parent.parent / ".hypothesis" / "examples"),
+    print_blob=True,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+# Recent Hypothesis versions load their "ci" profile by themselves when they detect a CI (not only by `CI`).
+_detected = getattr(hypothesis.settings, "get_current_profile_name", lambda: None)()
+if os.environ.get("CI") or _detected == "ci":
     hypothesis.settings.load_profile("ci")
 
 SYMBOL = "AAPL"
@@ -48,6 +64,29 @@ def signal(event_id: str, bar: Bar, direction: str = "long", symbol: str = SYMBO
             "bar": bar.model_dump(mode="json"),
         },
     }
+
+
+class ScriptedPerEvent:
+    """Scripted roles whose commander gives each event the reply scripted for that event's id: the sessions
+    of a wave ask at once, and a session that stops before the commander takes no reply, so one shared queue
+    would hand the replies to the wrong events. The analyst and the validator say the same for every event."""
+
+    def __init__(self, analyst: Mapping[str, Any], validator: Mapping[str, Any]) -> None:
+        self._roles = ScriptedClient({"analyst": [analyst], "validator": [validator]})
+        self._commanders: dict[str, ScriptedClient] = {}
+
+    @property
+    def provider(self) -> str:
+        return "scripted"
+
+    def script(self, event_id: str, reply: Any) -> None:
+        """The commander's reply to `event_id`: a JSON-compatible value, or raw text."""
+        self._commanders[event_id] = ScriptedClient({"commander": [Scripted(reply)]})
+
+    async def complete(self, request: LLMRequest) -> LLMReply:
+        if request.role == "commander":
+            return await self._commanders[request.facts["event"]["id"]].complete(request)
+        return await self._roles.complete(request)
 
 
 PipelineFactory = Callable[..., Awaitable[Pipeline]]
