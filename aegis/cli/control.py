@@ -21,6 +21,12 @@ from tools.ops.trading import ResetRequiredError, describe
 console = Console(soft_wrap=True, highlight=False)
 
 
+def _require(reason: str) -> None:
+    if not reason.strip():
+        console.print("[red]refused:[/] --reason must say why (it goes into the audit log)")
+        raise typer.Exit(2)
+
+
 def _operator() -> str:
     try:
         return getpass.getuser()
@@ -34,6 +40,7 @@ def halt(
     actor: str | None = typer.Option(None, "--actor", help="Who (default: the login name)"),
 ) -> None:
     """The kill switch: HALTED now (account or symbol), every open order cancelled; survives restarts."""
+    _require(reason)
 
     async def run() -> None:
         async with await Pipeline.open(Settings(checkpoints=False)) as pipeline:
@@ -56,6 +63,7 @@ def resume(
     actor: str | None = typer.Option(None, "--actor", help="Who (default: the login name)"),
 ) -> None:
     """Back to ACTIVE (account or symbol). A halt from a loss limit or a data-integrity breach needs --reset."""
+    _require(reason)
 
     async def run() -> None:
         async with await Pipeline.open(Settings(checkpoints=False)) as pipeline:

@@ -61,3 +61,23 @@ def test_alerts_list_and_ack(data_dir: Path) -> None:
     assert code == 0 and f"acknowledged {alert_id}" in out
     assert "no unacknowledged alerts" in run("alerts", "list")[1]
     assert run("alerts", "ack", "alert-nope")[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("halt",), "Missing option '--reason'"),
+        (("halt", "--reason", "  "), "--reason must say why"),
+        (("resume", "--reason", ""), "--reason must say why"),
+        (("drill", "meteor-strike"), "Invalid value"),
+        (("alerts", "ack"), "Missing argument"),
+    ],
+)
+def test_bad_operator_input_gets_one_clear_error_and_changes_nothing(
+    data_dir: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "trading  account: ACTIVE" in run("status")[1]
