@@ -158,6 +158,13 @@ class Pipeline:
         """Alerts: raise, escalate, acknowledge."""
         return self._stack.alerting
 
+    def market_feed(self, *, reload_orders: bool = False) -> MarketFeed:
+        """A market feed into this pipeline's broker and hot store, driving its risk monitor."""
+        services = self.services
+        return MarketFeed(
+            services.hot, self.paper_broker, services.clock, reload_orders=reload_orders, monitor=self.monitor
+        )
+
     async def halt(self, *, reason: str, actor: str = "operator", scope: str = ACCOUNT_SCOPE) -> HaltReport:
         """The kill switch: HALTED at once (account, or one symbol), every open order cancelled."""
         return await self._stack.trading.halt(reason=reason, actor=actor, scope=scope)
@@ -170,7 +177,9 @@ class Pipeline:
 
     async def submit(self, event: Mapping[str, Any] | EventEnvelope, knobs: RunKnobs | None = None) -> DecisionRecord:
         """Run one event through the deliberation graph and return its decision record."""
-        return await self._deliberate(self._stack.graph, _as_raw(event), knobs)
+        decision = await self._deliberate(self._stack.graph, _as_raw(event), knobs)
+        await self.monitor.session_decided(decision)
+        return decision
 
     async def submit_wave(
         self,
@@ -202,6 +211,8 @@ class Pipeline:
         async with self._waves.wave(event_ids, concurrency):
             ended = await asyncio.gather(*map(session, raws, event_ids), return_exceptions=True)
         decisions = [d for d in ended if isinstance(d, DecisionRecord)]
+        for decision in decisions:  # in the wave's order, so alerts come in the same order at any concurrency
+            await self.monitor.session_decided(decision)
         if len(decisions) < len(ended):
             raise next(e for e in ended if isinstance(e, BaseException))
         return decisions
@@ -232,7 +243,7 @@ class Pipeline:
         the broker and the hot store, the VIX, the simulated clock); every other event is submitted, wave by
         wave (`tape_steps`, `submit_wave`), so the decisions are the same at any `concurrency`. A line that
         is not JSON, or an invalid tick, is submitted too, so it is recorded as rejected, not lost."""
-        feed = MarketFeed(self.services.hot, self.paper_broker, self.services.clock)
+        feed = self.market_feed()
         decisions: list[DecisionRecord] = []
         text = await asyncio.to_thread(path.read_text, encoding="utf-8")
         for step in tape_steps(tape_lines(text, path.name)):

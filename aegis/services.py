@@ -22,6 +22,7 @@ from aegis.settings import Settings
 from agents.llm.client import LLMClient
 from agents.llm.factory import build_clients
 from agents.llm.ledger import CostLedger
+from agents.llm.observed import ProviderObserver
 from agents.llm.registry import ProviderRegistry
 from graphs.deliberation.graph import build_deliberation_graph
 from graphs.deliberation.services import Services
@@ -66,10 +67,12 @@ class Stack:
         self.closers.clear()
 
 
-def provider_registry(settings: Settings, extra: Mapping[str, LLMClient] | None) -> ProviderRegistry:
+def provider_registry(
+    settings: Settings, extra: Mapping[str, LLMClient] | None, observer: ProviderObserver | None = None
+) -> ProviderRegistry:
     clients = build_clients(settings.llm)
     clients.update(extra or {})
-    return ProviderRegistry(clients)
+    return ProviderRegistry(clients, observer)
 
 
 async def _hot_store(settings: Settings, clock: Clock, closers: list[Closer]) -> HotStore:
@@ -107,27 +110,6 @@ async def open_stack(
         await broker.load()
         mirror = store if settings.redis_url else None
         hot = TieredHot(await _hot_store(settings, clock, closers), clock, mirror, settings.hot_window_bars)
-        config = settings.deliberation
-        policy = ContextPolicy(
-            postures=config.postures,
-            vix_thresholds=config.vix_thresholds,
-            failed_sessions_to_defensive=config.failed_sessions_to_defensive,
-            stop_losses_to_defensive=config.stop_losses_to_defensive,
-            default_mode=settings.mode,
-            starting_cash=settings.starting_cash,
-        )
-        services = Services(
-            clock=clock,
-            store=store,
-            hot=hot,
-            broker=broker,
-            providers=provider_registry(settings, extra_providers),
-            loader=ContextLoader(hot, store, clock, policy),
-            config=config,
-            ledger=CostLedger(settings.llm.budgets, store, clock),
-            starting_cash=settings.starting_cash,
-        )
-        graph = build_deliberation_graph(services, await _checkpointer(settings, closers))
         trading = TradingControl(store, hot, broker, clock)
         await trading.publish()  # the durable trading state survives restarts; the hot copy learns it here
         alerting = Alerting(store, clock, settings.notify)
@@ -142,6 +124,28 @@ async def open_stack(
             config=settings.protection,
             snapshot_dir=settings.data_dir / "snapshots",
         )
+        config = settings.deliberation
+        policy = ContextPolicy(
+            postures=config.postures,
+            vix_thresholds=config.vix_thresholds,
+            failed_sessions_to_defensive=config.failed_sessions_to_defensive,
+            stop_losses_to_defensive=config.stop_losses_to_defensive,
+            default_mode=settings.mode,
+            starting_cash=settings.starting_cash,
+        )
+        services = Services(
+            clock=clock,
+            store=store,
+            hot=hot,
+            broker=broker,
+            providers=provider_registry(settings, extra_providers, monitor.observe_provider),
+            loader=ContextLoader(hot, store, clock, policy),
+            config=config,
+            ledger=CostLedger(settings.llm.budgets, store, clock),
+            starting_cash=settings.starting_cash,
+        )
+        monitor.probe_with(services.providers.probe)
+        graph = build_deliberation_graph(services, await _checkpointer(settings, closers))
     except BaseException:
         for close in reversed(closers):
             await close()

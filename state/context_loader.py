@@ -31,6 +31,7 @@ TRADING_STATE_KEY = "ops:trading_state"  # the durable trading states, mirrored 
 ENTRY_ORDER_TYPES_KEY = "book:recent_entry_order_types"
 FAILED_SESSIONS_COUNTER = "consecutive_failed_sessions"
 STOP_LOSS_STREAK_COUNTER = "consecutive_stop_losses"  # written by the risk monitor from the broker's exits
+FEED_OUTAGE_KEY = "ops:feed_outage"  # {"since": last heartbeat, "tier"} while the feed is silent (monitor)
 PRICE_MISMATCH_KEY = "ops:price_mismatch"  # symbol -> broker vs market price difference in percent (monitor)
 MICRO_USD = 1_000_000  # LLM costs are counted in micro-dollars
 
@@ -65,7 +66,7 @@ class ContextLoader:
         trip)."""
         now = self._clock.now()
         symbols = [symbol] if symbol is not None else []
-        keys = (DAY_START_EQUITY_KEY, VIX_KEY, TRADING_STATE_KEY, PRICE_MISMATCH_KEY)
+        keys = (DAY_START_EQUITY_KEY, VIX_KEY, TRADING_STATE_KEY, PRICE_MISMATCH_KEY, FEED_OUTAGE_KEY)
         cost_counter = llm_cost_counter(now.date())
         book_read = asyncio.ensure_future(
             self._durable.book_snapshot(
@@ -144,8 +145,20 @@ class ContextLoader:
             recent_entry_order_types=tuple(str(t) for t in entry_types or ()),
             llm_cost_today_usd=book.counters[cost_counter] / MICRO_USD,
             market=market,
-            source=_describe(sources),
+            source=_describe(sources) + _cached_data(hot.values[FEED_OUTAGE_KEY], now),
         )
+
+
+def _cached_data(value: Any, now: datetime) -> str:
+    """While the feed is silent the market data is a cache: say how old (the session's record keeps it)."""
+    if not isinstance(value, dict) or not isinstance(value.get("since"), str):
+        return ""
+    try:
+        since = datetime.fromisoformat(value["since"])
+    except ValueError:
+        return "; feed silent (time unreadable): cached market data"
+    age = max(0.0, (now - since).total_seconds())
+    return f"; feed silent: cached market data {age:.1f} s old (feed tier {value.get('tier')})"
 
 
 def _mismatches(value: Any) -> dict[str, float]:

@@ -12,15 +12,51 @@ from rich.console import Console
 
 from aegis.llm_mode import LLMMode, provider_label, with_llm_mode
 from aegis.runtime.live_view import LiveView
-from aegis.runtime.replay_job import ReplayOptions, run_replay
+from aegis.runtime.logs import log_to_file
+from aegis.runtime.replay_job import WARMUP_DAYS, ReplayOptions, run_replay
 from aegis.settings import Settings
+from tools.feeds.bundled import load_bundled_daily
 
 
-def _day(value: str | None) -> date | None:
+def _day(value: str | None, option: str) -> date | None:
     try:
         return date.fromisoformat(value) if value else None
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+def _symbols(value: str | None) -> tuple[str, ...] | None:
+    """The asked symbols (upper case, each once), all of them in the bundle; None: all bundled."""
+    if not value:
+        return None
+    asked = tuple(dict.fromkeys(s.strip().upper() for s in value.split(",") if s.strip()))
+    bundled = load_bundled_daily().symbols
+    unknown = [s for s in asked if s not in bundled]
+    if unknown or not asked:
+        what = f"unknown symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}" if unknown else "no symbol"
+        raise typer.BadParameter(f"{what}; bundled symbols: {', '.join(bundled)}", param_hint="'--symbols'")
+    return asked
+
+
+def _window(start: str | None, end: str | None) -> tuple[date | None, date | None]:
+    """`start`..`end` as dates, checked against the bundle: in order, with enough trading days to run."""
+    first, last = _day(start, "'--start'"), _day(end, "'--end'")
+    hint = " / ".join(name for name, given in (("'--start'", start), ("'--end'", end)) if given) or None
+    if first is not None and last is not None and first > last:
+        raise typer.BadParameter(f"--start {first} is after --end {last}", param_hint=hint)
+    bundle = load_bundled_daily()
+    covers = f"the bundle covers {bundle.dates[0]}..{bundle.dates[-1]}"
+    days = len(bundle.window(first, last).dates)
+    if days == 0:
+        between = f"{first or bundle.dates[0]} and {last or bundle.dates[-1]}"
+        raise typer.BadParameter(f"no trading days between {between}; {covers}", param_hint=hint)
+    if days <= WARMUP_DAYS:
+        raise typer.BadParameter(
+            f"{days} trading days from {first or bundle.dates[0]} to {last or bundle.dates[-1]}; a run needs more "
+            f"than {WARMUP_DAYS} (they warm up the indicators); {covers}",
+            param_hint=hint,
+        )
+    return first, last
 
 
 def run(
@@ -45,10 +81,11 @@ def run(
         settings = with_llm_mode(Settings(data_dir=run_dir), llm, cassettes)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    first, last = _window(start, end)
     options = ReplayOptions(
-        symbols=tuple(s.strip().upper() for s in symbols.split(",")) if symbols else None,
-        start=_day(start),
-        end=_day(end),
+        symbols=_symbols(symbols),
+        start=first,
+        end=last,
         days_per_second=speed,
         concurrency=concurrency,
         events_out=events_out,
@@ -56,7 +93,8 @@ def run(
     console.print(
         f"[bold]AEGIS[/] replay of bundled real daily data; roles: {provider_label(settings)}; records: {run_dir}"
     )
+    log_to_file(run_dir / "aegis.log")  # the terminal shows the live view; alerts appear in it
     with LiveView(console) as view:
-        summary = asyncio.run(run_replay(settings, options, on_day=view.update))
+        summary = asyncio.run(run_replay(settings, options, on_day=view.update, on_alert=view.alert))
     for line in summary.lines():
         console.print(line, highlight=False)

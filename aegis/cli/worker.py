@@ -24,9 +24,12 @@ async def _work(settings: Settings, name: str, concurrency: int, until_idle: boo
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
+        ticks = asyncio.create_task(pipeline.monitor.run_ticks())  # the time-driven tiers and escalations
         try:
             stats = await worker.run(until_idle=until_idle)
         finally:
+            ticks.cancel()
+            await asyncio.gather(ticks, return_exceptions=True)
             await bus.close()
     Console().print(f"worker {name}: decided {stats.decided}, rejected {stats.rejected}, left pending {stats.failed}")
 

@@ -1,11 +1,11 @@
 """Drills: a trading session on the simulated clock, a fault injected, and every tier's response printed.
 
-Each drill opens a throwaway embedded pipeline, builds a book from the bundled data (two filled positions,
-two open orders), then runs second by second: the feed's heartbeat, a provider call, the broker's price
-against the market's, the account marked to market, the monitor's tick (tiers and alert escalation). The
-fault starts at `FAULT_AT_S`. Each transition is printed with its state name as it happens, then what was
-cancelled, closed, alerted and escalated, and the state at the end. A drill passes when the end state is
-the one the configured tiers promise.
+Each drill opens a throwaway embedded pipeline, builds a book from the bundled data (two filled positions
+of 20 % of equity each, two open orders), then runs second by second: the feed's heartbeat, a provider
+call, the broker's price against the market's, the account marked to market, the monitor's tick (tiers
+and alert escalation). The fault starts at `FAULT_AT_S`. Each transition is printed with its state name
+as it happens, then what was cancelled, closed, alerted and escalated, and the state at the end. A drill
+passes when the end state is the one the configured tiers promise.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from tools.feeds.bars import symbol_bars
 from tools.feeds.bundled import load_bundled_daily
 
 FAULT_AT_S = 5
+ENTRY_VALUE = 20_000.0  # each of the two positions: the concentration limit of the default 100,000 book
 SYMBOLS = ("AAPL", "MSFT", "JPM")
 DAY = 400  # a bundled trading day with 120 bars of history before it
 
@@ -92,8 +93,9 @@ async def _book(pipeline: Pipeline) -> dict[str, float]:
         prices[symbol] = bars[DAY - 1].close
     await hot.set_value(VIX_KEY, float(panel.vix[DAY - 1]))
     created = panel_time = symbol_bars(panel, "AAPL")[DAY - 2].time
-    for symbol in SYMBOLS[:2]:
-        await broker.submit(_buy(f"drill-entry-{symbol}", symbol, prices[symbol] * 1.05, created))
+    for symbol in SYMBOLS[:2]:  # each a full position: ENTRY_VALUE, 20 % of the starting equity
+        quantity = int(ENTRY_VALUE / prices[symbol])
+        await broker.submit(_buy(f"drill-entry-{symbol}", symbol, prices[symbol] * 1.05, created, quantity))
     for symbol in SYMBOLS:
         bar = symbol_bars(panel, symbol)[DAY]
         await broker.on_bar(symbol, bar)
@@ -108,10 +110,10 @@ async def _book(pipeline: Pipeline) -> dict[str, float]:
     return prices
 
 
-def _buy(event_id: str, symbol: str, price: float, at: object) -> OrderRequest:
-    """A buy of 10 at a limit of `price` (an entry's limit is set above the market so that it fills)."""
+def _buy(event_id: str, symbol: str, price: float, at: object, quantity: float = 10) -> OrderRequest:
+    """A buy at a limit of `price` (an entry's limit is set above the market so that it fills)."""
     return OrderRequest.model_validate(
-        {"event_id": event_id, "symbol": symbol, "side": Side.BUY, "quantity": 10, "order_type": OrderType.LIMIT,
+        {"event_id": event_id, "symbol": symbol, "side": Side.BUY, "quantity": quantity, "order_type": OrderType.LIMIT,
          "limit_price": round(price, 2), "created_at": at}
     )  # fmt: skip
 

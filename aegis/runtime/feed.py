@@ -4,12 +4,20 @@ A bar reaches the paper broker (which fills earlier orders at this bar's open an
 targets) and the hot store (the sessions' market snapshot). The VIX sets the posture's input. The first
 bar of a new trading day records the day-start equity (the daily-loss limit's base). With a simulated
 clock, time moves to each bar's close as it arrives.
+
+With a risk monitor (`Pipeline.market_feed` passes the pipeline's), the feed also drives the failure
+tiers: the broker's exits feed the stop-loss streak; before time moves on, the account marked at the
+moment that ends feeds the loss tiers (loss per minute, the day's drawdown, positions down 2 %); each new
+day the broker's book is checked against the stored one; and every step of time lets the monitor re-read
+its time-driven tiers and escalate unacknowledged alerts. A tape has no connection, so it sends no feed
+heartbeats: the feed-disconnect tier is armed by a live feed's own heartbeats (`RiskMonitor.heartbeat`).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
+from aegis.runtime.monitor import RiskMonitor
 from state.clock import Clock, SimulatedClock
 from state.context_loader import DAY_START_EQUITY_KEY, VIX_KEY
 from state.events import Bar
@@ -19,30 +27,59 @@ from tools.feeds.tape import VIX_SYMBOL
 
 
 class MarketFeed:
-    def __init__(self, hot: TieredHot, broker: PaperBroker, clock: Clock, *, reload_orders: bool = False) -> None:
+    def __init__(
+        self,
+        hot: TieredHot,
+        broker: PaperBroker,
+        clock: Clock,
+        *,
+        reload_orders: bool = False,
+        monitor: RiskMonitor | None = None,
+    ) -> None:
         self._hot = hot
         self._broker = broker
         self._clock = clock
         self._reload_orders = reload_orders  # other processes (workers) place orders: reload them each day
+        self._monitor = monitor
         self._day: date | None = None
+        self._moment: datetime | None = None
+        self._day_start_equity = broker.equity()
         self.fills = 0
 
     async def advance(self, moment: datetime) -> None:
         """Move a simulated clock to `moment` (never back); a new day records the day-start equity."""
+        if self._moment is not None and moment <= self._moment:
+            return
+        if self._monitor is not None and self._moment is not None:
+            await self._monitor.account(
+                equity=self._broker.equity(),
+                day_start_equity=self._day_start_equity,
+                positions=self._broker.positions(),
+                marks=self._broker.marks(),
+            )
+        self._moment = moment
         if isinstance(self._clock, SimulatedClock) and moment > self._clock.now():
             self._clock.set(moment)
         if moment.date() != self._day:
             self._day = moment.date()
             if self._reload_orders:
                 await self._broker.load()
-            await self._hot.set_value(DAY_START_EQUITY_KEY, self._broker.equity())
+            self._day_start_equity = self._broker.equity()
+            await self._hot.set_value(DAY_START_EQUITY_KEY, self._day_start_equity)
+            if self._monitor is not None:
+                await self._monitor.check_integrity()
+        if self._monitor is not None:
+            await self._monitor.tick()
 
     async def bar(self, symbol: str, bar: Bar) -> None:
         await self.advance(bar.time)
         if symbol == VIX_SYMBOL:
             await self.vix(bar.close)
             return
-        self.fills += len(await self._broker.on_bar(symbol, bar))
+        fills = await self._broker.on_bar(symbol, bar)
+        self.fills += len(fills)
+        if fills and self._monitor is not None:
+            await self._monitor.fills(fills)
         await self._hot.push_bar(symbol, bar)
 
     async def vix(self, level: float | None) -> None:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aegis.pipeline import Pipeline, as_tick
-from aegis.runtime.feed import MarketFeed
 from state.bus.base import EventBus
 
 
@@ -24,7 +23,7 @@ class FeedStats:
 
 
 async def feed_tape(pipeline: Pipeline, bus: EventBus, lines: Iterable[str]) -> FeedStats:
-    feed = MarketFeed(pipeline.services.hot, pipeline.paper_broker, pipeline.services.clock, reload_orders=True)
+    feed = pipeline.market_feed(reload_orders=True)
     stats = FeedStats()
     for line in lines:
         if not line.strip():

@@ -1,4 +1,4 @@
-"""The live terminal view of a run: posture, recent decisions, vetoes, positions and P&L.
+"""The live terminal view of a run: posture, recent decisions, vetoes, positions, P&L and alerts.
 
 On a terminal it redraws in place (rich.Live); elsewhere (CI, pipes) it prints one progress line every
 `every` trading days, so logs stay readable.
@@ -9,12 +9,13 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
 from aegis.runtime.replay_job import DayProgress
+from state.alerts import Alert, AlertLevel
 
 _OUTCOME_STYLE = {
     "ordered": "green",
@@ -25,6 +26,9 @@ _OUTCOME_STYLE = {
     "rejected": "bold red",
     "execution_failed": "bold red",
 }
+
+
+_ALERT_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red", "emergency": "bold white on red"}
 
 
 def render(progress: DayProgress) -> Group:
@@ -54,7 +58,16 @@ def render(progress: DayProgress) -> Group:
         positions.add_column(column, justify="right")
     for symbol, (qty, avg, mark) in sorted(progress.positions.items()):
         positions.add_row(symbol, f"{qty:g}", f"{avg:.2f}", f"{mark:.2f}", f"{(mark - avg) * qty:+,.2f}")
-    return Group(Panel(head, title="AEGIS replay (rules baseline)"), decisions, positions)
+    parts: list[RenderableType] = [Panel(head, title="AEGIS replay (rules baseline)"), decisions, positions]
+    if tally.recent_alerts:
+        alerts = Table(title="alerts (aegis alerts list)", expand=True, show_edge=False)
+        for column in ("raised", "level", "alert"):
+            alerts.add_column(column, overflow="fold")
+        for alert in tally.recent_alerts:
+            style = _ALERT_STYLE.get(str(alert.level), "")
+            alerts.add_row(f"{alert.raised_at:%Y-%m-%d %H:%M}", f"[{style}]{alert.level}[/]", alert.message[:100])
+        parts.append(alerts)
+    return Group(*parts)
 
 
 class LiveView:
@@ -64,6 +77,11 @@ class LiveView:
         self._live = (
             Live(console=self._console, refresh_per_second=8, transient=False) if self._console.is_terminal else None
         )
+
+    def alert(self, alert: Alert) -> None:
+        """A new alert: on a terminal the next redraw shows it; elsewhere a line at WARNING and above."""
+        if self._live is None and alert.level is not AlertLevel.INFO:
+            self._console.print(f"ALERT {alert.level.upper()} {alert.kind}: {alert.message}", highlight=False)
 
     def update(self, progress: DayProgress) -> None:
         if self._live is not None:

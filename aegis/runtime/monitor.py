@@ -8,12 +8,14 @@ tier a signal means is `quant.tiers`' business (pure, tested at every threshold)
 
 What each tier does:
 - provider failing 30 s -> account REDUCING + CRITICAL alert; 5 min -> safe mode: open orders cancelled,
-  positions closed, a state snapshot written, CRITICAL alert. A success lifts what the tier set.
+  positions closed, a state snapshot written, CRITICAL alert. A success lifts what the tier set; while a route
+  fails it is asked a health check every 15 s (no session would call it: entries are stopped).
 - feed silent over 3 s -> continue on cached data (recorded); over 10 s -> REDUCING, every order cancelled,
   positions closing; over 30 s -> HALTED until an authorised reset. A feed back within the tier lifts REDUCING.
 - broker vs market price 0.5-2 % -> the symbol's mismatch is published for the validator (which vetoes new
   entries); over 2 % -> that symbol HALTED until confirmed, CRITICAL alert.
-- three stop-loss exits in a row -> the defensive posture is forced (a durable counter the context loader reads).
+- three stop-loss exits in a row -> the defensive posture is forced (a durable counter the context loader reads)
+  until the next posture evaluation (30 min, `forced_defensive_s`); then the streak counts from 0 again.
 - loss per minute >= 1 % -> CRITICAL; capital down 5 % from the day's start -> EMERGENCY and the account HALTED
   until a reset; one position down 2 % -> WARNING; 80 % of the daily P&L target -> INFO; three system errors
   in a row -> CRITICAL; a stage SLA missed twice in a row -> WARNING; a posture change -> INFO; the broker's
@@ -26,12 +28,14 @@ Decisions that must not be silently changed:
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +61,7 @@ from quant.tiers import (
 )
 from state.alerts import AlertLevel
 from state.clock import Clock
-from state.context_loader import PRICE_MISMATCH_KEY, STOP_LOSS_STREAK_COUNTER
+from state.context_loader import FEED_OUTAGE_KEY, PRICE_MISMATCH_KEY, STOP_LOSS_STREAK_COUNTER
 from state.decisions import DecisionRecord, Outcome
 from state.orders import Fill, FillReason, Position
 from state.store.base import DurableStore
@@ -67,6 +71,10 @@ from tools.broker.base import Broker
 from tools.ops.trading import ResetRequiredError, TradingControl
 
 _SAMPLES_KEPT = 600
+
+Probe = Callable[[str], Awaitable[bool]]  # ask a provider route ("provider:model") a health check
+
+log = logging.getLogger(__name__)
 
 
 class ProtectionConfig(BaseModel):
@@ -79,6 +87,15 @@ class ProtectionConfig(BaseModel):
     price: MismatchThresholds = Field(default_factory=MismatchThresholds)
     losses: LossThresholds = Field(default_factory=LossThresholds)
     streaks: StreakThresholds = Field(default_factory=StreakThresholds)
+    probe_every_s: float = Field(
+        15.0, gt=0, description="While a provider route fails, ask it a health check this often (it lifts the tier)"
+    )
+    forced_defensive_s: float = Field(
+        1800.0,
+        gt=0,
+        description="How long stop-losses in a row force the defensive posture: until the next posture "
+        "evaluation (AEGIS v3.1 section 3: every 30 min); then the streak starts again from 0",
+    )
     daily_pnl_target: float | None = Field(None, gt=0, description="The day's P&L target (INFO alert at 80 %)")
     stage_warn_s: dict[str, float] = Field(
         default_factory=lambda: {"analyst": 3.0, "validator": 2.5, "commander": 2.5},
@@ -124,7 +141,9 @@ class RiskMonitor:
         self._clock = clock
         self._config = config
         self._snapshot_dir = snapshot_dir
-        self._provider = ProviderHealth()
+        self._providers: dict[str, ProviderHealth] = {}
+        self._probe: Probe | None = None
+        self._probed_at: datetime | None = None
         self._feed: FeedWatch | None = None
         self._acted = _Acted()
         self._mismatches: dict[str, float] = {}
@@ -132,19 +151,49 @@ class RiskMonitor:
         self._session_ok: deque[bool] = deque(maxlen=50)
         self._latencies: deque[tuple[str, float]] = deque(maxlen=200)
         self._posture: str | None = None
+        self._defensive_until: datetime | None = None  # the stop-loss streak's forced defensive posture
+        self._streak_read = False
         self.transitions: list[Transition] = []
 
     # ---- providers -----------------------------------------------------------------------------------
 
-    async def provider_call(self, ok: bool) -> None:
-        """One LLM provider call's outcome (after its own retries and failover)."""
-        self._provider = self._provider.observe(ok, self._clock.now())
+    def observe_provider(self, provider: str, ok: bool) -> None:
+        """One LLM provider call's outcome (after its own retries and failover), `provider` naming the route
+        ("deepseek:deepseek-chat"); acted on at the next `tick` or finished session. Synchronous, so a client
+        wrapper can report from anywhere."""
+        health = self._providers.get(provider, ProviderHealth())
+        self._providers[provider] = health.observe(ok, self._clock.now())
+
+    def probe_with(self, probe: Probe) -> None:
+        """How to ask a failing route whether it is back (`ProviderRegistry.probe`): with no new entries
+        reaching the roles, nothing else would call it."""
+        self._probe = probe
+
+    async def _probe_failing(self) -> None:
+        now = self._clock.now()
+        failing = [route for route, health in self._providers.items() if health.failing_since is not None]
+        if self._probe is None or not failing:
+            return
+        if self._probed_at is not None and (now - self._probed_at).total_seconds() < self._config.probe_every_s:
+            return
+        self._probed_at = now
+        for route in failing:
+            await self._probe(route)  # its outcome reaches `observe_provider` like any call's
+
+    async def provider_call(self, ok: bool, provider: str = "llm") -> None:
+        """One provider call's outcome, acted on at once."""
+        self.observe_provider(provider, ok)
         await self._provider_tier()
 
     async def _provider_tier(self) -> None:
+        """The worst provider sets the tier: one role without answers is enough to stop new entries."""
         now = self._clock.now()
-        tier = self._provider.tier(now, self._config.provider)
-        failing = self._provider.failing_for_s(now)
+        failing = max((h.failing_for_s(now) for h in self._providers.values()), default=0.0)
+        tier = max(
+            (h.tier(now, self._config.provider) for h in self._providers.values()),
+            key=lambda t: t.level,
+            default=ProviderTier.NORMAL,
+        )
         if tier is ProviderTier.NORMAL and self._acted.provider is not ProviderTier.NORMAL:
             self._acted.provider = tier
             await self._lift("provider", "provider calls succeed again")
@@ -192,11 +241,15 @@ class RiskMonitor:
         tier = reading.tier
         if tier is FeedTier.NORMAL and self._acted.feed is not FeedTier.NORMAL:
             worst, self._acted.feed = self._acted.feed, tier
+            await self._hot.set_value(FEED_OUTAGE_KEY, None)
             if worst is not FeedTier.HALT:
                 await self._lift("feed", f"feed back after an outage (worst {worst})")
             return
         if tier.level <= self._acted.feed.level:
             return
+        if self._acted.feed is FeedTier.NORMAL:  # sessions record how old their cached data is
+            outage = {"since": self._feed.last_heartbeat_at.isoformat(), "tier": str(tier)}
+            await self._hot.set_value(FEED_OUTAGE_KEY, outage)
         self._acted.feed = tier
         gap = reading.gap_s
         if tier is FeedTier.CACHED:
@@ -262,9 +315,25 @@ class RiskMonitor:
                 continue
             streak = await self._store.add_to_counter(STOP_LOSS_STREAK_COUNTER, 1)
             if streak == self._config.losses.defensive_after_stop_losses:
+                self._defensive_until = self._clock.now() + timedelta(seconds=self._config.forced_defensive_s)
                 message = f"{streak} stop-loss exits in a row (last {fill.symbol}): defensive posture forced"
                 await self._alert(AlertLevel.WARNING, "stop_loss_streak", message)
-                self._note("losses", "stop_loss_streak", "defensive posture forced")
+                self._note("losses", "stop_loss_streak", f"defensive posture forced until {self._defensive_until}")
+
+    async def _release_defensive(self) -> None:
+        """The forced defensive posture lasts until the next posture evaluation; then the streak restarts. A
+        streak found at start (a restart while forced) is held for a full period from now."""
+        now = self._clock.now()
+        if not self._streak_read:
+            self._streak_read = True
+            streak = await self._store.get_counter(STOP_LOSS_STREAK_COUNTER)
+            if streak >= self._config.losses.defensive_after_stop_losses and self._defensive_until is None:
+                self._defensive_until = now + timedelta(seconds=self._config.forced_defensive_s)
+        if self._defensive_until is None or now < self._defensive_until:
+            return
+        self._defensive_until = None
+        await self._store.set_counter(STOP_LOSS_STREAK_COUNTER, 0)
+        self._note("losses", "stop_loss_streak", "forced defensive posture released: the VIX sets it again")
 
     async def account(
         self, *, equity: float, day_start_equity: float, positions: Mapping[str, Position], marks: Mapping[str, float]
@@ -328,7 +397,8 @@ class RiskMonitor:
     # ---- sessions ------------------------------------------------------------------------------------
 
     async def session_decided(self, record: DecisionRecord) -> None:
-        """A finished session: system errors in a row, stage SLAs, posture changes."""
+        """A finished session: the provider calls it made, system errors in a row, stage SLAs, posture changes."""
+        await self._provider_tier()
         if record.outcome is Outcome.REJECTED:
             return
         self._session_ok.append(not (record.failed or record.outcome is Outcome.EXECUTION_FAILED))
@@ -363,9 +433,21 @@ class RiskMonitor:
 
     async def tick(self) -> None:
         """Re-read the time-driven tiers on the clock and escalate unacknowledged alerts."""
+        await self._release_defensive()
+        await self._probe_failing()
         await self._provider_tier()
         await self._feed_tier()
         await self._alerting.escalate()
+
+    async def run_ticks(self, every_s: float = 1.0) -> None:
+        """`tick` every `every_s` seconds of wall time until cancelled (a live process: a worker, a feed). A
+        tick that fails is logged and the next one tries again: the monitor never ends the process."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.tick()
+            except Exception:  # the store or Redis away for a moment: say so, keep watching
+                log.exception("risk monitor tick failed; trying again in %.1f s", every_s)
 
     # ---- actions -------------------------------------------------------------------------------------
 

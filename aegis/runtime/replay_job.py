@@ -21,11 +21,11 @@ import numpy as np
 
 from aegis.llm_mode import provider_label
 from aegis.pipeline import Pipeline
-from aegis.runtime.feed import MarketFeed
 from aegis.runtime.summary import Percentiles, RunSummary, RunTally
 from aegis.settings import Settings
 from quant.posture import posture_from_vix
 from quant.screen import ScreenParams, Trigger, screen_panel
+from state.alerts import Alert
 from state.clock import SimulatedClock
 from state.decisions import Outcome
 from state.events import EventType
@@ -90,7 +90,10 @@ def signal_event(panel: DailyPanel, trigger: Trigger) -> dict[str, object]:
 
 
 async def run_replay(
-    settings: Settings, options: ReplayOptions, on_day: Callable[[DayProgress], None] | None = None
+    settings: Settings,
+    options: ReplayOptions,
+    on_day: Callable[[DayProgress], None] | None = None,
+    on_alert: Callable[[Alert], None] | None = None,
 ) -> RunSummary:
     started = time.perf_counter()
     panel = load_bundled_daily(options.symbols, options.start, options.end)
@@ -104,8 +107,11 @@ async def run_replay(
     clock = SimulatedClock(bar_time(panel.dates[0]))
     pipeline = await Pipeline.open(settings, clock=clock)
     tally = RunTally()
+    pipeline.alerting.listen(tally.alert)
+    if on_alert is not None:
+        pipeline.alerting.listen(on_alert)
     broker = pipeline.paper_broker
-    feed = MarketFeed(pipeline.services.hot, broker, clock)
+    feed = pipeline.market_feed()
     tape = EventTape(options.events_out) if options.events_out else None
     first_open = panel.open[WARMUP_DAYS]
     start_equity = broker.equity()
@@ -163,6 +169,7 @@ async def run_replay(
         records=str(settings.data_dir),
         providers=provider_label(settings),
         llm_cost_usd=tally.llm_cost_usd,
+        alerts=dict(tally.alerts),
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from state.alerts import Alert
 from state.decisions import DecisionRecord, Outcome
 
 LATENCY_STAGES = ("analyst", "validator", "commander", "session")
@@ -22,6 +23,12 @@ class RunTally:
     latencies_ms: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in LATENCY_STAGES})
     recent: list[DecisionRecord] = field(default_factory=list)
     llm_cost_usd: float = 0.0
+    alerts: Counter[str] = field(default_factory=Counter)  # by level
+    recent_alerts: list[Alert] = field(default_factory=list)
+
+    def alert(self, alert: Alert) -> None:
+        self.alerts[str(alert.level)] += 1
+        self.recent_alerts = [alert, *self.recent_alerts[:4]]
 
     def add(self, decision: DecisionRecord, session_ms: float) -> None:
         self.outcomes[str(decision.outcome)] += 1
@@ -84,6 +91,7 @@ class RunSummary:
     records: str
     providers: str
     llm_cost_usd: float
+    alerts: dict[str, int] = field(default_factory=dict)  # by level
 
     @property
     def strategy_return(self) -> float:
@@ -108,6 +116,9 @@ class RunSummary:
         for stage, p in self.latencies.items():
             out.append(f"    {stage:<18} {p.p50:<8.2f} {p.p95:<8.2f} {p.p99:<8.2f} {p.n}")
         out.append(f"  LLM cost             ${self.llm_cost_usd:.4f}")
+        if self.alerts:
+            levels = ", ".join(f"{level} {n}" for level, n in sorted(self.alerts.items()))
+            out.append(f"  alerts               {sum(self.alerts.values())} ({levels}): aegis alerts list")
         out.append(f"  wall time            {self.wall_seconds:.1f} s")
         out.append(f"  records              {self.records}")
         return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from agents.llm.client import LLMClient
+from agents.llm.observed import ObservedClient, ProviderObserver, probe_request
 
 
 class UnknownProviderError(KeyError):
@@ -13,8 +14,11 @@ class UnknownProviderError(KeyError):
 
 
 class ProviderRegistry:
-    def __init__(self, clients: Mapping[str, LLMClient]) -> None:
-        self._clients = dict(clients)
+    def __init__(self, clients: Mapping[str, LLMClient], observer: ProviderObserver | None = None) -> None:
+        """`observer`, when given, hears every call's outcome (the risk monitor's provider tier)."""
+        self._clients: dict[str, LLMClient] = {
+            name: client if observer is None else ObservedClient(client, observer) for name, client in clients.items()
+        }
 
     def get(self, name: str) -> LLMClient:
         try:
@@ -22,6 +26,15 @@ class ProviderRegistry:
         except KeyError:
             known = ", ".join(sorted(self._clients)) or "none"
             raise UnknownProviderError(f"provider {name!r} is not configured (configured: {known})") from None
+
+    async def probe(self, route: str) -> bool:
+        """Ask a route ("provider:model") the health check; the observer hears the outcome as for any call."""
+        provider, _, model = route.partition(":")
+        try:
+            await self.get(provider).complete(probe_request(model))
+        except Exception:  # any failure is the answer: the route does not serve yet
+            return False
+        return True
 
     def names(self) -> list[str]:
         return sorted(self._clients)

@@ -156,6 +156,11 @@ async def test_three_stop_losses_in_a_row_force_the_defensive_posture(pipeline: 
     await pipeline.monitor.fills([exit_fill(5, FillReason.STOP_LOSS), exit_fill(6, FillReason.STOP_LOSS)])
     context = await pipeline.services.loader.load("AAPL")
     assert str(context.posture) == "defensive" and "3 stop-loss exits in a row" in context.posture_reason
+    await at(pipeline, 1799.999)  # forced until the next posture evaluation, 30 min on
+    assert str((await pipeline.services.loader.load("AAPL")).posture) == "defensive"
+    await at(pipeline, 1800.0)
+    assert await pipeline.services.store.get_counter(STOP_LOSS_STREAK_COUNTER) == 0
+    assert str((await pipeline.services.loader.load("AAPL")).posture) == "offensive"
 
 
 @pytest.mark.parametrize(("equity", "halted"), [(95_001.0, False), (95_000.0, True), (94_999.0, True)])

@@ -74,9 +74,14 @@ class AlertDispatcher:
         try:
             loop = asyncio.get_running_loop()
             plan = plan_deliveries(alert, step, self._config, self._channels.keys())
-            for skipped in plan.skipped:
-                logger.warning(
-                    "alert %s: route over %s skipped: %s", alert.alert_id, skipped.route.channel, skipped.reason
+            for skipped in plan.skipped:  # a channel left unconfigured is a choice; a contact without an address is not
+                configured = skipped.route.channel in self._channels
+                logger.log(
+                    logging.WARNING if configured else logging.DEBUG,
+                    "alert %s: route over %s skipped: %s",
+                    alert.alert_id,
+                    skipped.route.channel,
+                    skipped.reason,
                 )
             for planned in plan.deliveries:
                 task = loop.create_task(self._deliver(alert, planned), name=f"alert {alert.alert_id} {planned.channel}")
