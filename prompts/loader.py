@@ -3,6 +3,11 @@
 A template file has a front matter (`id`, `version`) and two sections, `## system` (static, first, so
 provider-side prompt caching applies) and `## user` (rendered from the session's facts). Facts are
 inserted as JSON inside a labelled, delimited block: they are data, never instructions.
+
+Every text that enters a rendered prompt goes through `prompts.escaping` for its position: attribute values
+with `escape_attribute`, block contents (the facts JSON, quoted external text) with `escape_content`. No
+value can end its attribute, close its block or open a tag. The placeholders are filled in one pass, so a
+value that spells a placeholder (`{{external}}` inside the facts) stays literal text.
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from prompts.escaping import escape_attribute, escape_content
+
 FACTS_PLACEHOLDER = "{{facts}}"
 EXTERNAL_PLACEHOLDER = "{{external}}"
-_ESCAPES = str.maketrans({"<": "&lt;", ">": "&gt;", "&": "&amp;"})
 _FRONT_MATTER = re.compile(r"\A---\n(?P<head>.*?)\n---\n(?P<body>.*)\Z", re.DOTALL)
 _SECTION = re.compile(r"^## (system|user)\s*$", re.MULTILINE)
+_PLACEHOLDER = re.compile("|".join(map(re.escape, (FACTS_PLACEHOLDER, EXTERNAL_PLACEHOLDER))))
 
 
 class PromptError(ValueError):
@@ -42,11 +49,11 @@ class ExternalText:
     text: str
 
     def block(self) -> str:
-        # Escaping the angle brackets means no text can close its block or open a tag of its own.
-        source, ref = self.source.translate(_ESCAPES), self.ref.translate(_ESCAPES)
+        # Each part escaped for its position: no text can end an attribute, close the block or open a tag.
+        source, ref = escape_attribute(self.source), escape_attribute(self.ref)
         return (
             f'<external_text source="{source}" ref="{ref}" trust="untrusted">\n'
-            f"{self.text.translate(_ESCAPES)}\n</external_text>"
+            f"{escape_content(self.text)}\n</external_text>"
         )
 
 
@@ -69,10 +76,12 @@ class PromptTemplate:
         return f"{self.id}@v{self.version}"
 
     def render(self, facts: dict[str, Any], external: Sequence[ExternalText] = ()) -> RenderedPrompt:
-        block = json.dumps(facts, sort_keys=True, default=str, indent=1).translate(_ESCAPES)
-        user = self.user.replace(FACTS_PLACEHOLDER, f"<facts>\n{block}\n</facts>")
-        quoted = "\n".join(text.block() for text in external) or "(none)"
-        user = user.replace(EXTERNAL_PLACEHOLDER, quoted)
+        block = escape_content(json.dumps(facts, sort_keys=True, default=str, indent=1))
+        filled = {
+            FACTS_PLACEHOLDER: f"<facts>\n{block}\n</facts>",
+            EXTERNAL_PLACEHOLDER: "\n".join(text.block() for text in external) or "(none)",
+        }
+        user = _PLACEHOLDER.sub(lambda match: filled[match[0]], self.user)
         messages = (Message("system", self.system), Message("user", user))
         return RenderedPrompt(messages, self.prompt_id, messages_hash(messages))
 
