@@ -27,7 +27,7 @@ from langgraph.types import Checkpointer, Command
 from graphs.deliberation.context import RunKnobs
 from graphs.deliberation.nodes import DeliberationNodes, Update
 from graphs.deliberation.services import Services
-from graphs.deliberation.state import DeliberationInput, DeliberationOutput, DeliberationState
+from graphs.deliberation.state import DeliberationInput, DeliberationOutput, DeliberationState, check_input
 
 Route = Callable[[Mapping[str, Any], Runtime[RunKnobs]], str | list[str]]
 
@@ -52,6 +52,17 @@ def _routed(node: Callable[..., Awaitable[Update]], route: Route) -> Step:
         return Command(update=update, goto=route({**state, **update}, runtime))
 
     return step
+
+
+def _input_checked(node: Callable[[DeliberationState], Awaitable[Update]]) -> Callable[..., Awaitable[Update]]:
+    """`node`, refusing an input without `event` as a JSON object with a validation error that names it (the
+    REST API and Studio pass any JSON on; `normalize` reads `state["event"]` first)."""
+
+    async def checked(state: DeliberationState) -> Update:
+        check_input(state)
+        return await node(state)
+
+    return checked
 
 
 def build_deliberation_graph(
@@ -88,6 +99,8 @@ def build_deliberation_graph(
     for name in ("normalize", "load_context", "quant_report", "pre_screen", "analyst", "validator", "veto_gate",
                  "commander", "risk_guard", "execute", "persist"):  # fmt: skip
         node = getattr(nodes, name)
+        if name == "normalize":
+            node = _input_checked(node)
         if name in forks:
             route, destinations = forks[name]
             graph.add_node(name, _routed(node, route), destinations=tuple(destinations))
