@@ -1,17 +1,20 @@
 """The event envelope and the payload of each of the eleven event types (DESIGN.md section 3).
 
 Everything that enters the system is one of these. `parse_event` is the only way in: it validates the
-envelope and the payload of its type, refuses NaN/inf numbers, negative volumes and timestamps from the
-future, and raises `EventRejectedError` naming every offending field. Callers record the rejection (the
-dead-letter record); nothing is dropped silently.
+envelope and the payload of its type, refuses NaN/inf numbers, negative volumes, timestamps from the
+future and bars that do not belong to their event's time, and converts nothing (a number sent as a
+string or a time sent as a number is refused: the JSON types are checked strictly). It raises
+`EventRejectedError` naming every offending field. Callers record the rejection (the dead-letter
+record); nothing is dropped silently.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import date, datetime, timedelta
+from enum import Enum, StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -28,6 +31,9 @@ from pydantic import (
 
 SCHEMA_VERSION: Literal[1] = 1
 CLOCK_SKEW = timedelta(seconds=5)
+# A bar inside an event (a signal's, a tick's) closes at or before the event, and not long before: a daily
+# bar over a long weekend is 4 days old; a bar of 2010 inside an event of 2017 is a mistake.
+BAR_LAG_LIMIT = timedelta(days=4)
 
 
 class EventType(StrEnum):
@@ -193,14 +199,34 @@ class _NeedsSymbol(EventEnvelope):
     symbols: Annotated[tuple[Symbol, ...], Field(min_length=1)]
 
 
+def _check_bar_time(event_time: datetime, bar: Bar) -> None:
+    if bar.time > event_time + CLOCK_SKEW:
+        raise ValueError(f"payload.bar.time {bar.time.isoformat()} is after the event ({event_time.isoformat()})")
+    if event_time - bar.time > BAR_LAG_LIMIT:
+        raise ValueError(
+            f"payload.bar.time {bar.time.isoformat()} is more than {BAR_LAG_LIMIT.days} days before the event"
+            f" ({event_time.isoformat()})"
+        )
+
+
 class MarketTickEvent(_NeedsSymbol):
     type: Literal[EventType.MARKET_TICK]
     payload: MarketTickPayload
+
+    @model_validator(mode="after")
+    def _bar_matches_the_event(self) -> MarketTickEvent:
+        _check_bar_time(self.event_time, self.payload.bar)
+        return self
 
 
 class SignalEvent(_NeedsSymbol):
     type: Literal[EventType.SIGNAL_GENERATED]
     payload: SignalPayload
+
+    @model_validator(mode="after")
+    def _bar_matches_the_event(self) -> SignalEvent:
+        _check_bar_time(self.event_time, self.payload.bar)
+        return self
 
 
 class NewsEvent(EventEnvelope):
@@ -302,11 +328,9 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _non_finite_paths(value: Any, path: str = "") -> list[str]:
-    """Where a raw event holds NaN or infinity (they can arrive as floats or as strings like 'NaN')."""
+    """Where a raw event holds a NaN or infinite number (a number sent as a string is refused anyway)."""
     found: list[str] = []
-    if (isinstance(value, float) and not math.isfinite(value)) or (
-        isinstance(value, str) and value.strip().lower() in {"nan", "inf", "-inf", "+inf", "infinity"}
-    ):
+    if isinstance(value, float) and not math.isfinite(value):
         found.append(path or "<event>")
     elif isinstance(value, Mapping):
         for key, item in value.items():
@@ -339,10 +363,24 @@ def parse_event(raw: Mapping[str, Any] | EventEnvelope, *, now: datetime | None 
         errors = [FieldError(field=p, message="must be a finite number (NaN/inf refused)") for p in non_finite]
         raise EventRejectedError(event_id, errors)
     try:
-        return _EVENT_ADAPTER.validate_python(dict(raw), context={"now": now})
+        text = json.dumps(dict(raw), default=_json_value)
+    except (TypeError, ValueError) as exc:
+        raise EventRejectedError(event_id, [FieldError(field="<event>", message=f"not JSON data: {exc}")]) from None
+    try:  # strict: a number sent as a string, or a time sent as a number, is refused, never converted
+        return _EVENT_ADAPTER.validate_json(text, strict=True, context={"now": now})
     except ValidationError as exc:
         errors = [FieldError(field=_field_path(e["loc"]), message=e["msg"]) for e in exc.errors()]
         raise EventRejectedError(event_id, errors) from None
+
+
+def _json_value(value: Any) -> Any:
+    """Python values a caller of the Python API may pass for JSON ones: times (kept aware or naive, so a
+    naive one is refused by the model) and enums."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"a {type(value).__name__} is not a JSON value")
 
 
 def event_to_json(event: EventEnvelope) -> dict[str, Any]:

@@ -131,3 +131,57 @@ def test_not_an_object_is_rejected() -> None:
 def test_several_problems_are_all_reported() -> None:
     raw = event(EventType.MARKET_TICK, source="", payload={"bar": {**BAR, "volume": -1}})
     assert set(rejected_fields(raw)) == {"source", "payload.bar.volume"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "path", "value"),
+    [
+        (EventType.MARKET_TICK, ("payload", "bar", "close"), "10.5"),
+        (EventType.SIGNAL_GENERATED, ("payload", "strength"), "0.7"),
+        (EventType.ORDER_FILLED, ("payload", "quantity"), "3"),
+        (EventType.ECONOMIC_RELEASE, ("payload", "actual"), True),
+        (EventType.NEWS, ("event_time",), 1488402000),
+        (EventType.MARKET_TICK, ("payload", "bar", "time"), 1488402000.0),
+    ],
+)
+def test_numbers_sent_as_strings_and_times_sent_as_numbers_are_refused_not_converted(
+    kind: EventType, path: tuple[str, ...], value: Any
+) -> None:
+    raw = event(kind)
+    target = raw
+    for key in path[:-1]:
+        target[key] = dict(target[key])
+        target = target[key]
+    target[path[-1]] = value
+    assert ".".join(path) in rejected_fields(raw)
+
+
+def test_whole_numbers_stay_numbers_and_python_times_are_accepted() -> None:
+    tick = parse_event(event(EventType.MARKET_TICK, payload={"bar": {**BAR, "volume": 1000}}), now=NOW)
+    assert tick.payload.bar.volume == 1000.0  # type: ignore[union-attr]
+    assert parse_event(event(EventType.NEWS, event_time=NOW), now=NOW).event_time == NOW
+
+
+def test_a_text_that_reads_nan_is_still_text() -> None:
+    news = event(EventType.NEWS, payload={"headline": "NaN", "body": "Infinity"})
+    assert parse_event(news, now=NOW).payload.headline == "NaN"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("kind", [EventType.MARKET_TICK, EventType.SIGNAL_GENERATED])
+@pytest.mark.parametrize(
+    ("bar_time", "accepted"),
+    [
+        ("2017-03-01T21:00:00+00:00", True),  # the event's own bar
+        ("2017-02-25T21:00:00+00:00", True),  # 4 days: a long weekend
+        ("2017-02-25T20:59:59+00:00", False),  # older than that: not this event's bar
+        ("2010-03-01T21:00:00+00:00", False),
+        ("2017-03-01T21:00:06+00:00", False),  # after the event
+    ],
+)
+def test_a_bar_must_belong_to_its_events_time(kind: EventType, bar_time: str, accepted: bool) -> None:
+    payload = {**PAYLOADS[kind], "bar": {**BAR, "time": bar_time}}
+    raw = event(kind, payload=payload)
+    if accepted:
+        assert parse_event(raw, now=NOW).id == raw["id"]
+    else:
+        assert rejected_fields(raw) == ["<event>"]
