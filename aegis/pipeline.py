@@ -3,21 +3,24 @@
     async with await Pipeline.open(Settings()) as pipeline:
         decision = await pipeline.submit(event)
 
-`submit` always returns a decision record, also for an invalid event (outcome "rejected", recorded as
-a dead letter) and for a redelivered one (the decision recorded the first time). Thread id = event id.
+`submit` always returns a decision record, whatever it is given: an invalid event, or anything that is not
+an event at all (a list, None, a string), comes back "rejected" and is recorded as a dead letter; a
+redelivered event (same id, same content) returns the decision recorded the first time; the same id with
+other content is rejected as a conflict and kept in the store's event conflicts. Thread id = event id.
 
 `submit_wave` deliberates the events of one instant at once with `WaveOrdering`: they all see the book as
 of the instant's start and their orders are applied in the given order, so the decisions do not depend
 on the concurrency. `replay` runs a tape wave by wave (a wave: consecutive events with the same
-`event_time`, between market ticks).
+`event_time`, between market ticks), each line read on its own (`aegis.runtime.tape`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -27,8 +30,17 @@ from langgraph.graph.state import CompiledStateGraph
 
 from aegis.runtime.alerting import Alerting
 from aegis.runtime.feed import MarketFeed
+from aegis.runtime.intake import event_json
 from aegis.runtime.monitor import RiskMonitor
-from aegis.runtime.session import run_session
+from aegis.runtime.session import Decided, run_session
+from aegis.runtime.tape import (
+    TICK_NOT_AFTER,
+    LineOutcome,
+    TapeClock,
+    TapeLine,
+    read_lines,
+    tape_steps_of,
+)
 from aegis.services import Stack, open_stack
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
@@ -39,7 +51,8 @@ from graphs.deliberation.ordering import WaveOrdering
 from graphs.deliberation.services import Services
 from state.clock import Clock, monotonic_ms
 from state.decisions import DecisionRecord
-from state.events import EventEnvelope, EventRejectedError, EventType, MarketTickEvent, event_to_json, parse_event
+from state.events import EventEnvelope, EventRejectedError, EventType, MarketTickEvent, parse_event
+from state.hot import HotStoreUnavailableError
 from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
 from tools.ops.trading import HaltReport, TradingControl
@@ -48,6 +61,8 @@ Graph = CompiledStateGraph[Any, Any, Any, Any]
 # Called as each session of a wave ends: its decision and the wall-clock ms it deliberated (its wait for
 # its turn in the wave left out).
 OnDecision = Callable[[DecisionRecord, float], None]
+# Called for each line of a replayed tape, in the tape's order, once it is done with.
+OnLine = Callable[[LineOutcome], None]
 
 
 def as_tick(raw: dict[str, Any]) -> MarketTickEvent | None:
@@ -60,46 +75,29 @@ def as_tick(raw: dict[str, Any]) -> MarketTickEvent | None:
     return event if isinstance(event, MarketTickEvent) else None
 
 
-def tape_lines(text: str, name: str) -> Iterator[dict[str, Any]]:
-    """The tape's lines as JSON objects; a line that is not one is kept (as a record that fails to parse)."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raw = {"id": None, "unparsed_line": line[:500], "error": f"{name}:{number}: {exc.msg}"}
-        yield raw if isinstance(raw, dict) else {"value": raw}
+def tape_lines(text: str | bytes, name: str = "tape") -> Iterator[dict[str, Any]]:
+    """The tape's lines as what the replay submits: each JSON object as read, each line that is not one as a
+    refused input (recorded as rejected, its reason naming the line); blank lines skipped. `name` is unused,
+    kept for callers."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    for line in read_lines(data.splitlines()):
+        if line.raw is not None:
+            yield line.raw
 
 
 def tape_steps(lines: Iterable[dict[str, Any]]) -> Iterator[MarketTickEvent | list[dict[str, Any]]]:
     """A tape as ticks and waves: a wave is a run of consecutive non-tick events with the same
     `event_time` and distinct ids (a line without an `event_time` is a wave of its own)."""
-    wave: list[dict[str, Any]] = []
-    for raw in lines:
-        tick = as_tick(raw)
-        if tick is not None:
-            if wave:
-                yield wave
-                wave = []
-            yield tick
-            continue
-        if wave and not _joins(wave, raw):
-            yield wave
-            wave = []
-        wave.append(raw)
-    if wave:
-        yield wave
+    numbered = (TapeLine(n, raw, event=as_tick(raw)) for n, raw in enumerate(lines, start=1))
+    for step in tape_steps_of(numbered):
+        if isinstance(step, list):
+            yield [line.raw for line in step if line.raw is not None]
+        elif isinstance(step.event, MarketTickEvent):
+            yield step.event
 
 
-def _joins(wave: list[dict[str, Any]], raw: dict[str, Any]) -> bool:
-    moment = raw.get("event_time")
-    same_instant = isinstance(moment, str) and moment == wave[0].get("event_time")
-    return same_instant and raw_event_id(raw) not in {raw_event_id(r) for r in wave}
-
-
-def _as_raw(event: Mapping[str, Any] | EventEnvelope) -> dict[str, Any]:
-    return event_to_json(event) if isinstance(event, EventEnvelope) else dict(event)
+def _next_steps(steps: Iterator[TapeLine | list[TapeLine]], most: int = 256) -> list[TapeLine | list[TapeLine]]:
+    return list(itertools.islice(steps, most))
 
 
 class Pipeline:
@@ -176,10 +174,12 @@ class Pipeline:
         return await self._stack.trading.resume(reason=reason, actor=actor, scope=scope, reset=reset)
 
     async def submit(self, event: Mapping[str, Any] | EventEnvelope, knobs: RunKnobs | None = None) -> DecisionRecord:
-        """Run one event through the deliberation graph and return its decision record."""
-        decision = await self._deliberate(self._stack.graph, _as_raw(event), knobs)
-        await self.monitor.session_decided(decision)
-        return decision
+        """Run one event through the deliberation graph and return its decision record. Anything that is not
+        an event (a list, None, a string, a mapping with keys or values JSON cannot hold) comes back
+        rejected, recorded as a dead letter; it never raises for what it is given."""
+        decided = await self._deliberate(self._stack.graph, event_json(event), knobs)
+        await self.monitor.session_decided(decided.decision)
+        return decided.decision
 
     async def submit_wave(
         self,
@@ -196,28 +196,37 @@ class Pipeline:
 
         A session that raises does not hold up the others: they all finish (each decision passed to
         `on_decision`), then the first error is raised. The session timeout includes the wait for a turn."""
-        raws = [_as_raw(event) for event in events]
+        decided = await self._submit_wave([event_json(event) for event in events], knobs, concurrency, on_decision)
+        return [d.decision for d in decided]
+
+    async def _submit_wave(
+        self,
+        raws: list[dict[str, Any]],
+        knobs: RunKnobs | None,
+        concurrency: int,
+        on_decision: OnDecision | None,
+    ) -> list[Decided]:
         event_ids = [raw_event_id(raw) for raw in raws]
         graph = self._wave_graph
 
-        async def session(raw: dict[str, Any], event_id: str) -> DecisionRecord:
+        async def session(raw: dict[str, Any], event_id: str) -> Decided:
             async with self._waves.session(event_id) as turn:
                 begun = monotonic_ms()
-                decision = await self._deliberate(graph, raw, knobs)
+                decided = await self._deliberate(graph, raw, knobs)
                 if on_decision is not None:
-                    on_decision(decision, monotonic_ms() - begun - turn.waited_ms)
-                return decision
+                    on_decision(decided.decision, monotonic_ms() - begun - turn.waited_ms)
+                return decided
 
         async with self._waves.wave(event_ids, concurrency):
             ended = await asyncio.gather(*map(session, raws, event_ids), return_exceptions=True)
-        decisions = [d for d in ended if isinstance(d, DecisionRecord)]
-        for decision in decisions:  # in the wave's order, so alerts come in the same order at any concurrency
-            await self.monitor.session_decided(decision)
-        if len(decisions) < len(ended):
+        decided = [d for d in ended if isinstance(d, Decided)]
+        for one in decided:  # in the wave's order, so alerts come in the same order at any concurrency
+            await self.monitor.session_decided(one.decision)
+        if len(decided) < len(ended):
             raise next(e for e in ended if isinstance(e, BaseException))
-        return decisions
+        return decided
 
-    async def _deliberate(self, graph: Graph, raw: dict[str, Any], knobs: RunKnobs | None) -> DecisionRecord:
+    async def _deliberate(self, graph: Graph, raw: dict[str, Any], knobs: RunKnobs | None) -> Decided:
         settings = self.settings
         return await run_session(
             graph,
@@ -233,25 +242,96 @@ class Pipeline:
 
     async def replay(
         self,
-        path: Path,
+        path: Path | str,
         knobs: RunKnobs | None = None,
         on_decision: OnDecision | None = None,
         *,
         concurrency: int = 1,
+        on_line: OnLine | None = None,
     ) -> list[DecisionRecord]:
-        """Replay a tape (JSON lines, in time order): MARKET_TICK events rebuild the market state (bars to
-        the broker and the hot store, the VIX, the simulated clock); every other event is submitted, wave by
-        wave (`tape_steps`, `submit_wave`), so the decisions are the same at any `concurrency`. A line that
-        is not JSON, or an invalid tick, is submitted too, so it is recorded as rejected, not lost."""
+        """Replay a tape (JSON lines, in time order) and return the decisions, in the tape's order.
+
+        MARKET_TICK events rebuild the market state (bars to the broker and the hot store, the VIX); every
+        other event is submitted, wave by wave (`submit_wave`), so the decisions are the same at any
+        `concurrency`. Each line is read on its own and never stops the replay: a line that is not UTF-8, not
+        JSON or not an object, an invalid event and an event out of the tape's time are all recorded as
+        rejected decisions (dead letters) whose reason names the line (`aegis.runtime.tape`). `on_line` hears
+        what became of each line (its decision, how it was delivered, why it was rejected).
+
+        What a historical tape needs:
+        - Open the pipeline on a `SimulatedClock` at the tape's start (`aegis.runtime.tape.tape_start`).
+          The clock follows the tape: each accepted event (not only ticks) moves it to its `event_time`,
+          never back, so events on later days are not "in the future".
+        - Lines in time order. An event earlier than the previous accepted one by more than
+          `settings.replay.back_tolerance_s` (default 5 s, the clock skew events are allowed) is refused as
+          out of order; within it, it is accepted and the clock stays. A tick whose bar is not after its
+          symbol's previous bar is refused.
+        - No jumps: an event later than the previous accepted one by more than `settings.replay.max_gap_s`
+          (default 7 days, longer than any market closure) is refused, so one typo'd year cannot carry the
+          clock past the rest of the tape. A tape with a real longer gap needs a larger value.
+        - Ids are idempotency keys: a line repeating an earlier id with the same content gets the first
+          decision back; with other content it is rejected as a conflict (kept in the store's event
+          conflicts), the first decision standing.
+        """
         feed = self.market_feed()
+        tape_clock = TapeClock(self.settings.replay)
+        last_bars: dict[str, datetime | None] = {}
         decisions: list[DecisionRecord] = []
-        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
-        for step in tape_steps(tape_lines(text, path.name)):
-            if isinstance(step, MarketTickEvent):
-                await feed.bar(step.symbol or "", step.payload.bar)
-            else:
-                decisions += await self.submit_wave(step, knobs, concurrency=concurrency, on_decision=on_decision)
+
+        def told(outcome: LineOutcome) -> None:
+            if outcome.decision is not None:
+                decisions.append(outcome.decision)
+            if on_line is not None:
+                on_line(outcome)
+
+        async def ticked(line: TapeLine) -> None:
+            assert isinstance(line.event, MarketTickEvent)  # a step of its own is a blank line or a tick
+            symbol, bar = line.event.symbol or "", line.event.payload.bar
+            last = await self._last_bar_time(symbol, last_bars)
+            if last is not None and bar.time <= last:
+                problem = (
+                    f"the {symbol} bar at {bar.time.isoformat()} is not after its previous one, at {last.isoformat()}"
+                )
+                await submitted([line.refuse(TICK_NOT_AFTER, problem, line.raw)])
+                return
+            await feed.bar(symbol, bar)
+            last_bars[symbol] = bar.time
+            told(LineOutcome(line.number, byte_order_mark=line.byte_order_mark))
+
+        async def submitted(lines: list[TapeLine]) -> None:
+            raws = [line.raw for line in lines if line.raw is not None]
+            for line, one in zip(lines, await self._submit_wave(raws, knobs, concurrency, on_decision), strict=True):
+                told(LineOutcome(line.number, one.decision, one.delivery, line.refused, False, line.byte_order_mark))
+
+        chunks = await asyncio.to_thread(Path(path).open, "rb")
+        try:
+            # Reading, decoding and judging lines runs in a worker thread, a batch of steps at a time.
+            steps = tape_steps_of(tape_clock.admit(line) for line in read_lines(chunks))
+            while batch := await asyncio.to_thread(_next_steps, steps):
+                for step in batch:
+                    if isinstance(step, list):
+                        moments = [line.event.event_time for line in step if line.event is not None]
+                        if moments:
+                            await feed.advance(max(moments))
+                        await submitted(step)
+                    elif step.raw is None:
+                        told(LineOutcome(step.number, blank=True, byte_order_mark=step.byte_order_mark))
+                    else:
+                        await ticked(step)
+        finally:
+            chunks.close()
         return decisions
+
+    async def _last_bar_time(self, symbol: str, known: dict[str, datetime | None]) -> datetime | None:
+        """The time of the newest bar the hot store holds for `symbol` (read once, then kept up to date by the
+        replay): a tick not after it would be refused by the store."""
+        if symbol not in known:
+            try:
+                bars = await self.services.hot.hot.bars(symbol)
+            except HotStoreUnavailableError:
+                bars = ()
+            known[symbol] = bars[-1].time if bars else None
+        return known[symbol]
 
     async def close(self) -> None:
         await self._stack.close()

@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from aegis.runtime.monitor import ProtectionConfig
+from aegis.runtime.tape import ReplayTimeConfig
 from agents.llm.config import LLMConfig
 from graphs.deliberation.config import DeliberationConfig
 from state.context import OperatingMode
@@ -53,6 +54,9 @@ class Settings(BaseSettings):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Alert channels, contacts, routing")
     protection: ProtectionConfig = Field(default_factory=ProtectionConfig, description="Failure tiers' thresholds")
+    replay: ReplayTimeConfig = Field(
+        default_factory=ReplayTimeConfig, description="What a replayed tape must respect in time: gaps, order"
+    )
     hot_window_bars: int = Field(120, ge=60, description="Bars kept per symbol in the hot store")
     checkpoints: bool = Field(True, description="Keep LangGraph checkpoints (PostgreSQL if configured, else SQLite)")
     session_timeout_s: float = Field(180.0, gt=0, description="A session running longer fails; its event is retried")

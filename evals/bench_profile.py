@@ -93,7 +93,7 @@ async def profile_one_worker(dep: Deployment, folder: Path, end: int, events: in
     settings = dep.settings(
         folder,
         deliberation=DeliberationConfig.model_validate(
-            {"max_market_age_s": MAX_MARKET_AGE_S, "risk_limits": RISK_LIMITS}
+            {"max_market_age_s": MAX_MARKET_AGE_S, "max_event_age_s": MAX_MARKET_AGE_S, "risk_limits": RISK_LIMITS}
         ),
     )
     counts: Counter[str] = Counter()

@@ -75,6 +75,7 @@ class Deployment:
                 "AEGIS_REDIS_PREFIX": self.prefix,
                 "AEGIS_DATA_DIR": str(data_dir),
                 "AEGIS_DELIBERATION__MAX_MARKET_AGE_S": str(MAX_MARKET_AGE_S),
+                "AEGIS_DELIBERATION__MAX_EVENT_AGE_S": str(MAX_MARKET_AGE_S),  # old events, on purpose
                 **{f"AEGIS_DELIBERATION__RISK_LIMITS__{k.upper()}": str(v) for k, v in RISK_LIMITS.items()},
             }
         )

@@ -50,6 +50,7 @@ from aegis import Pipeline
 from agents.llm.scripted import ScriptedClient
 from evals.bench_profile import profile_one_worker
 from evals.bench_setup import (
+    MAX_MARKET_AGE_S,
     RISK_LIMITS,
     SYMBOL,
     WORKER_CONCURRENCY,
@@ -111,7 +112,9 @@ async def analysis_start(dep: Deployment, folder: Path, end: int, samples: int, 
     price = bars[end].close
     script = ScriptedClient({"analyst": [ANALYST_LONG], "validator": [APPROVE], "commander": [buy(price)]})
     roles = {role: {**c.model_dump(), "provider": "scripted"} for role, c in DeliberationConfig().roles.items()}
-    config = DeliberationConfig.model_validate({"roles": roles, "risk_limits": RISK_LIMITS})
+    config = DeliberationConfig.model_validate(
+        {"roles": roles, "risk_limits": RISK_LIMITS, "max_event_age_s": MAX_MARKET_AGE_S}
+    )
     settings = dep.settings(folder, deliberation=config)
     marks: dict[str, dict[str, float]] = {}
     originals = {name: getattr(DeliberationNodes, name) for name in TIMED_NODES}

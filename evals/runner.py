@@ -28,12 +28,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from aegis.cli.replay import decision_summary
 from aegis.llm_mode import LLMMode, provider_label, with_llm_mode
 from aegis.pipeline import Pipeline
 from aegis.settings import Settings
+from evals.progress import Steps
 from evals.sets import TAPE_FILE
 from state.clock import SimulatedClock
 from state.decisions import DecisionRecord
@@ -91,13 +90,11 @@ async def replay_set(
         first = json.loads(next(lines))
     clock = SimulatedClock(datetime.fromisoformat(first["event_time"]))
     session_ms: dict[str, float] = {}
-    columns = (TextColumn(f"[bold]{set_folder.name}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task("events", total=count_events(tape))
+    with Steps(f"{set_folder.name} events", count_events(tape), shown=progress) as steps:
 
         def decided(decision: DecisionRecord, ms: float) -> None:
             session_ms[decision.event_id] = ms
-            bar.advance(task)
+            steps.advance()
 
         async with await Pipeline.open(settings, clock=clock) as pipeline:
             decisions = await pipeline.replay(tape, on_decision=decided, concurrency=concurrency)

@@ -36,6 +36,7 @@ from state.store.pool_check import probe_idle
 __all__ = [
     "START_AFRESH",
     "SessionSaver",
+    "SqliteSessionSaver",
     "close_checkpointer",
     "close_postgres_checkpointer",
     "open_postgres_checkpointer",
@@ -51,7 +52,7 @@ async def open_sqlite_checkpointer(path: Path, allowed_types: Iterable[type]) ->
     connection = await aiosqlite.connect(str(path))
     await connection.execute("PRAGMA journal_mode=WAL")
     serde = CheckpointSerializer(allowed_types)
-    saver = AsyncSqliteSaver(connection, serde=serde)
+    saver = SqliteSessionSaver(connection, serde=serde)
     await saver.setup()
     return saver
 
@@ -118,6 +119,17 @@ class SessionSaver(AsyncPostgresSaver):
     afresh (`START_AFRESH` in its configurable). A session with durability "exit" does: a run that died
     left no checkpoint, and a completed run's event has its decision recorded, which the graph's first
     step returns, so what the thread holds is never resumed. That saves one query at every session's start."""
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        if config.get("configurable", {}).get(START_AFRESH):
+            return None
+        return await super().aget_tuple(config)
+
+
+class SqliteSessionSaver(AsyncSqliteSaver):
+    """`AsyncSqliteSaver` that starts a run afresh when it says so (`START_AFRESH`), as `SessionSaver` does: a
+    run on a thread whose last run completed must not inherit that run's state (its settlement, a redelivery
+    or a conflict it found), or the new session could end on what the earlier one settled."""
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         if config.get("configurable", {}).get(START_AFRESH):

@@ -7,12 +7,15 @@ missing) is served from that copy instead, saying so. Without a mirror (the embe
 store lives in the process and cannot fail on its own) it is a thin pass-through.
 
 A write that reaches the durable copy but not the hot store is not an error: the session will read the
-durable copy. A write that reaches neither raises: nothing is silently lost.
+durable copy. A write that reaches neither raises: nothing is silently lost. While the hot store is down,
+that is said once (then counted, summarised at most every minute and when it answers again), not once per
+write: a day of bars is a dozen writes.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,12 +42,78 @@ class Served:
 HOT = Served("hot")
 
 
+class RepeatedWarning:
+    """A warning about a condition that lasts: the first occurrence is logged as it comes; repeats are
+    counted and summarised ("... (repeated N times in the last M s)") at most every `every_s` seconds and
+    when the condition clears. Seconds are wall time (`monotonic`), not the trading clock: they pace the
+    operator's log."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        summary: str,
+        every_s: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = logger
+        self._summary = summary
+        self._every_s = every_s
+        self._monotonic = monotonic
+        self._active = False
+        self._repeats = 0
+        self._since = 0.0  # start of the period the repeats are counted over
+        self._last = ""
+
+    def warn(self, message: str, *args: object) -> None:
+        now = self._monotonic()
+        if not self._active:
+            self._active, self._repeats, self._since = True, 0, now
+            self._log.warning(message, *args)
+            return
+        self._repeats += 1
+        self._last = message % args if args else message
+        if now - self._since >= self._every_s:
+            self._report(now)
+
+    def clear(self, message: str) -> None:
+        """The condition is over: summarise the repeats not yet reported, then say so."""
+        if not self._active:
+            return
+        self._report(self._monotonic())
+        self._active = False
+        self._log.info(message)
+
+    def _report(self, now: float) -> None:
+        if self._repeats:
+            self._log.warning(
+                "%s (repeated %d times in the last %.0f s); the last: %s",
+                self._summary,
+                self._repeats,
+                now - self._since,
+                self._last,
+            )
+        self._repeats, self._since = 0, now
+
+
 class TieredHot:
-    def __init__(self, hot: HotStore, clock: Clock, mirror: DurableStore | None = None, window: int = 120) -> None:
+    def __init__(
+        self,
+        hot: HotStore,
+        clock: Clock,
+        mirror: DurableStore | None = None,
+        window: int = 120,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.hot = hot
         self.mirror = mirror
         self.window = window
         self._clock = clock
+        self._hot_down = RepeatedWarning(
+            log, "hot store unavailable, writes kept in the durable copy only", monotonic=monotonic
+        )
+
+    def _hot_answered(self) -> None:
+        self._hot_down.clear("hot store available again")
 
     # ---- writes --------------------------------------------------------------------------------
 
@@ -56,7 +125,11 @@ class TieredHot:
         except HotStoreUnavailableError as exc:
             if self.mirror is None:
                 raise
-            log.warning("hot store unavailable, bar %s %s kept in the durable copy only: %s", symbol, bar.time, exc)
+            self._hot_down.warn(
+                "hot store unavailable, bar %s %s kept in the durable copy only: %s", symbol, bar.time, exc
+            )
+        else:
+            self._hot_answered()
 
     async def set_value(self, key: str, value: JSON, ttl_s: float | None = None) -> None:
         if self.mirror is not None:
@@ -66,7 +139,9 @@ class TieredHot:
         except HotStoreUnavailableError as exc:
             if self.mirror is None:
                 raise
-            log.warning("hot store unavailable, %s kept in the durable copy only: %s", key, exc)
+            self._hot_down.warn("hot store unavailable, %s kept in the durable copy only: %s", key, exc)
+        else:
+            self._hot_answered()
 
     # ---- reads ---------------------------------------------------------------------------------
 
@@ -100,6 +175,8 @@ class TieredHot:
             if self.mirror is None:
                 raise
             hot, down = HotSnapshot({}, {}, {}), f"hot store unavailable: {exc}"
+        else:
+            self._hot_answered()
         served: dict[str, Served] = {}
         windows: dict[str, tuple[Bar, ...]] = {}
         for symbol in bars:
@@ -145,6 +222,7 @@ class TieredHot:
             if self.mirror is None:
                 raise
             return await self._durable_bars(symbol, f"hot store unavailable: {exc}")
+        self._hot_answered()
         if bars or self.mirror is None:
             return bars, HOT
         found, served = await self._durable_bars(symbol, "missing in the hot store")
@@ -157,6 +235,7 @@ class TieredHot:
             if self.mirror is None:
                 raise
             return await self._durable_value(key, f"hot store unavailable: {exc}")
+        self._hot_answered()
         if value is not None or self.mirror is None:
             return value, HOT
         found, served = await self._durable_value(key, "missing or expired in the hot store")

@@ -1,29 +1,46 @@
-"""The `aegis` command line. One module per command group; this file only assembles them."""
+"""The `aegis` command line. One module per command group; this file only assembles them.
+
+How a failure is reported (one line, exit 2; a traceback only with --debug) lives in `aegis.cli.errors`.
+"""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
 from aegis.cli import alerts, control, doctor, drill, eval, feed, migrate, replay, run, worker
+from aegis.cli.errors import DEBUG_ENV, AegisCommand, AegisGroup
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="AEGIS: LLM-deliberated, risk-guarded trading.")
+app = typer.Typer(
+    name="aegis",
+    cls=AegisGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="AEGIS: LLM-deliberated, risk-guarded trading.",
+)
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar=DEBUG_ENV, help="Show the full traceback of a failure")
+    ] = False,
+) -> None:
     """AEGIS: LLM-deliberated, risk-guarded trading decisions."""
+    # `debug` is read by AegisGroup when a command fails; nothing to do here.
 
 
-app.command("run")(run.run)
-app.command("replay")(replay.replay)
-app.command("doctor")(doctor.doctor)
-app.command("worker")(worker.worker)
-app.command("migrate")(migrate.migrate)
-app.command("feed")(feed.feed)
-app.command("halt")(control.halt)
-app.command("resume")(control.resume)
-app.command("status")(control.status)
-app.command("drill")(drill.drill)
+app.command("run", cls=AegisCommand)(run.run)
+app.command("replay", cls=AegisCommand)(replay.replay)
+app.command("doctor", cls=AegisCommand)(doctor.doctor)
+app.command("worker", cls=AegisCommand)(worker.worker)
+app.command("migrate", cls=AegisCommand)(migrate.migrate)
+app.command("feed", cls=AegisCommand)(feed.feed)
+app.command("halt", cls=AegisCommand)(control.halt)
+app.command("resume", cls=AegisCommand)(control.resume)
+app.command("status", cls=AegisCommand)(control.status)
+app.command("drill", cls=AegisCommand)(drill.drill)
 app.add_typer(eval.app, name="eval")
 app.add_typer(alerts.app, name="alerts")
 

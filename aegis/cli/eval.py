@@ -51,11 +51,18 @@ def build(
     gate: Annotated[bool, typer.Option(help="Also build the small gate set")] = False,
 ) -> None:
     """Build the development and holdout sets from the bundled daily data (reproducible)."""
+    from evals.progress import Steps
     from evals.sets import GATE, STANDARD_SETS, build_set
 
-    for spec in (*STANDARD_SETS, *((GATE,) if gate else ())):
-        folder = build_set(spec, out)
-        console.print(f"{spec.name}: {folder}")
+    specs = (*STANDARD_SETS, *((GATE,) if gate else ()))
+    built = []
+    with Steps("building the sets", len(specs), console=console) as steps:
+        for spec in specs:
+            steps.describe(spec.name)
+            built.append((spec.name, build_set(spec, out)))
+            steps.advance()
+    for name, folder in built:
+        console.print(f"{name}: {folder}")
 
 
 @app.command("run")
@@ -99,7 +106,10 @@ def gate(
     """Run the small gate set and fail when a score drops past its tolerance."""
     from evals.gate import run_gate
 
-    failures = run_gate(update_baseline)
+    with console.status("building and replaying the gate set"):  # a spinner on a terminal; silent elsewhere
+        if not console.is_terminal:
+            console.print("building and replaying the gate set ...")
+        failures = run_gate(update_baseline)
     for failure in failures:
         console.print(f"[red]gate failed[/]: {failure}")
     if failures:

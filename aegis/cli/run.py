@@ -1,8 +1,18 @@
-"""`aegis run`: the autonomous main job on the bundled real data (embedded defaults, no key, no server)."""
+"""`aegis run`: the autonomous main job on the bundled real data (embedded defaults, no key, no server).
+
+Its records go to `--data-dir`, else `<data_dir setting>/runs/<time>` (`AEGIS_DATA_DIR`, default `data`). A
+rerun into a folder that holds a run resumes it (`aegis.runtime.run_record` refuses another one). The first
+^C (or SIGTERM) stops after the day in progress: where the run stopped, the command that resumes it and the
+summary so far, exit 130 (143 on SIGTERM); a second one aborts at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import shlex
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -13,9 +23,14 @@ from rich.console import Console
 from aegis.llm_mode import LLMMode, provider_label, with_llm_mode
 from aegis.runtime.live_view import LiveView
 from aegis.runtime.logs import log_to_file
-from aegis.runtime.replay_job import WARMUP_DAYS, ReplayOptions, run_replay
+from aegis.runtime.replay_job import WARMUP_DAYS, DayProgress, ReplayOptions, RunStart, run_replay
+from aegis.runtime.run_record import RunRecord, claim_folder
+from aegis.runtime.summary import RunSummary
+from aegis.services import RECORDS_FILE
 from aegis.settings import Settings
 from tools.feeds.bundled import load_bundled_daily
+
+_EXIT_ON = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as a shell reports it
 
 
 def _day(value: str | None, option: str) -> date | None:
@@ -68,17 +83,24 @@ def run(
     ] = 100.0,
     concurrency: Annotated[int, typer.Option(min=1, help="Events deliberated at once")] = 4,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Folder for the run's records (default: data/runs/<time>)")
+        Path | None,
+        typer.Option(
+            help="Folder for the run's records; a folder holding a run resumes it "
+            "(default: runs/<time> in AEGIS_DATA_DIR, else in data)"
+        ),
     ] = None,
     events_out: Annotated[Path | None, typer.Option(help="Also write the run's tape (ticks and signals) here")] = None,
     llm: Annotated[LLMMode, typer.Option(help="Providers for the roles (rules: the offline baseline)")] = LLMMode.RULES,
     cassettes: Annotated[Path | None, typer.Option(help="Cassette folder for --llm record / replay")] = None,
 ) -> None:
-    """Replay bundled real daily bars as a live feed through the deliberation graph, then print a summary."""
-    console = Console()
-    run_dir = data_dir or Path("data") / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    """Replay bundled real daily bars as a live feed through the deliberation graph, then print a summary.
+
+    ^C stops after the current day and prints how to resume; rerun into the same --data-dir to resume."""
+    console = Console(soft_wrap=True)
     try:
-        settings = with_llm_mode(Settings(data_dir=run_dir), llm, cassettes)
+        configured = Settings()
+        run_dir = data_dir or configured.data_dir / "runs" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        settings = with_llm_mode(configured.model_copy(update={"data_dir": run_dir}), llm, cassettes)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     first, last = _window(start, end)
@@ -90,11 +112,136 @@ def run(
         concurrency=concurrency,
         events_out=events_out,
     )
-    console.print(
-        f"[bold]AEGIS[/] replay of bundled real daily data; roles: {provider_label(settings)}; records: {run_dir}"
-    )
+    command = _command(run_dir, options, llm, cassettes)
+    panel = load_bundled_daily(options.symbols, first, last)
+    asked = RunRecord.of(panel.symbols, panel.dates, options.screen, settings, command)
+    resumed = claim_folder(run_dir, asked, RECORDS_FILE)
+    heading = f"[bold]AEGIS[/] replay of bundled real daily data; roles: {provider_label(settings)}; records: {run_dir}"
+    if resumed is None:
+        console.print(heading)
+    else:
+        command = resumed.command  # the run's own command resumes it (this one may differ in speed, say)
+
+    def started(start: RunStart) -> None:
+        if resumed is not None:
+            where = f"continuing from {start.next_day}" if start.next_day else "every day is decided already"
+            console.print(
+                f"resuming the run in {run_dir}: {start.days_decided} of {start.days} days decided; {where}",
+                highlight=False,
+            )
+            console.print(heading)
+
     log_to_file(run_dir / "aegis.log")  # the terminal shows the live view; alerts appear in it
+    interrupts = _Interrupts(console)
     with LiveView(console) as view:
-        summary = asyncio.run(run_replay(settings, options, on_day=view.update, on_alert=view.alert))
+        try:
+            summary = asyncio.run(
+                interrupts.guard(
+                    lambda stop: run_replay(
+                        settings,
+                        options,
+                        on_day=interrupts.watching(view.update),
+                        on_alert=view.alert,
+                        on_start=started,
+                        stop=stop,
+                    )
+                )
+            )
+        except asyncio.CancelledError:
+            summary = None
+    if summary is None:  # a second ^C: nothing more is read or printed
+        console.print(f"aborted {interrupts.aborted_in()}; resume with: {command}", highlight=False)
+        raise typer.Exit(interrupts.exit_code)
+    if not summary.complete:
+        console.print(_stopped_at(summary), highlight=False)
+        console.print(f"resume with: {command}", highlight=False)
     for line in summary.lines():
         console.print(line, highlight=False)
+    if not summary.complete:
+        raise typer.Exit(interrupts.exit_code)
+
+
+def _stopped_at(summary: RunSummary) -> str:
+    if summary.last_decided is None:
+        return f"stopped before its first day (0 of {summary.trading_days} decided)"
+    return f"stopped after {summary.last_decided} (day {summary.days_decided} of {summary.trading_days})"
+
+
+def _command(run_dir: Path, options: ReplayOptions, llm: LLMMode, cassettes: Path | None) -> str:
+    """The command line that runs (and resumes) this run: its options as given, its folder spelled out."""
+    args = ["aegis", "run", "--data-dir", str(run_dir)]
+    if options.symbols:
+        args += ["--symbols", ",".join(options.symbols)]
+    if options.start:
+        args += ["--start", options.start.isoformat()]
+    if options.end:
+        args += ["--end", options.end.isoformat()]
+    if options.days_per_second != 100.0:
+        args += ["--speed", f"{options.days_per_second:g}"]
+    if options.concurrency != 4:
+        args += ["--concurrency", str(options.concurrency)]
+    if options.events_out:
+        args += ["--events-out", str(options.events_out)]
+    if llm is not LLMMode.RULES:
+        args += ["--llm", llm.value]
+    if cassettes:
+        args += ["--cassettes", str(cassettes)]
+    return shlex.join(args)
+
+
+@dataclass
+class _Interrupts:
+    """^C and SIGTERM during a run: the first asks the job to stop after the day in progress, the second
+    cancels it at once (a third, should cancelling hang, ends the process as the signal does by default)."""
+
+    console: Console
+    received: signal.Signals | None = None
+    last_day: DayProgress | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return _EXIT_ON.get(self.received or signal.SIGINT, 130)
+
+    def watching(self, on_day: Callable[[DayProgress], None]) -> Callable[[DayProgress], None]:
+        def seen(progress: DayProgress) -> None:
+            self.last_day = progress
+            on_day(progress)
+
+        return seen
+
+    def aborted_in(self) -> str:
+        """Where an aborted run was: the day after the last one it finished."""
+        if self.last_day is None:
+            return "before its first day"
+        day = self.last_day
+        return f"during the day after {day.day} (day {day.index + 1} of {day.days} done)"
+
+    async def guard(self, job: Callable[[asyncio.Event], Awaitable[RunSummary]]) -> RunSummary:
+        loop = asyncio.get_running_loop()
+        main = asyncio.current_task()
+        stop = asyncio.Event()
+
+        def on_signal(received: signal.Signals) -> None:
+            if self.received is None:
+                self.received = received
+                stop.set()
+                self.console.print(
+                    f"{received.name}: stopping after the current day (again to abort at once)", highlight=False
+                )
+                return
+            for signum in _EXIT_ON:  # from now on, the default: the process ends
+                loop.remove_signal_handler(signum)
+                signal.signal(signum, signal.SIG_DFL)
+            if main is not None:
+                main.cancel()
+
+        try:
+            for signum in _EXIT_ON:
+                loop.add_signal_handler(signum, on_signal, signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # no signals here (not the main thread, Windows)
+            return await job(stop)
+        try:
+            return await job(stop)
+        finally:
+            for signum in _EXIT_ON:
+                loop.remove_signal_handler(signum)

@@ -1,7 +1,8 @@
 """The live terminal view of a run: posture, recent decisions, vetoes, positions, P&L and alerts.
 
 On a terminal it redraws in place (rich.Live); elsewhere (CI, pipes) it prints one progress line every
-`every` trading days, so logs stay readable.
+`every` trading days, so logs stay readable. A resumed run first goes over the days decided before
+("catching up": recorded decisions, nothing deliberated), then decides the rest.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ def render(progress: DayProgress) -> Group:
     tally = progress.tally
     pnl = progress.equity - progress.benchmark_equity
     head = Table.grid(padding=(0, 2))
+    catching_up = "  [dim](catching up: recorded)[/]" if progress.catching_up else ""
     head.add_row(
-        f"[bold]{progress.day}[/]  day {progress.index + 1}/{progress.days}",
+        f"[bold]{progress.day}[/]  day {progress.index + 1}/{progress.days}{catching_up}",
         f"VIX {progress.vix:.2f} -> [bold]{progress.posture}[/]",
         f"equity {progress.equity:,.0f}",
         f"buy-and-hold of the basket {progress.benchmark_equity:,.0f} (ours {pnl:+,.0f})",
@@ -89,11 +91,14 @@ class LiveView:
             return
         if progress.index % self._every == 0 or progress.index + 1 == progress.days:
             tally = progress.tally
+            catching_up = " (catching up: recorded)" if progress.catching_up else ""
             self._console.print(
-                f"{progress.day} day {progress.index + 1}/{progress.days} posture={progress.posture} "
+                f"{progress.day} day {progress.index + 1}/{progress.days}{catching_up} posture={progress.posture} "
                 f"events={tally.events} deliberations={tally.deliberations} "
                 f"vetoes={tally.count_of('vetoed')} orders={tally.count_of('ordered')} "
-                f"equity={progress.equity:,.0f} buy-and-hold={progress.benchmark_equity:,.0f}"
+                f"equity={progress.equity:,.0f} buy-and-hold={progress.benchmark_equity:,.0f}",
+                highlight=False,
+                soft_wrap=True,
             )
 
     def __enter__(self) -> Self:

@@ -6,11 +6,22 @@ posture; the trigger screen picks the bars that become events; the day's events 
 deliberation graph as one wave (`Pipeline.submit_wave`): up to `concurrency` at once, all reading the book
 as of the day's close, their orders placed in screen order, so a run decides the same at any concurrency
 (and `aegis replay` of its tape reproduces it). Decisions made on day t can only fill on day t+1: no look-ahead.
+
+Stopping and resuming. The days decided are a record like the decisions: after each day's wave the job
+writes how many trading days are decided (`PROGRESS_KEY`). A stop request (`stop`, set on the first ^C)
+ends the run after the day in progress, so nothing is left half-written. A run started on records that
+hold progress resumes them: every day's bars are fed again from the first, rebuilding the hot store, the
+clock and the risk monitor (the broker ignores bars not newer than the last it booked, a mark restored with
+its book, so nothing fills twice); the recorded decisions of the days decided go to the risk monitor and
+the tally as they went the first time, without deliberating again; deliberation starts at the first day not
+decided. A day cut short by a killed process is submitted again as a whole: its decided events return their
+recorded decisions (sessions are idempotent by event id), the others are deliberated.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,13 +32,13 @@ import numpy as np
 
 from aegis.llm_mode import provider_label
 from aegis.pipeline import Pipeline
-from aegis.runtime.summary import Percentiles, RunSummary, RunTally
+from aegis.runtime.summary import Percentiles, RunSummary, RunTally, marked_equity, read_records
 from aegis.settings import Settings
 from quant.posture import posture_from_vix
 from quant.screen import ScreenParams, Trigger, screen_panel
 from state.alerts import Alert
 from state.clock import SimulatedClock
-from state.decisions import Outcome
+from state.decisions import DecisionRecord, Outcome
 from state.events import EventType
 from tools.broker.paper import PaperBroker
 from tools.feeds.bars import panel_bar
@@ -35,6 +46,7 @@ from tools.feeds.bundled import DailyPanel, bar_time, load_bundled_daily
 from tools.feeds.tape import EventTape, tick_event, vix_event
 
 WARMUP_DAYS = 60  # bars fed before the first event, so the slow indicators have their history
+PROGRESS_KEY = "run:days_decided"  # durable value: trading days of the window decided so far
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,16 @@ class DayProgress:
     benchmark_equity: float
     positions: dict[str, tuple[float, float, float]]  # symbol -> (quantity, avg price, mark)
     tally: RunTally  # live: it keeps counting after this day
+    catching_up: bool = False  # a resumed run going over days decided earlier (recorded decisions)
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """Where a run starts, known once its records are open: from the first day, or resuming."""
+
+    days: int
+    days_decided: int  # by earlier processes on these records
+    next_day: date | None  # the first day this process deliberates (None: every day is decided)
 
 
 def signal_event(panel: DailyPanel, trigger: Trigger) -> dict[str, object]:
@@ -94,7 +116,13 @@ async def run_replay(
     options: ReplayOptions,
     on_day: Callable[[DayProgress], None] | None = None,
     on_alert: Callable[[Alert], None] | None = None,
+    *,
+    on_start: Callable[[RunStart], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> RunSummary:
+    """Run (or resume) the replay of `options`' window on the records in `settings.data_dir`; its summary,
+    read from the records. With `stop` set, the run ends after the day in progress (the summary says how far
+    it got: `RunSummary.days_decided`)."""
     started = time.perf_counter()
     panel = load_bundled_daily(options.symbols, options.start, options.end)
     if len(panel.dates) <= WARMUP_DAYS:
@@ -110,15 +138,21 @@ async def run_replay(
     pipeline.alerting.listen(tally.alert)
     if on_alert is not None:
         pipeline.alerting.listen(on_alert)
+    store = pipeline.services.store
     broker = pipeline.paper_broker
     feed = pipeline.market_feed()
     tape = EventTape(options.events_out) if options.events_out else None
     first_open = panel.open[WARMUP_DAYS]
-    start_equity = broker.equity()
     seconds_per_day = 1.0 / options.days_per_second if options.days_per_second > 0 else 0.0
 
     try:
+        decided_before = days_decided = await _days_decided(pipeline, len(panel.dates))
+        if on_start is not None:
+            next_day = panel.dates[days_decided] if days_decided < len(panel.dates) else None
+            on_start(RunStart(len(panel.dates), days_decided, next_day))
         for t, day in enumerate(panel.dates):
+            if stop is not None and stop.is_set():
+                break
             day_started = time.perf_counter()
             await feed.advance(bar_time(day))
             for c, symbol in enumerate(panel.symbols):
@@ -134,43 +168,101 @@ async def run_replay(
             events = [signal_event(panel, tr) for tr in triggers.get(t, [])]
             if tape:
                 tape.write_all(events)
-            await pipeline.submit_wave(events, concurrency=max(1, options.concurrency), on_decision=tally.add)
+            await _decide_day(pipeline, events, tally, options.concurrency, recorded=t <= decided_before)
+            if t >= days_decided:
+                days_decided = t + 1
+                await store.put_value(PROGRESS_KEY, days_decided, clock.now())
+            catching_up = t < decided_before
             if on_day is not None:
-                on_day(_progress(panel, t, day, vix, broker, tally, first_open, start_equity, settings))
+                on_day(_progress(panel, t, day, vix, broker, tally, first_open, settings, catching_up))
             spare = seconds_per_day - (time.perf_counter() - day_started)
-            if spare > 0:
-                await asyncio.sleep(spare)
+            if spare > 0 and not catching_up:
+                await _pause(spare, stop)
+        records = await read_records(store, settings.starting_cash)
     finally:
         await pipeline.close()
         if tape:
             tape.close()
 
-    last = len(panel.dates) - 1
-    benchmark = float(np.nanmean(panel.close[last] / first_open) - 1.0)
+    complete = days_decided == len(panel.dates)
+    last = days_decided - 1
+    benchmark = float(np.nanmean(panel.close[last] / first_open) - 1.0) if last >= WARMUP_DAYS else 0.0
+    warmup = f"first {WARMUP_DAYS} days warm-up"
+    decided = f"{days_decided} of {len(panel.dates)} trading days decided, {warmup}"
     return RunSummary(
-        window=f"{panel.dates[0]} .. {panel.dates[-1]} (first {WARMUP_DAYS} days warm-up)",
+        window=f"{panel.dates[0]} .. {panel.dates[-1] if complete else panel.dates[max(last, 0)]} "
+        f"({warmup if complete else decided})",
         symbols=len(panel.symbols),
         trading_days=len(panel.dates),
-        events=tally.events,
-        deliberations=tally.deliberations,
-        screened_out=tally.count(Outcome.SCREENED_OUT),
-        vetoes=tally.count(Outcome.VETOED),
-        holds=tally.count(Outcome.HOLD),
-        blocked=tally.count(Outcome.BLOCKED) + tally.count(Outcome.EXECUTION_FAILED),
-        orders=tally.count(Outcome.ORDERED),
-        fills=feed.fills,
-        rejected=tally.count(Outcome.REJECTED),
-        failed_sessions=tally.failed_sessions,
-        start_equity=start_equity,
-        end_equity=broker.equity(),
+        events=sum(records.outcomes.values()),
+        deliberations=records.deliberations,
+        screened_out=records.count(Outcome.SCREENED_OUT),
+        vetoes=records.count(Outcome.VETOED),
+        holds=records.count(Outcome.HOLD),
+        blocked=records.count(Outcome.BLOCKED) + records.count(Outcome.EXECUTION_FAILED),
+        orders=records.count(Outcome.ORDERED),
+        fills=records.fills,
+        rejected=records.count(Outcome.REJECTED),
+        failed_sessions=records.failed_sessions,
+        start_equity=settings.starting_cash,
+        end_equity=records.equity,
         benchmark_return=benchmark,
         latencies={stage: Percentiles.of(v) for stage, v in tally.latencies_ms.items()},
         wall_seconds=time.perf_counter() - started,
         records=str(settings.data_dir),
         providers=provider_label(settings),
-        llm_cost_usd=tally.llm_cost_usd,
-        alerts=dict(tally.alerts),
+        llm_cost_usd=records.llm_cost_usd,
+        alerts=dict(records.alerts),
+        days_decided=days_decided,
+        last_decided=panel.dates[last] if last >= 0 else None,
+        decided_here=tally.decided_here,
     )
+
+
+async def _pause(seconds: float, stop: asyncio.Event | None) -> None:
+    """The accelerated clock's wait between days, cut short by a stop request."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+
+
+async def _days_decided(pipeline: Pipeline, days: int) -> int:
+    """The trading days the records say are decided (0 on fresh records)."""
+    held = await pipeline.services.store.get_value(PROGRESS_KEY)
+    decided = 0 if held is None else held[0]
+    if not isinstance(decided, int) or not 0 <= decided <= days:
+        raise ValueError(f"the records hold {decided!r} trading days decided; this window has {days}")
+    return decided
+
+
+async def _decide_day(
+    pipeline: Pipeline, events: list[dict[str, object]], tally: RunTally, concurrency: int, *, recorded: bool
+) -> None:
+    """Deliberate the day's events as one wave. With `recorded` (a day an earlier process of the run got to),
+    the decisions held already are recalled instead: handed to the risk monitor in the wave's order, as the
+    first time; a day cut short is submitted as a whole, its decided events returning their records."""
+    held: dict[str, DecisionRecord] = {}
+    if recorded:
+        for event in events:
+            decision = await pipeline.services.store.get_decision(str(event["id"]))
+            if decision is not None:
+                held[decision.event_id] = decision
+        if len(held) == len(events):
+            for decision in held.values():
+                tally.recall(decision)
+                await pipeline.monitor.session_decided(decision)
+            return
+
+    def on_decision(decision: DecisionRecord, session_ms: float) -> None:
+        if decision.event_id in held:
+            tally.recall(decision)
+        else:
+            tally.add(decision, session_ms)
+
+    await pipeline.submit_wave(events, concurrency=max(1, concurrency), on_decision=on_decision)
 
 
 def _progress(
@@ -181,8 +273,8 @@ def _progress(
     broker: PaperBroker,
     tally: RunTally,
     first_open: np.ndarray,
-    start_equity: float,
     settings: Settings,
+    catching_up: bool,
 ) -> DayProgress:
     marks = broker.marks()
     positions = {s: (p.quantity, p.avg_price, marks.get(s, p.avg_price)) for s, p in broker.positions().items()}
@@ -193,8 +285,9 @@ def _progress(
         days=len(panel.dates),
         vix=vix,
         posture=str(posture_from_vix(vix, settings.deliberation.vix_thresholds)),
-        equity=broker.equity(),
-        benchmark_equity=start_equity * basket,
+        equity=marked_equity(broker.cash(), broker.positions().values(), marks),
+        benchmark_equity=settings.starting_cash * basket,
         positions=positions,
         tally=tally,
+        catching_up=catching_up,
     )

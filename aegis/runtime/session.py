@@ -3,18 +3,26 @@
 - Thread id = event id. If the event was decided already, the graph's first step returns the recorded
   decision. With checkpoints at every step (durability "sync" or "async"), a thread that stopped mid-run
   (a worker died) resumes from its last checkpoint instead of starting again. With durability "exit" (the
-  default) a run that died left no checkpoint, so a session starts afresh without reading the thread's.
+  default) a run that died left no checkpoint. A session never inherits the state of the thread's last
+  completed run (what it settled, a redelivery or a conflict it found): it starts afresh (`START_AFRESH`;
+  on PostgreSQL with "exit" without even reading the thread).
 - The whole session is bounded by `session_timeout_s` (3 minutes by default): past it, `SessionTimeoutError`
   is raised and nothing of the unfinished session is executed beyond what the broker already accepted
   (which the event id makes idempotent on a retry).
 - While it runs, its progress (the stages finished so far) is saved every `incremental_save_s` seconds
   to the durable store, under `session:<event id>`; the full save at the end is the decision record.
+- A session says how its event was delivered (`Delivery`): first (decided now), redelivered with the same
+  content (the recorded decision returned), or a conflict (the id's first arrival had other content: this
+  delivery is rejected, kept in the event conflicts, and its record is not the id's decision). Tallies
+  count an event's outcome once, on its first delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -22,7 +30,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Durability
 
 from graphs.deliberation.context import RunKnobs
-from state.checkpoints import START_AFRESH
+from state.checkpoints import START_AFRESH, SessionSaver
 from state.clock import Clock
 from state.decisions import DecisionRecord, StageRecord
 from state.store.base import DurableStore
@@ -30,6 +38,18 @@ from state.store.base import DurableStore
 
 class SessionTimeoutError(TimeoutError):
     """The session ran past its time limit; its event stays unacknowledged for a retry."""
+
+
+class Delivery(StrEnum):
+    FIRST = "first"  # decided in this session (or resumed after an attempt that died)
+    REDELIVERED = "redelivered"  # seen before with the same content: the decision recorded then
+    CONFLICT = "conflict"  # seen before with other content: rejected, recorded as a conflict
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    decision: DecisionRecord
+    delivery: Delivery
 
 
 def progress_key(thread_id: str) -> str:
@@ -86,14 +106,20 @@ async def run_session(
     timeout_s: float,
     incremental_save_s: float,
     durability: Durability,
-) -> DecisionRecord:
+) -> Decided:
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     payload: dict[str, Any] | None = {"event": raw}
-    if durability == "exit":  # a killed run left no checkpoint; a completed one left its decision recorded
+    # A run never inherits the state of the thread's last *completed* run (what that run settled, a
+    # redelivery or a conflict it found): it starts afresh. A run that stopped mid-way is continued from its
+    # last checkpoint (durability "sync"/"async"), or, with "exit", run again over what it left. The
+    # PostgreSQL saver is not asked: a killed run left no checkpoint, and the read costs a query per session.
+    if durability == "exit" and isinstance(graph.checkpointer, SessionSaver):
         config["configurable"][START_AFRESH] = True
     elif graph.checkpointer is not None:
         snapshot = await graph.aget_state(config)
-        if snapshot.next:  # stopped mid-run: continue from the last checkpoint
+        if not snapshot.next:  # a new thread, or its last run completed
+            config["configurable"][START_AFRESH] = True
+        elif durability != "exit":  # stopped mid-run: continue from the last checkpoint
             payload = None
     final: dict[str, Any] = {}
 
@@ -119,4 +145,8 @@ async def run_session(
     decision = final.get("decision")
     if decision is None:
         raise RuntimeError(f"session {thread_id} ended without a decision record")
-    return decision if isinstance(decision, DecisionRecord) else DecisionRecord.model_validate(decision)
+    record = decision if isinstance(decision, DecisionRecord) else DecisionRecord.model_validate(decision)
+    delivery = (
+        Delivery.CONFLICT if "conflict" in final else Delivery.REDELIVERED if "prior" in final else Delivery.FIRST
+    )
+    return Decided(record, delivery)

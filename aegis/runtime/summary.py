@@ -1,21 +1,40 @@
-"""The tally of a run: outcomes, trades, P&L against buy-and-hold, and stage latencies."""
+"""The tally of a run: outcomes, trades, P&L against buy-and-hold, and stage latencies.
+
+The summary's counts and P&L are read from the run's records (`read_records`), never from what one
+process happened to see: after an interrupted, resumed or killed-and-resumed run they are what the store
+holds, and a resumed run ends with the summary of the same run made in one go. Only the latencies (and
+the wall time) are this process's: the `RunTally` it kept while deciding.
+"""
 
 from __future__ import annotations
 
+import math
+import sys
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 
 from state.alerts import Alert
 from state.decisions import DecisionRecord, Outcome
+from state.orders import Position
+from state.store.base import DurableStore
 
 LATENCY_STAGES = ("analyst", "validator", "commander", "session")
 
 
+def marked_equity(cash: float, positions: Iterable[Position], marks: Mapping[str, float]) -> float:
+    """Cash plus every position at its mark (at its average price without one), summed exactly in symbol
+    order, so one book gives one number whoever holds it (the running broker or the store)."""
+    held = sorted(positions, key=lambda p: p.symbol)
+    return math.fsum([cash, *(p.quantity * marks.get(p.symbol, p.avg_price) for p in held)])
+
+
 @dataclass
 class RunTally:
-    """Accumulates decisions and timings while a run goes on."""
+    """Accumulates decisions and timings while a run goes on (what the live view shows)."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
     failed_sessions: int = 0
@@ -31,14 +50,19 @@ class RunTally:
         self.recent_alerts = [alert, *self.recent_alerts[:4]]
 
     def add(self, decision: DecisionRecord, session_ms: float) -> None:
-        self.outcomes[str(decision.outcome)] += 1
-        self.failed_sessions += decision.failed
-        if decision.analysis is not None:
-            self.deliberations += 1
+        """A decision this process deliberated, and the wall-clock ms it took."""
+        self.recall(decision)
         for stage in decision.stages:
             if stage.stage in self.latencies_ms:
                 self.latencies_ms[stage.stage].append(stage.latency_ms)
         self.latencies_ms["session"].append(session_ms)
+
+    def recall(self, decision: DecisionRecord) -> None:
+        """A decision recorded by an earlier process of a resumed run: counted, its latencies not timed here."""
+        self.outcomes[str(decision.outcome)] += 1
+        self.failed_sessions += decision.failed
+        if decision.analysis is not None:
+            self.deliberations += 1
         self.llm_cost_usd += decision.llm_usage.cost_usd
         self.recent = [decision, *self.recent[:9]]
 
@@ -46,11 +70,48 @@ class RunTally:
     def events(self) -> int:
         return sum(self.outcomes.values())
 
+    @property
+    def decided_here(self) -> int:
+        """Sessions this process deliberated."""
+        return len(self.latencies_ms["session"])
+
     def count(self, outcome: Outcome) -> int:
         return self.outcomes.get(str(outcome), 0)
 
     def count_of(self, outcome: str) -> int:
         return self.outcomes.get(outcome, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Records:
+    """What a run's records hold: decisions by outcome, fills, the book marked at the last prices, alerts."""
+
+    outcomes: Mapping[str, int]
+    deliberations: int
+    failed_sessions: int
+    llm_cost_usd: float
+    fills: int
+    equity: float
+    alerts: Mapping[str, int]  # by level
+
+    def count(self, outcome: Outcome) -> int:
+        return self.outcomes.get(str(outcome), 0)
+
+
+async def read_records(store: DurableStore, starting_cash: float) -> Records:
+    """The run's totals as `store` holds them (a never-saved cash balance is the starting cash)."""
+    decisions = await store.decisions()
+    book = await store.account_book()
+    alerts = await store.alerts(limit=sys.maxsize)
+    return Records(
+        outcomes=Counter(str(d.outcome) for d in decisions),
+        deliberations=sum(d.analysis is not None for d in decisions),
+        failed_sessions=sum(d.failed for d in decisions),
+        llm_cost_usd=math.fsum(d.llm_usage.cost_usd for d in decisions),
+        fills=len(await store.fills()),
+        equity=marked_equity(starting_cash if book.cash is None else book.cash, book.positions, book.marks),
+        alerts=Counter(str(a.level) for a in alerts),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,20 +147,38 @@ class RunSummary:
     start_equity: float
     end_equity: float
     benchmark_return: float  # fraction
-    latencies: dict[str, Percentiles]
-    wall_seconds: float
+    latencies: dict[str, Percentiles]  # of the sessions this process deliberated
+    wall_seconds: float  # this process
     records: str
     providers: str
     llm_cost_usd: float
     alerts: dict[str, int] = field(default_factory=dict)  # by level
+    days_decided: int | None = None  # None: every trading day
+    last_decided: date | None = None  # the last trading day decided
+    decided_here: int | None = None  # sessions this process deliberated; None: all of them
 
     @property
     def strategy_return(self) -> float:
         return self.end_equity / self.start_equity - 1.0
 
+    @property
+    def complete(self) -> bool:
+        return self.days_decided is None or self.days_decided >= self.trading_days
+
+    @property
+    def in_part_here(self) -> bool:
+        """Some of the run's sessions were deliberated by an earlier process (a resumed run)."""
+        return self.decided_here is not None and self.decided_here < self.events
+
     def lines(self) -> list[str]:
+        head = (
+            f"AEGIS run summary: {self.window}, {self.symbols} symbols, {self.trading_days} trading days"
+            if self.complete
+            else f"AEGIS run summary so far: {self.window}, {self.symbols} symbols"
+        )
+        here = " (this process)" if self.in_part_here else ""
         out = [
-            f"AEGIS run summary: {self.window}, {self.symbols} symbols, {self.trading_days} trading days",
+            head,
             f"  roles                {self.providers}",
             f"  events               {self.events}",
             f"  deliberations        {self.deliberations}  (screened out without LLM: {self.screened_out})",
@@ -111,7 +190,7 @@ class RunSummary:
             f"  failed sessions      {self.failed_sessions}",
             f"  P&L                  {self.end_equity - self.start_equity:+,.2f} ({self.strategy_return:+.2%})"
             f"  vs buy-and-hold of the basket {self.benchmark_return:+.2%}",
-            "  stage latency (ms)   p50      p95      p99      n",
+            f"  stage latency (ms)   p50      p95      p99      n{here}",
         ]
         for stage, p in self.latencies.items():
             out.append(f"    {stage:<18} {p.p50:<8.2f} {p.p95:<8.2f} {p.p99:<8.2f} {p.n}")
@@ -119,6 +198,6 @@ class RunSummary:
         if self.alerts:
             levels = ", ".join(f"{level} {n}" for level, n in sorted(self.alerts.items()))
             out.append(f"  alerts               {sum(self.alerts.values())} ({levels}): aegis alerts list")
-        out.append(f"  wall time            {self.wall_seconds:.1f} s")
+        out.append(f"  wall time            {self.wall_seconds:.1f} s{here}")
         out.append(f"  records              {self.records}")
         return out

@@ -54,6 +54,9 @@ class DeliberationConfig(BaseModel):
     roles: dict[str, RoleConfig] = Field(default_factory=_default_roles)
     min_confidence: float = Field(0.65, ge=0, le=1)
     max_market_age_s: float = Field(30.0, gt=0)
+    max_event_age_s: float = Field(
+        300.0, gt=0, description="An event older than this on the session's clock is stale: screened out"
+    )
     failed_sessions_to_defensive: int = Field(3, ge=1)
     stop_losses_to_defensive: int = Field(
         3, ge=1, description="Stop-loss exits in a row that force the defensive posture"

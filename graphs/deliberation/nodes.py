@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -30,10 +30,10 @@ from quant.risk_guard import Action, GuardDecision, ProposedOrder, guard_order
 from state.context import OperatingMode, SessionContext
 from state.context_loader import ENTRY_ORDER_TYPES_KEY, FAILED_SESSIONS_COUNTER
 from state.decisions import DecisionRecord, GuardChangeRecord, Outcome, StageRecord, StageStatus, Usage
-from state.events import Event, EventRejectedError, parse_event
+from state.events import Event, EventRejectedError, FieldError, parse_event
 from state.exposure import book_view
 from state.orders import OrderRequest, OrderType, Side
-from state.store.base import AccountBook, AuditEntry, ListAppend, SessionEnd
+from state.store.base import AccountBook, AuditEntry, EventConflict, ListAppend, SessionEnd
 from state.trading import TradingStates
 from tools.broker.base import BrokerError
 
@@ -50,10 +50,57 @@ def _knobs(runtime: Runtime[RunKnobs] | None) -> RunKnobs:
     return context if isinstance(context, RunKnobs) else RunKnobs()
 
 
+# ---- what reaches normalize: an event as received, or an input the front door refused -----------
+
+REFUSED = "refused_input"
+UNREADABLE = "unreadable"  # the recorded type of a refused input that holds no event
+
+
+def refused_input(where: str, problem: str, received: Any) -> dict[str, Any]:
+    """What the front door (`aegis.Pipeline`) passes on for an input it refused before it became an event: a
+    tape line that is not UTF-8, not JSON or not a JSON object; a value that is not a JSON object; an event
+    out of the tape's time order. `normalize` records it as rejected, reason "<where>: <problem>". An event
+    inside (`received` a JSON object) keeps its id and is recorded as it arrived; anything else (`received`
+    as text or a JSON value) is recorded in this wrapper under an id derived from it."""
+    return {REFUSED: {"where": where, "problem": problem, "received": received}}
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    where: str
+    problem: str
+    received: Any
+
+
+def _refusal(raw: Any) -> _Refusal | None:
+    """The refusal `raw` wraps (exactly the wrapper of `refused_input`), or None for anything else."""
+    inner = raw.get(REFUSED) if isinstance(raw, dict) and len(raw) == 1 else None
+    if not isinstance(inner, dict):
+        return None
+    where, problem = inner.get("where"), inner.get("problem")
+    if not isinstance(where, str) or not isinstance(problem, str):
+        return None
+    return _Refusal(where, problem, inner.get("received"))
+
+
+def recorded_event(raw: Any) -> Any:
+    """The event as the store records it: the one inside a refusal, else `raw` as received."""
+    refusal = _refusal(raw)
+    return refusal.received if refusal is not None and isinstance(refusal.received, dict) else raw
+
+
+def recorded_type(raw: Any) -> str:
+    event = recorded_event(raw)
+    if _refusal(event) is not None:
+        return UNREADABLE
+    return str(event.get("type") if isinstance(event, dict) else None)
+
+
 def raw_event_id(raw: Any) -> str:
     """The event's own id when it has a usable one, else a stable id derived from its content."""
-    if isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"].strip():
-        return str(raw["id"])
+    event = recorded_event(raw)
+    if isinstance(event, dict) and isinstance(event.get("id"), str) and event["id"].strip():
+        return str(event["id"])
     digest = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:20]
     return f"rejected-{digest}"
 
@@ -78,13 +125,23 @@ class DeliberationNodes:
     async def normalize(self, state: DeliberationState) -> Update:
         raw = state["event"]
         now = self.s.clock.now()
-        event_id = raw_event_id(raw)
-        kind = str(raw.get("type") if isinstance(raw, dict) else None)
-        first_arrival = await self.s.store.record_event(event_id, kind, now, raw)
+        event_id, event = raw_event_id(raw), recorded_event(raw)
+        first_arrival = await self.s.store.record_event(event_id, recorded_type(raw), now, event)
         if not first_arrival:  # only an event seen before can have been decided before
+            # The id is the idempotency key: the same content gets the first decision back; other content
+            # under the id is not that event. The first stands; this delivery is rejected and recorded.
+            conflict = await self.s.store.check_redelivery(event_id, event, now)
+            if conflict is not None:
+                return _conflicting(conflict)
             prior = await self.s.store.get_decision(event_id)
             if prior is not None:
                 return {"prior": prior}
+        refusal = _refusal(raw)
+        if refusal is not None:
+            errors = [FieldError(field=refusal.where, message=refusal.problem)]
+            own_id = event_id if event is not raw else None  # an input without an event has no id of its own
+            await self.s.store.record_rejection(own_id, event, errors, now)
+            return {"rejection": errors, "settled": Settlement(Outcome.REJECTED, f"{refusal.where}: {refusal.problem}")}
         try:
             parsed = parse_event(raw, now=now)
         except EventRejectedError as exc:
@@ -124,8 +181,9 @@ class DeliberationNodes:
         return {"report": report}
 
     async def pre_screen(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
+        config = self.config(runtime)
         reason = pre_screen(
-            state["parsed"], state["context"], state.get("report"), self.config(runtime).max_market_age_s
+            state["parsed"], state["context"], state.get("report"), config.max_market_age_s, config.max_event_age_s
         )
         return {"settled": Settlement(Outcome.SCREENED_OUT, reason)} if reason else {}
 
@@ -281,8 +339,9 @@ class DeliberationNodes:
         await self.s.ordering.wait_turn(raw_event_id(state["event"]))
         record = self._record(state, self.config(runtime))
         self.s.ledger.settle(record.event_id)
-        if not await self._finish(state, record):  # a concurrent delivery recorded first: return what it recorded
-            record = await self.s.store.get_decision(record.event_id) or record
+        # A conflict is never the id's decision (that is the first arrival's): normalize kept it apart.
+        if "conflict" not in state and not await self._finish(state, record):
+            record = await self.s.store.get_decision(record.event_id) or record  # a concurrent delivery was first
         self.s.ordering.finished(raw_event_id(state["event"]))
         return {"decision": record}
 
@@ -294,7 +353,7 @@ class DeliberationNodes:
         guard = state.get("guard")
         return DecisionRecord(
             event_id=event.id if event else raw_event_id(state["event"]),
-            event_type=str(event.type) if event else str(state["event"].get("type")),
+            event_type=str(event.type) if event else recorded_type(state["event"]),
             symbol=event.symbol if event else None,
             outcome=settled.outcome,
             reason=settled.reason,
@@ -345,6 +404,19 @@ class DeliberationNodes:
             forced = {"failed_sessions": finished.streak, "last_event": record.event_id}
             await self.s.store.audit("session", "posture_forced_defensive", forced, now)
         return True
+
+
+def _conflicting(conflict: EventConflict) -> Update:
+    reason = (
+        f"conflict: event id {conflict.event_id} was first recorded with other content (sha256 "
+        f"{conflict.first_hash[:12]}, this delivery {conflict.new_hash[:12]}); the first stands, this "
+        "delivery is rejected and kept in the event conflicts"
+    )
+    return {
+        "rejection": [FieldError(field="id", message=reason)],
+        "settled": Settlement(Outcome.REJECTED, reason),
+        "conflict": conflict.new_hash,
+    }
 
 
 def _role_update(key: str, result: RoleResult[Any], fail_closed: Any) -> Update:

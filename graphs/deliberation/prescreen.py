@@ -14,13 +14,20 @@ DELIBERATED_TYPES = frozenset({EventType.MARKET_TICK, EventType.SIGNAL_GENERATED
 
 
 def pre_screen(
-    event: Event, context: SessionContext, report: QuantReport | None, max_market_age_s: float
+    event: Event,
+    context: SessionContext,
+    report: QuantReport | None,
+    max_market_age_s: float,
+    max_event_age_s: float = float("inf"),
 ) -> str | None:
     """The reason to stop before the roles, or None to deliberate."""
     if event.type not in DELIBERATED_TYPES:
         return f"{event.type} events are recorded for their own flow; the deliberation handles market events"
     if event.symbol is None:
         return f"{event.type} without a symbol: nothing to trade"
+    age_s = (context.loaded_at - event.event_time).total_seconds()
+    if age_s > max_event_age_s:
+        return f"the event is {age_s:,.0f} s old on the session's clock (limit {max_event_age_s:g} s): stale"
     symbol = event.symbol
     held = context.portfolio.quantity(symbol) > 0
     refusal = context.trading.refusal(symbol, reduces=held)

@@ -144,6 +144,7 @@ class DeliberationState(TypedDict, total=False):
     parsed: Event
     rejection: list[FieldError]
     prior: DecisionRecord  # the decision already recorded for this event id (a redelivery)
+    conflict: str  # a redelivery with other content than the first: its content hash (rejected, not decided)
     context: SessionContext
     report: QuantReport
     analysis: AnalystView
@@ -163,8 +164,8 @@ def checkpoint_types() -> list[type]:
     import sys
 
     modules = (
-        "state.events", "state.context", "state.decisions", "state.orders", "quant.posture", "quant.report",
-        "quant.risk_guard", "agents.analyst", "agents.validator", "agents.commander", __name__,
+        "state.events", "state.context", "state.decisions", "state.orders", "state.trading", "quant.posture",
+        "quant.report", "quant.risk_guard", "agents.analyst", "agents.validator", "agents.commander", __name__,
     )  # fmt: skip
     found: list[type] = []
     for name in modules:

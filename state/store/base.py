@@ -6,7 +6,8 @@ store module, so no caller ever writes SQL.
 
 Decisions that must not be silently changed:
 - Idempotency lives in the store's keys, not in callers' care: `record_event`, `save_fill` and
-  `book_fill` ignore a repeated id, `save_decision` refuses a second decision for an event, and
+  `book_fill` ignore a repeated id (`check_redelivery` tells a repeated event id with other content apart
+  and records it as a conflict), `save_decision` refuses a second decision for an event, and
   `save_order` returns the order already held for an event instead of creating a second one
   (DESIGN invariant 3: exactly one order per event).
 - Timestamps handed to a store must be timezone-aware; a store refuses naive ones (`InvalidRecordError`)
@@ -36,6 +37,7 @@ __all__ = [
     "BookSnapshot",
     "CorruptRecordError",
     "DurableStore",
+    "EventConflict",
     "Finished",
     "InvalidRecordError",
     "ListAppend",
@@ -108,6 +110,17 @@ class AccountBook:
 
 
 @dataclass(frozen=True, slots=True)
+class EventConflict:
+    """An event id delivered again with content other than its first arrival's (`check_redelivery`).
+    Hashes: sha256 of the canonical JSON of each content (the form `events.raw` keeps)."""
+
+    event_id: str
+    first_hash: str
+    new_hash: str
+    detected_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     actor: str
     action: str
@@ -166,6 +179,16 @@ class DurableStore(Protocol):
         """The dead-letter record of an invalid event; one per event id (id-less ones always append)."""
         ...
 
+    async def check_redelivery(self, event_id: str, raw: Mapping[str, Any], at: datetime) -> EventConflict | None:
+        """Compare a redelivered event with the first arrival recorded under `event_id` (canonical JSON,
+        sha256). Other content: the conflict is recorded (once per distinct content) and returned. The same
+        content, or no event recorded under the id: None."""
+        ...
+
+    async def event_conflicts(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The recorded conflicts, newest first: event_id, first_hash, new_hash, raw, detected_at."""
+        ...
+
     # ---- decisions --------------------------------------------------------------------------------
     async def rejected_events(self, limit: int = 100) -> list[dict[str, Any]]:
         """The dead letters, newest first: event_id, raw, errors (field, message), rejected_at."""
@@ -184,6 +207,10 @@ class DurableStore(Protocol):
 
     async def recent_decisions(self, limit: int) -> list[DecisionRecord]:
         """The last `limit` decisions, newest first."""
+        ...
+
+    async def decisions(self) -> list[DecisionRecord]:
+        """Every decision, in the order they were saved (what a run's summary counts)."""
         ...
 
     # ---- orders and fills -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ engines share exactly one definition of what a row looks like and cannot drift a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +32,8 @@ __all__ = [
     "POSITION_COLUMNS",
     "audit_entry",
     "book_rows",
+    "conflict_entry",
+    "content_hash",
     "counter_value",
     "decision_row",
     "fill_from",
@@ -100,6 +103,12 @@ def json_text(value: Any) -> str:
     return json.dumps(_jsonable(value), sort_keys=True, allow_nan=False, default=str)
 
 
+def content_hash(text: str) -> str:
+    """sha256 of a stored JSON text: `json_text` is canonical (sorted keys, one spelling per value), so equal
+    contents hash alike, however their keys were ordered on arrival."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def parse(kind: str, key: object, build: Callable[[_A], _T], raw: _A) -> _T:
     """`build(raw)`, or `CorruptRecordError` naming the record when the stored row no longer parses."""
     try:
@@ -135,6 +144,17 @@ def rejection_entry(row: Sequence[Any]) -> dict[str, Any]:
         "raw": json.loads(row[1]),
         "errors": json.loads(row[2]),
         "rejected_at": datetime.fromisoformat(row[3]),
+    }
+
+
+def conflict_entry(row: Sequence[Any]) -> dict[str, Any]:
+    """From (event_id, first_hash, new_hash, raw, detected_at)."""
+    return {
+        "event_id": row[0],
+        "first_hash": row[1],
+        "new_hash": row[2],
+        "raw": json.loads(row[3]),
+        "detected_at": datetime.fromisoformat(row[4]),
     }
 
 

@@ -24,6 +24,7 @@ from state.store.base import (
     AccountBook,
     AuditEntry,
     BookSnapshot,
+    EventConflict,
     Finished,
     ListAppend,
     RecordNotFoundError,
@@ -36,6 +37,8 @@ from state.store.rows import (
     POSITION_COLUMNS,
     audit_entry,
     book_rows,
+    conflict_entry,
+    content_hash,
     counter_value,
     decision_row,
     fill_from,
@@ -142,6 +145,33 @@ class SqlStore(SqlControls, ABC):
                 params,
             )
 
+    async def check_redelivery(self, event_id: str, raw: Mapping[str, Any], at: datetime) -> EventConflict | None:
+        text = json_text(raw)
+        new_hash = content_hash(text)
+        async with self._use(transaction=True) as db:
+            first = await db.fetch_one("SELECT raw FROM events WHERE event_id = ?", (event_id,))
+            if first is None or content_hash(first[0]) == new_hash:
+                return None
+            conflict = EventConflict(event_id, content_hash(first[0]), new_hash, at)
+            await self._take_turn(db, "event_conflicts")
+            await db.execute(
+                "INSERT INTO event_conflicts (seq, event_id, first_hash, new_hash, raw, detected_at) "
+                f"VALUES ({_next_seq('event_conflicts')}, ?, ?, ?, ?, ?) ON CONFLICT (event_id, new_hash) DO NOTHING",
+                (event_id, conflict.first_hash, new_hash, text, ts(at)),
+            )
+        return conflict
+
+    async def event_conflicts(self, limit: int = 100) -> list[dict[str, Any]]:
+        if limit <= 0:
+            return []
+        async with self._use() as db:
+            rows = await db.fetch_all(
+                "SELECT event_id, first_hash, new_hash, raw, detected_at FROM event_conflicts "
+                "ORDER BY seq DESC LIMIT ?",
+                (limit,),
+            )
+        return [conflict_entry(r) for r in rows]
+
     async def rejected_events(self, limit: int = 100) -> list[dict[str, Any]]:
         if limit <= 0:
             return []
@@ -223,6 +253,11 @@ class SqlStore(SqlControls, ABC):
             rows = await db.fetch_all(
                 "SELECT event_id, record FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT ?", (limit,)
             )
+        return [parse("decision", r[0], DecisionRecord.model_validate_json, r[1]) for r in rows]
+
+    async def decisions(self) -> list[DecisionRecord]:
+        async with self._use() as db:
+            rows = await db.fetch_all("SELECT event_id, record FROM decisions ORDER BY seq")
         return [parse("decision", r[0], DecisionRecord.model_validate_json, r[1]) for r in rows]
 
     async def recent_outcomes(self, limit: int) -> list[RecentDecision]:

@@ -220,7 +220,7 @@ def test_both_stores_satisfy_the_durable_store_protocol(tmp_path: Path) -> None:
 
 async def test_open_records_the_applied_migration(engine: Engine, store: Store) -> None:
     applied = [(v, n) for v, n, _ in await engine.query("SELECT * FROM schema_migrations ORDER BY version")]
-    assert applied == [(1, "init"), (2, "market_snapshot"), (3, "capital_protection")]
+    assert applied == [(1, "init"), (2, "market_snapshot"), (3, "capital_protection"), (4, "event_conflicts")]
 
 
 async def test_migrations_applied_twice_are_a_no_op_and_keep_the_data(engine: Engine) -> None:
@@ -228,11 +228,11 @@ async def test_migrations_applied_twice_are_a_no_op_and_keep_the_data(engine: En
         await store.set_counter("session_failures", 2)
     async with engine.make() as store:
         assert await store.get_counter("session_failures") == 2
-    assert len(await engine.query("SELECT version FROM schema_migrations")) == 3
+    assert len(await engine.query("SELECT version FROM schema_migrations")) == 4
 
 
 async def test_migrate_applies_each_version_once_without_opening_a_store(engine: Engine) -> None:
-    assert await engine.migrate() == [1, 2, 3]
+    assert await engine.migrate() == [1, 2, 3, 4]
     assert await engine.migrate() == []
     async with engine.make() as store:
         assert await store.cash() is None
@@ -308,6 +308,28 @@ async def test_record_rejection_is_one_dead_letter_per_event_id(store: Store) ->
     assert found[-1]["errors"] == [{"field": "payload.bar.low", "message": "low must be <= open and close"}]
     assert len(await store.rejected_events(limit=1)) == 1
     assert await store.rejected_events(limit=0) == []
+
+
+async def test_a_redelivery_with_other_content_is_recorded_once_as_a_conflict(store: Store) -> None:
+    first = {"id": "e1", "type": "NEWS", "payload": {"headline": "first"}}
+    await store.record_event("e1", "NEWS", T0, first)
+    assert await store.check_redelivery("e1", dict(reversed(first.items())), at(1)) is None  # same content
+    assert await store.check_redelivery("e-unknown", first, at(1)) is None  # nothing recorded under the id
+    other = {**first, "payload": {"headline": "other"}}
+    conflict = await store.check_redelivery("e1", other, at(2))
+    assert conflict is not None and conflict.event_id == "e1" and conflict.detected_at == at(2)
+    assert conflict.first_hash != conflict.new_hash
+    again = await store.check_redelivery("e1", other, at(3))  # still a conflict, kept once
+    assert again is not None and (again.first_hash, again.new_hash) == (conflict.first_hash, conflict.new_hash)
+    [kept] = await store.event_conflicts()
+    assert kept == {
+        "event_id": "e1",
+        "first_hash": conflict.first_hash,
+        "new_hash": conflict.new_hash,
+        "raw": other,
+        "detected_at": at(2),
+    }
+    assert await store.event_conflicts(limit=0) == []
 
 
 # ---- decisions ----------------------------------------------------------------------------------
