@@ -35,6 +35,10 @@ limit that each of them alone respects.
   posture's ``limit_order_share_pct``. The quantity is whole units, rounded down; below one unit is
   rejected. Stop and target distances wider than the posture's (or missing) are set to the posture's;
   tighter ones are kept.
+- Bots (``BookView.sleeve``): a bot buys only symbols no other bot holds or has pending, and only within
+  its sleeve: its committed value (filled and pending, at market value) stays within its allocation of
+  equity (``bot.sleeve``); entry size, concentration and gross exposure stay percentages of the whole
+  account's equity. A bot sells only its own positions.
 
 Pure: no I/O, no clock; depends only on ``quant.posture``.
 """
@@ -103,6 +107,21 @@ class ProposedOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class Sleeve:
+    """The ordering bot's share of the account: its budget for committed exposure and what it committed.
+
+    ``budget_pct`` is the bot's allocation in percent of equity; ``committed`` the market value of its
+    filled holdings plus its pending buys; ``holders`` maps each symbol held or pending to the bot that
+    holds it (one bot holds a symbol at a time).
+    """
+
+    bot_id: str
+    budget_pct: float
+    committed: float
+    holders: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class BookView:
     """The account as the guard sees it, in account currency: filled and pending. Long only.
 
@@ -120,6 +139,7 @@ class BookView:
     pending_buy_values: Mapping[str, float] = field(default_factory=dict)  # symbol -> value pending buys add
     pending_sell_quantities: Mapping[str, float] = field(default_factory=dict)  # symbol -> quantity being sold
     reserved_cash: float = 0.0
+    sleeve: Sleeve | None = None  # the ordering bot's budget; None: the whole account is one sleeve
 
     def committed_value(self, symbol: str) -> float:
         """Filled plus pending value of `symbol` (NaN propagates: the caller fails closed)."""
@@ -232,6 +252,9 @@ def _guard_sell(
         return _reject(f"held or pending-sell quantity of {symbol} is not finite ({held}, {being_sold})")
     if held <= 0:
         return _reject("nothing to sell: short selling is disabled")
+    holder = book.sleeve.holders.get(symbol) if book.sleeve is not None else None
+    if book.sleeve is not None and holder != book.sleeve.bot_id:
+        return _reject(f"the {symbol} position belongs to bot {holder}, not to bot {book.sleeve.bot_id}")
     quantity = held - max(being_sold, 0.0)
     if quantity <= 0:
         return _reject(f"a pending sell already closes the {held:g} {symbol} held")
@@ -304,6 +327,10 @@ def _guard_buy(
     if not (math.isfinite(current_value) and math.isfinite(gross)):
         return _reject(f"committed value of {symbol} or of the book is not finite ({current_value}, {gross})")
 
+    sleeve_room = _sleeve_room(book, symbol)
+    if isinstance(sleeve_room, GuardDecision):
+        return sleeve_room
+
     changes: list[GuardChange] = []
     size_pct = proposal.size_pct
     if size_pct > posture.entry_size_pct:
@@ -339,8 +366,11 @@ def _guard_buy(
             "(filled and pending)",
             changes,
         )
-    value_room = min(concentration_room, gross_room)
-    room_rule = "limits.concentration" if concentration_room <= gross_room else "limits.gross_exposure"
+    rooms = {"limits.concentration": concentration_room, "limits.gross_exposure": gross_room}
+    if sleeve_room is not None:
+        rooms["bot.sleeve"] = sleeve_room
+    room_rule = min(rooms, key=lambda rule: rooms[rule])
+    value_room = rooms[room_rule]
     value_notional = value_room * reference / price
     if notional > value_notional:
         changes.append(GuardChange("notional", _fmt(notional), _fmt(value_notional), room_rule))
@@ -379,6 +409,27 @@ def _guard_buy(
         reference_price=reference,
     )
     return GuardDecision(order=order, changes=tuple(changes), rejected_because=None)
+
+
+def _sleeve_room(book: BookView, symbol: str) -> float | GuardDecision | None:
+    """What the ordering bot's sleeve leaves for a buy of `symbol` (market value), None without a sleeve,
+    or the rejection: another bot holds the symbol, the budget is not finite, or it is spent."""
+    sleeve = book.sleeve
+    if sleeve is None:
+        return None
+    holder = sleeve.holders.get(symbol)
+    if holder is not None and holder != sleeve.bot_id:
+        return _reject(f"{symbol} is held or pending for bot {holder}: one bot holds a symbol at a time")
+    if not (math.isfinite(sleeve.budget_pct) and sleeve.budget_pct >= 0 and math.isfinite(sleeve.committed)):
+        return _reject(f"bot {sleeve.bot_id}'s sleeve is not measurable ({sleeve.budget_pct} %, {sleeve.committed})")
+    budget = sleeve.budget_pct / 100.0 * book.equity
+    room = budget - sleeve.committed
+    if room <= 0:
+        return _reject(
+            f"bot {sleeve.bot_id}'s sleeve is spent: {_fmt(sleeve.committed)} committed (filled and pending) of "
+            f"its {sleeve.budget_pct:g} % allocation ({_fmt(budget)})"
+        )
+    return room
 
 
 def _buy_order_type(

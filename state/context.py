@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from quant.posture import Posture, PostureParams
+from state.bots import BotBook
 from state.events import Bar
 from state.orders import Position
 from state.trading import TradingStates
@@ -53,8 +54,13 @@ class Portfolio(_Frozen):
     def day_pnl(self) -> float:
         return self.equity - self.day_start_equity
 
-    def quantity(self, symbol: str) -> float:
-        return sum(p.quantity for p in self.positions if p.symbol == symbol)
+    def quantity(self, symbol: str, bot_id: str | None = None) -> float:
+        """The quantity held of `symbol` (by `bot_id` only, when given)."""
+        return sum(p.quantity for p in self.positions if p.symbol == symbol and bot_id in (None, p.bot_id))
+
+    def holder(self, symbol: str) -> str | None:
+        """The bot holding `symbol` (one bot holds a symbol at a time), or None."""
+        return next((p.bot_id for p in self.positions if p.symbol == symbol and p.quantity > 0), None)
 
     def value(self, symbol: str) -> float:
         mark = self.marks.get(symbol)
@@ -79,6 +85,7 @@ class SessionContext(_Frozen):
     vix: float | None
     mode: OperatingMode
     trading: TradingStates
+    bots: BotBook = Field(default_factory=BotBook)  # the registered bots (empty: the implicit default bot)
     consecutive_failures: int = 0
     recent_decisions: tuple[RecentDecision, ...] = ()
     recent_entry_order_types: tuple[str, ...] = ()

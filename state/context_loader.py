@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from quant.posture import Posture, PostureParams, VixThresholds, posture_from_vix, stricter
+from state.bots import BotBook
 from state.clock import Clock
 from state.context import MarketSnapshot, OperatingMode, Portfolio, SessionContext
 from state.store.base import DurableStore
@@ -31,6 +32,7 @@ TRADING_STATE_KEY = "ops:trading_state"  # the durable trading states, mirrored 
 ENTRY_ORDER_TYPES_KEY = "book:recent_entry_order_types"
 FAILED_SESSIONS_COUNTER = "consecutive_failed_sessions"
 STOP_LOSS_STREAK_COUNTER = "consecutive_stop_losses"  # written by the risk monitor from the broker's exits
+BOTS_KEY = "ops:bots"  # the durable bot records, mirrored (`tools.ops.bots`)
 FEED_OUTAGE_KEY = "ops:feed_outage"  # {"since": last heartbeat, "tier"} while the feed is silent (monitor)
 PRICE_MISMATCH_KEY = "ops:price_mismatch"  # symbol -> broker vs market price difference in percent (monitor)
 MICRO_USD = 1_000_000  # LLM costs are counted in micro-dollars
@@ -66,7 +68,7 @@ class ContextLoader:
         trip)."""
         now = self._clock.now()
         symbols = [symbol] if symbol is not None else []
-        keys = (DAY_START_EQUITY_KEY, VIX_KEY, TRADING_STATE_KEY, PRICE_MISMATCH_KEY, FEED_OUTAGE_KEY)
+        keys = (DAY_START_EQUITY_KEY, VIX_KEY, TRADING_STATE_KEY, PRICE_MISMATCH_KEY, FEED_OUTAGE_KEY, BOTS_KEY)
         cost_counter = llm_cost_counter(now.date())
         book_read = asyncio.ensure_future(
             self._durable.book_snapshot(
@@ -139,6 +141,7 @@ class ContextLoader:
             vix=vix,
             mode=self._policy.default_mode,
             trading=trading,
+            bots=_bots(hot.values[BOTS_KEY]),
             price_mismatches=_mismatches(hot.values[PRICE_MISMATCH_KEY]),
             consecutive_failures=failures,
             recent_decisions=book.recent,
@@ -165,6 +168,16 @@ def _mismatches(value: Any) -> dict[str, float]:
     if not isinstance(value, dict):
         return {}
     return {str(k): float(v) for k, v in value.items() if isinstance(v, int | float)}
+
+
+def _bots(value: Any) -> BotBook:
+    """The mirrored bot records; a copy that does not parse lets no bot trade (fail closed)."""
+    if value is None:
+        return BotBook()
+    try:
+        return BotBook.model_validate(value)
+    except ValidationError as exc:
+        return BotBook(unreadable=f"the hot copy of the bots does not parse: {exc.error_count()} errors")
 
 
 def _trading_states(value: Any, now: datetime) -> TradingStates:

@@ -24,6 +24,8 @@ class Outcome(StrEnum):
     BLOCKED = "blocked"  # the risk guard refused the commander's order
     ORDERED = "ordered"  # an order went to the broker
     EXECUTION_FAILED = "execution_failed"  # the broker refused or failed; nothing was executed
+    APPLIED = "applied"  # an operations flow changed a control: an allocation applied, bots stopped
+    SKIPPED = "skipped"  # an operations flow decided to change nothing (e.g. a rebalance below the 5 % rule)
 
 
 class StageStatus(StrEnum):
@@ -92,6 +94,7 @@ class DecisionRecord(BaseModel):
     event_id: str
     event_type: str
     symbol: str | None = None
+    bot_id: str | None = None  # the bot the event belongs to (None: the event did not parse)
     outcome: Outcome
     reason: str
     decided_at: datetime

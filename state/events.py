@@ -29,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from state.bots import DEFAULT_BOT_ID, BotId
+
 SCHEMA_VERSION: Literal[1] = 1
 CLOCK_SKEW = timedelta(seconds=5)
 # A bar inside an event (a signal's, a tick's) closes at or before the event, and not long before: a daily
@@ -178,6 +180,12 @@ class EventEnvelope(Strict):
     event_time: AwareDatetime
     received_time: AwareDatetime | None = None
     schema_version: Literal[1] = SCHEMA_VERSION
+    bot_id: BotId | None = None  # the bot whose signal this is; None: the default bot
+
+    @property
+    def bot(self) -> str:
+        """The bot the event belongs to (the default bot when it names none)."""
+        return self.bot_id if self.bot_id is not None else DEFAULT_BOT_ID
 
     @field_validator("event_time")
     @classmethod

@@ -1,6 +1,8 @@
 """Orders, fills and positions: what the broker accepts and reports, and what the store keeps.
 
 An order's `event_id` is its idempotency key: one event never yields more than one entry order.
+Every order, fill and position belongs to a bot (`state.bots`); records written before bots existed
+belong to the default bot.
 Prices are in the instrument's currency; quantities in shares/units.
 """
 
@@ -11,6 +13,8 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from state.bots import DEFAULT_BOT_ID, BotId
 
 
 class Side(StrEnum):
@@ -53,6 +57,7 @@ class OrderRequest(_Record):
     stop_loss_price: Annotated[float, Field(gt=0)] | None = None
     take_profit_price: Annotated[float, Field(gt=0)] | None = None
     created_at: AwareDatetime
+    bot_id: BotId = DEFAULT_BOT_ID  # the bot whose sleeve the order commits
 
 
 class Order(_Record):
@@ -79,6 +84,7 @@ class Fill(_Record):
     fee: Annotated[float, Field(ge=0)]
     reason: FillReason
     time: AwareDatetime
+    bot_id: BotId = DEFAULT_BOT_ID
 
 
 class Position(_Record):
@@ -89,6 +95,7 @@ class Position(_Record):
     take_profit_price: float | None = None
     opened_at: datetime
     opened_by_event: str
+    bot_id: BotId = DEFAULT_BOT_ID  # one bot holds a symbol at a time
 
     @property
     def cost(self) -> float:

@@ -272,6 +272,7 @@ class DeliberationNodes:
             recent_entry_order_types=context.recent_entry_order_types,
             fee_buffer_pct=limits.fee_buffer_pct,
             prices={market.symbol: market.last.close} if market is not None else None,
+            bot=context.bots.get(event.bot, context.loaded_at),
         )
         proposal = ProposedOrder(
             symbol=event.symbol or "",
@@ -307,6 +308,7 @@ class DeliberationNodes:
             stop_loss_price=guarded.stop_loss_price,
             take_profit_price=guarded.take_profit_price,
             created_at=self.s.clock.now(),
+            bot_id=event.bot,
         )
         # The last check before the broker, under the account lock the kill switch also takes: the trading
         # state as it is now, and the book as it is now (another worker may have ordered since the guard).
@@ -355,6 +357,7 @@ class DeliberationNodes:
             event_id=event.id if event else raw_event_id(state["event"]),
             event_type=str(event.type) if event else recorded_type(state["event"]),
             symbol=event.symbol if event else None,
+            bot_id=event.bot if event else None,
             outcome=settled.outcome,
             reason=settled.reason,
             decided_at=self.s.clock.now(),

@@ -1,5 +1,8 @@
 """The pre-screen: can this event lead to an action at all? If not, it is settled here without any LLM call.
 
+A signal belongs to a bot (the default bot when it names none): a stopped or unknown bot's signal stops
+here, and a bot deliberates only symbols no other bot holds.
+
 Pure: it reads the event, the session context and the quant report, and says why the session stops, or
 returns None to let the roles deliberate.
 """
@@ -28,8 +31,13 @@ def pre_screen(
     age_s = (context.loaded_at - event.event_time).total_seconds()
     if age_s > max_event_age_s:
         return f"the event is {age_s:,.0f} s old on the session's clock (limit {max_event_age_s:g} s): stale"
+    bot = event.bot
+    stopped = context.bots.refusal(bot, context.loaded_at)
+    if stopped is not None:
+        return stopped
     symbol = event.symbol
-    held = context.portfolio.quantity(symbol) > 0
+    holder = context.portfolio.holder(symbol)
+    held = holder == bot
     refusal = context.trading.refusal(symbol, reduces=held)
     if refusal is not None:
         return refusal if held or "halted" in refusal else f"{refusal}; no position in {symbol} to reduce"
@@ -40,6 +48,8 @@ def pre_screen(
     if "insufficient_history" in report.flags:
         return f"not enough history for the indicators ({report.bars_used} bars)"
     direction = event.payload.direction if isinstance(event, SignalEvent) else None
+    if holder is not None and not held:
+        return f"{symbol} is held by bot {holder}, not by bot {bot}: one bot holds a symbol at a time"
     if direction == "short" and not held:
         return "short signal with no position to close (short selling is disabled)"
     if direction == "long":

@@ -164,8 +164,8 @@ def checkpoint_types() -> list[type]:
     import sys
 
     modules = (
-        "state.events", "state.context", "state.decisions", "state.orders", "state.trading", "quant.posture",
-        "quant.report", "quant.risk_guard", "agents.analyst", "agents.validator", "agents.commander", __name__,
+        "state.events", "state.context", "state.decisions", "state.orders", "state.trading", "state.bots",
+        "quant.posture", "quant.report", "quant.risk_guard", "agents.analyst", "agents.validator", "agents.commander", __name__,
     )  # fmt: skip
     found: list[type] = []
     for name in modules:

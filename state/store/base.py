@@ -21,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from state.alerts import Alert, Delivery
+from state.bots import Bot, BotDay
 from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import Bar, FieldError
@@ -334,6 +335,24 @@ class DurableStore(Protocol):
 
     async def set_trading_state(self, status: TradingStatus, audit: AuditEntry) -> None:
         """Replace `status.scope`'s state and write `audit` in the same transaction."""
+        ...
+
+    # ---- bots ---------------------------------------------------------------------------------------
+    async def bots(self) -> list[Bot]:
+        """The registered bots, in the order they were registered."""
+        ...
+
+    async def save_bots(self, bots: Sequence[Bot], audit: AuditEntry, at: datetime) -> None:
+        """Insert or replace `bots` and write `audit`, in one transaction. `InvalidRecordError`, writing
+        nothing, when the registry's allocations would sum past 100 %."""
+        ...
+
+    async def record_bot_days(self, days: Sequence[BotDay], at: datetime) -> None:
+        """Keep the bots' day-start marks; a bot's mark of a day already held is ignored (first wins)."""
+        ...
+
+    async def bot_days(self, since: date | None = None) -> list[BotDay]:
+        """The day-start marks (from `since` on), by day then bot."""
         ...
 
     async def save_alert(self, alert: Alert) -> tuple[Alert, bool]:

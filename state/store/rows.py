@@ -53,8 +53,8 @@ _T = TypeVar("_T")
 _A = TypeVar("_A")
 
 ACCOUNT = "default"
-POSITION_COLUMNS = "symbol, quantity, avg_price, stop_loss_price, take_profit_price, opened_at, opened_by_event"
-FILL_COLUMNS = "fill_id, order_id, event_id, symbol, side, quantity, price, fee, reason, filled_at"
+POSITION_COLUMNS = "symbol, quantity, avg_price, stop_loss_price, take_profit_price, opened_at, opened_by_event, bot_id"
+FILL_COLUMNS = "fill_id, order_id, event_id, symbol, side, quantity, price, fee, reason, filled_at, bot_id"
 _BIGINT = range(-(2**63), 2**63)
 
 
@@ -188,6 +188,7 @@ def fill_row(fill: Fill) -> tuple[Any, ...]:
         fill.fee,
         fill.reason.value,
         ts(fill.time),
+        fill.bot_id,
     )
 
 
@@ -203,6 +204,7 @@ def fill_from(row: Sequence[Any]) -> Fill:
         fee=row[7],
         reason=FillReason(row[8]),
         time=datetime.fromisoformat(row[9]),
+        bot_id=row[10],
     )
 
 
@@ -215,6 +217,7 @@ def _position_row(p: Position) -> tuple[Any, ...]:
         p.take_profit_price,
         ts(p.opened_at),
         p.opened_by_event,
+        p.bot_id,
     )
 
 
@@ -235,6 +238,7 @@ def position_from(row: Sequence[Any]) -> Position:
         take_profit_price=row[4],
         opened_at=datetime.fromisoformat(row[5]),
         opened_by_event=row[6],
+        bot_id=row[7],
     )
 
 

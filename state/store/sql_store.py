@@ -53,6 +53,7 @@ from state.store.rows import (
     rejection_entry,
     ts,
 )
+from state.store.sql_bots import SqlBots
 from state.store.sql_controls import SqlControls
 from state.trading import TradingStatus
 
@@ -97,7 +98,7 @@ async def _upsert_value(db: SqlConnection, row: tuple[str, str, str]) -> None:
     )
 
 
-class SqlStore(SqlControls, ABC):
+class SqlStore(SqlControls, SqlBots, ABC):
     """The protocol's methods whose SQL is the same on every engine."""
 
     _byte_order = ""  # how to make ORDER BY symbol compare bytes (SQLite's default; PostgreSQL needs COLLATE "C")
@@ -335,7 +336,7 @@ class SqlStore(SqlControls, ABC):
         await self._take_turn(db, "positions")
         await db.execute("DELETE FROM positions")
         for row in rows:
-            await db.execute(f"INSERT INTO positions ({POSITION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            await db.execute(f"INSERT INTO positions ({POSITION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     @staticmethod
     async def _write_cash(db: SqlConnection, row: tuple[Any, ...]) -> None:
@@ -446,7 +447,7 @@ class SqlStore(SqlControls, ABC):
     async def _insert_fill(self, db: SqlConnection, fill: Fill) -> bool:
         await self._take_turn(db, "fills")
         changed = await db.execute(
-            f"INSERT INTO fills ({FILL_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            f"INSERT INTO fills ({FILL_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             f"{_next_seq('fills')}) ON CONFLICT (fill_id) DO NOTHING",
             fill_row(fill),
         )

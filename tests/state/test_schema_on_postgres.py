@@ -42,6 +42,8 @@ TABLES = {
     "alerts",
     "alert_deliveries",
     "event_conflicts",
+    "bots",
+    "bot_days",
 }
 
 
@@ -102,7 +104,7 @@ async def _tables(pg: PsycopgExecutor) -> set[str]:
 
 
 async def test_the_migrations_create_every_table_and_run_once(pg: PsycopgExecutor) -> None:
-    assert await apply_migrations(pg, T0) == [1, 2, 3, 4]
+    assert await apply_migrations(pg, T0) == [1, 2, 3, 4, 5]
     assert await apply_migrations(pg, T0) == []
     assert await _tables(pg) == TABLES
     assert await pg.fetch_all("SELECT version, name FROM schema_migrations ORDER BY version") == [
@@ -110,6 +112,7 @@ async def test_the_migrations_create_every_table_and_run_once(pg: PsycopgExecuto
         (2, "market_snapshot"),
         (3, "capital_protection"),
         (4, "event_conflicts"),
+        (5, "bots"),
     ]
 
 

@@ -220,7 +220,7 @@ def test_both_stores_satisfy_the_durable_store_protocol(tmp_path: Path) -> None:
 
 async def test_open_records_the_applied_migration(engine: Engine, store: Store) -> None:
     applied = [(v, n) for v, n, _ in await engine.query("SELECT * FROM schema_migrations ORDER BY version")]
-    assert applied == [(1, "init"), (2, "market_snapshot"), (3, "capital_protection"), (4, "event_conflicts")]
+    assert applied == [(1, "init"), (2, "market_snapshot"), (3, "capital_protection"), (4, "event_conflicts"), (5, "bots")]
 
 
 async def test_migrations_applied_twice_are_a_no_op_and_keep_the_data(engine: Engine) -> None:
@@ -228,11 +228,11 @@ async def test_migrations_applied_twice_are_a_no_op_and_keep_the_data(engine: En
         await store.set_counter("session_failures", 2)
     async with engine.make() as store:
         assert await store.get_counter("session_failures") == 2
-    assert len(await engine.query("SELECT version FROM schema_migrations")) == 4
+    assert len(await engine.query("SELECT version FROM schema_migrations")) == 5
 
 
 async def test_migrate_applies_each_version_once_without_opening_a_store(engine: Engine) -> None:
-    assert await engine.migrate() == [1, 2, 3, 4]
+    assert await engine.migrate() == [1, 2, 3, 4, 5]
     assert await engine.migrate() == []
     async with engine.make() as store:
         assert await store.cash() is None

@@ -210,6 +210,10 @@ class PaperBroker:
             return None
         positions = dict(self._positions)
         held = positions.get(request.symbol)
+        if held is not None and held.bot_id != request.bot_id:
+            reason = f"{request.symbol} is held by bot {held.bot_id}, not by bot {request.bot_id}"
+            await self._close(order, OrderStatus.CANCELLED, bar.time, reason)
+            return None
         if request.side is Side.BUY:
             quantity = request.quantity
             fee = self._costs.fee(quantity * price)
@@ -242,6 +246,7 @@ class PaperBroker:
             fee=fee,
             reason=kind,
             time=bar.time,
+            bot_id=request.bot_id,
         )
         filled = Order(order_id=order.order_id, request=request, status=OrderStatus.FILLED, updated_at=bar.time)
         return await self._book(fill, filled, positions, cash)
@@ -271,6 +276,7 @@ class PaperBroker:
             fee=fee,
             reason=kind,
             time=bar.time,
+            bot_id=position.bot_id,
         )
         positions = {s: p for s, p in self._positions.items() if s != symbol}
         return await self._book(fill, None, positions, self._cash + quantity * price - fee)
@@ -309,6 +315,7 @@ def _bought(held: Position | None, request: OrderRequest, quantity: float, price
             take_profit_price=request.take_profit_price,
             opened_at=at,
             opened_by_event=request.event_id,
+            bot_id=request.bot_id,
         )
     total = held.quantity + quantity
     return Position(
@@ -319,6 +326,7 @@ def _bought(held: Position | None, request: OrderRequest, quantity: float, price
         take_profit_price=_newest(request.take_profit_price, held.take_profit_price),
         opened_at=held.opened_at,
         opened_by_event=held.opened_by_event,
+        bot_id=held.bot_id,
     )
 
 

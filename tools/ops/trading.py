@@ -161,6 +161,7 @@ class TradingControl:
                     quantity=position.quantity,
                     order_type=OrderType.MARKET,
                     created_at=now,
+                    bot_id=position.bot_id,
                 )
                 try:
                     order = await self._broker.submit(request)
