@@ -165,7 +165,8 @@ def checkpoint_types() -> list[type]:
 
     modules = (
         "state.events", "state.context", "state.decisions", "state.orders", "state.trading", "state.bots",
-        "quant.posture", "quant.report", "quant.risk_guard", "agents.analyst", "agents.validator", "agents.commander", __name__,
+        "quant.posture", "quant.report", "quant.risk_guard", "agents.analyst", "agents.validator", "agents.commander",
+        __name__,
     )  # fmt: skip
     found: list[type] = []
     for name in modules:
