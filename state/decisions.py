@@ -114,6 +114,7 @@ class DecisionRecord(BaseModel):
     context_source: str | None = None  # "hot", or which keys the durable fallback served and why
     market_age_s: float | None = None  # age of the newest bar the session saw
     quant_report: dict[str, Any] | None = None
+    operation: dict[str, Any] | None = None  # an operations flow's findings and actions (rebalance, breaker)
 
     @property
     def failed(self) -> bool:

@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 import typer
 from rich import box
 from rich.console import Console

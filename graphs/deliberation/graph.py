@@ -8,61 +8,24 @@ Any step that settles the session early (invalid event, screened out, veto, hold
 routes straight to `persist`, so every event ends with a decision record. Thread id = event id.
 
 Where the path forks, the node's update and its route leave together as a `Command` (the node's
-`destinations` draw the forks in Studio). A conditional edge would read the whole state back after the
-node to decide the same thing: 0.3-0.4 ms of LangGraph's time per fork, six forks a session (measured on
-the no-op topology: 4.0-5.2 ms a run with conditional edges, 2.2 ms with commands).
+`destinations` draw the forks in Studio; `graphs.wiring`): six forks a session.
 """
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
-from langgraph.types import Checkpointer, Command
+from langgraph.types import Checkpointer
 
 from graphs.deliberation.context import RunKnobs
-from graphs.deliberation.nodes import DeliberationNodes, Update
+from graphs.deliberation.nodes import DeliberationNodes
 from graphs.deliberation.services import Services
-from graphs.deliberation.state import DeliberationInput, DeliberationOutput, DeliberationState, check_input
-
-Route = Callable[[Mapping[str, Any], Runtime[RunKnobs]], str | list[str]]
-
-
-class Step(Protocol):
-    def __call__(self, state: DeliberationState, *, runtime: Runtime[RunKnobs]) -> Awaitable[Command[Any]]: ...
-
-
-def _settled_or(next_node: str) -> Route:
-    def route(state: Mapping[str, Any], runtime: Runtime[RunKnobs]) -> str:
-        return "persist" if "settled" in state else next_node
-
-    return route
-
-
-def _routed(node: Callable[..., Awaitable[Update]], route: Route) -> Step:
-    """`node`, its update sent on with the route chosen from the state as the update leaves it."""
-    takes_runtime = "runtime" in inspect.signature(node).parameters
-
-    async def step(state: DeliberationState, *, runtime: Runtime[RunKnobs]) -> Command[Any]:
-        update = await (node(state, runtime=runtime) if takes_runtime else node(state))
-        return Command(update=update, goto=route({**state, **update}, runtime))
-
-    return step
-
-
-def _input_checked(node: Callable[[DeliberationState], Awaitable[Update]]) -> Callable[..., Awaitable[Update]]:
-    """`node`, refusing an input without `event` as a JSON object with a validation error that names it (the
-    REST API and Studio pass any JSON on; `normalize` reads `state["event"]` first)."""
-
-    async def checked(state: DeliberationState) -> Update:
-        check_input(state)
-        return await node(state)
-
-    return checked
+from graphs.deliberation.state import DeliberationInput, DeliberationOutput, DeliberationState
+from graphs.wiring import Route, input_checked, routed, settled_or
 
 
 def build_deliberation_graph(
@@ -92,18 +55,18 @@ def build_deliberation_graph(
         "normalize": (after_normalize, ("load_context", "persist")),
         "pre_screen": (to_roles, ("analyst", "validator", "persist")),
         "analyst": (after_analyst, ("validator", "veto_gate")),
-        "veto_gate": (_settled_or("commander"), ("commander", "persist")),
-        "commander": (_settled_or("risk_guard"), ("risk_guard", "persist")),
-        "risk_guard": (_settled_or("execute"), ("execute", "persist")),
+        "veto_gate": (settled_or("commander"), ("commander", "persist")),
+        "commander": (settled_or("risk_guard"), ("risk_guard", "persist")),
+        "risk_guard": (settled_or("execute"), ("execute", "persist")),
     }
     for name in ("normalize", "load_context", "quant_report", "pre_screen", "analyst", "validator", "veto_gate",
                  "commander", "risk_guard", "execute", "persist"):  # fmt: skip
         node = getattr(nodes, name)
         if name == "normalize":
-            node = _input_checked(node)
+            node = input_checked(node)
         if name in forks:
             route, destinations = forks[name]
-            graph.add_node(name, _routed(node, route), destinations=tuple(destinations))
+            graph.add_node(name, routed(node, route), destinations=tuple(destinations))
         else:
             graph.add_node(name, node)
 

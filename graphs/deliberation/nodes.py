@@ -377,6 +377,7 @@ class DeliberationNodes:
             context_source=context.source if context else None,
             market_age_s=context.market.age_s if context and context.market else None,
             quant_report=report.as_dict() if report else None,
+            operation=state.get("findings"),
         )
 
     async def _finish(self, state: DeliberationState, record: DecisionRecord) -> bool:

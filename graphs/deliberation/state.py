@@ -155,6 +155,7 @@ class DeliberationState(TypedDict, total=False):
     failed_stages: Annotated[list[str], operator.add]
     stages: Annotated[list[StageRecord], operator.add]
     settled: Settlement
+    findings: dict[str, Any]  # operations flows (graphs.operations): what they found and did, JSON
     decision: DecisionRecord
 
 

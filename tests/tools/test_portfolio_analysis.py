@@ -177,7 +177,8 @@ def test_a_maximum_that_adds_up_to_exactly_100_percent_is_pinned_too() -> None:
 
 def test_bounds_no_portfolio_fits_are_refused_with_the_arithmetic() -> None:
     with pytest.raises(
-        BoundsError, match=r"^21 assets at a 5 % minimum need 105 % of capital: no portfolio fits the bounds 5 %\.\.40 %$"
+        BoundsError,
+        match=r"^21 assets at a 5 % minimum need 105 % of capital: no portfolio fits the bounds 5 %\.\.40 %$",
     ):
         check_bounds(21, (0.05, 0.40))
     with pytest.raises(BoundsError, match=r"^2 assets at a 40 % maximum hold at most 80 % of capital"):

@@ -29,7 +29,7 @@ from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 
 from quant.portfolio import (
     DEFAULT_BOUNDS,
@@ -224,8 +224,18 @@ def _propose(
         target = optimize_for_profile(profile, mu, cov, bounds=bounds, risk_free_rate=risk_free_rate)
     except ValueError as exc:  # the optimiser's contract: inputs that admit no answer
         nan = math.nan
-        no_weights = pd.Series([], index=assets[:0], dtype=np.float64, name=profile.value)
-        return Proposal(profile, no_weights, nan, nan, nan, nan, False, str(exc), nan, error=str(exc))
+        return Proposal(
+            profile=profile,
+            weights=pd.Series([], index=assets[:0], dtype=np.float64, name=profile.value),
+            expected_return=nan,
+            volatility=nan,
+            sharpe=nan,
+            sharpe_improvement=nan,
+            rebalance=False,
+            reason=str(exc),
+            turnover=nan,
+            error=str(exc),
+        )
     verdict = propose_rebalance(
         labels,
         current,

@@ -1,0 +1,67 @@
+"""The circuit-breaker flow: normalize -> stop_bots -> persist.
+
+A CIRCUIT_BREAKER event carries the breaker's decision (`tools.ops.breaker`, made by the bot supervisor
+on the feed's clock, or sent by an operator): scope `bots` stops the bots it names, scope `all` every
+registered bot. Each stop is audited with the event's reason; the bots stay stopped until an operator
+resumes them or, with `breaker.resume = next_day`, until the next day starts. A bot already stopped keeps
+its first stop. One CRITICAL alert names the bots stopped and why.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from langgraph.types import Checkpointer
+
+from graphs.deliberation.services import Services
+from graphs.deliberation.state import DeliberationState, Settlement
+from graphs.operations import Graph, OpsServices, build_operation_graph
+from graphs.wiring import Update
+from state.alerts import AlertLevel
+from state.decisions import Outcome
+from state.events import CircuitBreakerEvent, EventType
+
+ACTOR = "circuit_breaker"
+
+
+def build_breaker_graph(services: Services, ops: OpsServices, checkpointer: Checkpointer = None) -> Graph:
+    async def stop_bots(state: DeliberationState) -> Update:
+        event = state["parsed"]
+        assert isinstance(event, CircuitBreakerEvent)  # the flow settles other types at normalize
+        payload = event.payload
+        registered = {bot.bot_id: bot for bot in await ops.bots.bots()}
+        targets = list(registered) if payload.scope == "all" else list(dict.fromkeys(payload.bot_ids))
+        why = payload.reason or f"daily loss {payload.daily_loss_pct:.2f} %"
+        stop_reason = f"circuit breaker ({payload.scope}): {why}"
+        until = _next_day(ops.clock.now()) if ops.breaker.resume == "next_day" else None
+        stopped: list[str] = []
+        for bot_id in targets:
+            bot = registered.get(bot_id)
+            if bot is not None and bot.running:
+                await ops.bots.stop(bot_id, actor=ACTOR, reason=stop_reason, until=until)
+                stopped.append(bot_id)
+        findings = {
+            "scope": payload.scope,
+            "reason": why,
+            "stopped": stopped,
+            "already_stopped": [b for b in targets if b in registered and b not in stopped],
+            "unknown": [b for b in targets if b not in registered],
+            "until": until.isoformat() if until is not None else "an operator resumes them",
+        }
+        if not stopped:
+            reason = f"circuit breaker ({payload.scope}): no running bot to stop ({why})"
+            return {"findings": findings, "settled": Settlement(Outcome.SKIPPED, reason)}
+        message = f"circuit breaker ({payload.scope}) stopped {', '.join(stopped)}: {why}"
+        await ops.raise_alert(
+            AlertLevel.CRITICAL, "circuit_breaker", message, dedup_key=f"circuit_breaker:{event.id}", detail=findings
+        )
+        return {"findings": findings, "settled": Settlement(Outcome.APPLIED, message)}
+
+    return build_operation_graph(
+        "breaker", EventType.CIRCUIT_BREAKER, [("stop_bots", stop_bots)], services, checkpointer
+    )
+
+
+def _next_day(now: datetime) -> datetime:
+    """The start (00:00 UTC) of the day after `now`'s."""
+    return datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time.min, tzinfo=UTC)

@@ -1,0 +1,99 @@
+"""What the operations flows share: their services, and their shape (normalize -> steps -> persist).
+
+An operations flow handles one event type that is not a market event (a circuit breaker, a rebalancing,
+later anomalies, fills, health): it records and validates the event exactly as the deliberation does (its
+`normalize`: idempotent by id, conflicts kept, dead letters written), runs its own steps, and persists one
+decision record per event (its `persist`), so every event, whatever its type, ends with a decision.
+Nothing of the deliberation's is written twice: the two end nodes are the deliberation's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Checkpointer
+
+from graphs.deliberation.context import RunKnobs
+from graphs.deliberation.nodes import DeliberationNodes
+from graphs.deliberation.services import Services
+from graphs.deliberation.state import DeliberationInput, DeliberationOutput, DeliberationState, Settlement
+from graphs.wiring import Update, input_checked, routed, settled_or
+from state.alerts import AlertLevel
+from state.clock import Clock
+from state.decisions import Outcome
+from state.events import EventType
+from state.store.base import DurableStore
+from tools.ops.allocation import RebalanceConfig
+from tools.ops.bots import BotControl
+from tools.ops.breaker import BreakerConfig
+
+Graph = CompiledStateGraph[Any, Any, Any, Any]
+OpStep = Callable[[DeliberationState], Awaitable[Update]]
+
+
+class RaiseAlert(Protocol):
+    """`aegis.runtime.alerting.Alerting.raise_alert`, as the flows see it."""
+
+    def __call__(
+        self,
+        level: AlertLevel,
+        kind: str,
+        message: str,
+        *,
+        dedup_key: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> Awaitable[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OpsServices:
+    """The controls and settings the operations flows act through (built by `aegis.services`)."""
+
+    clock: Clock
+    store: DurableStore
+    bots: BotControl
+    raise_alert: RaiseAlert
+    rebalance: RebalanceConfig
+    breaker: BreakerConfig
+
+
+def build_operation_graph(
+    name: str,
+    event_type: EventType,
+    steps: Sequence[tuple[str, OpStep]],
+    services: Services,
+    checkpointer: Checkpointer = None,
+) -> Graph:
+    """normalize -> steps (in order; any step that settles goes to persist) -> persist, for `event_type`.
+    An event of another type sent to this graph (Studio, the API) is settled without acting."""
+    common = DeliberationNodes(services)
+    graph = StateGraph(
+        DeliberationState, context_schema=RunKnobs, input_schema=DeliberationInput, output_schema=DeliberationOutput
+    )
+    names = [step_name for step_name, _ in steps]
+
+    def after_normalize(state: Mapping[str, Any], runtime: Runtime[RunKnobs]) -> str:
+        return "persist" if "prior" in state or "settled" in state else names[0]
+
+    async def normalize(state: DeliberationState) -> Update:
+        update = await common.normalize(state)
+        parsed = update.get("parsed")
+        if parsed is not None and "settled" not in update and parsed.type is not event_type:
+            reason = f"the {name} flow handles {event_type} events; this is {parsed.type}: nothing done"
+            update["settled"] = Settlement(Outcome.SCREENED_OUT, reason)
+        return update
+
+    graph.add_node("normalize", routed(input_checked(normalize), after_normalize), destinations=(names[0], "persist"))
+    for index, (step_name, step) in enumerate(steps):
+        following = names[index + 1] if index + 1 < len(names) else "persist"
+        destinations = (following,) if following == "persist" else (following, "persist")
+        graph.add_node(step_name, routed(step, settled_or(following)), destinations=destinations)
+    graph.add_node("persist", common.persist)
+    graph.add_edge(START, "normalize")
+    graph.add_edge("persist", END)
+    return graph.compile(checkpointer=checkpointer, name=name)
