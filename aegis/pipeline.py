@@ -3,8 +3,10 @@
     async with await Pipeline.open(Settings()) as pipeline:
         decision = await pipeline.submit(event)
 
-`submit` always returns a decision record, whatever it is given: an invalid event, or anything that is not
-an event at all (a list, None, a string), comes back "rejected" and is recorded as a dead letter; a
+Every event goes to its flow by type (`graphs.router`): market events to the deliberation, CIRCUIT_BREAKER
+and REBALANCING_DUE to their operations flows. `submit` always returns a decision record, whatever it is
+given: an invalid event, or anything that is not an event at all (a list, None, a string), comes back
+"rejected" and is recorded as a dead letter; a
 redelivered event (same id, same content) returns the decision recorded the first time; the same id with
 other content is rejected as a conflict and kept in the store's event conflicts. Thread id = event id.
 
@@ -29,6 +31,7 @@ from typing import Any, Self
 from langgraph.graph.state import CompiledStateGraph
 
 from aegis.runtime.alerting import Alerting
+from aegis.runtime.bot_supervisor import BotSupervisor
 from aegis.runtime.feed import MarketFeed
 from aegis.runtime.intake import event_json
 from aegis.runtime.monitor import RiskMonitor
@@ -45,16 +48,17 @@ from aegis.services import Stack, open_stack
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
 from graphs.deliberation.context import RunKnobs
-from graphs.deliberation.graph import build_deliberation_graph
 from graphs.deliberation.nodes import raw_event_id
 from graphs.deliberation.ordering import WaveOrdering
 from graphs.deliberation.services import Services
+from graphs.router import Router, build_router
 from state.clock import Clock, monotonic_ms
 from state.decisions import DecisionRecord
 from state.events import EventEnvelope, EventRejectedError, EventType, MarketTickEvent, parse_event
 from state.hot import HotStoreUnavailableError
 from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
+from tools.ops.bots import BotControl
 from tools.ops.trading import HaltReport, TradingControl
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
@@ -126,11 +130,21 @@ class Pipeline:
         """The compiled deliberation graph (for inspection, drawing or direct invocation)."""
         return self._stack.graph
 
+    @property
+    def router(self) -> Router:
+        """Every flow's graph, by event type (`graphs.router`)."""
+        return self._stack.router
+
     @cached_property
-    def _wave_graph(self) -> Graph:
-        """The same graph, its sessions ordered by the pipeline's waves (same checkpointer)."""
+    def _wave_router(self) -> Router:
+        """The same flows, their sessions ordered by the pipeline's waves (same checkpointer)."""
         services = dataclasses.replace(self.services, ordering=self._waves)
-        return build_deliberation_graph(services, self._stack.graph.checkpointer)
+        return build_router(services, self._stack.ops, self._stack.graph.checkpointer)
+
+    @property
+    def bots(self) -> BotControl:
+        """The bots: list, register, stop, resume, re-allocate (audited, mirrored to the sessions)."""
+        return self._stack.ops.bots
 
     @property
     def paper_broker(self) -> PaperBroker:
@@ -157,10 +171,25 @@ class Pipeline:
         return self._stack.alerting
 
     def market_feed(self, *, reload_orders: bool = False) -> MarketFeed:
-        """A market feed into this pipeline's broker and hot store, driving its risk monitor."""
-        services = self.services
+        """A market feed into this pipeline's broker and hot store, driving its risk monitor and its bots'
+        supervisor (day marks, the rebalancing schedule, the breaker's watch)."""
+        services, settings = self.services, self.settings
+        supervisor = BotSupervisor(
+            self.bots,
+            services.store,
+            self.paper_broker,
+            rebalance=settings.rebalance,
+            breaker=settings.breaker,
+            submit=self.submit,
+            clock=services.clock,
+        )
         return MarketFeed(
-            services.hot, self.paper_broker, services.clock, reload_orders=reload_orders, monitor=self.monitor
+            services.hot,
+            self.paper_broker,
+            services.clock,
+            reload_orders=reload_orders,
+            monitor=self.monitor,
+            supervisor=supervisor,
         )
 
     async def halt(self, *, reason: str, actor: str = "operator", scope: str = ACCOUNT_SCOPE) -> HaltReport:
@@ -177,7 +206,8 @@ class Pipeline:
         """Run one event through the deliberation graph and return its decision record. Anything that is not
         an event (a list, None, a string, a mapping with keys or values JSON cannot hold) comes back
         rejected, recorded as a dead letter; it never raises for what it is given."""
-        decided = await self._deliberate(self._stack.graph, event_json(event), knobs)
+        raw = event_json(event)
+        decided = await self._deliberate(self.router.graph_for(raw), raw, knobs)
         await self.monitor.session_decided(decided.decision)
         return decided.decision
 
@@ -207,12 +237,12 @@ class Pipeline:
         on_decision: OnDecision | None,
     ) -> list[Decided]:
         event_ids = [raw_event_id(raw) for raw in raws]
-        graph = self._wave_graph
+        router = self._wave_router
 
         async def session(raw: dict[str, Any], event_id: str) -> Decided:
             async with self._waves.session(event_id) as turn:
                 begun = monotonic_ms()
-                decided = await self._deliberate(graph, raw, knobs)
+                decided = await self._deliberate(router.graph_for(raw), raw, knobs)
                 if on_decision is not None:
                     on_decision(decided.decision, monotonic_ms() - begun - turn.waited_ms)
                 return decided

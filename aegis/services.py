@@ -24,9 +24,10 @@ from agents.llm.factory import build_clients
 from agents.llm.ledger import CostLedger
 from agents.llm.observed import ProviderObserver
 from agents.llm.registry import ProviderRegistry
-from graphs.deliberation.graph import build_deliberation_graph
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import checkpoint_types
+from graphs.operations import OpsServices
+from graphs.router import Router, build_router
 from state.checkpoints import (
     close_checkpointer,
     close_postgres_checkpointer,
@@ -41,6 +42,7 @@ from state.store.base import DurableStore
 from state.store.factory import open_store
 from state.tiered_hot import TieredHot
 from tools.broker.paper import PaperBroker
+from tools.ops.bots import BotControl
 from tools.ops.trading import TradingControl
 
 RECORDS_FILE = "records.sqlite"
@@ -53,7 +55,9 @@ Closer = Callable[[], Awaitable[None]]
 class Stack:
     settings: Settings
     services: Services
-    graph: CompiledStateGraph[Any, Any, Any, Any]
+    graph: CompiledStateGraph[Any, Any, Any, Any]  # the deliberation (also `router.deliberation`)
+    router: Router  # every flow's graph, by event type
+    ops: OpsServices
     broker: PaperBroker
     store: DurableStore
     trading: TradingControl
@@ -145,9 +149,14 @@ async def open_stack(
             starting_cash=settings.starting_cash,
         )
         monitor.probe_with(services.providers.probe)
-        graph = build_deliberation_graph(services, await _checkpointer(settings, closers))
+        bots = BotControl(store, hot, clock)
+        await bots.publish()  # the durable bots survive restarts; the hot copy learns them here
+        ops = OpsServices(clock, store, bots, alerting.raise_alert, settings.rebalance, settings.breaker)
+        router = build_router(services, ops, await _checkpointer(settings, closers))
     except BaseException:
         for close in reversed(closers):
             await close()
         raise
-    return Stack(settings, services, graph, broker, store, trading, alerting, monitor, closers)
+    return Stack(
+        settings, services, router.deliberation, router, ops, broker, store, trading, alerting, monitor, closers
+    )

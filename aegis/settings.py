@@ -27,6 +27,8 @@ from graphs.deliberation.config import DeliberationConfig
 from state.context import OperatingMode
 from tools.broker.paper import CostModel
 from tools.notify import NotifyConfig
+from tools.ops.allocation import RebalanceConfig
+from tools.ops.breaker import BreakerConfig
 
 
 def _yaml_files() -> list[Path]:
@@ -54,6 +56,8 @@ class Settings(BaseSettings):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Alert channels, contacts, routing")
     protection: ProtectionConfig = Field(default_factory=ProtectionConfig, description="Failure tiers' thresholds")
+    rebalance: RebalanceConfig = Field(default_factory=RebalanceConfig, description="Allocation across bots")
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig, description="The bots' daily-loss circuit breaker")
     replay: ReplayTimeConfig = Field(
         default_factory=ReplayTimeConfig, description="What a replayed tape must respect in time: gaps, order"
     )

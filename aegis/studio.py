@@ -2,7 +2,8 @@
 
 The deliberation is served on the bundled real market as of its last trading day: the hot store holds
 each bundled symbol's last bars and the VIX of that day, and the session clock stands at that day's
-close. Submit an event dated that day (see README) to step through a full session; records go to
+close. Submit an event dated that day (see README) to step through a full session (the breaker and the
+rebalancing flows take CIRCUIT_BREAKER and REBALANCING_DUE events the same way); records go to
 the `studio/` folder of the data folder (`AEGIS_DATA_DIR`, default `data`). The server brings its own
 checkpointer, so the graph is built without one.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
 
-from aegis.services import open_stack
+from aegis.services import Stack, open_stack
 from aegis.settings import Settings
 from state.clock import SimulatedClock
 from state.context_loader import VIX_KEY
@@ -32,7 +33,7 @@ def _prepare() -> tuple[DailyPanel, Settings]:
 
 
 @asynccontextmanager
-async def deliberation(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
+async def _stack_on_bundled_market() -> AsyncIterator[Stack]:
     # The server runs factories on its event loop: file reads happen in a worker thread.
     panel, settings = await asyncio.to_thread(_prepare)
     last = len(panel.dates) - 1
@@ -44,6 +45,26 @@ async def deliberation(config: Any = None) -> AsyncIterator[CompiledStateGraph[A
             for bar in symbol_bars(panel, symbol, first=max(0, last - window + 1)):
                 await stack.services.hot.push_bar(symbol, bar)
         await stack.services.hot.set_value(VIX_KEY, float(panel.vix[last]))
-        yield stack.graph
+        yield stack
     finally:
         await stack.close()
+
+
+@asynccontextmanager
+async def deliberation(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
+    async with _stack_on_bundled_market() as stack:
+        yield stack.graph
+
+
+@asynccontextmanager
+async def breaker(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
+    """The circuit-breaker flow (CIRCUIT_BREAKER events), on the same records as the deliberation."""
+    async with _stack_on_bundled_market() as stack:
+        yield stack.router.graphs["breaker"]
+
+
+@asynccontextmanager
+async def rebalance(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
+    """The rebalancing flow (REBALANCING_DUE events), on the same records as the deliberation."""
+    async with _stack_on_bundled_market() as stack:
+        yield stack.router.graphs["rebalance"]

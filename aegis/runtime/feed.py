@@ -11,12 +11,16 @@ moment that ends feeds the loss tiers (loss per minute, the day's drawdown, posi
 day the broker's book is checked against the stored one; and every step of time lets the monitor re-read
 its time-driven tiers and escalate unacknowledged alerts. A tape has no connection, so it sends no feed
 heartbeats: the feed-disconnect tier is armed by a live feed's own heartbeats (`RiskMonitor.heartbeat`).
+
+With a bot supervisor, each new day marks the bots and may submit a REBALANCING_DUE event, and each bar of
+a held symbol lets the breaker watch the bots' day (`aegis.runtime.bot_supervisor`).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
+from aegis.runtime.bot_supervisor import BotSupervisor
 from aegis.runtime.monitor import RiskMonitor
 from state.clock import Clock, SimulatedClock
 from state.context_loader import DAY_START_EQUITY_KEY, VIX_KEY
@@ -35,12 +39,14 @@ class MarketFeed:
         *,
         reload_orders: bool = False,
         monitor: RiskMonitor | None = None,
+        supervisor: BotSupervisor | None = None,
     ) -> None:
         self._hot = hot
         self._broker = broker
         self._clock = clock
         self._reload_orders = reload_orders  # other processes (workers) place orders: reload them each day
         self._monitor = monitor
+        self._supervisor = supervisor
         self._day: date | None = None
         self._moment: datetime | None = None
         self._day_start_equity = broker.equity()
@@ -68,6 +74,8 @@ class MarketFeed:
             await self._hot.set_value(DAY_START_EQUITY_KEY, self._day_start_equity)
             if self._monitor is not None:
                 await self._monitor.check_integrity()
+            if self._supervisor is not None:
+                await self._supervisor.day_started(moment)
         if self._monitor is not None:
             await self._monitor.tick()
 
@@ -81,6 +89,8 @@ class MarketFeed:
         if fills and self._monitor is not None:
             await self._monitor.fills(fills)
         await self._hot.push_bar(symbol, bar)
+        if self._supervisor is not None:
+            await self._supervisor.bar(symbol, fills)
 
     async def vix(self, level: float | None) -> None:
         await self._hot.set_value(VIX_KEY, level)

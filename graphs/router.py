@@ -1,0 +1,64 @@
+"""The one place that maps an event type to its flow: a registry, not an if-ladder.
+
+Routing reads the event's `type` field only; the flow's own `normalize` validates the whole event (and
+records it as a dead letter when it is invalid), so an event is judged by the same code whatever its
+flow. Anything without a known type (not an object, no type, a type no flow claims) goes to the
+deliberation, whose `normalize` records it as rejected or whose pre-screen settles it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.types import Checkpointer
+
+from graphs.breaker import build_breaker_graph
+from graphs.deliberation.graph import build_deliberation_graph
+from graphs.deliberation.nodes import recorded_event
+from graphs.deliberation.services import Services
+from graphs.operations import Graph, OpsServices
+from graphs.rebalance import build_rebalance_graph
+from state.events import EventType
+
+DELIBERATION = "deliberation"
+FlowBuilder = Callable[[Services, OpsServices, Checkpointer], Graph]
+
+# Each flow's graph, by name (the names Studio shows, `langgraph.json`).
+FLOW_BUILDERS: Mapping[str, FlowBuilder] = {
+    DELIBERATION: lambda services, ops, checkpointer: build_deliberation_graph(services, checkpointer),
+    "breaker": build_breaker_graph,
+    "rebalance": build_rebalance_graph,
+}
+# Event types with a flow of their own; every other type is the deliberation's.
+ROUTES: Mapping[EventType, str] = {
+    EventType.CIRCUIT_BREAKER: "breaker",
+    EventType.REBALANCING_DUE: "rebalance",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Router:
+    graphs: Mapping[str, Graph]
+
+    def flow_of(self, raw: Any) -> str:
+        """The name of the flow an input goes to."""
+        event = recorded_event(raw)
+        kind = event.get("type") if isinstance(event, dict) else None
+        try:
+            return ROUTES.get(EventType(kind), DELIBERATION) if isinstance(kind, str) else DELIBERATION
+        except ValueError:
+            return DELIBERATION
+
+    def graph_for(self, raw: Any) -> Graph:
+        return self.graphs[self.flow_of(raw)]
+
+    @property
+    def deliberation(self) -> Graph:
+        return self.graphs[DELIBERATION]
+
+
+def build_router(services: Services, ops: OpsServices, checkpointer: Checkpointer = None) -> Router:
+    """Every flow's graph, sharing the services and the checkpointer (thread id = event id)."""
+    return Router({name: build(services, ops, checkpointer) for name, build in FLOW_BUILDERS.items()})
