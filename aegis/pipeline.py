@@ -31,7 +31,7 @@ from typing import Any, Self
 from langgraph.graph.state import CompiledStateGraph
 
 from aegis.runtime.alerting import Alerting
-from aegis.runtime.bot_supervisor import BotSupervisor
+from aegis.runtime.bot_supervisor import BotSupervisor, Submit
 from aegis.runtime.feed import MarketFeed
 from aegis.runtime.intake import event_json
 from aegis.runtime.monitor import RiskMonitor
@@ -170,9 +170,10 @@ class Pipeline:
         """Alerts: raise, escalate, acknowledge."""
         return self._stack.alerting
 
-    def market_feed(self, *, reload_orders: bool = False) -> MarketFeed:
+    def market_feed(self, *, reload_orders: bool = False, submit: Submit | None = None) -> MarketFeed:
         """A market feed into this pipeline's broker and hot store, driving its risk monitor and its bots'
-        supervisor (day marks, the rebalancing schedule, the breaker's watch)."""
+        supervisor (day marks, the rebalancing schedule, the breaker's watch), whose events go to `submit`
+        (default: `self.submit`)."""
         services, settings = self.services, self.settings
         supervisor = BotSupervisor(
             self.bots,
@@ -180,7 +181,7 @@ class Pipeline:
             self.paper_broker,
             rebalance=settings.rebalance,
             breaker=settings.breaker,
-            submit=self.submit,
+            submit=submit or self.submit,
             clock=services.clock,
         )
         return MarketFeed(

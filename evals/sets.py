@@ -43,7 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from aegis.runtime.replay_job import WARMUP_DAYS, signal_event
+from aegis.runtime.replay_job import WARMUP_DAYS
+from aegis.runtime.signals import signal_event
 from evals.labels import (
     DEFAULT_HORIZON,
     DEFAULT_STOP,

@@ -89,8 +89,8 @@ class MarketFeed:
         if fills and self._monitor is not None:
             await self._monitor.fills(fills)
         await self._hot.push_bar(symbol, bar)
-        if self._supervisor is not None:
-            await self._supervisor.bar(symbol, fills)
+        if self._supervisor is not None and self._broker.last_bar_time(symbol) == bar.time:
+            await self._supervisor.bar(symbol, fills)  # a bar the broker applied (not a resumed run's old one)
 
     async def vix(self, level: float | None) -> None:
         await self._hot.set_value(VIX_KEY, level)

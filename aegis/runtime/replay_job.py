@@ -23,27 +23,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from aegis.llm_mode import provider_label
 from aegis.pipeline import Pipeline
+from aegis.runtime.bot_report import bot_rows
+from aegis.runtime.reference_bots import BotSignals, as_bots, reference_bots, starting_allocation
+from aegis.runtime.signals import signal_event
 from aegis.runtime.summary import Percentiles, RunSummary, RunTally, marked_equity, read_records
+from aegis.runtime.tape_bots import write_tape_bots
 from aegis.settings import Settings
 from quant.posture import posture_from_vix
 from quant.screen import ScreenParams, Trigger, screen_panel
 from state.alerts import Alert
+from state.bots import Bot
 from state.clock import SimulatedClock
 from state.decisions import DecisionRecord, Outcome
-from state.events import EventType
 from tools.broker.paper import PaperBroker
 from tools.feeds.bars import panel_bar
 from tools.feeds.bundled import DailyPanel, bar_time, load_bundled_daily
 from tools.feeds.tape import EventTape, tick_event, vix_event
+
+__all__ = ["WARMUP_DAYS", "DayProgress", "ReplayOptions", "RunStart", "run_replay", "signal_event"]
 
 WARMUP_DAYS = 60  # bars fed before the first event, so the slow indicators have their history
 PROGRESS_KEY = "run:days_decided"  # durable value: trading days of the window decided so far
@@ -58,6 +65,7 @@ class ReplayOptions:
     concurrency: int = 4  # events of one day deliberated at once
     screen: ScreenParams = field(default_factory=ScreenParams)
     events_out: Path | None = None  # also write the run's ticks and signals as JSON lines (replayable)
+    bots: bool = True  # the reference bots (`aegis.runtime.reference_bots`); False: one default bot
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,32 +93,6 @@ class RunStart:
     next_day: date | None  # the first day this process deliberates (None: every day is decided)
 
 
-def signal_event(panel: DailyPanel, trigger: Trigger) -> dict[str, object]:
-    day, symbol = panel.dates[trigger.row], panel.symbols[trigger.column]
-    at = bar_time(day)
-    t, c = trigger.row, trigger.column
-    return {
-        "id": f"{symbol}-{day.isoformat()}-{trigger.signal}",
-        "type": EventType.SIGNAL_GENERATED.value,
-        "source": "replay:bundled-daily",
-        "symbols": [symbol],
-        "event_time": at.isoformat(),
-        "payload": {
-            "signal": trigger.signal,
-            "direction": trigger.direction,
-            "strength": round(float(trigger.strength), 4),
-            "bar": {
-                "time": at.isoformat(),
-                "open": float(panel.open[t, c]),
-                "high": float(panel.high[t, c]),
-                "low": float(panel.low[t, c]),
-                "close": float(panel.close[t, c]),
-                "volume": float(panel.volume[t, c]),
-            },
-        },
-    }
-
-
 async def run_replay(
     settings: Settings,
     options: ReplayOptions,
@@ -119,6 +101,7 @@ async def run_replay(
     *,
     on_start: Callable[[RunStart], None] | None = None,
     stop: asyncio.Event | None = None,
+    on_bots: Callable[[list[Bot], str], None] | None = None,
 ) -> RunSummary:
     """Run (or resume) the replay of `options`' window on the records in `settings.data_dir`; its summary,
     read from the records. With `stop` set, the run ends after the day in progress (the summary says how far
@@ -140,12 +123,22 @@ async def run_replay(
         pipeline.alerting.listen(on_alert)
     store = pipeline.services.store
     broker = pipeline.paper_broker
-    feed = pipeline.market_feed()
     tape = EventTape(options.events_out) if options.events_out else None
+
+    async def submitted(event: Mapping[str, Any]) -> DecisionRecord:
+        """The bot supervisor's events (rebalancing, breaker) go to the tape too, so it replays them."""
+        if tape:
+            tape.write(dict(event))
+        return await pipeline.submit(event)
+
+    feed = pipeline.market_feed(submit=submitted)
     first_open = panel.open[WARMUP_DAYS]
     seconds_per_day = 1.0 / options.days_per_second if options.days_per_second > 0 else 0.0
 
     try:
+        signals = await _reference_bots(pipeline, panel, options, on_bots)
+        if tape and signals is not None:
+            await write_tape_bots(options.events_out, await pipeline.bots.bots())
         decided_before = days_decided = await _days_decided(pipeline, len(panel.dates))
         if on_start is not None:
             next_day = panel.dates[days_decided] if days_decided < len(panel.dates) else None
@@ -158,14 +151,18 @@ async def run_replay(
             for c, symbol in enumerate(panel.symbols):
                 bar = panel_bar(panel, t, c)
                 if bar is not None:
-                    await feed.bar(symbol, bar)
                     if tape:
                         tape.write(tick_event(symbol, bar))
+                    await feed.bar(symbol, bar)
             vix = float(panel.vix[t])
             await feed.vix(vix if np.isfinite(vix) else None)
             if tape and np.isfinite(vix):
                 tape.write(vix_event(bar_time(day), vix))
-            events = [signal_event(panel, tr) for tr in triggers.get(t, [])]
+            if signals is None:
+                events = [signal_event(panel, tr) for tr in triggers.get(t, [])]
+            else:
+                holders = {symbol: p.bot_id for symbol, p in broker.positions().items()}
+                events = signals.events(t, triggers.get(t, []), holders)
             if tape:
                 tape.write_all(events)
             await _decide_day(pipeline, events, tally, options.concurrency, recorded=t <= decided_before)
@@ -179,6 +176,7 @@ async def run_replay(
             if spare > 0 and not catching_up:
                 await _pause(spare, stop)
         records = await read_records(store, settings.starting_cash)
+        bots = await bot_rows(store)
     finally:
         await pipeline.close()
         if tape:
@@ -216,7 +214,31 @@ async def run_replay(
         days_decided=days_decided,
         last_decided=panel.dates[last] if last >= 0 else None,
         decided_here=tally.decided_here,
+        operations=records.operations,
+        bots=tuple(bots),
     )
+
+
+async def _reference_bots(
+    pipeline: Pipeline, panel: DailyPanel, options: ReplayOptions, on_bots: Callable[[list[Bot], str], None] | None
+) -> BotSignals | None:
+    """With `options.bots`: the reference bots' signals, registering the bots with their starting allocation
+    on records that hold none (a resumed run keeps its bots, allocations and states)."""
+    if not options.bots:
+        return None
+    bots = reference_bots(panel.symbols)
+    if not bots:
+        return None
+    registered = await pipeline.bots.bots()
+    how = "registered earlier on these records"
+    if not registered:
+        allocation, how = starting_allocation(panel, bots, WARMUP_DAYS, pipeline.settings.rebalance)
+        registered = await pipeline.bots.register(
+            as_bots(bots, allocation, pipeline.services.clock.now()), actor="aegis run", reason=f"reference bots: {how}"
+        )
+    if on_bots is not None:
+        on_bots(registered, how)
+    return BotSignals(panel, bots)
 
 
 async def _pause(seconds: float, stop: asyncio.Event | None) -> None:

@@ -17,12 +17,15 @@ from datetime import date
 
 import numpy as np
 
+from aegis.runtime.bot_report import BotRow, table_lines
 from state.alerts import Alert
 from state.decisions import DecisionRecord, Outcome
+from state.events import EventType
 from state.orders import Position
 from state.store.base import DurableStore
 
 LATENCY_STAGES = ("analyst", "validator", "commander", "session")
+OPERATION_TYPES = (EventType.REBALANCING_DUE.value, EventType.CIRCUIT_BREAKER.value)
 
 
 def marked_equity(cash: float, positions: Iterable[Position], marks: Mapping[str, float]) -> float:
@@ -93,6 +96,7 @@ class Records:
     fills: int
     equity: float
     alerts: Mapping[str, int]  # by level
+    operations: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (event type, outcome) of the flows
 
     def count(self, outcome: Outcome) -> int:
         return self.outcomes.get(str(outcome), 0)
@@ -111,6 +115,7 @@ async def read_records(store: DurableStore, starting_cash: float) -> Records:
         fills=len(await store.fills()),
         equity=marked_equity(starting_cash if book.cash is None else book.cash, book.positions, book.marks),
         alerts=Counter(str(a.level) for a in alerts),
+        operations=Counter((d.event_type, str(d.outcome)) for d in decisions if d.event_type in OPERATION_TYPES),
     )
 
 
@@ -156,6 +161,8 @@ class RunSummary:
     days_decided: int | None = None  # None: every trading day
     last_decided: date | None = None  # the last trading day decided
     decided_here: int | None = None  # sessions this process deliberated; None: all of them
+    operations: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (event type, outcome) of the flows
+    bots: tuple[BotRow, ...] = ()
 
     @property
     def strategy_return(self) -> float:
@@ -170,6 +177,21 @@ class RunSummary:
         """Some of the run's sessions were deliberated by an earlier process (a resumed run)."""
         return self.decided_here is not None and self.decided_here < self.events
 
+    def _operations(self) -> str:
+        if not self.operations:
+            return ""
+        rebalancing = {o: n for (t, o), n in self.operations.items() if t == EventType.REBALANCING_DUE.value}
+        breaker = {o: n for (t, o), n in self.operations.items() if t == EventType.CIRCUIT_BREAKER.value}
+        signals = self.events - sum(self.operations.values())
+        parts = [f"{signals} market"]
+        if rebalancing:
+            parts.append(
+                f"rebalancing {rebalancing.get('applied', 0)} applied / {rebalancing.get('skipped', 0)} skipped"
+            )
+        if breaker:
+            parts.append(f"circuit breaker {breaker.get('applied', 0)} tripped")
+        return f"  ({', '.join(parts)})"
+
     def lines(self) -> list[str]:
         head = (
             f"AEGIS run summary: {self.window}, {self.symbols} symbols, {self.trading_days} trading days"
@@ -180,7 +202,7 @@ class RunSummary:
         out = [
             head,
             f"  roles                {self.providers}",
-            f"  events               {self.events}",
+            f"  events               {self.events}{self._operations()}",
             f"  deliberations        {self.deliberations}  (screened out without LLM: {self.screened_out})",
             f"  vetoes               {self.vetoes}",
             f"  holds                {self.holds}",
@@ -194,6 +216,9 @@ class RunSummary:
         ]
         for stage, p in self.latencies.items():
             out.append(f"    {stage:<18} {p.p50:<8.2f} {p.p95:<8.2f} {p.p99:<8.2f} {p.n}")
+        if self.bots:
+            out.append(f"  bots                 {len(self.bots)}: aegis bots list")
+            out.extend(table_lines(self.bots, indent="    "))
         out.append(f"  LLM cost             ${self.llm_cost_usd:.4f}")
         if self.alerts:
             levels = ", ".join(f"{level} {n}" for level, n in sorted(self.alerts.items()))

@@ -158,6 +158,10 @@ class PaperBroker:
                     cancelled.append(await self._close(order, OrderStatus.CANCELLED, at, reason))
             return cancelled
 
+    def last_bar_time(self, symbol: str) -> datetime | None:
+        """The time of the newest bar of `symbol` the broker booked (bars not after it change nothing)."""
+        return self._last_bar.get(symbol)
+
     async def on_bar(self, symbol: str, bar: Bar) -> list[Fill]:
         """Process a new bar of `symbol`: fill its eligible pending orders, then check its position's bracket.
 

@@ -139,6 +139,12 @@ def propose_allocation(bots: Sequence[Bot], days: Sequence[BotDay], config: Reba
         return skipped(fits)
     if len(history.days) < config.min_history_days:
         return skipped(f"{len(history.days)} days of returns, fewer than the {config.min_history_days} needed")
+    flat = [bot for bot, spread in zip(ids, np.ptp(history.returns, axis=0), strict=True) if not spread > 0]
+    if flat:
+        return skipped(
+            f"{', '.join(flat)} had no return variation in the last {len(history.days)} days (no position, no "
+            "fill): the optimiser cannot weigh a bot without risk"
+        )
     growth = history.growth()
     try:
         expected = mean_historical_return(growth)
