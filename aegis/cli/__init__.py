@@ -9,7 +9,21 @@ from typing import Annotated
 
 import typer
 
-from aegis.cli import alerts, control, doctor, drill, eval, feed, migrate, replay, run, worker
+from aegis.cli import (
+    alerts,
+    backtest,
+    bots,
+    control,
+    doctor,
+    drill,
+    eval,
+    feed,
+    migrate,
+    portfolio,
+    replay,
+    run,
+    worker,
+)
 from aegis.cli.errors import DEBUG_ENV, AegisCommand, AegisGroup
 
 app = typer.Typer(
@@ -41,8 +55,11 @@ app.command("halt", cls=AegisCommand)(control.halt)
 app.command("resume", cls=AegisCommand)(control.resume)
 app.command("status", cls=AegisCommand)(control.status)
 app.command("drill", cls=AegisCommand)(drill.drill)
+app.command("portfolio", cls=AegisCommand)(portfolio.portfolio)
+app.command("backtest", cls=AegisCommand)(backtest.backtest)
 app.add_typer(eval.app, name="eval")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(bots.app, name="bots")
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import asyncio
 import typer
 from rich.console import Console
 
-from aegis.cli.control import _operator
+from aegis.cli.control import operator_name
 from aegis.pipeline import Pipeline
 from aegis.settings import Settings
 
@@ -44,7 +44,7 @@ def ack(alert_id: str, actor: str | None = typer.Option(None, "--actor")) -> Non
     async def run() -> None:
         async with await Pipeline.open(Settings(checkpoints=False)) as pipeline:
             try:
-                done = await pipeline.alerting.acknowledge(alert_id, actor or _operator())
+                done = await pipeline.alerting.acknowledge(alert_id, actor or operator_name())
             except KeyError:
                 console.print(f"[red]no alert {alert_id}[/]")
                 raise typer.Exit(1) from None

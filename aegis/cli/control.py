@@ -21,13 +21,13 @@ from tools.ops.trading import ResetRequiredError, describe
 console = Console(soft_wrap=True, highlight=False)
 
 
-def _require(reason: str) -> None:
+def require_reason(reason: str) -> None:
     if not reason.strip():
         console.print("[red]refused:[/] --reason must say why (it goes into the audit log)")
         raise typer.Exit(2)
 
 
-def _operator() -> str:
+def operator_name() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -40,11 +40,11 @@ def halt(
     actor: str | None = typer.Option(None, "--actor", help="Who (default: the login name)"),
 ) -> None:
     """The kill switch: HALTED now (account or symbol), every open order cancelled; survives restarts."""
-    _require(reason)
+    require_reason(reason)
 
     async def run() -> None:
         async with await Pipeline.open(Settings(checkpoints=False)) as pipeline:
-            report = await pipeline.halt(reason=reason, actor=actor or _operator(), scope=symbol or ACCOUNT_SCOPE)
+            report = await pipeline.halt(reason=reason, actor=actor or operator_name(), scope=symbol or ACCOUNT_SCOPE)
         console.print(f"HALTED {report.status.scope}: {reason}; {len(report.cancelled)} open orders cancelled")
         for order in report.cancelled:
             console.print(
@@ -63,13 +63,13 @@ def resume(
     actor: str | None = typer.Option(None, "--actor", help="Who (default: the login name)"),
 ) -> None:
     """Back to ACTIVE (account or symbol). A halt from a loss limit or a data-integrity breach needs --reset."""
-    _require(reason)
+    require_reason(reason)
 
     async def run() -> None:
         async with await Pipeline.open(Settings(checkpoints=False)) as pipeline:
             try:
                 done = await pipeline.resume(
-                    reason=reason, actor=actor or _operator(), scope=symbol or ACCOUNT_SCOPE, reset=reset
+                    reason=reason, actor=actor or operator_name(), scope=symbol or ACCOUNT_SCOPE, reset=reset
                 )
             except ResetRequiredError as exc:
                 console.print(f"[red]refused:[/] {exc}; resume with --reset if you are authorised")

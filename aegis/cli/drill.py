@@ -11,8 +11,8 @@ from aegis.runtime.drills import Drill, run_drill
 
 
 def drill(name: Drill) -> None:
-    """Run a drill (provider-outage, feed-disconnect, price-mismatch, loss-limit, kill-switch) on bundled data
-    and a simulated clock; exit 0 when it behaved as configured."""
+    """Run a drill (provider-outage, feed-disconnect, price-mismatch, loss-limit, kill-switch, circuit-breaker) on
+    bundled data and a simulated clock; exit 0 when it behaved as configured."""
     console = Console(highlight=False, width=160)
     result = asyncio.run(run_drill(name, say=console.print))
     raise typer.Exit(0 if result.passed else 1)

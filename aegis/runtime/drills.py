@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from aegis.pipeline import Pipeline
+from aegis.runtime.breaker_drill import run_breaker_drill
 from aegis.settings import Settings
 from graphs.deliberation.config import DeliberationConfig
 from state.clock import SimulatedClock
@@ -41,6 +42,7 @@ class Drill(StrEnum):
     PRICE_MISMATCH = "price-mismatch"
     LOSS_LIMIT = "loss-limit"
     KILL_SWITCH = "kill-switch"
+    CIRCUIT_BREAKER = "circuit-breaker"  # the bots' breaker (`aegis.runtime.breaker_drill`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +121,9 @@ def _buy(event_id: str, symbol: str, price: float, at: object, quantity: float =
 
 
 async def run_drill(drill: Drill, say: Say = print, folder: Path | None = None) -> DrillResult:
+    if drill is Drill.CIRCUIT_BREAKER:
+        passed, stopped = await run_breaker_drill(say, folder)
+        return DrillResult(drill, passed, TradingState.ACTIVE, f"only tech stopped (stopped: {', '.join(stopped)})")
     with tempfile.TemporaryDirectory(prefix="aegis-drill-") as tmp:
         data_dir = folder or Path(tmp)
         panel = load_bundled_daily(["AAPL"])

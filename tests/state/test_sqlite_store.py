@@ -49,7 +49,13 @@ async def test_open_switches_to_wal_and_records_the_applied_migration(store: Sql
     path = Path(store.path)
     assert rows(path, "PRAGMA journal_mode") == [("wal",)]
     applied = [(v, n) for v, n, _ in rows(path, "SELECT * FROM schema_migrations ORDER BY version")]
-    assert applied == [(1, "init"), (2, "market_snapshot"), (3, "capital_protection"), (4, "event_conflicts"), (5, "bots")]
+    assert applied == [
+        (1, "init"),
+        (2, "market_snapshot"),
+        (3, "capital_protection"),
+        (4, "event_conflicts"),
+        (5, "bots"),
+    ]
 
 
 async def test_open_creates_the_parent_folder(tmp_path: Path) -> None:

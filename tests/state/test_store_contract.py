@@ -220,7 +220,13 @@ def test_both_stores_satisfy_the_durable_store_protocol(tmp_path: Path) -> None:
 
 async def test_open_records_the_applied_migration(engine: Engine, store: Store) -> None:
     applied = [(v, n) for v, n, _ in await engine.query("SELECT * FROM schema_migrations ORDER BY version")]
-    assert applied == [(1, "init"), (2, "market_snapshot"), (3, "capital_protection"), (4, "event_conflicts"), (5, "bots")]
+    assert applied == [
+        (1, "init"),
+        (2, "market_snapshot"),
+        (3, "capital_protection"),
+        (4, "event_conflicts"),
+        (5, "bots"),
+    ]
 
 
 async def test_migrations_applied_twice_are_a_no_op_and_keep_the_data(engine: Engine) -> None:
