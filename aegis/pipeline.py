@@ -52,6 +52,7 @@ from graphs.deliberation.nodes import raw_event_id
 from graphs.deliberation.ordering import WaveOrdering
 from graphs.deliberation.services import Services
 from graphs.router import Router, build_router
+from state.bots import Bot
 from state.clock import Clock, monotonic_ms
 from state.decisions import DecisionRecord
 from state.events import EventEnvelope, EventRejectedError, EventType, MarketTickEvent, parse_event
@@ -279,8 +280,12 @@ class Pipeline:
         *,
         concurrency: int = 1,
         on_line: OnLine | None = None,
+        bots: Sequence[Bot] = (),
     ) -> list[DecisionRecord]:
         """Replay a tape (JSON lines, in time order) and return the decisions, in the tape's order.
+
+        `bots` (the tape's bots, `aegis.runtime.tape_bots`) are registered when the tape's time passes their
+        registration time (`Bot.since`), as they were when the tape was recorded.
 
         MARKET_TICK events rebuild the market state (bars to the broker and the hot store, the VIX); every
         other event is submitted, wave by wave (`submit_wave`), so the decisions are the same at any
@@ -315,8 +320,16 @@ class Pipeline:
             if on_line is not None:
                 on_line(outcome)
 
+        pending = list(bots)
+
+        async def register_due(moment: datetime) -> None:
+            if pending and moment > min(bot.since for bot in pending):
+                await self.bots.register(pending, actor="replay", reason="the bots the tape was recorded with")
+                pending.clear()
+
         async def ticked(line: TapeLine) -> None:
             assert isinstance(line.event, MarketTickEvent)  # a step of its own is a blank line or a tick
+            await register_due(line.event.event_time)
             symbol, bar = line.event.symbol or "", line.event.payload.bar
             last = await self._last_bar_time(symbol, last_bars)
             if last is not None and bar.time <= last:
@@ -343,6 +356,7 @@ class Pipeline:
                     if isinstance(step, list):
                         moments = [line.event.event_time for line in step if line.event is not None]
                         if moments:
+                            await register_due(max(moments))
                             await feed.advance(max(moments))
                         await submitted(step)
                     elif step.raw is None:

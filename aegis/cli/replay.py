@@ -52,13 +52,12 @@ def decision_summary(decision: DecisionRecord) -> dict[str, object]:
 async def replay_tape(settings: Settings, tape: Path, on_line: OnLine | None = None) -> list[DecisionRecord]:
     """Replay `tape` on a simulated clock that starts at the tape's first valid event (`tape_start`, which
     raises `UnreadableTapeError` when there is none), with the bots it was recorded with (`<tape>.bots.json`,
-    registered on records that hold no bots)."""
+    registered on records that hold no bots when the tape reaches the time they were registered)."""
     clock = SimulatedClock(await asyncio.to_thread(tape_start, tape))
     bots = await read_tape_bots(tape)
     async with await Pipeline.open(settings, clock=clock) as pipeline:
-        if bots and not await pipeline.bots.bots():
-            await pipeline.bots.register(bots, actor="aegis replay", reason=f"the bots of {tape.name}")
-        return await pipeline.replay(tape, on_line=on_line)
+        fresh = not await pipeline.bots.bots()
+        return await pipeline.replay(tape, on_line=on_line, bots=bots if fresh else ())
 
 
 @dataclass

@@ -28,6 +28,7 @@ from aegis.runtime.run_record import RunRecord, claim_folder
 from aegis.runtime.summary import RunSummary
 from aegis.services import RECORDS_FILE
 from aegis.settings import Settings
+from state.bots import Bot
 from tools.feeds.bundled import load_bundled_daily
 
 _EXIT_ON = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as a shell reports it
@@ -144,6 +145,7 @@ def run(
                         on_alert=view.alert,
                         on_start=started,
                         stop=stop,
+                        on_bots=lambda bots, how: _show_bots(console, bots, how),
                     )
                 )
             )
@@ -159,6 +161,11 @@ def run(
         console.print(line, highlight=False)
     if not summary.complete:
         raise typer.Exit(interrupts.exit_code)
+
+
+def _show_bots(console: Console, bots: list[Bot], how: str) -> None:
+    shares = ", ".join(f"{bot.bot_id} {bot.allocation:.1%}" for bot in bots)
+    console.print(f"bots: {shares} ({how})", highlight=False)
 
 
 def _stopped_at(summary: RunSummary) -> str:

@@ -76,10 +76,14 @@ class BotSupervisor:
             self._ledger = ledger
         return self._ledger
 
-    async def day_started(self, moment: datetime) -> None:
-        """A new trading day: resume bots whose stop ended, mark every bot, and rebalance when due."""
+    async def day_started(self, moment: datetime, *, act: bool = True) -> None:
+        """A new trading day: resume bots whose stop ended, mark every bot, and rebalance when due. Without
+        `act` the day is only followed (a resumed run going over days whose events are recorded)."""
         previous, day = self._day, moment.date()
         self._day = day
+        if not act:
+            self._day_start = {}
+            return
         bots = await self._bots.bots()
         if not bots:
             return
@@ -91,7 +95,7 @@ class BotSupervisor:
         await self._store.record_bot_days(marks, moment)
         held = await self._store.bot_days(since=day)  # first write wins: a restarted day keeps its first marks
         self._day_start = {mark.bot_id: mark for mark in held if mark.day == day}
-        if previous is not None and _due(self._rebalance.schedule, previous, day):
+        if previous is not None and rebalance_due(self._rebalance.schedule, previous, day):
             await self._submit(_rebalancing_due(moment, self._rebalance.schedule))
 
     async def bar(self, symbol: str, fills: Iterable[Fill]) -> None:
@@ -115,7 +119,8 @@ class BotSupervisor:
         return decision
 
 
-def _due(schedule: str, previous: date, day: date) -> bool:
+def rebalance_due(schedule: str, previous: date, day: date) -> bool:
+    """Whether `day` starts a new period of `schedule` (weekly: an ISO week, monthly: a month) after `previous`."""
     if schedule == "weekly":
         return previous.isocalendar()[:2] != day.isocalendar()[:2]
     if schedule == "monthly":

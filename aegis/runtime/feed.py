@@ -47,6 +47,9 @@ class MarketFeed:
         self._reload_orders = reload_orders  # other processes (workers) place orders: reload them each day
         self._monitor = monitor
         self._supervisor = supervisor
+        self.supervising = (
+            True  # False: the supervisor follows the days but acts on none (a resumed run's recorded days)
+        )
         self._day: date | None = None
         self._moment: datetime | None = None
         self._day_start_equity = broker.equity()
@@ -75,7 +78,7 @@ class MarketFeed:
             if self._monitor is not None:
                 await self._monitor.check_integrity()
             if self._supervisor is not None:
-                await self._supervisor.day_started(moment)
+                await self._supervisor.day_started(moment, act=self.supervising)
         if self._monitor is not None:
             await self._monitor.tick()
 
@@ -89,7 +92,7 @@ class MarketFeed:
         if fills and self._monitor is not None:
             await self._monitor.fills(fills)
         await self._hot.push_bar(symbol, bar)
-        if self._supervisor is not None and self._broker.last_bar_time(symbol) == bar.time:
+        if self._supervisor is not None and self.supervising and self._broker.last_bar_time(symbol) == bar.time:
             await self._supervisor.bar(symbol, fills)  # a bar the broker applied (not a resumed run's old one)
 
     async def vix(self, level: float | None) -> None:

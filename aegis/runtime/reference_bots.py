@@ -1,6 +1,7 @@
 """The reference bots of the bundled data: four strategies on four slices of the market, and their signals.
 
-`aegis run` registers them on fresh records so the default run shows a multi-bot book:
+`aegis run` registers them on fresh records, on the first day it decides (after the warm-up), so the
+default run shows a multi-bot book:
 
 - `screen-tech`: the trigger screen (`quant.screen`) on AAPL, AMZN, GOOG, MSFT;
 - `screen-cyclical`: the trigger screen on BAC, JPM, CVX, XOM (financials and energy);

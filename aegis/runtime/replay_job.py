@@ -129,16 +129,17 @@ async def run_replay(
         """The bot supervisor's events (rebalancing, breaker) go to the tape too, so it replays them."""
         if tape:
             tape.write(dict(event))
-        return await pipeline.submit(event)
+        decision = await pipeline.submit(event)
+        tally.recall(decision)  # counted with the day's events; not a deliberation, not timed
+        return decision
 
     feed = pipeline.market_feed(submit=submitted)
     first_open = panel.open[WARMUP_DAYS]
     seconds_per_day = 1.0 / options.days_per_second if options.days_per_second > 0 else 0.0
 
     try:
-        signals = await _reference_bots(pipeline, panel, options, on_bots)
-        if tape and signals is not None:
-            await write_tape_bots(options.events_out, await pipeline.bots.bots())
+        reference = reference_bots(panel.symbols) if options.bots else []
+        signals = BotSignals(panel, reference) if reference else None
         decided_before = days_decided = await _days_decided(pipeline, len(panel.dates))
         if on_start is not None:
             next_day = panel.dates[days_decided] if days_decided < len(panel.dates) else None
@@ -147,6 +148,10 @@ async def run_replay(
             if stop is not None and stop.is_set():
                 break
             day_started = time.perf_counter()
+            if t == WARMUP_DAYS and signals is not None:  # the bots start with the first day decided
+                await _register_bots(pipeline, panel, on_bots)
+                await write_tape_bots(options.events_out, await pipeline.bots.bots())
+            feed.supervising = t >= decided_before  # a day decided in full has its bots' events recorded
             await feed.advance(bar_time(day))
             for c, symbol in enumerate(panel.symbols):
                 bar = panel_bar(panel, t, c)
@@ -162,7 +167,7 @@ async def run_replay(
                 events = [signal_event(panel, tr) for tr in triggers.get(t, [])]
             else:
                 holders = {symbol: p.bot_id for symbol, p in broker.positions().items()}
-                events = signals.events(t, triggers.get(t, []), holders)
+                events = signals.events(t, triggers.get(t, []), holders) if t >= WARMUP_DAYS else []
             if tape:
                 tape.write_all(events)
             await _decide_day(pipeline, events, tally, options.concurrency, recorded=t <= decided_before)
@@ -219,26 +224,21 @@ async def run_replay(
     )
 
 
-async def _reference_bots(
-    pipeline: Pipeline, panel: DailyPanel, options: ReplayOptions, on_bots: Callable[[list[Bot], str], None] | None
-) -> BotSignals | None:
-    """With `options.bots`: the reference bots' signals, registering the bots with their starting allocation
-    on records that hold none (a resumed run keeps its bots, allocations and states)."""
-    if not options.bots:
-        return None
-    bots = reference_bots(panel.symbols)
-    if not bots:
-        return None
+async def _register_bots(
+    pipeline: Pipeline, panel: DailyPanel, on_bots: Callable[[list[Bot], str], None] | None
+) -> None:
+    """Register the reference bots with their starting allocation, on records that hold no bots (a resumed
+    run keeps its bots, allocations and states)."""
     registered = await pipeline.bots.bots()
     how = "registered earlier on these records"
     if not registered:
+        bots = reference_bots(panel.symbols)
         allocation, how = starting_allocation(panel, bots, WARMUP_DAYS, pipeline.settings.rebalance)
         registered = await pipeline.bots.register(
             as_bots(bots, allocation, pipeline.services.clock.now()), actor="aegis run", reason=f"reference bots: {how}"
         )
     if on_bots is not None:
         on_bots(registered, how)
-    return BotSignals(panel, bots)
 
 
 async def _pause(seconds: float, stop: asyncio.Event | None) -> None:
