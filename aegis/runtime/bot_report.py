@@ -74,14 +74,14 @@ def table_lines(rows: Sequence[BotRow], indent: str = "    ") -> list[str]:
     for row in rows:
         out.append(
             f"{indent}{row.bot_id:<16} {row.allocation:>6.1%} {row.state:<8} {row.pnl:>+10,.2f} "
-            f"{_pct(row.total_return):>8} {_num(row.sharpe):>7} {_pct(row.max_drawdown):>7} {row.positions}"
+            f"{percent(row.total_return):>8} {number(row.sharpe):>7} {percent(row.max_drawdown):>7} {row.positions}"
         )
     return out
 
 
-def _pct(value: float) -> str:
+def percent(value: float) -> str:
     return f"{value:+.2%}" if math.isfinite(value) else "n/a"
 
 
-def _num(value: float) -> str:
+def number(value: float) -> str:
     return f"{value:+.2f}" if math.isfinite(value) else "n/a"

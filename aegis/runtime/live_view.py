@@ -14,7 +14,9 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
+from aegis.runtime.bot_report import number, percent
 from aegis.runtime.replay_job import DayProgress
 from state.alerts import Alert, AlertLevel
 
@@ -26,10 +28,18 @@ _OUTCOME_STYLE = {
     "screened_out": "dim",
     "rejected": "bold red",
     "execution_failed": "bold red",
+    "applied": "cyan",
+    "skipped": "dim cyan",
 }
 
 
 _ALERT_STYLE = {"info": "cyan", "warning": "yellow", "critical": "bold red", "emergency": "bold white on red"}
+
+
+def _styled(text: str, style: str | None) -> Text:
+    """`text` in `style` (none: plain), never read as markup: an outcome or a state without a style of its
+    own, or a reason quoting an event's "[/]", must not break the view."""
+    return Text(text, style=style or "")
 
 
 def render(progress: DayProgress) -> Group:
@@ -53,21 +63,31 @@ def render(progress: DayProgress) -> Group:
     for column in ("event", "outcome", "reason"):
         decisions.add_column(column, overflow="fold")
     for record in tally.recent[:8]:
-        style = _OUTCOME_STYLE.get(str(record.outcome), "")
-        decisions.add_row(record.event_id, f"[{style}]{record.outcome}[/]", record.reason[:90])
+        outcome = _styled(str(record.outcome), _OUTCOME_STYLE.get(str(record.outcome)))
+        decisions.add_row(Text(record.event_id), outcome, Text(record.reason[:90]))
     positions = Table(title="positions", expand=True, show_edge=False)
     for column in ("symbol", "qty", "avg", "mark", "P&L"):
         positions.add_column(column, justify="right")
     for symbol, (qty, avg, mark) in sorted(progress.positions.items()):
         positions.add_row(symbol, f"{qty:g}", f"{avg:.2f}", f"{mark:.2f}", f"{(mark - avg) * qty:+,.2f}")
     parts: list[RenderableType] = [Panel(head, title="AEGIS replay (rules baseline)"), decisions, positions]
+    if progress.bots:
+        bots = Table(title="bots (aegis bots list)", expand=True, show_edge=False)
+        for column in ("bot", "alloc", "state", "P&L", "return", "Sharpe", "max DD", "pos"):
+            bots.add_column(column, justify="left" if column in ("bot", "state") else "right")
+        for row in progress.bots:
+            state = _styled(row.state, None if row.state == "running" else "bold red")
+            bots.add_row(row.bot_id, f"{row.allocation:.1%}", state,
+                         f"{row.pnl:+,.2f}", percent(row.total_return), number(row.sharpe), percent(row.max_drawdown),
+                         str(row.positions))  # fmt: skip
+        parts.append(bots)
     if tally.recent_alerts:
         alerts = Table(title="alerts (aegis alerts list)", expand=True, show_edge=False)
         for column in ("raised", "level", "alert"):
             alerts.add_column(column, overflow="fold")
         for alert in tally.recent_alerts:
-            style = _ALERT_STYLE.get(str(alert.level), "")
-            alerts.add_row(f"{alert.raised_at:%Y-%m-%d %H:%M}", f"[{style}]{alert.level}[/]", alert.message[:100])
+            level = _styled(str(alert.level), _ALERT_STYLE.get(str(alert.level)))
+            alerts.add_row(f"{alert.raised_at:%Y-%m-%d %H:%M}", level, Text(alert.message[:100]))
         parts.append(alerts)
     return Group(*parts)
 
@@ -96,7 +116,8 @@ class LiveView:
                 f"{progress.day} day {progress.index + 1}/{progress.days}{catching_up} posture={progress.posture} "
                 f"events={tally.events} deliberations={tally.deliberations} "
                 f"vetoes={tally.count_of('vetoed')} orders={tally.count_of('ordered')} "
-                f"equity={progress.equity:,.0f} buy-and-hold={progress.benchmark_equity:,.0f}",
+                f"equity={progress.equity:,.0f} buy-and-hold={progress.benchmark_equity:,.0f}"
+                + "".join(f" {row.bot_id}={row.allocation:.0%}/{row.state}/{row.pnl:+,.0f}" for row in progress.bots),
                 highlight=False,
                 soft_wrap=True,
             )

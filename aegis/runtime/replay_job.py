@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ import numpy as np
 
 from aegis.llm_mode import provider_label
 from aegis.pipeline import Pipeline
-from aegis.runtime.bot_report import bot_rows
+from aegis.runtime.bot_report import BotRow, bot_rows
 from aegis.runtime.reference_bots import BotSignals, as_bots, reference_bots, starting_allocation
 from aegis.runtime.signals import signal_event
 from aegis.runtime.summary import Percentiles, RunSummary, RunTally, marked_equity, read_records
@@ -53,6 +54,7 @@ from tools.feeds.tape import EventTape, tick_event, vix_event
 __all__ = ["WARMUP_DAYS", "DayProgress", "ReplayOptions", "RunStart", "run_replay", "signal_event"]
 
 WARMUP_DAYS = 60  # bars fed before the first event, so the slow indicators have their history
+BOTS_EVERY = 10  # trading days between refreshes of the live view's bot table (it reads the records)
 PROGRESS_KEY = "run:days_decided"  # durable value: trading days of the window decided so far
 
 
@@ -82,6 +84,7 @@ class DayProgress:
     positions: dict[str, tuple[float, float, float]]  # symbol -> (quantity, avg price, mark)
     tally: RunTally  # live: it keeps counting after this day
     catching_up: bool = False  # a resumed run going over days decided earlier (recorded decisions)
+    bots: tuple[BotRow, ...] = ()  # the bots' table as of the last refresh (every `BOTS_EVERY` days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,7 @@ async def run_replay(
         reference = reference_bots(panel.symbols) if options.bots else []
         signals = BotSignals(panel, reference) if reference else None
         decided_before = days_decided = await _days_decided(pipeline, len(panel.dates))
+        bot_table: tuple[BotRow, ...] = ()
         if on_start is not None:
             next_day = panel.dates[days_decided] if days_decided < len(panel.dates) else None
             on_start(RunStart(len(panel.dates), days_decided, next_day))
@@ -176,7 +180,10 @@ async def run_replay(
                 await store.put_value(PROGRESS_KEY, days_decided, clock.now())
             catching_up = t < decided_before
             if on_day is not None:
-                on_day(_progress(panel, t, day, vix, broker, tally, first_open, settings, catching_up))
+                if signals is not None and t >= WARMUP_DAYS and (t % BOTS_EVERY == 0 or t + 1 == len(panel.dates)):
+                    bot_table = tuple(await bot_rows(store))
+                progress = _progress(panel, t, day, vix, broker, tally, first_open, settings, catching_up)
+                on_day(dataclasses.replace(progress, bots=bot_table))
             spare = seconds_per_day - (time.perf_counter() - day_started)
             if spare > 0 and not catching_up:
                 await _pause(spare, stop)
