@@ -29,6 +29,8 @@ def _bot_day(row: Sequence[Any]) -> BotDay:
 
 
 class SqlBots(ABC):
+    _byte_order = ""  # how to make ORDER BY bot_id compare bytes (PostgreSQL's store sets COLLATE "C")
+
     @abstractmethod
     def _use(self, *, transaction: bool = False) -> AbstractAsyncContextManager[Any]: ...
 
@@ -79,6 +81,8 @@ class SqlBots(ABC):
         where, params = ("WHERE day >= ? ", (since.isoformat(),)) if since is not None else ("", ())
         async with self._use() as db:
             rows = await db.fetch_all(
-                f"SELECT bot_id, day, pnl, sleeve, allocation FROM bot_days {where}ORDER BY day, bot_id", params
+                "SELECT bot_id, day, pnl, sleeve, allocation FROM bot_days "
+                f"{where}ORDER BY day, bot_id{self._byte_order}",
+                params,
             )
         return [parse("bot day", f"{r[0]}@{r[1]}", _bot_day, r) for r in rows]

@@ -369,3 +369,14 @@ async def test_set_allocations_is_all_or_none(
     assert await control.store.bots() == before
     assert await control.mirrored() == mirror
     assert await control.actions() == ["bots_registered"]
+
+
+async def test_an_operators_stop_without_an_end_outlasts_the_breakers_next_day_stop(control: Control) -> None:
+    await register_three(control)
+    until = T0 + timedelta(days=1)
+    await control.bots.stop("tech", actor="circuit_breaker", reason="daily loss", until=until)
+    held = await control.bots.stop("tech", actor="ana", reason="investigating the loss")
+    assert (held.actor, held.reason, held.stopped_until) == ("ana", "investigating the loss", None)
+    assert await control.bots.resume_due(until + timedelta(days=1)) == []  # only an operator resumes it now
+    again = await control.bots.stop("tech", actor="bob", reason="a second stop", until=until)
+    assert again.actor == "ana"  # a stop with an end never shortens one without

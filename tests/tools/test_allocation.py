@@ -218,3 +218,8 @@ def test_rebalance_config_refuses_a_minimum_above_the_maximum() -> None:
     with pytest.raises(ValidationError, match=r"min_allocation 0\.5 is above max_allocation 0\.4"):
         RebalanceConfig(min_allocation=0.5, max_allocation=0.4)
     assert RebalanceConfig(min_allocation=0.25, max_allocation=0.25).max_allocation == 0.25
+
+
+def test_a_lookback_shorter_than_the_history_needed_is_refused() -> None:
+    with pytest.raises(ValueError, match="lookback_days 10 is below min_history_days 20"):
+        RebalanceConfig(lookback_days=10)

@@ -61,6 +61,11 @@ class RebalanceConfig(BaseModel):
     def _ordered_bounds(self) -> RebalanceConfig:
         if self.min_allocation > self.max_allocation:
             raise ValueError(f"min_allocation {self.min_allocation} is above max_allocation {self.max_allocation}")
+        if self.lookback_days < self.min_history_days:
+            raise ValueError(
+                f"lookback_days {self.lookback_days} is below min_history_days {self.min_history_days}: "
+                "every rebalance would be skipped"
+            )
         return self
 
 

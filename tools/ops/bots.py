@@ -67,7 +67,8 @@ class BotControl:
 
     async def stop(self, bot_id: str, *, actor: str, reason: str, until: datetime | None = None) -> Bot:
         """Stop a bot (its signals are recorded, not deliberated) until an operator resumes it or, with
-        `until`, until then. A stopped bot stays stopped; the first stop's who and why stand."""
+        `until`, until then. A stopped bot stays stopped and the first stop's who and why stand, except that a
+        stop without an end replaces one with an end (an operator's stop outlasts the breaker's next-day one)."""
         return await self._set_state(bot_id, BotState.STOPPED, actor=actor, reason=reason, until=until)
 
     async def resume(self, bot_id: str, *, actor: str, reason: str) -> Bot:
@@ -100,7 +101,8 @@ class BotControl:
     async def _set_state(self, bot_id: str, state: BotState, *, actor: str, reason: str, until: datetime | None) -> Bot:
         _check_who(actor, reason)
         bot = await self.get(bot_id)
-        if bot.state is state:
+        lifts_an_end = state is BotState.STOPPED and bot.stopped_until is not None and until is None
+        if bot.state is state and not lifts_an_end:
             return bot
         now = self._clock.now()
         changed = bot.model_copy(
