@@ -26,7 +26,7 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from langgraph.graph.state import CompiledStateGraph
 
@@ -52,6 +52,7 @@ from graphs.deliberation.nodes import raw_event_id
 from graphs.deliberation.ordering import WaveOrdering
 from graphs.deliberation.services import Services
 from graphs.router import Router, build_router
+from quant.portfolio import RiskProfile
 from state.bots import Bot
 from state.clock import Clock, monotonic_ms
 from state.decisions import DecisionRecord
@@ -61,6 +62,9 @@ from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
 from tools.ops.bots import BotControl
 from tools.ops.trading import HaltReport, TradingControl
+
+if TYPE_CHECKING:
+    from tools.ops.portfolio_analysis import PortfolioAnalysis
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 # Called as each session of a wave ends: its decision and the wall-clock ms it deliberated (its wait for
@@ -141,6 +145,14 @@ class Pipeline:
         """The same flows, their sessions ordered by the pipeline's waves (same checkpointer)."""
         services = dataclasses.replace(self.services, ordering=self._waves)
         return build_router(services, self._stack.ops, self._stack.graph.checkpointer)
+
+    async def portfolio(self, profiles: Iterable[RiskProfile | str] = tuple(RiskProfile)) -> PortfolioAnalysis:
+        """The bots as a portfolio: per-bot scorecards (ROI, Sharpe, drawdown, volatility), correlation, risk
+        contributions, diversification ratio, and the conservative / moderate / aggressive allocations with
+        their expected improvement. Labelled pandas (bot ids, dates)."""
+        from aegis.runtime.bot_portfolio import bot_portfolio  # pandas, only when asked
+
+        return await bot_portfolio(self.services.store, self.settings.rebalance, profiles)
 
     @property
     def bots(self) -> BotControl:

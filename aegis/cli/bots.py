@@ -31,7 +31,8 @@ DataDir = Annotated[
 ]
 
 
-def _on_records(data_dir: Path | None, work: Callable[[Pipeline], Awaitable[_T]]) -> _T:
+def on_records(data_dir: Path | None, work: Callable[[Pipeline], Awaitable[_T]]) -> _T:
+    """Run `work` on a pipeline over the records of `data_dir` (default: the settings' own)."""
     settings = Settings(checkpoints=False)
     if data_dir is not None:
         if not (data_dir / "records.sqlite").is_file() and settings.postgres_url is None:
@@ -58,7 +59,7 @@ def list_bots(data_dir: DataDir = None) -> None:
             return ["no bots registered: every signal belongs to the default bot, which trades the whole account"]
         return [*table_lines(found, indent=""), "", *(f"{row.bot_id}: {row.state}, {row.why}" for row in found)]
 
-    for line in _on_records(data_dir, rows):
+    for line in on_records(data_dir, rows):
         console.print(line)
 
 
@@ -71,7 +72,7 @@ def stop(
 ) -> None:
     """Stop a bot: its signals are recorded and settled without any LLM call; its positions keep their brackets."""
     require_reason(reason)
-    done = _on_records(data_dir, lambda p: p.bots.stop(bot_id, actor=actor or operator_name(), reason=reason))
+    done = on_records(data_dir, lambda p: p.bots.stop(bot_id, actor=actor or operator_name(), reason=reason))
     console.print(_said(done))
 
 
@@ -84,7 +85,7 @@ def resume(
 ) -> None:
     """Resume a stopped bot: its next signals are deliberated again."""
     require_reason(reason)
-    done = _on_records(data_dir, lambda p: p.bots.resume(bot_id, actor=actor or operator_name(), reason=reason))
+    done = on_records(data_dir, lambda p: p.bots.resume(bot_id, actor=actor or operator_name(), reason=reason))
     console.print(_said(done))
 
 

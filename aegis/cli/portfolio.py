@@ -3,6 +3,7 @@
 aegis portfolio
 aegis portfolio --symbols AAPL,MSFT,JNJ,KO --start 2015-01-01 --profile moderate
 aegis portfolio --lower 0.02 --upper 0.5 --json
+aegis portfolio --bots --data-dir data/runs/20261203T120000
 
 This module owns how an analysis reads on a terminal (`render_analysis`) and as JSON (`analysis_as_json`);
 both take any `PortfolioAnalysis`, whatever its values came from. The arithmetic lives in
@@ -24,6 +25,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from aegis.cli.bots import DataDir, on_records
 from quant.portfolio import RiskProfile
 from tools.feeds.bundled import load_bundled_daily
 from tools.ops.portfolio_analysis import SCORECARD_COLUMNS, PortfolioAnalysis, Proposal, analyse_portfolio
@@ -54,19 +56,33 @@ def portfolio(
     upper: Annotated[float, typer.Option(help="Maximum weight per asset, a fraction of capital")] = 0.40,
     risk_free: Annotated[float, typer.Option("--risk-free", help="Annual risk-free rate, a fraction")] = 0.02,
     as_json: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON instead of tables")] = False,
+    bots: Annotated[
+        bool, typer.Option("--bots", help="Analyse the bots of a run's records (their sleeves' daily returns)")
+    ] = False,
+    data_dir: DataDir = None,
 ) -> None:
-    """Scorecard, correlation and risk split of an equal-weight portfolio of the bundled daily closes, and
-    the conservative / moderate / aggressive portfolios with whether each is worth rebalancing to."""
-    panel = load_bundled_daily(_tickers(symbols), start.date() if start else None, end.date() if end else None)
-    values = pd.DataFrame(panel.close, index=pd.DatetimeIndex(panel.dates, name="date"), columns=list(panel.symbols))
+    """Scorecard, correlation and risk split of an equal-weight portfolio of the bundled daily closes (or,
+    with --bots, of a run's bots at their allocation, under the rebalancing's bounds), and the conservative /
+    moderate / aggressive portfolios with whether each is worth rebalancing to."""
     profiles = tuple(RiskProfile) if profile is ProfileChoice.ALL else (RiskProfile(profile.value),)
-    analysis = analyse_portfolio(values, bounds=(lower, upper), risk_free_rate=risk_free, profiles=profiles)
+    if bots:
+        if symbols or start or end:
+            raise typer.BadParameter("the bots' own history is analysed: --symbols, --start and --end do not apply")
+        analysis = on_records(data_dir, lambda pipeline: pipeline.portfolio(profiles))
+        dates = analysis.scorecard.index
+        heading = f"[bold]{len(dates)} bots[/] of the records, their sleeves' daily returns, at their allocation"
+    else:
+        panel = load_bundled_daily(_tickers(symbols), start.date() if start else None, end.date() if end else None)
+        index = pd.DatetimeIndex(panel.dates, name="date")
+        values = pd.DataFrame(panel.close, index=index, columns=list(panel.symbols))
+        analysis = analyse_portfolio(values, bounds=(lower, upper), risk_free_rate=risk_free, profiles=profiles)
+        span = f"{panel.dates[0]}..{panel.dates[-1]}" if panel.dates else "no dates"
+        heading = f"[bold]{len(panel.symbols)} bundled symbols[/], daily closes {span} ({len(panel.dates)} days)"
     if as_json:
         typer.echo(json.dumps(analysis_as_json(analysis), indent=2))
         return
     console = Console(highlight=False)
-    span = f"{panel.dates[0]}..{panel.dates[-1]}" if panel.dates else "no dates"
-    console.print(f"[bold]{len(panel.symbols)} bundled symbols[/], daily closes {span} ({len(panel.dates)} days)")
+    console.print(heading)
     render_analysis(console, analysis)
 
 

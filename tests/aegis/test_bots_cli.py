@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date
 from pathlib import Path
 
@@ -10,10 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from aegis.cli import app
+from aegis.pipeline import Pipeline
 from aegis.runtime.replay_job import ReplayOptions, run_replay
 from aegis.settings import Settings
 from state.clock import WallClock
 from state.store.factory import open_store
+from tools.ops.portfolio_analysis import PortfolioAnalysis
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +71,33 @@ def test_a_folder_without_records_is_a_one_line_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["bots", "list", "--data-dir", str(tmp_path / "nowhere")])
     assert result.exit_code == 2
     assert "holds no records" in result.output
+
+
+def test_portfolio_of_the_bots_is_the_python_apis_analysis_labelled_by_bot(records: Path) -> None:
+    result = CliRunner().invoke(app, ["portfolio", "--bots", "--data-dir", str(records), "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+
+    async def analysed() -> PortfolioAnalysis:
+        settings = Settings(data_dir=records, checkpoints=False)
+        async with await Pipeline.open(settings) as pipeline:
+            return await pipeline.portfolio()
+
+    analysis = asyncio.run(analysed())
+    bots = ["screen-tech", "screen-cyclical", "growth", "value"]
+    assert list(analysis.scorecard.index) == bots == list(shown["scorecard"])
+    assert list(analysis.correlation.columns) == bots
+    assert shown["scorecard"]["growth"]["sharpe"] == pytest.approx(analysis.scorecard.loc["growth", "sharpe"])
+    assert analysis.bounds == (0.05, 0.40) and analysis.risk_free_rate == 0.0  # the rebalancing's settings
+    assert analysis.risk_contributions.sum() == pytest.approx(1.0)
+    current = analysis.current_weights
+    assert sum(current) == pytest.approx(1.0) and list(current.index) == bots
+    for proposal in analysis.proposals.values():
+        if proposal.error is None:
+            assert list(proposal.weights.index) == bots
+            assert all(0.05 - 1e-9 <= w <= 0.40 + 1e-9 for w in proposal.weights)
+
+    table = CliRunner().invoke(app, ["portfolio", "--bots", "--data-dir", str(records)])
+    assert table.exit_code == 0 and "4 bots of the records" in table.output and "screen-tech" in table.output
+    mixed = CliRunner().invoke(app, ["portfolio", "--bots", "--symbols", "AAPL", "--data-dir", str(records)])
+    assert mixed.exit_code == 2 and "do not apply" in mixed.output

@@ -74,8 +74,13 @@ class BotReturns:
     """Daily returns on each bot's sleeve: ``returns[t, i]`` for bot ``bot_ids[i]`` over day ``days[t]``."""
 
     bot_ids: tuple[str, ...]
-    days: tuple[date, ...]
+    days: tuple[date, ...]  # the day each return starts (its mark's day)
     returns: FloatArray
+    ends: tuple[date, ...] = ()  # the day each return ends (the next mark's day)
+
+    def growth_days(self) -> tuple[date, ...]:
+        """The day of each row of `growth()`: the first start, then each end."""
+        return (self.days[0], *self.ends) if self.days else ()
 
     def growth(self) -> FloatArray:
         """The returns as a price-like panel starting at 1 (what `quant.portfolio` estimates from)."""
@@ -116,15 +121,17 @@ def bot_returns(days: Sequence[BotDay], bot_ids: Sequence[str]) -> BotReturns:
             marks.setdefault(mark.day, {})[mark.bot_id] = mark
     ordered = sorted(marks)
     kept_days: list[date] = []
+    ends: list[date] = []
     rows: list[list[float]] = []
     for day, following in itertools.pairwise(ordered):
         start, end = marks[day], marks[following]
         if any(bot not in start or bot not in end or not start[bot].sleeve > 0 for bot in ids):
             continue
         kept_days.append(day)
+        ends.append(following)
         rows.append([(end[bot].pnl - start[bot].pnl) / start[bot].sleeve for bot in ids])
     returns = np.asarray(rows, dtype=np.float64).reshape(len(rows), len(ids))
-    return BotReturns(ids, tuple(kept_days), returns)
+    return BotReturns(ids, tuple(kept_days), returns, tuple(ends))
 
 
 def propose_allocation(bots: Sequence[Bot], days: Sequence[BotDay], config: RebalanceConfig) -> AllocationProposal:
@@ -132,7 +139,8 @@ def propose_allocation(bots: Sequence[Bot], days: Sequence[BotDay], config: Reba
     ids = tuple(bot.bot_id for bot in bots)
     current = tuple(bot.allocation for bot in bots)
     history = bot_returns(days, ids)
-    history = BotReturns(ids, history.days[-config.lookback_days :], history.returns[-config.lookback_days :])
+    keep = -config.lookback_days
+    history = BotReturns(ids, history.days[keep:], history.returns[keep:], history.ends[keep:])
 
     def skipped(reason: str) -> AllocationProposal:
         return AllocationProposal(ids, current, config.risk_level, len(history.days), None, reason)
