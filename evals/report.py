@@ -1,7 +1,8 @@
 """The eval report: scores as Markdown and JSON, charts as PNG, and the comparison of two runs.
 
 Files written into the run folder by `write_report`:
-- ``scores.json`` and ``report.md`` (the score table, targets next to the scores, met or not);
+- ``scores.json`` and ``report.md`` (the score table, targets next to the scores, met or not; with more than
+  one bot, the decision scores of each bot, also in ``scores_by_bot.json``);
 - ``equity.png`` (decisions vs buy-and-hold), ``latency.png`` (histogram of the session latency),
   ``direction.png`` (confusion matrix: what was decided vs whether the forward return was > 0),
   ``vetoes.png`` (vetoed events: would have lost / would have won).
@@ -23,10 +24,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from evals.runner import DECISIONS_FILE, TIMINGS_FILE, read_lines
-from evals.scores import Curves, Score, is_buy, score_run, scores_json, would_have_lost
+from evals.scores import Curves, Score, is_buy, score_run, scores_by_bot, scores_json, would_have_lost
 from evals.sets import read_labels
 
-SCORES_FILE, REPORT_FILE = "scores.json", "report.md"
+SCORES_FILE, REPORT_FILE, BY_BOT_FILE = "scores.json", "report.md", "scores_by_bot.json"
 CHARTS = ("equity.png", "latency.png", "direction.png", "vetoes.png")
 
 
@@ -38,6 +39,11 @@ def write_report(set_folder: Path, run_folder: Path) -> dict[str, Score]:
     text = json.dumps(scores_json(scores), sort_keys=True, indent=1) + "\n"
     (run_folder / SCORES_FILE).write_text(text, encoding="utf-8")
     markdown = f"# Eval report: {run_folder.name} on {set_folder.name}\n\n" + score_table(scores) + "\n"
+    by_bot = scores_by_bot(set_folder, run_folder)
+    bot_json = {bot: scores_json(own) for bot, own in by_bot.items()}
+    (run_folder / BY_BOT_FILE).write_text(json.dumps(bot_json, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    if len(by_bot) > 1:
+        markdown += "## By bot\n\n" + bot_table(by_bot) + "\n"
     markdown += "\n".join(f"![{name}]({name})" for name in CHARTS) + "\n"
     (run_folder / REPORT_FILE).write_text(markdown, encoding="utf-8")
     _equity_chart(curves, run_folder / "equity.png")
@@ -45,6 +51,15 @@ def write_report(set_folder: Path, run_folder: Path) -> dict[str, Score]:
     _direction_chart(decisions, labels, run_folder / "direction.png")
     _veto_chart(decisions, labels, run_folder / "vetoes.png")
     return scores
+
+
+def bot_table(by_bot: dict[str, dict[str, Score]]) -> str:
+    """Markdown: one row per bot, its decision scores (`evals.scores.BY_BOT_SCORES`)."""
+    names = list(next(iter(by_bot.values()))) if by_bot else []
+    lines = ["| bot | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for bot, scores in by_bot.items():
+        lines.append(f"| {bot} | " + " | ".join(_shown(scores[n].value, scores[n].unit) for n in names) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def score_table(scores: dict[str, Score]) -> str:

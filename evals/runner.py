@@ -31,6 +31,7 @@ from typing import Any
 from aegis.cli.replay import decision_summary
 from aegis.llm_mode import LLMMode, provider_label, with_llm_mode
 from aegis.pipeline import Pipeline
+from aegis.runtime.tape_bots import read_tape_bots
 from aegis.settings import Settings
 from evals.progress import Steps
 from evals.sets import TAPE_FILE
@@ -57,6 +58,7 @@ def decision_line(decision: DecisionRecord) -> dict[str, Any]:
     return {
         **decision_summary(decision),
         "symbol": decision.symbol,
+        "bot_id": decision.bot_id,
         "event_type": decision.event_type,
         "posture": decision.posture,
         "role_calls": sum(1 for s in decision.stages if s.provider is not None),
@@ -96,8 +98,9 @@ async def replay_set(
             session_ms[decision.event_id] = ms
             steps.advance()
 
+        bots = await read_tape_bots(tape)  # a set built with --bots: its events belong to the reference bots
         async with await Pipeline.open(settings, clock=clock) as pipeline:
-            decisions = await pipeline.replay(tape, on_decision=decided, concurrency=concurrency)
+            decisions = await pipeline.replay(tape, on_decision=decided, concurrency=concurrency, bots=bots)
     return decisions, session_ms
 
 

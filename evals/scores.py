@@ -13,6 +13,9 @@ Definitions (fractions, not percent; targets from the source documents where the
 - LLM calls, tokens and cost per decision (the `rules` provider is no LLM: zero calls);
 - pre-screen share: events settled by the pre-screen (outcome "screened_out") without any role call.
 
+`scores_by_bot` splits the decision scores by the bot each event belongs to (a set built with `--bots`
+attributes its events to the reference bots).
+
 Pure apart from reading the run's and the set's files.
 """
 
@@ -67,23 +70,13 @@ def score_run(set_folder: Path, run_folder: Path) -> tuple[dict[str, Score], Cur
     timings = read_lines(run_folder / TIMINGS_FILE) if (run_folder / TIMINGS_FILE).exists() else []
     labels = read_labels(set_folder)
     manifest = read_manifest(set_folder)
-    buys = [d for d in decisions if is_buy(d) and d["event_id"] in labels]
-    vetoed = [labels[d["event_id"]] for d in decisions if d["outcome"] == "vetoed" and d["event_id"] in labels]
+    own, curves = _decision_scores(decisions, labels, manifest)
     outcomes = [d["outcome"] for d in decisions]
     attempted = sum(outcomes.count(o) for o in ("ordered", "execution_failed", "blocked"))
-    curves = equity_curves(manifest, [labels[d["event_id"]] for d in buys])
-    n = len(decisions)
-    rose = [labels[d["event_id"]]["forward_return"] > 0 for d in buys]
     scores: dict[str, Score] = {
-        "events": Score(float(n), "count"),
-        "orders": Score(float(len(buys)), "count"),
-        "directional_accuracy": Score(_share(rose), "fraction", 0.65),
-        "veto_hit_rate": Score(_share([would_have_lost(label) for label in vetoed]), "fraction", 0.80),
-        "vetoes": Score(float(len(vetoed)), "count"),
+        **{name: own[name] for name in ("events", "orders", "directional_accuracy", "veto_hit_rate", "vetoes")},
         "execution_success": Score(outcomes.count("ordered") / attempted if attempted else None, "fraction", 0.995),
-        "pnl": Score(total_return(curves.strategy), "fraction"),
-        "sharpe": Score(_finite(sharpe_ratio(curves.strategy)), "ratio"),
-        "max_drawdown": Score(max_drawdown(curves.strategy), "fraction"),
+        **{name: own[name] for name in ("pnl", "sharpe", "max_drawdown")},
         "benchmark_pnl": Score(total_return(curves.benchmark), "fraction"),
         "benchmark_sharpe": Score(_finite(sharpe_ratio(curves.benchmark)), "ratio"),
         "benchmark_max_drawdown": Score(max_drawdown(curves.benchmark), "fraction"),
@@ -92,12 +85,55 @@ def score_run(set_folder: Path, run_folder: Path) -> tuple[dict[str, Score], Cur
             _mean([d["usage"]["input_tokens"] + d["usage"]["output_tokens"] for d in decisions]), "count"
         ),
         "cost_per_decision_usd": Score(_mean([d["usage"]["cost_usd"] for d in decisions]), "usd"),
-        "prescreen_share": Score(_share([o == "screened_out" for o in outcomes]), "fraction"),
+        "prescreen_share": own["prescreen_share"],
     }
     for stage, (p50, p95, p99) in stage_percentiles(timings).items():
         scores[f"latency_{stage}_p50_ms"] = Score(p50, "ms", higher_is_better=False)
         scores[f"latency_{stage}_p95_ms"] = Score(p95, "ms", higher_is_better=False)
         scores[f"latency_{stage}_p99_ms"] = Score(p99, "ms", higher_is_better=False)
+    return scores, curves
+
+
+BY_BOT_SCORES = ("events", "orders", "directional_accuracy", "veto_hit_rate", "vetoes", "pnl", "sharpe",
+                 "max_drawdown", "prescreen_share")  # fmt: skip
+
+
+def scores_by_bot(set_folder: Path, run_folder: Path) -> dict[str, dict[str, Score]]:
+    """The decision scores of each bot's events (a decision line's `bot_id`; lines written before bots
+    existed belong to the default bot), computed as `score_run` computes them for the whole run: the bots'
+    event and order counts add up to the run's. Latencies and costs are the run's, not split."""
+    decisions = read_lines(run_folder / DECISIONS_FILE)
+    labels = read_labels(set_folder)
+    manifest = read_manifest(set_folder)
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for decision in decisions:
+        groups[decision.get("bot_id") or "default"].append(decision)
+    by_bot: dict[str, dict[str, Score]] = {}
+    for bot, own in sorted(groups.items()):
+        scores = _decision_scores(own, labels, manifest)[0]
+        by_bot[bot] = {name: scores[name] for name in BY_BOT_SCORES}
+    return by_bot
+
+
+def _decision_scores(
+    decisions: list[dict[str, Any]], labels: dict[str, dict[str, Any]], manifest: dict[str, Any]
+) -> tuple[dict[str, Score], Curves]:
+    buys = [d for d in decisions if is_buy(d) and d["event_id"] in labels]
+    vetoed = [labels[d["event_id"]] for d in decisions if d["outcome"] == "vetoed" and d["event_id"] in labels]
+    outcomes = [d["outcome"] for d in decisions]
+    curves = equity_curves(manifest, [labels[d["event_id"]] for d in buys])
+    rose = [labels[d["event_id"]]["forward_return"] > 0 for d in buys]
+    scores = {
+        "events": Score(float(len(decisions)), "count"),
+        "orders": Score(float(len(buys)), "count"),
+        "directional_accuracy": Score(_share(rose), "fraction", 0.65),
+        "veto_hit_rate": Score(_share([would_have_lost(label) for label in vetoed]), "fraction", 0.80),
+        "vetoes": Score(float(len(vetoed)), "count"),
+        "pnl": Score(total_return(curves.strategy), "fraction"),
+        "sharpe": Score(_finite(sharpe_ratio(curves.strategy)), "ratio"),
+        "max_drawdown": Score(max_drawdown(curves.strategy), "fraction"),
+        "prescreen_share": Score(_share([o == "screened_out" for o in outcomes]), "fraction"),
+    }
     return scores, curves
 
 

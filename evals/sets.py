@@ -25,6 +25,9 @@ Decisions that must not be silently changed:
 - Labels see only bars strictly after the event (`evals.labels.FutureView` enforces it), and only bars of
   the set's own window: a development label never reads holdout data. Events without a full horizon of
   later bars inside the window are dropped, not labelled with less.
+- A set built with bots (`SetSpec.bots`, `aegis eval build --bots`) gives each event with a symbol the
+  reference bot whose universe holds it and writes the bots beside the tape; the runner registers them and
+  the report splits the scores by bot. The standard sets are built without (one default bot).
 - Development 2012-09..2015-12 and holdout 2016-01..2017-09 are split by time; the holdout tape's warm-up
   ticks come from late 2015 (market history only, no event, no label).
 """
@@ -43,8 +46,10 @@ from typing import Any
 
 import numpy as np
 
+from aegis.runtime.reference_bots import as_bots, reference_bots, starting_allocation
 from aegis.runtime.replay_job import WARMUP_DAYS
 from aegis.runtime.signals import signal_event
+from aegis.runtime.tape_bots import tape_bots_path
 from evals.labels import (
     DEFAULT_HORIZON,
     DEFAULT_STOP,
@@ -61,6 +66,7 @@ from state.events import EventType
 from tools.feeds.bars import panel_bar
 from tools.feeds.bundled import DailyPanel, bar_time, load_bundled_daily
 from tools.feeds.tape import tick_event, vix_event
+from tools.ops.allocation import RebalanceConfig
 
 SET_SOURCE = "evals:bundled-daily"
 TAPE_FILE, LABELS_FILE, MANIFEST_FILE = "tape.jsonl", "labels.jsonl", "manifest.json"
@@ -81,6 +87,7 @@ class SetSpec:
     volume_spike_ratio: float = 3.0
     warmup_days: int = WARMUP_DAYS
     screen: ScreenParams = field(default_factory=ScreenParams)
+    bots: bool = False  # attribute each event to the reference bot whose universe holds its symbol
 
 
 DEVELOPMENT = SetSpec("development", date(2012, 9, 1), date(2015, 12, 31))
@@ -110,6 +117,8 @@ def build_set(spec: SetSpec, out: Path) -> Path:
     by_row: dict[int, list[_Event]] = {}
     for event in events:
         by_row.setdefault(event.row, []).append(event)
+    if spec.bots:
+        _attribute_to_bots(panel, tick_row, first_row, events, folder / TAPE_FILE)
     _write_lines(folder / TAPE_FILE, _tape_lines(panel, tick_row, by_row))
     _write_lines(folder / LABELS_FILE, (e.label for e in events))
     manifest = _manifest(panel, spec, first_row, tick_row, events)
@@ -118,6 +127,23 @@ def build_set(spec: SetSpec, out: Path) -> Path:
 
 
 _KIND_ORDER = {"vix_regime": 0, "trigger": 1, "volume_spike": 2}
+
+
+def _attribute_to_bots(panel: DailyPanel, tick_row: int, first_row: int, events: list[_Event], tape: Path) -> None:
+    """Give each event with a symbol the reference bot whose universe holds it (`bot_id`), and write the bots
+    beside the tape (`<tape>.bots.json`), registered the day before the first event with the starting
+    allocation `aegis run` gives them (minimum variance over the warm-up)."""
+    bots = reference_bots(panel.symbols)
+    owner = {symbol: bot.bot_id for bot in bots for symbol in bot.universe}
+    for event in events:
+        symbols = event.raw.get("symbols") or []
+        if symbols and symbols[0] in owner:
+            event.raw["bot_id"] = owner[symbols[0]]
+    warmup = panel.window(start=panel.dates[tick_row])
+    allocation, _ = starting_allocation(warmup, bots, first_row - tick_row, RebalanceConfig())
+    registered = as_bots(bots, allocation, bar_time(panel.dates[first_row - 1]))
+    text = json.dumps([bot.model_dump(mode="json") for bot in registered], indent=2) + "\n"
+    tape_bots_path(tape).write_text(text, encoding="utf-8")
 
 
 def _events(panel: DailyPanel, spec: SetSpec, first_row: int) -> Iterator[_Event]:

@@ -49,12 +49,17 @@ def _root(
 def build(
     out: Annotated[Path, typer.Option(help="Folder for the sets")] = Path("evals") / "sets",
     gate: Annotated[bool, typer.Option(help="Also build the small gate set")] = False,
+    bots: Annotated[
+        bool, typer.Option(help="Give each event the reference bot whose universe holds it (scores split by bot)")
+    ] = False,
 ) -> None:
     """Build the development and holdout sets from the bundled daily data (reproducible)."""
+    import dataclasses
+
     from evals.progress import Steps
     from evals.sets import GATE, STANDARD_SETS, build_set
 
-    specs = (*STANDARD_SETS, *((GATE,) if gate else ()))
+    specs = tuple(dataclasses.replace(s, bots=bots) for s in (*STANDARD_SETS, *((GATE,) if gate else ())))
     built = []
     with Steps("building the sets", len(specs), console=console) as steps:
         for spec in specs:

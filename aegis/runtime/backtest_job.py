@@ -1,6 +1,7 @@
 """The backtest job (`aegis backtest`): a reference strategy on the bundled real data, next to buy-and-hold.
 
-This module owns four things, each usable on its own (a multi-strategy run reuses the last three):
+This module owns four things, each usable on its own (the bots' backtest, `aegis.runtime.bots_backtest`,
+reuses the last two):
 
 - ``run_backtest_job``: loads the bundled daily bars, runs ``quant.backtest.run_backtest`` configured like the
   live guard (``backtest_config``) with each bar's posture from that bar's VIX, and gathers the report;
@@ -246,8 +247,16 @@ def write_equity_chart(report: BacktestReport, path: Path) -> None:
     write_curves_chart((report.strategy_curve, report.benchmark_curve), path, title=title)
 
 
-def write_curves_chart(curves: Sequence[EquityCurve], path: Path, *, title: str) -> None:
-    """A PNG at ``path``: the curves' equity on top, their drawdowns (percent below the peak) underneath."""
+def write_curves_chart(
+    curves: Sequence[EquityCurve],
+    path: Path,
+    *,
+    title: str,
+    ylabel: str = "equity",
+    value_format: str = "{x:,.0f}",
+) -> None:
+    """A PNG at ``path``: the curves' values on top (axis ``ylabel``, ticks ``value_format``), their drawdowns
+    (percent below the peak) underneath."""
     # Imported here: matplotlib is slow to import, and every other `aegis` command would pay for it.
     from matplotlib.figure import Figure
     from matplotlib.ticker import StrMethodFormatter
@@ -258,8 +267,8 @@ def write_curves_chart(curves: Sequence[EquityCurve], path: Path, *, title: str)
         equity_axes.plot(curve.dates, curve.values, label=curve.label, linewidth=1.2)
         drawdown_axes.plot(curve.dates, metrics.drawdown(curve.values) * 100.0, label=curve.label, linewidth=1.0)
     equity_axes.set_title(title)
-    equity_axes.set_ylabel("equity")
-    equity_axes.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    equity_axes.set_ylabel(ylabel)
+    equity_axes.yaxis.set_major_formatter(StrMethodFormatter(value_format))
     equity_axes.legend(loc="upper left")
     equity_axes.grid(alpha=0.3)
     drawdown_axes.set_ylabel("drawdown (%)")
