@@ -8,14 +8,15 @@ collects the account's equity each day (`on_day`), reads the run's records after
 into dated curves with the single-strategy backtest's metrics (`curve_metrics`) and chart.
 
 Decisions that must not be silently changed:
-- The records are a fresh SQLite folder: a temporary one, deleted afterwards, or `data_dir`, kept. The
-  settings' PostgreSQL, Redis and alert channels are not used: a backtest must never mix its records with
-  a live deployment's, nor page anyone. A folder that holds records already is refused (a resumed run's
-  days gone over again carry the book's last equity, not their own).
-- The curves start at the close of the last warm-up day (the starting cash, nothing held: the first
-  orders fill, and the basket is bought, at the next open) and end with the window. Buy-and-hold is the
-  equal-weight basket `aegis run` reports (`DayProgress.benchmark_equity`), bought at the first decided
-  day's open without costs.
+- The records are a fresh SQLite folder: a temporary one, deleted afterwards, or `data_dir`, kept, with the
+  run's log (`aegis.log`: alerts and escalations, kept off the terminal). The settings' PostgreSQL, Redis
+  and alert channels are not used: a backtest must never mix its records with a live deployment's, nor
+  page anyone. A folder that holds records already is refused (a resumed run's days gone over again carry
+  the book's last equity, not their own).
+- The curves start at the close of the last warm-up day (the starting cash, nothing held) and end with the
+  window. Buy-and-hold is the equal-weight basket `aegis run` reports (`DayProgress.benchmark_equity`),
+  bought without costs at the next open, the first decided day's; the bots' first orders are decided that
+  day and fill the day after.
 - A bot's curve is its compounded daily returns on its sleeve (`tools.ops.allocation.bot_returns`, so a
   re-allocation is not a return) scaled to its starting sleeve. Its marks are taken at the start of each
   trading day, so each mark is dated by the close it values (the trading day before): the curves then share
@@ -25,6 +26,7 @@ Decisions that must not be silently changed:
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -57,9 +59,10 @@ from state.events import EventType
 from state.store.factory import open_store
 from tools.feeds.bundled import DailyPanel, load_bundled_daily
 from tools.notify.config import NotifyConfig
-from tools.ops.allocation import bot_returns
+from tools.ops.allocation import RebalanceConfig, bot_returns
 
 MIN_DAYS = WARMUP_DAYS + 2  # the warm-up, one day to decide, one for the orders to fill
+LOG_FILE = "aegis.log"  # in the records folder, as `aegis run`'s: alerts and escalations, not the terminal
 
 
 class RecordsFolderError(BacktestInputError):
@@ -106,6 +109,7 @@ class BotsBacktestReport:
     benchmark: EquityCurve
     benchmark_metrics: PerformanceMetrics
     bots: tuple[BotResult, ...]
+    rebalance: RebalanceConfig  # the run's
     records: Path | None  # the kept records folder; None: it was temporary
     wall_seconds: float
     chart: Path | None = field(default=None)
@@ -138,7 +142,7 @@ def run_bots_backtest(
         raise RecordsFolderError(
             f"{options.data_dir} holds records already; a backtest starts on fresh records: choose another folder"
         )
-    with _records_folder(options.data_dir) as folder:
+    with _records_folder(options.data_dir) as folder, _log_to(folder / LOG_FILE):
         report = asyncio.run(_run(_backtest_settings(settings, folder), options, panel, on_day))
     report = replace(report, records=options.data_dir, wall_seconds=time.perf_counter() - started)
     if options.chart is None:
@@ -200,6 +204,7 @@ async def _run(
         benchmark=benchmark,
         benchmark_metrics=curve_metrics(benchmark, positions=[0, *([1] * (len(held) - 1))]),
         bots=_bot_results(summary.bots, marks, panel.dates),
+        rebalance=settings.rebalance,
         records=None,
         wall_seconds=summary.wall_seconds,
     )
@@ -257,6 +262,23 @@ def _backtest_settings(settings: Settings, folder: Path) -> Settings:
         update={"data_dir": folder, "postgres_url": None, "redis_url": None, "notify": NotifyConfig()}
     )
     return with_llm_mode(isolated, LLMMode.RULES)
+
+
+@contextmanager
+def _log_to(path: Path) -> Iterator[None]:
+    """The log (alerts included) to ``path`` while the run lasts, instead of the terminal."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
 
 
 @contextmanager

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from aegis import Settings
@@ -54,6 +55,15 @@ async def test_a_replay_deliberates_real_triggers_and_leaves_consistent_records(
     assert (tmp_path / "checkpoints.sqlite").exists()
     assert summary.end_equity == days[-1].equity
     assert summary.latencies["session"].n == summary.events - operations
+    # The bots: every fill belongs to one, and their P&L adds up to the account's.
+    # growth trades JNJ and PFE, which this window leaves out: it is not registered
+    assert {row.bot_id for row in summary.bots} == {"screen-tech", "screen-cyclical", "value"}
+    assert sum(row.allocation for row in summary.bots) <= 1.0 + 1e-9
+    bots_pnl = sum(row.pnl for row in summary.bots)
+    assert bots_pnl == pytest.approx(summary.end_equity - summary.start_equity, abs=1e-6)
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:
+        owners = {bot for (bot,) in db.execute("SELECT DISTINCT bot_id FROM fills")}
+    assert owners and owners <= {row.bot_id for row in summary.bots}
 
 
 async def test_a_concurrent_run_decides_and_writes_as_the_replay_of_its_tape(tmp_path: Path) -> None:
