@@ -14,6 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Annotated, Self
@@ -218,13 +219,18 @@ def replay(
     tape: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON-lines tape of events")],
     llm: Annotated[LLMMode, typer.Option(help="Providers for the roles")] = LLMMode.RULES,
     cassettes: Annotated[Path | None, typer.Option(help="Cassette folder (record / replay)")] = None,
-    data_dir: Annotated[Path, typer.Option(help="Folder for this replay's records")] = Path("data") / "replay",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for this replay's records (default: replays/<time> in AEGIS_DATA_DIR, else in data)"),
+    ] = None,
     decisions_out: Annotated[Path | None, typer.Option(help="Write one JSON line per decision here")] = None,
 ) -> None:
     """Replay a tape: ticks rebuild the market state, every other event is deliberated. Lines that cannot
     be read or are out of the tape's time are rejected and recorded; the replay goes on."""
     try:
-        settings = with_llm_mode(Settings(data_dir=data_dir), llm, cassettes)
+        configured = Settings()
+        data_dir = data_dir or configured.data_dir / "replays" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        settings = with_llm_mode(configured.model_copy(update={"data_dir": data_dir}), llm, cassettes)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     console = Console()
