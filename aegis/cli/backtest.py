@@ -98,7 +98,9 @@ def backtest(
     ] = None,
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="--bots: keep the run's records in this new folder (default: a temporary one, deleted)"),
+        typer.Option(
+            help="--bots: keep the run's records here, a folder without records (default: temporary, deleted)"
+        ),
     ] = None,
     chart: Annotated[
         Path | None,

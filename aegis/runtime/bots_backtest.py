@@ -180,9 +180,13 @@ async def _run(
             on_day(progress)
 
     replay = ReplayOptions(
-        symbols=panel.symbols, start=panel.dates[0], end=panel.dates[-1], days_per_second=0,
-        concurrency=options.concurrency, bots=True,
-    )  # fmt: skip
+        symbols=panel.symbols,
+        start=panel.dates[0],
+        end=panel.dates[-1],
+        days_per_second=0,
+        concurrency=options.concurrency,
+        bots=True,
+    )
     summary = await run_replay(settings, replay, on_day=collect)
     store = await open_store(None, settings.data_dir / RECORDS_FILE, WallClock())
     try:

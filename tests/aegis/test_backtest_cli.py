@@ -247,7 +247,7 @@ def test_buy_and_hold_buys_at_the_second_bars_open_and_marks_a_missing_bar_at_th
         ),
         (("--strategy", "value", "--start", "2030-01-01"), ["no trading days", "the bundle covers 2012-09-04"]),
         (("--strategy", "growth", "--start", "2013-02-30"), ["--start", "2013-02-30"]),
-        (("--symbols", "AAPL"), ["Missing option '--strategy'"]),
+        (("--symbols", "AAPL"), ["'--strategy' / '--bots'", "give --strategy growth|value, or --bots"]),
         (("--strategy", "growth", "--chart", "a.png", "--no-chart"), ["not both"]),
     ],
 )
