@@ -151,7 +151,10 @@ def propose_allocation(bots: Sequence[Bot], days: Sequence[BotDay], config: Reba
     if fits is not None:
         return skipped(fits)
     if len(history.days) < config.min_history_days:
-        return skipped(f"{len(history.days)} days of returns, fewer than the {config.min_history_days} needed")
+        have = len(history.days)
+        return skipped(
+            f"{have} day{'' if have == 1 else 's'} of returns, fewer than the {config.min_history_days} needed"
+        )
     flat = [bot for bot, spread in zip(ids, np.ptp(history.returns, axis=0), strict=True) if not spread > 0]
     if flat:
         return skipped(
