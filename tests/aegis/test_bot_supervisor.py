@@ -14,6 +14,7 @@ from aegis.settings import Settings
 from state.bots import Bot, BotState
 from state.clock import SimulatedClock
 from state.decisions import Outcome
+from state.events import Bar
 from state.orders import OrderRequest, OrderType, Side
 from tools.feeds.bars import symbol_bars
 from tools.feeds.bundled import load_bundled_daily
@@ -22,7 +23,7 @@ CRASH = 96  # 2013-01-24: AAPL -12.36 % close to close, JPM +0.30 %, XOM +0.72 %
 BOTS = {"apple": "AAPL", "banks": "JPM", "oil": "XOM"}
 
 
-async def _pipeline(tmp_path: Path) -> tuple[Pipeline, dict[str, list]]:
+async def _pipeline(tmp_path: Path) -> tuple[Pipeline, dict[str, list[Bar]]]:
     panel = load_bundled_daily(list(BOTS.values()))
     bars = {symbol: symbol_bars(panel, symbol, last=CRASH) for symbol in BOTS.values()}
     pipeline = await Pipeline.open(Settings(data_dir=tmp_path), clock=SimulatedClock(bars["AAPL"][0].time))
