@@ -61,6 +61,7 @@ from state.hot import HotStoreUnavailableError
 from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
 from tools.ops.bots import BotControl
+from tools.ops.rules import RuleControl
 from tools.ops.trading import HaltReport, TradingControl
 
 if TYPE_CHECKING:
@@ -153,6 +154,11 @@ class Pipeline:
         from aegis.runtime.bot_portfolio import bot_portfolio  # pandas, only when asked
 
         return await bot_portfolio(self.services.store, self.settings.rebalance, profiles)
+
+    @property
+    def rules(self) -> RuleControl:
+        """The rules engine's rules: list, add, change, enable, disable (validated, versioned, audited)."""
+        return self._stack.ops.rules
 
     @property
     def bots(self) -> BotControl:

@@ -43,6 +43,7 @@ from state.store.factory import open_store
 from state.tiered_hot import TieredHot
 from tools.broker.paper import PaperBroker
 from tools.ops.bots import BotControl
+from tools.ops.rules import RuleControl
 from tools.ops.trading import TradingControl
 
 RECORDS_FILE = "records.sqlite"
@@ -151,7 +152,10 @@ async def open_stack(
         monitor.probe_with(services.providers.probe)
         bots = BotControl(store, hot, clock)
         await bots.publish()  # the durable bots survive restarts; the hot copy learns them here
-        ops = OpsServices(clock, store, bots, alerting.raise_alert, settings.rebalance, settings.breaker)
+        rules = RuleControl(store, hot, clock)
+        await rules.ensure_defaults()  # records that hold no rule get the five default rules
+        await rules.publish()
+        ops = OpsServices(clock, store, bots, alerting.raise_alert, settings.rebalance, settings.breaker, rules)
         router = build_router(services, ops, await _checkpointer(settings, closers))
     except BaseException:
         for close in reversed(closers):

@@ -31,6 +31,7 @@ from state.store.base import DurableStore
 from tools.ops.allocation import RebalanceConfig
 from tools.ops.bots import BotControl
 from tools.ops.breaker import BreakerConfig
+from tools.ops.rules import RuleControl
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 OpStep = Callable[[DeliberationState], Awaitable[Update]]
@@ -60,6 +61,7 @@ class OpsServices:
     raise_alert: RaiseAlert
     rebalance: RebalanceConfig
     breaker: BreakerConfig
+    rules: RuleControl
 
 
 def build_operation_graph(

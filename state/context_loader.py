@@ -33,6 +33,7 @@ ENTRY_ORDER_TYPES_KEY = "book:recent_entry_order_types"
 FAILED_SESSIONS_COUNTER = "consecutive_failed_sessions"
 STOP_LOSS_STREAK_COUNTER = "consecutive_stop_losses"  # written by the risk monitor from the broker's exits
 BOTS_KEY = "ops:bots"  # the durable bot records, mirrored (`tools.ops.bots`)
+RULES_KEY = "ops:rules"  # the rules engine's rules, mirrored (`tools.ops.rules`)
 FEED_OUTAGE_KEY = "ops:feed_outage"  # {"since": last heartbeat, "tier"} while the feed is silent (monitor)
 PRICE_MISMATCH_KEY = "ops:price_mismatch"  # symbol -> broker vs market price difference in percent (monitor)
 MICRO_USD = 1_000_000  # LLM costs are counted in micro-dollars

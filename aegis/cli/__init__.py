@@ -21,6 +21,7 @@ from aegis.cli import (
     migrate,
     portfolio,
     replay,
+    rules,
     run,
     worker,
 )
@@ -60,6 +61,7 @@ app.command("backtest", cls=AegisCommand)(backtest.backtest)
 app.add_typer(eval.app, name="eval")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(bots.app, name="bots")
+app.add_typer(rules.app, name="rules")
 
 
 def main() -> None:

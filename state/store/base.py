@@ -30,6 +30,7 @@ from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import Bar, FieldError
 from state.orders import Fill, Order, Position
+from state.rules import Rule
 from state.trading import TradingStatus
 
 __all__ = [
@@ -353,6 +354,20 @@ class DurableStore(Protocol):
 
     async def bot_days(self, since: date | None = None) -> list[BotDay]:
         """The day-start marks (from `since` on), by day then bot."""
+        ...
+
+    # ---- rules --------------------------------------------------------------------------------------
+    async def rules(self) -> list[Rule]:
+        """The rules as they stand, in evaluation order (priority, higher first; then id)."""
+        ...
+
+    async def rule_versions(self, rule_id: str) -> list[Rule]:
+        """Every version `rule_id` had, oldest first."""
+        ...
+
+    async def save_rule(self, rule: Rule, audit: AuditEntry, at: datetime) -> None:
+        """Write `rule` as the next version of the one stored (version 1: a new rule) with `audit`, in one
+        transaction; `StoreConflictError`, writing nothing, when it is not the next version."""
         ...
 
     async def save_alert(self, alert: Alert) -> tuple[Alert, bool]:

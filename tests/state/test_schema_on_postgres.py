@@ -44,6 +44,8 @@ TABLES = {
     "event_conflicts",
     "bots",
     "bot_days",
+    "rules",
+    "rule_versions",
 }
 
 
@@ -104,7 +106,7 @@ async def _tables(pg: PsycopgExecutor) -> set[str]:
 
 
 async def test_the_migrations_create_every_table_and_run_once(pg: PsycopgExecutor) -> None:
-    assert await apply_migrations(pg, T0) == [1, 2, 3, 4, 5]
+    assert await apply_migrations(pg, T0) == [1, 2, 3, 4, 5, 6]
     assert await apply_migrations(pg, T0) == []
     assert await _tables(pg) == TABLES
     assert await pg.fetch_all("SELECT version, name FROM schema_migrations ORDER BY version") == [
@@ -113,6 +115,7 @@ async def test_the_migrations_create_every_table_and_run_once(pg: PsycopgExecuto
         (3, "capital_protection"),
         (4, "event_conflicts"),
         (5, "bots"),
+        (6, "rules"),
     ]
 
 
