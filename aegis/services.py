@@ -38,6 +38,7 @@ from state.clock import Clock, WallClock
 from state.context_loader import ContextLoader, ContextPolicy
 from state.hot import HotStore, InMemoryHotStore
 from state.redis_hot import RedisHotStore
+from state.rules import default_rules
 from state.store.base import DurableStore
 from state.store.factory import open_store
 from state.tiered_hot import TieredHot
@@ -153,7 +154,10 @@ async def open_stack(
         bots = BotControl(store, hot, clock)
         await bots.publish()  # the durable bots survive restarts; the hot copy learns them here
         rules = RuleControl(store, hot, clock)
-        await rules.ensure_defaults()  # records that hold no rule get the five default rules
+        # Records that hold no rule get the five default rules, with the settings' thresholds.
+        await rules.ensure_defaults(
+            default_rules(settings.rebalance.min_sharpe_improvement, settings.breaker.daily_loss_limit_pct)
+        )
         await rules.publish()
         ops = OpsServices(clock, store, bots, alerting.raise_alert, settings.rebalance, settings.breaker, rules)
         router = build_router(services, ops, await _checkpointer(settings, closers))

@@ -181,23 +181,31 @@ def _rule(rule_id: str, description: str, event_type: EventType, priority: int, 
                 conditions=tuple(conditions), actions=tuple(actions))  # fmt: skip
 
 
-# The source documents' decision logic (the orchestration summary, section 3), as data.
-DEFAULT_RULES: tuple[Rule, ...] = (
-    _rule("signal-low-strength-proceeds", "a signal below 0.7 strength still proceeds (aggressive); the "
-          "deliberation's own 0.65 confidence gate stays", EventType.SIGNAL_GENERATED, 100,
-          [Condition(field="payload.strength", op="<", value=0.7)], [Action(kind=ActionKind.PROCEED)]),
-    _rule("anomaly-high-stops-bot", "an anomaly of severity HIGH or CRITICAL stops its bot at once",
-          EventType.ANOMALY_DETECTED, 900,
-          [Condition(field="payload.severity", op="in", value=("HIGH", "CRITICAL"))],
-          [Action(kind=ActionKind.STOP_BOT), Action(kind=ActionKind.ALERT, params={"level": "critical"})]),
-    _rule("bot-api-errors-stop-bot", "a bot whose API error rate reached 30 % stops at once (the measured rate: "
-          "the detector grades 30 % MEDIUM)", EventType.BOT_STATUS, 900,
-          [Condition(field="payload.error_rate", op=">=", value=0.3, missing="no_match")],
-          [Action(kind=ActionKind.STOP_BOT), Action(kind=ActionKind.ALERT, params={"level": "critical"})]),
-    _rule("daily-loss-stops-losing-bots", "a daily loss of 10 % stops only the losing bots",
-          EventType.CIRCUIT_BREAKER, 800, [Condition(field="payload.daily_loss_pct", op=">=", value=10.0)],
-          [Action(kind=ActionKind.STOP_LOSING_BOTS), Action(kind=ActionKind.ALERT, params={"level": "critical"})]),
-    _rule("rebalance-below-5pct-skips", "a rebalance that lifts the expected Sharpe ratio by less than 5 % is "
-          "skipped", EventType.REBALANCING_DUE, 500,
-          [Condition(field="sharpe_improvement", op="<", value=0.05)], [Action(kind=ActionKind.SKIP)]),
-)  # fmt: skip
+def default_rules(min_sharpe_improvement: float = 0.05, daily_loss_limit_pct: float = 10.0) -> tuple[Rule, ...]:
+    """The source documents' decision logic (the orchestration summary, section 3), as data; the two
+    thresholds come from the settings (`rebalance.min_sharpe_improvement`, `breaker.daily_loss_limit_pct`)
+    when records are created; after that the rules are the truth (`aegis rules set`)."""
+    return (
+        _rule("signal-low-strength-proceeds", "a signal below 0.7 strength still proceeds (aggressive); the "
+              "deliberation's own 0.65 confidence gate stays", EventType.SIGNAL_GENERATED, 100,
+              [Condition(field="payload.strength", op="<", value=0.7)], [Action(kind=ActionKind.PROCEED)]),
+        _rule("anomaly-high-stops-bot", "an anomaly of severity HIGH or CRITICAL stops its bot at once",
+              EventType.ANOMALY_DETECTED, 900,
+              [Condition(field="payload.severity", op="in", value=("HIGH", "CRITICAL"))],
+              [Action(kind=ActionKind.STOP_BOT), Action(kind=ActionKind.ALERT, params={"level": "critical"})]),
+        _rule("bot-api-errors-stop-bot", "a bot whose API error rate reached 30 % stops at once (the measured "
+              "rate: the detector grades 30 % MEDIUM)", EventType.BOT_STATUS, 900,
+              [Condition(field="payload.error_rate", op=">=", value=0.3, missing="no_match")],
+              [Action(kind=ActionKind.STOP_BOT), Action(kind=ActionKind.ALERT, params={"level": "critical"})]),
+        _rule("daily-loss-stops-losing-bots", f"a daily loss of {daily_loss_limit_pct:g} % stops only the losing "
+              "bots", EventType.CIRCUIT_BREAKER, 800,
+              [Condition(field="payload.daily_loss_pct", op=">=", value=daily_loss_limit_pct)],
+              [Action(kind=ActionKind.STOP_LOSING_BOTS), Action(kind=ActionKind.ALERT, params={"level": "critical"})]),
+        _rule("rebalance-below-5pct-skips", f"a rebalance that lifts the expected Sharpe ratio by less than "
+              f"{min_sharpe_improvement:.1%} of itself is skipped", EventType.REBALANCING_DUE, 500,
+              [Condition(field="sharpe_improvement", op="<", value=min_sharpe_improvement)],
+              [Action(kind=ActionKind.SKIP)]),
+    )  # fmt: skip
+
+
+DEFAULT_RULES: tuple[Rule, ...] = default_rules()

@@ -243,3 +243,53 @@ async def test_an_invalid_operations_event_is_a_dead_letter(make_pipeline: Pipel
 def test_the_real_marks_have_history() -> None:
     history = bot_returns(_marks(100_000.0, dict.fromkeys(STANDS_FOR, 1 / 3)), list(STANDS_FOR))
     assert len(history.days) == HISTORY_DAYS and history.days[0] < date(2013, 12, 31)
+
+
+async def test_the_rules_decide_and_an_operator_changes_them_at_runtime(make_pipeline: PipelineFactory) -> None:
+    current = _current_with_improvement(0.049)
+    pipeline = await make_pipeline()
+    await _with_bots(pipeline, current)
+    skipped = await pipeline.submit(_rebalancing_due(pipeline, "rb-1"))
+    assert skipped.outcome is Outcome.SKIPPED and "rule rebalance-below-5pct-skips v1" in skipped.reason
+    assert skipped.operation is not None
+    assert [(o["rule_id"], o["status"]) for o in skipped.operation["rules"]] == [
+        ("rebalance-below-5pct-skips", "matched")
+    ]  # fmt: skip
+
+    # Lower the bar to 4 %: the same proposal now applies (the rule's version 2 decided it).
+    await pipeline.rules.change(
+        "rebalance-below-5pct-skips",
+        {"conditions": [{"field": "sharpe_improvement", "op": "<", "value": 0.04}]},
+        actor="ana",
+        reason="4 % is enough",
+    )
+    applied = await pipeline.submit(_rebalancing_due(pipeline, "rb-2"))
+    assert applied.outcome is Outcome.APPLIED, applied.reason
+    assert applied.operation is not None
+    assert applied.operation["rules"] == [
+        {"rule_id": "rebalance-below-5pct-skips", "version": 2, "status": "not_matched", "actions": [], "reason": ""}
+    ]
+
+
+async def test_a_rule_that_cannot_be_judged_fails_safe(make_pipeline: PipelineFactory) -> None:
+    pipeline = await make_pipeline()
+    await _with_bots(pipeline, {"tech": 0.40, "banks": 0.40, "energy": 0.20})
+    broken = [{"field": "no_such_fact", "op": ">", "value": 1}]
+    await pipeline.rules.change("rebalance-below-5pct-skips", {"conditions": broken}, actor="ana", reason="typo")
+    await pipeline.rules.change("daily-loss-stops-losing-bots", {"conditions": broken}, actor="ana", reason="typo")
+
+    rebalance = await pipeline.submit(_rebalancing_due(pipeline))
+    assert rebalance.outcome is Outcome.SKIPPED  # the allocation stays: changing nothing is the safe side
+    assert "no fact 'no_such_fact'" in rebalance.reason and "skipped to fail safe" in rebalance.reason
+    breaker = await pipeline.submit(_breaker(pipeline, "breaker-broken", "bots", ["banks"]))
+    assert breaker.outcome is Outcome.APPLIED  # a loss limit that cannot be judged stops: the safe side
+    assert "stopped to fail safe" in next(b for b in await pipeline.bots.bots() if b.bot_id == "banks").reason
+
+
+async def test_a_disabled_breaker_rule_leaves_the_bots_running(make_pipeline: PipelineFactory) -> None:
+    pipeline = await make_pipeline()
+    await _with_bots(pipeline, {"tech": 0.3, "banks": 0.3, "energy": 0.3})
+    await pipeline.rules.disable("daily-loss-stops-losing-bots", actor="ana", reason="drill")
+    decision = await pipeline.submit(_breaker(pipeline, "breaker-off", "bots", ["banks"]))
+    assert decision.outcome is Outcome.SKIPPED and "no rule stops bots" in decision.reason
+    assert all(bot.running for bot in await pipeline.bots.bots())

@@ -8,14 +8,15 @@ call these methods.
 Decisions that must not be silently changed:
 - A rule is validated whole before anything is written (`state.rules.Rule`): unknown fields, operators or
   actions, a list where one value is expected, an action without its parameters are refused with the reason.
-- Records that hold no rules get the five default rules (`state.rules.DEFAULT_RULES`) when the stack opens;
+- Records that hold no rules get the five default rules (`state.rules.default_rules`, their thresholds from
+  the settings) when the stack opens;
   a default rule an operator changed or disabled stays as the operator left it.
 - Every change names an actor and a reason; the version goes up by one each time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -63,12 +64,12 @@ class RuleControl:
         await self._hot.set_value(RULES_KEY, book.model_dump(mode="json"))
         return book
 
-    async def ensure_defaults(self) -> list[Rule]:
+    async def ensure_defaults(self, defaults: Sequence[Rule] = DEFAULT_RULES) -> list[Rule]:
         """Write the default rules on records that hold no rule at all; returns those written."""
         if await self.rules():
             return []
         written = [await self._write(rule, actor="system", reason="default rule", action="rule_added")
-                   for rule in DEFAULT_RULES]  # fmt: skip
+                   for rule in defaults]  # fmt: skip
         await self.publish()
         return written
 
