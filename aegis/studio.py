@@ -68,3 +68,10 @@ async def rebalance(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any,
     """The rebalancing flow (REBALANCING_DUE events), on the same records as the deliberation."""
     async with _stack_on_bundled_market() as stack:
         yield stack.router.graphs["rebalance"]
+
+
+@asynccontextmanager
+async def bot_status(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
+    """The bot-status flow (BOT_STATUS events), judged by the rules, on the same records as the deliberation."""
+    async with _stack_on_bundled_market() as stack:
+        yield stack.router.graphs["bot_status"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from langgraph.types import Checkpointer
 
+from graphs.bot_status import build_bot_status_graph
 from graphs.breaker import build_breaker_graph
 from graphs.deliberation.graph import build_deliberation_graph
 from graphs.deliberation.nodes import recorded_event
@@ -30,11 +31,13 @@ FLOW_BUILDERS: Mapping[str, FlowBuilder] = {
     DELIBERATION: lambda services, ops, checkpointer: build_deliberation_graph(services, checkpointer),
     "breaker": build_breaker_graph,
     "rebalance": build_rebalance_graph,
+    "bot_status": build_bot_status_graph,
 }
 # Event types with a flow of their own; every other type is the deliberation's.
 ROUTES: Mapping[EventType, str] = {
     EventType.CIRCUIT_BREAKER: "breaker",
     EventType.REBALANCING_DUE: "rebalance",
+    EventType.BOT_STATUS: "bot_status",
 }
 
 

@@ -293,3 +293,48 @@ async def test_a_disabled_breaker_rule_leaves_the_bots_running(make_pipeline: Pi
     decision = await pipeline.submit(_breaker(pipeline, "breaker-off", "bots", ["banks"]))
     assert decision.outcome is Outcome.SKIPPED and "no rule stops bots" in decision.reason
     assert all(bot.running for bot in await pipeline.bots.bots())
+
+
+def _status(pipeline: Pipeline, event_id: str, bot_id: str, status: str, rate: float | None) -> dict[str, Any]:
+    payload: dict[str, Any] = {"bot_id": bot_id, "status": status}
+    if rate is not None:
+        payload["error_rate"] = rate
+    return {"id": event_id, "type": "BOT_STATUS", "source": "bots",
+            "event_time": pipeline.services.clock.now().isoformat(), "payload": payload}  # fmt: skip
+
+
+async def test_a_bot_whose_api_errors_reach_30_percent_is_stopped_by_the_rule(make_pipeline: PipelineFactory) -> None:
+    pipeline = await make_pipeline()
+    await _with_bots(pipeline, {"tech": 0.3, "banks": 0.3, "energy": 0.3})
+    heartbeat = await pipeline.submit(_status(pipeline, "hb-1", "tech", "heartbeat", None))
+    below = await pipeline.submit(_status(pipeline, "err-1", "tech", "error", 0.29))
+    assert heartbeat.outcome is below.outcome is Outcome.SKIPPED
+    assert "no rule acts on it" in below.reason and heartbeat.analysis is None and not heartbeat.stages
+    assert all(bot.running for bot in await pipeline.bots.bots())
+
+    at_limit = await pipeline.submit(_status(pipeline, "err-2", "tech", "error", 0.30))
+    assert at_limit.outcome is Outcome.APPLIED, at_limit.reason
+    tech = next(b for b in await pipeline.bots.bots() if b.bot_id == "tech")
+    assert not tech.running and tech.actor == "rules" and "rule bot-api-errors-stop-bot v1" in tech.reason
+    assert [b.bot_id for b in await pipeline.bots.bots() if not b.running] == ["tech"]
+    assert any(
+        a.kind == "bot_status" and a.level is AlertLevel.CRITICAL for a in await pipeline.services.store.alerts()
+    )
+    held = await pipeline.services.store.get_value("bot_status:tech")
+    assert held is not None and held[0] == {"status": "error", "error_rate": 0.3, "event_id": "err-2"}
+    assert pipeline.router.flow_of(_status(pipeline, "x", "tech", "heartbeat", None)) == "bot_status"
+
+
+async def test_an_action_the_bot_status_flow_cannot_perform_is_said_not_ignored(make_pipeline: PipelineFactory) -> None:
+    pipeline = await make_pipeline()
+    await _with_bots(pipeline, {"tech": 0.3, "banks": 0.3, "energy": 0.3})
+    await pipeline.rules.add(
+        {"rule_id": "errors-halt", "description": "errors halt trading", "event_type": "BOT_STATUS",
+         "conditions": [{"field": "payload.status", "op": "==", "value": "error"}],
+         "actions": [{"kind": "set_trading_state", "params": {"state": "halted"}}]},
+        actor="ana", reason="test",
+    )  # fmt: skip
+    decision = await pipeline.submit(_status(pipeline, "err-x", "banks", "error", 0.1))
+    assert decision.outcome is Outcome.SKIPPED  # nothing was done, and the record and an alert say why
+    assert "not performed by the bot-status flow: action set_trading_state of rule errors-halt v1" in decision.reason
+    assert any(a.kind == "rule_action_unsupported" for a in await pipeline.services.store.alerts())

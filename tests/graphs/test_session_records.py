@@ -41,8 +41,8 @@ async def test_a_non_market_event_is_screened_out_without_any_llm_call(
     client = ScriptedClient({"analyst": [LONG], "validator": [APPROVE], "commander": [HOLD]})
     pipeline = await make_pipeline({"scripted": client}, provider="scripted")
     status = {
-        "id": "e-bot", "type": "BOT_STATUS", "source": "bots", "event_time": session_bar.time.isoformat(),
-        "payload": {"bot_id": "b1", "status": "heartbeat"},
+        "id": "e-health", "type": "SYSTEM_HEALTH", "source": "ops", "event_time": session_bar.time.isoformat(),
+        "payload": {"component": "feed", "status": "ok"},
     }  # fmt: skip
     decision = await pipeline.submit(status)
     assert decision.outcome is Outcome.SCREENED_OUT
