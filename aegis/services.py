@@ -154,12 +154,14 @@ async def open_stack(
         bots = BotControl(store, hot, clock)
         await bots.publish()  # the durable bots survive restarts; the hot copy learns them here
         rules = RuleControl(store, hot, clock)
-        # Records that hold no rule get the five default rules, with the settings' thresholds.
+        # Records that hold no rule get the default rules, with the settings' thresholds.
         await rules.ensure_defaults(
             default_rules(settings.rebalance.min_sharpe_improvement, settings.breaker.daily_loss_limit_pct)
         )
         await rules.publish()
-        ops = OpsServices(clock, store, bots, alerting.raise_alert, settings.rebalance, settings.breaker, rules)
+        ops = OpsServices(
+            clock, store, bots, alerting.raise_alert, settings.rebalance, settings.breaker, rules, trading
+        )
         router = build_router(services, ops, await _checkpointer(settings, closers))
     except BaseException:
         for close in reversed(closers):

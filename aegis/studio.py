@@ -75,3 +75,10 @@ async def bot_status(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any
     """The bot-status flow (BOT_STATUS events), judged by the rules, on the same records as the deliberation."""
     async with _stack_on_bundled_market() as stack:
         yield stack.router.graphs["bot_status"]
+
+
+@asynccontextmanager
+async def anomaly(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
+    """The anomaly flow (ANOMALY_DETECTED events), answered by the rules, on the same records."""
+    async with _stack_on_bundled_market() as stack:
+        yield stack.router.graphs["anomaly"]

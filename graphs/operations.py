@@ -32,6 +32,7 @@ from tools.ops.allocation import RebalanceConfig
 from tools.ops.bots import BotControl
 from tools.ops.breaker import BreakerConfig
 from tools.ops.rules import RuleControl
+from tools.ops.trading import TradingControl
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 OpStep = Callable[[DeliberationState], Awaitable[Update]]
@@ -62,6 +63,7 @@ class OpsServices:
     rebalance: RebalanceConfig
     breaker: BreakerConfig
     rules: RuleControl
+    trading: TradingControl
 
 
 def build_operation_graph(

@@ -14,6 +14,7 @@ from typing import Any
 
 from langgraph.types import Checkpointer
 
+from graphs.anomaly import build_anomaly_graph
 from graphs.bot_status import build_bot_status_graph
 from graphs.breaker import build_breaker_graph
 from graphs.deliberation.graph import build_deliberation_graph
@@ -32,12 +33,14 @@ FLOW_BUILDERS: Mapping[str, FlowBuilder] = {
     "breaker": build_breaker_graph,
     "rebalance": build_rebalance_graph,
     "bot_status": build_bot_status_graph,
+    "anomaly": build_anomaly_graph,
 }
 # Event types with a flow of their own; every other type is the deliberation's.
 ROUTES: Mapping[EventType, str] = {
     EventType.CIRCUIT_BREAKER: "breaker",
     EventType.REBALANCING_DUE: "rebalance",
     EventType.BOT_STATUS: "bot_status",
+    EventType.ANOMALY_DETECTED: "anomaly",
 }
 
 

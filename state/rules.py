@@ -1,16 +1,17 @@
 """The rules engine's rules: `when` (an event type and conditions over its facts) -> `then` (actions).
 
-This module owns the rule record, the five default rules of the source documents' decision logic, the
-facts a rule is judged against, and the evaluation: deterministic, in priority order (higher first, then by
-id), each outcome recorded with the rule's id and version. Writing rules (added, changed, disabled;
-validated, versioned, audited) is `tools.ops.rules`' job; performing an action is the caller's (the flows).
-No I/O here.
+This module owns the rule record, the default rules (the source documents' five, and the response to a
+market anomaly the orchestrator issue asks for), the facts a rule is judged against, and the evaluation:
+deterministic, in priority order (higher first, then by id), each outcome recorded with the rule's id and
+version. Writing rules (added, changed, disabled; validated, versioned, audited) is `tools.ops.rules`' job;
+performing an action is the flows' (`graphs.rule_actions`). No I/O here.
 
 Decisions that must not be silently changed:
 - A rule acts only when every condition holds. A rule that cannot be judged (a fact it names is missing,
   a value of the wrong kind) does not act: its outcome is `failed`, with the reason (fail safe).
 - Actions come from a fixed registry (`ActionKind`); parameters are checked when a rule is written.
 - Disabled rules are kept, listed and skipped.
+- The anomaly rules' names are `quant.anomalies.Rule`'s (`bot.*`, `market.*`).
 """
 
 from __future__ import annotations
@@ -181,6 +182,10 @@ def _rule(rule_id: str, description: str, event_type: EventType, priority: int, 
                 conditions=tuple(conditions), actions=tuple(actions))  # fmt: skip
 
 
+BOT_ANOMALIES = ("bot.trade_burst", "bot.loss_streak", "bot.slippage", "bot.api_error_rate", "bot.heartbeat_missing")
+MARKET_ANOMALIES = ("market.price_move", "market.volume_spike", "market.funding_extreme", "market.book_imbalance")
+
+
 def default_rules(min_sharpe_improvement: float = 0.05, daily_loss_limit_pct: float = 10.0) -> tuple[Rule, ...]:
     """The source documents' decision logic (the orchestration summary, section 3), as data; the two
     thresholds come from the settings (`rebalance.min_sharpe_improvement`, `breaker.daily_loss_limit_pct`)
@@ -189,10 +194,15 @@ def default_rules(min_sharpe_improvement: float = 0.05, daily_loss_limit_pct: fl
         _rule("signal-low-strength-proceeds", "a signal below 0.7 strength still proceeds (aggressive); the "
               "deliberation's own 0.65 confidence gate stays", EventType.SIGNAL_GENERATED, 100,
               [Condition(field="payload.strength", op="<", value=0.7)], [Action(kind=ActionKind.PROCEED)]),
-        _rule("anomaly-high-stops-bot", "an anomaly of severity HIGH or CRITICAL stops its bot at once",
+        _rule("anomaly-high-stops-bot", "a bot anomaly of severity HIGH or CRITICAL stops the bot at once",
               EventType.ANOMALY_DETECTED, 900,
-              [Condition(field="payload.severity", op="in", value=("HIGH", "CRITICAL"))],
+              [Condition(field="payload.severity", op="in", value=("HIGH", "CRITICAL")),
+               Condition(field="payload.rule", op="in", value=BOT_ANOMALIES)],
               [Action(kind=ActionKind.STOP_BOT), Action(kind=ActionKind.ALERT, params={"level": "critical"})]),
+        _rule("market-anomaly-blocks-symbol", "a market anomaly blocks new entries in its symbol (30 min cooldown)",
+              EventType.ANOMALY_DETECTED, 850, [Condition(field="payload.rule", op="in", value=MARKET_ANOMALIES)],
+              [Action(kind=ActionKind.BLOCK_SYMBOL, params={"minutes": 30}),
+               Action(kind=ActionKind.ALERT, params={"level": "warning"})]),
         _rule("bot-api-errors-stop-bot", "a bot whose API error rate reached 30 % stops at once (the measured "
               "rate: the detector grades 30 % MEDIUM)", EventType.BOT_STATUS, 900,
               [Condition(field="payload.error_rate", op=">=", value=0.3, missing="no_match")],

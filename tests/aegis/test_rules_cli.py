@@ -32,8 +32,10 @@ def test_the_rules_lifecycle_through_the_cli(tmp_path: Path) -> None:
     code, listed = _aegis(tmp_path, "rules", "list")
     assert code == 0, listed
     ids = [line.split()[0] for line in listed.splitlines()]
-    assert ids == ["anomaly-high-stops-bot", "bot-api-errors-stop-bot", "daily-loss-stops-losing-bots",
-                   "rebalance-below-5pct-skips", "signal-low-strength-proceeds"]  # fmt: skip
+    assert ids == [
+        "anomaly-high-stops-bot", "bot-api-errors-stop-bot", "market-anomaly-blocks-symbol",
+        "daily-loss-stops-losing-bots", "rebalance-below-5pct-skips", "signal-low-strength-proceeds",
+    ]  # fmt: skip
     assert "when BOT_STATUS: payload.error_rate >= 0.3 then stop_bot, alert(level=critical)" in listed
 
     rule = tmp_path / "burst.yaml"

@@ -336,5 +336,36 @@ async def test_an_action_the_bot_status_flow_cannot_perform_is_said_not_ignored(
     )  # fmt: skip
     decision = await pipeline.submit(_status(pipeline, "err-x", "banks", "error", 0.1))
     assert decision.outcome is Outcome.SKIPPED  # nothing was done, and the record and an alert say why
-    assert "not performed by the bot-status flow: action set_trading_state of rule errors-halt v1" in decision.reason
-    assert any(a.kind == "rule_action_unsupported" for a in await pipeline.services.store.alerts())
+    assert "not performed: action set_trading_state of rule errors-halt v1" in decision.reason
+    assert "the bot_status flow does not perform it" in decision.reason
+    assert any(a.kind == "rule_action_not_performed" for a in await pipeline.services.store.alerts())
+
+
+def _anomaly(pipeline: Pipeline, event_id: str, rule: str, severity: str, **envelope: Any) -> dict[str, Any]:
+    return {"id": event_id, "type": "ANOMALY_DETECTED", "source": "detectors",
+            "event_time": pipeline.services.clock.now().isoformat(),
+            "payload": {"rule": rule, "severity": severity, "evidence": {"losses": 7.0}}, **envelope}  # fmt: skip
+
+
+async def test_a_high_bot_anomaly_stops_the_bot_and_a_medium_one_does_not(make_pipeline: PipelineFactory) -> None:
+    pipeline = await make_pipeline()
+    await _with_bots(pipeline, {"tech": 0.3, "banks": 0.3, "energy": 0.3})
+    medium = await pipeline.submit(_anomaly(pipeline, "an-1", "bot.loss_streak", "MEDIUM", bot_id="banks"))
+    assert medium.outcome is Outcome.SKIPPED and all(b.running for b in await pipeline.bots.bots())
+    high = await pipeline.submit(_anomaly(pipeline, "an-2", "bot.loss_streak", "HIGH", bot_id="banks"))
+    assert high.outcome is Outcome.APPLIED, high.reason
+    assert [b.bot_id for b in await pipeline.bots.bots() if not b.running] == ["banks"]
+    assert high.operation is not None and high.operation["bot_id"] == "banks"
+    assert any(a.kind == "anomaly" and a.level is AlertLevel.CRITICAL for a in await pipeline.services.store.alerts())
+
+
+async def test_a_market_anomaly_blocks_new_entries_in_its_symbol(make_pipeline: PipelineFactory) -> None:
+    pipeline = await make_pipeline()
+    await _with_bots(pipeline, {"tech": 0.3, "banks": 0.3, "energy": 0.3})
+    decision = await pipeline.submit(_anomaly(pipeline, "an-3", "market.price_move", "HIGH", symbols=["AAPL"]))
+    assert decision.outcome is Outcome.APPLIED and "new entries in AAPL blocked" in decision.reason
+    assert all(b.running for b in await pipeline.bots.bots())  # a market anomaly stops no bot
+    states = await pipeline.trading.states()
+    assert str(states.effective("AAPL").state) == "reducing" and str(states.account.state) == "active"
+    entry = await pipeline.submit({**signal("after-anomaly", bundled_bars()[SESSION_DAY]), "bot_id": "tech"})
+    assert entry.outcome is Outcome.SCREENED_OUT and "reducing" in entry.reason and entry.analysis is None

@@ -8,7 +8,7 @@ call these methods.
 Decisions that must not be silently changed:
 - A rule is validated whole before anything is written (`state.rules.Rule`): unknown fields, operators or
   actions, a list where one value is expected, an action without its parameters are refused with the reason.
-- Records that hold no rules get the five default rules (`state.rules.default_rules`, their thresholds from
+- Records that hold no rules get the default rules (`state.rules.default_rules`, their thresholds from
   the settings) when the stack opens;
   a default rule an operator changed or disabled stays as the operator left it.
 - Every change names an actor and a reason; the version goes up by one each time.

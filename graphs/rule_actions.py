@@ -1,0 +1,117 @@
+"""Performing the actions of the rules an operations flow matched: one executor for every flow.
+
+This module owns what each action does when a flow performs it, through the controls that own the state
+(`tools.ops.bots`, `tools.ops.trading`, the alerting): `stop_bot` stops the event's bot (or the rule's
+`bot_id` parameter), `block_symbol` moves the symbol to REDUCING (only reductions pass: no new entries;
+the rule's `minutes` is recorded in the reason, and an operator lifts it with `aegis resume --symbol`),
+`alert` raises an alert at the rule's level, `proceed` and `skip` change nothing. An action a flow does not
+perform (not in its `supported` set) is recorded and alerted as not performed, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphs.deliberation.state import Settlement
+from graphs.operations import OpsServices
+from state.alerts import AlertLevel
+from state.decisions import Outcome
+from state.rules import Action, ActionKind, RuleBook, RuleOutcome
+
+ACTOR = "rules"
+NOT_PERFORMED = "not performed"
+CHANGES_NOTHING = frozenset({ActionKind.PROCEED, ActionKind.SKIP})
+
+
+@dataclass
+class Performed:
+    """What the matched rules' actions did (`done`) and what was not done, with why (`not_done`)."""
+
+    done: list[str] = field(default_factory=list)
+    not_done: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleActions:
+    ops: OpsServices
+    flow: str
+    supported: frozenset[ActionKind]
+
+    async def perform(
+        self, book: RuleBook, outcomes: Sequence[RuleOutcome], *, event_id: str, bot_id: str, symbol: str | None
+    ) -> Performed:
+        """Perform the actions of every matched outcome, in order."""
+        descriptions = {rule.rule_id: rule.description for rule in book.rules}
+        result = Performed()
+        for outcome in outcomes:
+            if outcome.status != "matched":
+                continue
+            why = f"rule {outcome.rule_id} v{outcome.version}: {descriptions.get(outcome.rule_id, '')}"
+            for action in outcome.actions:
+                await self._one(action, why, event_id, bot_id, symbol, result)
+        return result
+
+    async def _one(
+        self, action: Action, why: str, event_id: str, bot_id: str, symbol: str | None, result: Performed
+    ) -> None:
+        if action.kind in CHANGES_NOTHING:
+            return
+        if action.kind not in self.supported:
+            await self._not_done(f"action {action.kind} of {why}: the {self.flow} flow does not perform it", event_id,
+                                 result)  # fmt: skip
+            return
+        if action.kind is ActionKind.STOP_BOT:
+            target = str(action.params.get("bot_id", bot_id))
+            bots = {bot.bot_id: bot for bot in await self.ops.bots.bots()}
+            if target not in bots:
+                await self._not_done(f"no bot {target} to stop ({why})", event_id, result)
+            elif bots[target].running:
+                await self.ops.bots.stop(target, actor=ACTOR, reason=why)
+                result.done.append(f"stopped {target} ({why})")
+        elif action.kind is ActionKind.BLOCK_SYMBOL:
+            target_symbol = str(action.params.get("symbol", symbol or ""))
+            if not target_symbol:
+                await self._not_done(f"no symbol to block ({why})", event_id, result)
+                return
+            minutes = action.params.get("minutes")
+            await self.ops.trading.reduce(reason=f"{why} (cooldown {minutes} min)", actor=ACTOR, scope=target_symbol)
+            result.done.append(f"new entries in {target_symbol} blocked ({why})")
+        elif action.kind is ActionKind.ALERT:
+            level = AlertLevel(str(action.params["level"]))
+            await self.ops.raise_alert(
+                level, self.flow, f"{why} (event {event_id})", dedup_key=f"{self.flow}:{event_id}:{why}"
+            )
+            result.done.append(f"{level} alert")
+
+    async def settle(
+        self,
+        event_id: str,
+        subject: str,
+        outcomes: Sequence[RuleOutcome],
+        performed: Performed,
+        found: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """The update of a flow that only performs its rules: APPLIED when an action was done, else SKIPPED
+        saying what was not done; a rule that could not be judged raises a WARNING alert."""
+        failed = [o.reason for o in outcomes if o.status == "failed"]
+        if failed:
+            await self.ops.raise_alert(AlertLevel.WARNING, "rule_failed", "; ".join(failed),
+                                       dedup_key=f"rule_failed:{event_id}")  # fmt: skip
+        findings = {**found, "rules": [o.model_dump(mode="json") for o in outcomes], "done": performed.done,
+                    "not_done": performed.not_done}  # fmt: skip
+        if performed.done:
+            return {
+                "findings": findings,
+                "settled": Settlement(Outcome.APPLIED, f"{subject}: {'; '.join(performed.done)}"),
+            }
+        notes = "; ".join([*failed, *performed.not_done])
+        reason = f"{subject}: no rule acts on it" + (f" ({notes})" if notes else "")
+        return {"findings": findings, "settled": Settlement(Outcome.SKIPPED, reason)}
+
+    async def _not_done(self, message: str, event_id: str, result: Performed) -> None:
+        result.not_done.append(f"{NOT_PERFORMED}: {message}")
+        await self.ops.raise_alert(
+            AlertLevel.WARNING, "rule_action_not_performed", message, dedup_key=f"not_performed:{event_id}:{message}"
+        )
