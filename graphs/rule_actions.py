@@ -2,8 +2,8 @@
 
 This module owns what each action does when a flow performs it, through the controls that own the state
 (`tools.ops.bots`, `tools.ops.trading`, the alerting): `stop_bot` stops the event's bot (or the rule's
-`bot_id` parameter), `block_symbol` moves the symbol to REDUCING (only reductions pass: no new entries;
-the rule's `minutes` is recorded in the reason, and an operator lifts it with `aegis resume --symbol`),
+`bot_id` parameter), `block_symbol` moves the symbol to REDUCING (only reductions pass: no new entries)
+for the rule's `minutes`, after which the risk monitor's tick lifts it (`aegis resume --symbol` sooner),
 `alert` raises an alert at the rule's level, `proceed` and `skip` change nothing. An action a flow does not
 perform (not in its `supported` set) is recorded and alerted as not performed, never silently dropped.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from graphs.deliberation.state import Settlement
@@ -75,9 +76,11 @@ class RuleActions:
             if not target_symbol:
                 await self._not_done(f"no symbol to block ({why})", event_id, result)
                 return
-            minutes = action.params.get("minutes")
-            await self.ops.trading.reduce(reason=f"{why} (cooldown {minutes} min)", actor=ACTOR, scope=target_symbol)
-            result.done.append(f"new entries in {target_symbol} blocked ({why})")
+            minutes = float(action.params.get("minutes", 0))
+            until = self.ops.clock.now() + timedelta(minutes=minutes) if minutes > 0 else None
+            ends = f"until {until.isoformat()}" if until is not None else "until an operator resumes it"
+            await self.ops.trading.reduce(reason=why, actor=ACTOR, scope=target_symbol, until=until)
+            result.done.append(f"new entries in {target_symbol} blocked {ends} ({why})")
         elif action.kind is ActionKind.ALERT:
             level = AlertLevel(str(action.params["level"]))
             await self.ops.raise_alert(

@@ -43,6 +43,7 @@ class TradingStatus(BaseModel):
     actor: str  # who set it: an operator's name, or the tier that set it automatically
     since: AwareDatetime
     needs_reset: bool = False  # lifted only by an authorised reset
+    until: AwareDatetime | None = None  # set: lifted by itself then (a market anomaly's cooldown)
 
 
 def initial_status(at: datetime) -> TradingStatus:

@@ -432,7 +432,9 @@ class RiskMonitor:
     # ---- time ----------------------------------------------------------------------------------------
 
     async def tick(self) -> None:
-        """Re-read the time-driven tiers on the clock and escalate unacknowledged alerts."""
+        """Re-read the time-driven tiers on the clock, end the trading states whose time is up (a market
+        anomaly's cooldown), and escalate unacknowledged alerts."""
+        await self._trading.lift_expired(self._clock.now())
         await self._release_defensive()
         await self._probe_failing()
         await self._provider_tier()

@@ -15,6 +15,7 @@ from aegis.pipeline import Pipeline
 from quant.portfolio import mean_historical_return, optimize_for_profile, propose_rebalance, sample_covariance
 from state.alerts import AlertLevel
 from state.bots import Bot, BotDay, BotState
+from state.clock import SimulatedClock
 from state.decisions import Outcome
 from tests.conftest import SESSION_DAY, PipelineFactory, bundled_bars, signal
 from tools.feeds.bundled import load_bundled_daily
@@ -369,3 +370,23 @@ async def test_a_market_anomaly_blocks_new_entries_in_its_symbol(make_pipeline: 
     assert str(states.effective("AAPL").state) == "reducing" and str(states.account.state) == "active"
     entry = await pipeline.submit({**signal("after-anomaly", bundled_bars()[SESSION_DAY]), "bot_id": "tech"})
     assert entry.outcome is Outcome.SCREENED_OUT and "reducing" in entry.reason and entry.analysis is None
+
+
+async def test_the_market_anomalys_block_ends_by_itself_after_its_cooldown(make_pipeline: PipelineFactory) -> None:
+    pipeline = await make_pipeline()
+    await _with_bots(pipeline, {"tech": 0.3, "banks": 0.3, "energy": 0.3})
+    await pipeline.submit(_anomaly(pipeline, "an-4", "market.volume_spike", "MEDIUM", symbols=["AAPL"]))
+    blocked = (await pipeline.trading.states()).effective("AAPL")
+    assert str(blocked.state) == "reducing" and blocked.until is not None
+    assert blocked.until - blocked.since == timedelta(minutes=30)
+    clock = pipeline.services.clock
+    assert isinstance(clock, SimulatedClock)
+    clock.set(blocked.until - timedelta(seconds=1))
+    await pipeline.monitor.tick()
+    assert str((await pipeline.trading.states()).effective("AAPL").state) == "reducing"
+    clock.set(blocked.until)
+    await pipeline.monitor.tick()
+    states = await pipeline.trading.states()
+    assert str(states.effective("AAPL").state) == "active"
+    lifted = states.symbols["AAPL"]  # the symbol's own state: back to ACTIVE, by the scheduler, saying why
+    assert str(lifted.state) == "active" and lifted.actor == "scheduler" and "ended at" in lifted.reason

@@ -75,6 +75,7 @@ class TradingControl:
         scope: str = ACCOUNT_SCOPE,
         needs_reset: bool = False,
         reset: bool = False,
+        until: datetime | None = None,
     ) -> TradingStatus:
         """Move `scope` to `state`. Moving to a less severe state than one that needs a reset raises
         `ResetRequiredError` unless `reset` (an operator's authorised reset). A state that needs a reset is
@@ -90,7 +91,13 @@ class TradingControl:
                 )
             needs_reset = True  # a stricter state keeps the reset requirement
         status = TradingStatus(
-            scope=scope, state=state, reason=reason, actor=actor, since=self._clock.now(), needs_reset=needs_reset
+            scope=scope,
+            state=state,
+            reason=reason,
+            actor=actor,
+            since=self._clock.now(),
+            needs_reset=needs_reset,
+            until=until if not needs_reset else None,  # a state that needs a reset never ends by itself
         )
         detail = {
             "scope": scope,
@@ -122,8 +129,22 @@ class TradingControl:
             cancelled = await self._broker.cancel_all(cancel_reason, self._clock.now(), symbol)
             return HaltReport(status, cancelled, waited_for_sessions=False)
 
-    async def reduce(self, *, reason: str, actor: str, scope: str = ACCOUNT_SCOPE) -> TradingStatus:
-        return await self.set(TradingState.REDUCING, reason=reason, actor=actor, scope=scope)
+    async def reduce(
+        self, *, reason: str, actor: str, scope: str = ACCOUNT_SCOPE, until: datetime | None = None
+    ) -> TradingStatus:
+        """REDUCING (only reductions pass); with `until`, back to ACTIVE by itself then (`lift_expired`)."""
+        return await self.set(TradingState.REDUCING, reason=reason, actor=actor, scope=scope, until=until)
+
+    async def lift_expired(self, now: datetime) -> list[TradingStatus]:
+        """Back to ACTIVE every scope whose state ended (`until` reached); the risk monitor's tick calls it."""
+        states = await self.states()
+        due = [s for s in (states.account, *states.symbols.values()) if s.until is not None and s.until <= now]
+        lifted = []
+        for status in due:
+            if status.state is not TradingState.ACTIVE and not status.needs_reset:
+                reason = f"ended at {status.until.isoformat()}: {status.reason}" if status.until else status.reason
+                lifted.append(await self.resume(reason=reason, actor="scheduler", scope=status.scope))
+        return lifted
 
     async def resume(
         self, *, reason: str, actor: str, scope: str = ACCOUNT_SCOPE, reset: bool = False
