@@ -11,8 +11,8 @@ checkpointer, so the graph is built without one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from langgraph.graph.state import CompiledStateGraph
@@ -56,29 +56,21 @@ async def deliberation(config: Any = None) -> AsyncIterator[CompiledStateGraph[A
         yield stack.graph
 
 
-@asynccontextmanager
-async def breaker(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
-    """The circuit-breaker flow (CIRCUIT_BREAKER events), on the same records as the deliberation."""
-    async with _stack_on_bundled_market() as stack:
-        yield stack.router.graphs["breaker"]
+Factory = Callable[[Any], AbstractAsyncContextManager[CompiledStateGraph[Any, Any, Any, Any]]]
 
 
-@asynccontextmanager
-async def rebalance(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
-    """The rebalancing flow (REBALANCING_DUE events), on the same records as the deliberation."""
-    async with _stack_on_bundled_market() as stack:
-        yield stack.router.graphs["rebalance"]
+def _flow(name: str) -> Factory:
+    """The factory of one operations flow (`graphs.router`), on the same records as the deliberation."""
+
+    @asynccontextmanager
+    async def served(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
+        async with _stack_on_bundled_market() as stack:
+            yield stack.router.graphs[name]
+
+    return served
 
 
-@asynccontextmanager
-async def bot_status(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
-    """The bot-status flow (BOT_STATUS events), judged by the rules, on the same records as the deliberation."""
-    async with _stack_on_bundled_market() as stack:
-        yield stack.router.graphs["bot_status"]
-
-
-@asynccontextmanager
-async def anomaly(config: Any = None) -> AsyncIterator[CompiledStateGraph[Any, Any, Any, Any]]:
-    """The anomaly flow (ANOMALY_DETECTED events), answered by the rules, on the same records."""
-    async with _stack_on_bundled_market() as stack:
-        yield stack.router.graphs["anomaly"]
+breaker = _flow("breaker")  # CIRCUIT_BREAKER events
+rebalance = _flow("rebalance")  # REBALANCING_DUE events
+bot_status = _flow("bot_status")  # BOT_STATUS events
+anomaly = _flow("anomaly")  # ANOMALY_DETECTED events

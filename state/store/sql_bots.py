@@ -13,32 +13,22 @@ Decisions that must not be silently changed:
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Any
 
 from state.bots import Bot, BotDay, check_allocations
 from state.store.base import AuditEntry, InvalidRecordError
 from state.store.rows import finite, parse, ts
+from state.store.sql_parts import SqlPart
 
 
 def _bot_day(row: Sequence[Any]) -> BotDay:
     return BotDay(bot_id=row[0], day=date.fromisoformat(row[1]), pnl=row[2], sleeve=row[3], allocation=row[4])
 
 
-class SqlBots(ABC):
+class SqlBots(SqlPart):
     _byte_order = ""  # how to make ORDER BY bot_id compare bytes (PostgreSQL's store sets COLLATE "C")
-
-    @abstractmethod
-    def _use(self, *, transaction: bool = False) -> AbstractAsyncContextManager[Any]: ...
-
-    @abstractmethod
-    async def _take_turn(self, db: Any, table: str) -> None: ...
-
-    @abstractmethod
-    async def _insert_audit(self, db: Any, entries: Sequence[AuditEntry], at: datetime) -> None: ...
 
     async def bots(self) -> list[Bot]:
         async with self._use() as db:

@@ -12,15 +12,12 @@ Decisions that must not be silently changed:
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any
 
 from state.alerts import Alert, Delivery
 from state.store.base import AuditEntry, RecordNotFoundError
 from state.store.rows import parse, ts
+from state.store.sql_parts import SqlPart
 from state.trading import TradingStatus
 
 
@@ -28,16 +25,7 @@ def _next_seq(table: str) -> str:
     return f"(SELECT COALESCE(MAX(seq), 0) + 1 FROM {table})"
 
 
-class SqlControls(ABC):
-    @abstractmethod
-    def _use(self, *, transaction: bool = False) -> AbstractAsyncContextManager[Any]: ...
-
-    @abstractmethod
-    async def _take_turn(self, db: Any, table: str) -> None: ...
-
-    @abstractmethod
-    async def _insert_audit(self, db: Any, entries: Sequence[AuditEntry], at: datetime) -> None: ...
-
+class SqlControls(SqlPart):
     # ---- trading states ------------------------------------------------------------------------------
 
     async def trading_states(self) -> list[TradingStatus]:

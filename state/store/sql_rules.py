@@ -12,27 +12,15 @@ Decisions that must not be silently changed:
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any
 
 from state.rules import Rule
 from state.store.base import AuditEntry, StoreConflictError
 from state.store.rows import parse, ts
+from state.store.sql_parts import SqlPart
 
 
-class SqlRules(ABC):
-    @abstractmethod
-    def _use(self, *, transaction: bool = False) -> AbstractAsyncContextManager[Any]: ...
-
-    @abstractmethod
-    async def _take_turn(self, db: Any, table: str) -> None: ...
-
-    @abstractmethod
-    async def _insert_audit(self, db: Any, entries: Sequence[AuditEntry], at: datetime) -> None: ...
-
+class SqlRules(SqlPart):
     async def rules(self) -> list[Rule]:
         async with self._use() as db:
             rows = await db.fetch_all("SELECT rule_id, record FROM rules ORDER BY priority DESC, rule_id")

@@ -285,3 +285,16 @@ def test_progress_is_a_line_every_n_lines_off_a_terminal_and_a_bar_on_one() -> N
     with ReplayProgress(Console(file=terminal, force_terminal=True), total=25, every=10) as progress:
         progress.update(25, tally)
     assert "line 10/25" not in terminal.getvalue()
+
+
+def test_an_unreadable_bots_file_beside_the_tape_is_one_line(tmp_path: Path) -> None:
+    tape = tmp_path / "tape.jsonl"
+    tape.write_text(
+        '{"id":"n1","type":"NEWS","source":"t","event_time":"2017-09-01T20:00:00+00:00","payload":{"headline":"h"}}\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "tape.jsonl.bots.json").write_text('[{"bot_id": "x"}]', encoding="utf-8")
+    result = CliRunner().invoke(app, ["replay", str(tape), "--data-dir", str(tmp_path / "records")])
+    assert result.exit_code == 2
+    assert "tape.jsonl.bots.json: not a list of bots" in result.output
+    assert "Traceback" not in result.output
