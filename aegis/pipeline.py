@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Self
 from langgraph.graph.state import CompiledStateGraph
 
 from aegis.runtime.alerting import Alerting
+from aegis.runtime.anomaly_watch import AnomalyWatch
 from aegis.runtime.bot_supervisor import BotSupervisor, Submit
 from aegis.runtime.feed import MarketFeed
 from aegis.runtime.intake import event_json
@@ -189,10 +190,13 @@ class Pipeline:
         """Alerts: raise, escalate, acknowledge."""
         return self._stack.alerting
 
-    def market_feed(self, *, reload_orders: bool = False, submit: Submit | None = None) -> MarketFeed:
-        """A market feed into this pipeline's broker and hot store, driving its risk monitor and its bots'
-        supervisor (day marks, the rebalancing schedule, the breaker's watch), whose events go to `submit`
-        (default: `self.submit`)."""
+    def market_feed(
+        self, *, reload_orders: bool = False, submit: Submit | None = None, detect: bool = True
+    ) -> MarketFeed:
+        """A market feed into this pipeline's broker and hot store, driving its risk monitor, its bots'
+        supervisor (day marks, the rebalancing schedule, the breaker's watch) and its anomaly watch (the
+        market and bot anomaly rules; not with `detect` False: a recorded tape holds the anomalies found when
+        it was recorded), whose events go to `submit` (default: `self.submit`)."""
         services, settings = self.services, self.settings
         supervisor = BotSupervisor(
             self.bots,
@@ -203,6 +207,9 @@ class Pipeline:
             submit=submit or self.submit,
             clock=services.clock,
         )
+        watch = None
+        if detect and settings.anomalies.enabled:
+            watch = AnomalyWatch(self.bots, services.store, submit or self.submit, settings.anomalies)
         return MarketFeed(
             services.hot,
             self.paper_broker,
@@ -210,6 +217,7 @@ class Pipeline:
             reload_orders=reload_orders,
             monitor=self.monitor,
             supervisor=supervisor,
+            watch=watch,
         )
 
     async def halt(self, *, reason: str, actor: str = "operator", scope: str = ACCOUNT_SCOPE) -> HaltReport:
@@ -305,12 +313,14 @@ class Pipeline:
         `bots` (the tape's bots, `aegis.runtime.tape_bots`) are registered when the tape's time passes their
         registration time (`Bot.since`), as they were when the tape was recorded.
 
-        MARKET_TICK events rebuild the market state (bars to the broker and the hot store, the VIX); every
-        other event is submitted, wave by wave (`submit_wave`), so the decisions are the same at any
-        `concurrency`. Each line is read on its own and never stops the replay: a line that is not UTF-8, not
-        JSON or not an object, an invalid event and an event out of the tape's time are all recorded as
-        rejected decisions (dead letters) whose reason names the line (`aegis.runtime.tape`). `on_line` hears
-        what became of each line (its decision, how it was delivered, why it was rejected).
+        MARKET_TICK events rebuild the market state (bars to the broker and the hot store, the VIX), without
+        screening or detecting anomalies again (the tape holds the signals and anomalies found when it was
+        recorded, so a replay decides what the recording did); every other event is submitted, wave by wave
+        (`submit_wave`), so the decisions are the same at any `concurrency`. Each line is read on its own and
+        never stops the replay: a line that is not UTF-8, not JSON or not an object, an invalid event and an
+        event out of the tape's time are all recorded as rejected decisions (dead letters) whose reason names
+        the line (`aegis.runtime.tape`). `on_line` hears what became of each line (its decision, how it was
+        delivered, why it was rejected).
 
         What a historical tape needs:
         - Open the pipeline on a `SimulatedClock` at the tape's start (`aegis.runtime.tape.tape_start`).
@@ -327,7 +337,7 @@ class Pipeline:
           decision back; with other content it is rejected as a conflict (kept in the store's event
           conflicts), the first decision standing.
         """
-        feed = self.market_feed()
+        feed = self.market_feed(detect=False)  # the tape holds the anomalies found when it was recorded
         tape_clock = TapeClock(self.settings.replay)
         last_bars: dict[str, datetime | None] = {}
         decisions: list[DecisionRecord] = []

@@ -20,6 +20,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from aegis.runtime.anomaly_watch import AnomalyWatchConfig
 from aegis.runtime.monitor import ProtectionConfig
 from aegis.runtime.tape import ReplayTimeConfig
 from agents.llm.config import LLMConfig
@@ -58,6 +59,9 @@ class Settings(BaseSettings):
     protection: ProtectionConfig = Field(default_factory=ProtectionConfig, description="Failure tiers' thresholds")
     rebalance: RebalanceConfig = Field(default_factory=RebalanceConfig, description="Allocation across bots")
     breaker: BreakerConfig = Field(default_factory=BreakerConfig, description="The bots' daily-loss circuit breaker")
+    anomalies: AnomalyWatchConfig = Field(
+        default_factory=AnomalyWatchConfig, description="The market and bot anomaly rules run as the feed moves"
+    )
     replay: ReplayTimeConfig = Field(
         default_factory=ReplayTimeConfig, description="What a replayed tape must respect in time: gaps, order"
     )

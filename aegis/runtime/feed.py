@@ -13,13 +13,16 @@ its time-driven tiers and escalate unacknowledged alerts. A tape has no connecti
 heartbeats: the feed-disconnect tier is armed by a live feed's own heartbeats (`RiskMonitor.heartbeat`).
 
 With a bot supervisor, each new day marks the bots and may submit a REBALANCING_DUE event, and each bar of
-a held symbol lets the breaker watch the bots' day (`aegis.runtime.bot_supervisor`).
+a held symbol lets the breaker watch the bots' day (`aegis.runtime.bot_supervisor`). With an anomaly watch,
+each bar and its fills go through the market and bot anomaly rules, and every step of time through the
+rules on the bots' reported statuses (`aegis.runtime.anomaly_watch`).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
+from aegis.runtime.anomaly_watch import AnomalyWatch
 from aegis.runtime.bot_supervisor import BotSupervisor
 from aegis.runtime.monitor import RiskMonitor
 from state.clock import Clock, SimulatedClock
@@ -40,6 +43,7 @@ class MarketFeed:
         reload_orders: bool = False,
         monitor: RiskMonitor | None = None,
         supervisor: BotSupervisor | None = None,
+        watch: AnomalyWatch | None = None,
     ) -> None:
         self._hot = hot
         self._broker = broker
@@ -47,6 +51,7 @@ class MarketFeed:
         self._reload_orders = reload_orders  # other processes (workers) place orders: reload them each day
         self._monitor = monitor
         self._supervisor = supervisor
+        self._watch = watch
         self.supervising = (
             True  # False: the supervisor follows the days but acts on none (a resumed run's recorded days)
         )
@@ -79,6 +84,8 @@ class MarketFeed:
                 await self._monitor.check_integrity()
             if self._supervisor is not None:
                 await self._supervisor.day_started(moment, act=self.supervising)
+        if self._watch is not None:
+            await self._watch.advance(moment, act=self.supervising)
         if self._monitor is not None:
             await self._monitor.tick()
 
@@ -92,8 +99,11 @@ class MarketFeed:
         if fills and self._monitor is not None:
             await self._monitor.fills(fills)
         await self._hot.push_bar(symbol, bar)
-        if self._supervisor is not None and self.supervising and self._broker.last_bar_time(symbol) == bar.time:
-            await self._supervisor.bar(symbol, fills)  # a bar the broker applied (not a resumed run's old one)
+        applied = self.supervising and self._broker.last_bar_time(symbol) == bar.time  # not a resumed run's old bar
+        if self._watch is not None:
+            await self._watch.bar(symbol, bar, fills, act=applied)
+        if self._supervisor is not None and applied:
+            await self._supervisor.bar(symbol, fills)
 
     async def vix(self, level: float | None) -> None:
         await self._hot.set_value(VIX_KEY, level)

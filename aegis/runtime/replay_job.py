@@ -155,7 +155,8 @@ async def run_replay(
             if t == WARMUP_DAYS and signals is not None:  # the bots start with the first day decided
                 await _register_bots(pipeline, panel, on_bots)
                 await write_tape_bots(options.events_out, await pipeline.bots.bots())
-            feed.supervising = t >= decided_before  # a day decided in full has its bots' events recorded
+            # A day decided in full has its bots' and anomalies' events recorded; the warm-up is history only.
+            feed.supervising = t >= max(decided_before, WARMUP_DAYS)
             await feed.advance(bar_time(day))
             for c, symbol in enumerate(panel.symbols):
                 bar = panel_bar(panel, t, c)
@@ -227,6 +228,7 @@ async def run_replay(
         last_decided=panel.dates[last] if last >= 0 else None,
         decided_here=tally.decided_here,
         operations=records.operations,
+        anomalies=records.anomalies,
         bots=tuple(bots),
     )
 

@@ -25,7 +25,15 @@ from state.orders import Position
 from state.store.base import DurableStore
 
 LATENCY_STAGES = ("analyst", "validator", "commander", "session")
-OPERATION_TYPES = (EventType.REBALANCING_DUE.value, EventType.CIRCUIT_BREAKER.value)
+OPERATION_TYPES = (
+    EventType.REBALANCING_DUE.value,
+    EventType.CIRCUIT_BREAKER.value,
+    EventType.ANOMALY_DETECTED.value,
+    EventType.BOT_STATUS.value,
+    EventType.ORDER_FILLED.value,
+    EventType.SYSTEM_HEALTH.value,
+    EventType.ECONOMIC_RELEASE.value,
+)
 
 
 def marked_equity(cash: float, positions: Iterable[Position], marks: Mapping[str, float]) -> float:
@@ -97,6 +105,7 @@ class Records:
     equity: float
     alerts: Mapping[str, int]  # by level
     operations: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (event type, outcome) of the flows
+    anomalies: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (rule, severity) found
 
     def count(self, outcome: Outcome) -> int:
         return self.outcomes.get(str(outcome), 0)
@@ -116,6 +125,11 @@ async def read_records(store: DurableStore, starting_cash: float) -> Records:
         equity=marked_equity(starting_cash if book.cash is None else book.cash, book.positions, book.marks),
         alerts=Counter(str(a.level) for a in alerts),
         operations=Counter((d.event_type, str(d.outcome)) for d in decisions if d.event_type in OPERATION_TYPES),
+        anomalies=Counter(
+            (str(d.operation.get("rule")), str(d.operation.get("severity")))
+            for d in decisions
+            if d.event_type == EventType.ANOMALY_DETECTED.value and d.operation is not None
+        ),
     )
 
 
@@ -163,6 +177,7 @@ class RunSummary:
     decided_here: int | None = None  # sessions this process deliberated; None: all of them
     operations: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (event type, outcome) of the flows
     bots: tuple[BotRow, ...] = ()
+    anomalies: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (rule, severity) found
 
     @property
     def strategy_return(self) -> float:
@@ -190,7 +205,21 @@ class RunSummary:
             )
         if breaker:
             parts.append(f"circuit breaker {breaker.get('applied', 0)} tripped")
+        anomalies = {o: n for (t, o), n in self.operations.items() if t == EventType.ANOMALY_DETECTED.value}
+        if anomalies:
+            parts.append(f"anomalies {sum(anomalies.values())}, {anomalies.get('applied', 0)} acted on")
         return f"  ({', '.join(parts)})"
+
+    def _anomalies(self) -> list[str]:
+        """One line per anomaly rule that fired: how often, by severity."""
+        rules: dict[str, Counter[str]] = {}
+        for (rule, severity), n in self.anomalies.items():
+            rules.setdefault(rule, Counter())[severity] += n
+        lines = []
+        for rule, severities in sorted(rules.items()):
+            by_level = ", ".join(f"{level} {n}" for level, n in sorted(severities.items()))
+            lines.append(f"    {rule:<22} {sum(severities.values()):>5}  ({by_level})")
+        return lines
 
     def lines(self) -> list[str]:
         head = (
@@ -216,6 +245,10 @@ class RunSummary:
         ]
         for stage, p in self.latencies.items():
             out.append(f"    {stage:<18} {p.p50:<8.2f} {p.p95:<8.2f} {p.p99:<8.2f} {p.n}")
+        if self.anomalies:
+            found = sum(self.anomalies.values())
+            out.append(f"  anomalies            {found}, answered by the rules: aegis alerts list")
+            out.extend(self._anomalies())
         if self.bots:
             out.append(f"  bots                 {len(self.bots)}: aegis bots list")
             out.extend(table_lines(self.bots, indent="    "))

@@ -36,7 +36,8 @@ def test_list_shows_each_reference_bot_with_its_allocation_and_figures(records: 
     assert set(rows) == {"screen-tech", "screen-cyclical", "growth", "value"}
     shares = [float(row[1].rstrip("%")) for row in rows.values()]
     assert sum(shares) == pytest.approx(100.0, abs=0.2) and all(5.0 - 0.05 <= s <= 40.0 + 0.05 for s in shares)
-    assert all(row[2] == "running" for row in rows.values())
+    states = {row[2] for row in rows.values()}  # a bot may have been stopped by the rules (e.g. a losing streak)
+    assert "running" in states and states <= {"running", "stopped"}
 
 
 def test_stop_and_resume_are_audited_and_refuse_unknown_bots(records: Path) -> None:
