@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
@@ -52,6 +53,7 @@ from graphs.deliberation.context import RunKnobs
 from graphs.deliberation.nodes import raw_event_id
 from graphs.deliberation.ordering import WaveOrdering
 from graphs.deliberation.services import Services
+from graphs.operations import EMITTED
 from graphs.router import Router, build_router
 from quant.portfolio import RiskProfile
 from state.bots import Bot
@@ -69,6 +71,8 @@ if TYPE_CHECKING:
     from tools.ops.portfolio_analysis import PortfolioAnalysis
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
+log = logging.getLogger(__name__)
+MAX_CAUSED_DEPTH = 3  # events caused by events caused by ...: a loop of rules stops here
 # Called as each session of a wave ends: its decision and the wall-clock ms it deliberated (its wait for
 # its turn in the wave left out).
 OnDecision = Callable[[DecisionRecord, float], None]
@@ -84,6 +88,16 @@ def as_tick(raw: dict[str, Any]) -> MarketTickEvent | None:
     except EventRejectedError:
         return None
     return event if isinstance(event, MarketTickEvent) else None
+
+
+def emitted_events(decisions: Iterable[DecisionRecord]) -> list[dict[str, Any]]:
+    """The events the decisions' flows caused (`operation.emitted`, `graphs.operations.EMITTED`), in order."""
+    caused: list[dict[str, Any]] = []
+    for decision in decisions:
+        listed = (decision.operation or {}).get(EMITTED)
+        if isinstance(listed, list):
+            caused.extend(event for event in listed if isinstance(event, dict))
+    return caused
 
 
 def tape_lines(text: str | bytes, name: str = "tape") -> Iterator[dict[str, Any]]:
@@ -237,7 +251,20 @@ class Pipeline:
         raw = event_json(event)
         decided = await self._deliberate(self.router.graph_for(raw), raw, knobs)
         await self.monitor.session_decided(decided.decision)
+        for caused in emitted_events([decided.decision]):
+            await self._submit_caused(caused, knobs)
         return decided.decision
+
+    async def _submit_caused(self, event: dict[str, Any], knobs: RunKnobs | None, depth: int = 1) -> None:
+        """An event a flow caused (`operation.emitted`), with what it causes in turn, at most `MAX_CAUSED_DEPTH`
+        deep (a rule that emits its own event type stops there, with a warning)."""
+        if depth > MAX_CAUSED_DEPTH:
+            log.warning("event %s not submitted: caused %s levels deep", raw_event_id(event), depth)
+            return
+        decided = await self._deliberate(self.router.graph_for(event), event, knobs)
+        await self.monitor.session_decided(decided.decision)
+        for caused in emitted_events([decided.decision]):
+            await self._submit_caused(caused, knobs, depth + 1)
 
     async def submit_wave(
         self,
@@ -263,6 +290,7 @@ class Pipeline:
         knobs: RunKnobs | None,
         concurrency: int,
         on_decision: OnDecision | None,
+        depth: int = 0,
     ) -> list[Decided]:
         event_ids = [raw_event_id(raw) for raw in raws]
         router = self._wave_router
@@ -282,6 +310,11 @@ class Pipeline:
             await self.monitor.session_decided(one.decision)
         if len(decided) < len(ended):
             raise next(e for e in ended if isinstance(e, BaseException))
+        caused = emitted_events([d.decision for d in decided])
+        if caused and depth < MAX_CAUSED_DEPTH:  # what the wave's flows caused, as the next wave
+            await self._submit_wave(caused, knobs, concurrency, on_decision, depth + 1)
+        elif caused:
+            log.warning("%d caused events not submitted: caused %s levels deep", len(caused), depth + 1)
         return decided
 
     async def _deliberate(self, graph: Graph, raw: dict[str, Any], knobs: RunKnobs | None) -> Decided:

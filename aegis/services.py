@@ -160,7 +160,16 @@ async def open_stack(
         )
         await rules.publish()
         ops = OpsServices(
-            clock, store, bots, alerting.raise_alert, settings.rebalance, settings.breaker, rules, trading
+            clock,
+            store,
+            bots,
+            alerting.raise_alert,
+            settings.rebalance,
+            settings.breaker,
+            rules,
+            trading,
+            monitor,
+            settings.releases,
         )
         router = build_router(services, ops, await _checkpointer(settings, closers))
     except BaseException:

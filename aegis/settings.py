@@ -30,6 +30,7 @@ from tools.broker.paper import CostModel
 from tools.notify import NotifyConfig
 from tools.ops.allocation import RebalanceConfig
 from tools.ops.breaker import BreakerConfig
+from tools.ops.releases import ReleaseConfig
 
 
 def _yaml_files() -> list[Path]:
@@ -59,6 +60,7 @@ class Settings(BaseSettings):
     protection: ProtectionConfig = Field(default_factory=ProtectionConfig, description="Failure tiers' thresholds")
     rebalance: RebalanceConfig = Field(default_factory=RebalanceConfig, description="Allocation across bots")
     breaker: BreakerConfig = Field(default_factory=BreakerConfig, description="The bots' daily-loss circuit breaker")
+    releases: ReleaseConfig = Field(default_factory=ReleaseConfig, description="How economic releases are answered")
     anomalies: AnomalyWatchConfig = Field(
         default_factory=AnomalyWatchConfig, description="The market and bot anomaly rules run as the feed moves"
     )

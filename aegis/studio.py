@@ -74,3 +74,6 @@ breaker = _flow("breaker")  # CIRCUIT_BREAKER events
 rebalance = _flow("rebalance")  # REBALANCING_DUE events
 bot_status = _flow("bot_status")  # BOT_STATUS events
 anomaly = _flow("anomaly")  # ANOMALY_DETECTED events
+order_filled = _flow("order_filled")  # ORDER_FILLED events
+system_health = _flow("system_health")  # SYSTEM_HEALTH events
+economic_release = _flow("economic_release")  # ECONOMIC_RELEASE events

@@ -27,14 +27,19 @@ from state.alerts import AlertLevel
 from state.clock import Clock
 from state.decisions import Outcome
 from state.events import EventType
+from state.orders import Fill
 from state.store.base import DurableStore
 from tools.ops.allocation import RebalanceConfig
 from tools.ops.bots import BotControl
 from tools.ops.breaker import BreakerConfig
+from tools.ops.releases import ReleaseConfig
 from tools.ops.rules import RuleControl
 from tools.ops.trading import TradingControl
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
+# The findings' key of the events a flow caused (full events): the pipeline submits them after the flow's
+# session, and again when its event is redelivered (their ids are fixed), so none is lost to a crash.
+EMITTED = "emitted"
 OpStep = Callable[[DeliberationState], Awaitable[Update]]
 
 
@@ -52,6 +57,16 @@ class RaiseAlert(Protocol):
     ) -> Awaitable[Any]: ...
 
 
+class HealthSignals(Protocol):
+    """`aegis.runtime.monitor.RiskMonitor`'s inputs, as the flows feed them (fills, provider and feed health)."""
+
+    async def fills(self, fills: Sequence[Fill]) -> None: ...
+
+    async def provider_call(self, ok: bool, provider: str = "llm") -> None: ...
+
+    async def heartbeat(self) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class OpsServices:
     """The controls and settings the operations flows act through (built by `aegis.services`)."""
@@ -64,6 +79,8 @@ class OpsServices:
     breaker: BreakerConfig
     rules: RuleControl
     trading: TradingControl
+    health: HealthSignals  # the failure tiers, fed by the flows (fills booked, components' health)
+    releases: ReleaseConfig  # how economic releases are answered
 
 
 def build_operation_graph(

@@ -20,8 +20,11 @@ from graphs.breaker import build_breaker_graph
 from graphs.deliberation.graph import build_deliberation_graph
 from graphs.deliberation.nodes import recorded_event
 from graphs.deliberation.services import Services
+from graphs.economic_release import build_economic_release_graph
 from graphs.operations import Graph, OpsServices
+from graphs.order_filled import build_order_filled_graph
 from graphs.rebalance import build_rebalance_graph
+from graphs.system_health import build_system_health_graph
 from state.events import EventType
 
 DELIBERATION = "deliberation"
@@ -34,6 +37,9 @@ FLOW_BUILDERS: Mapping[str, FlowBuilder] = {
     "rebalance": build_rebalance_graph,
     "bot_status": build_bot_status_graph,
     "anomaly": build_anomaly_graph,
+    "order_filled": build_order_filled_graph,
+    "system_health": build_system_health_graph,
+    "economic_release": build_economic_release_graph,
 }
 # Event types with a flow of their own; every other type is the deliberation's.
 ROUTES: Mapping[EventType, str] = {
@@ -41,6 +47,9 @@ ROUTES: Mapping[EventType, str] = {
     EventType.REBALANCING_DUE: "rebalance",
     EventType.BOT_STATUS: "bot_status",
     EventType.ANOMALY_DETECTED: "anomaly",
+    EventType.ORDER_FILLED: "order_filled",
+    EventType.SYSTEM_HEALTH: "system_health",
+    EventType.ECONOMIC_RELEASE: "economic_release",
 }
 
 

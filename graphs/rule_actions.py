@@ -4,7 +4,9 @@ This module owns what each action does when a flow performs it, through the cont
 (`tools.ops.bots`, `tools.ops.trading`, the alerting): `stop_bot` stops the event's bot (or the rule's
 `bot_id` parameter), `block_symbol` moves the symbol to REDUCING (only reductions pass: no new entries)
 for the rule's `minutes`, after which the risk monitor's tick lifts it (`aegis resume --symbol` sooner),
-`alert` raises an alert at the rule's level, `proceed` and `skip` change nothing. An action a flow does not
+`set_trading_state` moves the account to the rule's state (`reducing`: only reductions pass; `halted`: the
+kill switch, open orders cancelled), `alert` raises an alert at the rule's level, `proceed` and `skip`
+change nothing. An action a flow does not
 perform (not in its `supported` set) is recorded and alerted as not performed, never silently dropped.
 """
 
@@ -81,6 +83,13 @@ class RuleActions:
             ends = f"until {until.isoformat()}" if until is not None else "until an operator resumes it"
             await self.ops.trading.reduce(reason=why, actor=ACTOR, scope=target_symbol, until=until)
             result.done.append(f"new entries in {target_symbol} blocked {ends} ({why})")
+        elif action.kind is ActionKind.SET_TRADING_STATE:
+            state = str(action.params["state"])
+            if state == "halted":
+                await self.ops.trading.halt(reason=why, actor=ACTOR)
+            else:
+                await self.ops.trading.reduce(reason=why, actor=ACTOR)
+            result.done.append(f"account {state} ({why})")
         elif action.kind is ActionKind.ALERT:
             level = AlertLevel(str(action.params["level"]))
             await self.ops.raise_alert(

@@ -147,6 +147,8 @@ class OrderFilledPayload(Strict):
     quantity: Annotated[float, Field(gt=0)]
     price: Price
     fee: Annotated[float, Field(ge=0)] = 0.0
+    # None or entry/exit: the order's own fill; stop_loss / take_profit: its position's bracket exit
+    reason: Literal["entry", "exit", "stop_loss", "take_profit"] | None = None
 
 
 class BotStatusPayload(Strict):

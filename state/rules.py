@@ -1,7 +1,7 @@
 """The rules engine's rules: `when` (an event type and conditions over its facts) -> `then` (actions).
 
-This module owns the rule record, the default rules (the source documents' five, and the response to a
-market anomaly the orchestrator issue asks for), the facts a rule is judged against, and the evaluation:
+This module owns the rule record, the default rules (the source documents' five, the response to a
+market anomaly and to a component's reported health), the facts a rule is judged against, and the evaluation:
 deterministic, in priority order (higher first, then by id), each outcome recorded with the rule's id and
 version. Writing rules (added, changed, disabled; validated, versioned, audited) is `tools.ops.rules`' job;
 performing an action is the flows' (`graphs.rule_actions`). No I/O here.
@@ -41,6 +41,7 @@ class ActionKind(StrEnum):
     EMIT_EVENT = "emit_event"  # params.type: an event type, emitted with this event as its correlation
 
 
+TRADING_STATES = ("reducing", "halted")  # what a rule may set; only an operator resumes
 _REQUIRED_PARAMS: Mapping[ActionKind, tuple[str, ...]] = {
     ActionKind.BLOCK_SYMBOL: ("minutes",),
     ActionKind.SET_POSTURE: ("posture",),
@@ -83,6 +84,8 @@ class Action(_Frozen):
         missing = [p for p in _REQUIRED_PARAMS.get(self.kind, ()) if p not in self.params]
         if missing:
             raise ValueError(f"action {self.kind} needs {', '.join(missing)}")
+        if self.kind is ActionKind.SET_TRADING_STATE and self.params["state"] not in TRADING_STATES:
+            raise ValueError(f"action {self.kind}: state must be one of {', '.join(TRADING_STATES)}")
         return self
 
 
@@ -211,6 +214,20 @@ def default_rules(min_sharpe_improvement: float = 0.05, daily_loss_limit_pct: fl
               "bots", EventType.CIRCUIT_BREAKER, 800,
               [Condition(field="payload.daily_loss_pct", op=">=", value=daily_loss_limit_pct)],
               [Action(kind=ActionKind.STOP_LOSING_BOTS), Action(kind=ActionKind.ALERT, params={"level": "critical"})]),
+        _rule("health-broker-down-reduces", "the broker reported down: only reductions pass (REDUCING) until an "
+              "operator resumes", EventType.SYSTEM_HEALTH, 800,
+              [Condition(field="payload.component", op="==", value="broker"),
+               Condition(field="payload.status", op="==", value="down")],
+              [Action(kind=ActionKind.SET_TRADING_STATE, params={"state": "reducing"}),
+               Action(kind=ActionKind.ALERT, params={"level": "critical"})]),
+        _rule("health-down-alerts", "any other component reported down raises a CRITICAL alert",
+              EventType.SYSTEM_HEALTH, 600,
+              [Condition(field="payload.status", op="==", value="down"),
+               Condition(field="payload.component", op="!=", value="broker")],
+              [Action(kind=ActionKind.ALERT, params={"level": "critical"})]),
+        _rule("health-degraded-warns", "a component reported degraded raises a WARNING alert",
+              EventType.SYSTEM_HEALTH, 300, [Condition(field="payload.status", op="==", value="degraded")],
+              [Action(kind=ActionKind.ALERT, params={"level": "warning"})]),
         _rule("rebalance-below-5pct-skips", f"a rebalance that lifts the expected Sharpe ratio by less than "
               f"{min_sharpe_improvement:.1%} of itself is skipped", EventType.REBALANCING_DUE, 500,
               [Condition(field="sharpe_improvement", op="<", value=min_sharpe_improvement)],

@@ -34,7 +34,8 @@ def test_the_rules_lifecycle_through_the_cli(tmp_path: Path) -> None:
     ids = [line.split()[0] for line in listed.splitlines()]
     assert ids == [
         "anomaly-high-stops-bot", "bot-api-errors-stop-bot", "market-anomaly-blocks-symbol",
-        "daily-loss-stops-losing-bots", "rebalance-below-5pct-skips", "signal-low-strength-proceeds",
+        "daily-loss-stops-losing-bots", "health-broker-down-reduces", "health-down-alerts",
+        "rebalance-below-5pct-skips", "health-degraded-warns", "signal-low-strength-proceeds",
     ]  # fmt: skip
     assert "when BOT_STATUS: payload.error_rate >= 0.3 then stop_bot, alert(level=critical)" in listed
 

@@ -35,7 +35,7 @@ async def test_an_event_without_an_id_still_gets_a_record(make_pipeline: Pipelin
     assert {e.field for e in decision.rejection} >= {"id", "source", "event_time"}
 
 
-async def test_a_non_market_event_is_screened_out_without_any_llm_call(
+async def test_a_non_market_event_goes_to_its_own_flow_without_any_llm_call(
     make_pipeline: PipelineFactory, session_bar: Bar
 ) -> None:
     client = ScriptedClient({"analyst": [LONG], "validator": [APPROVE], "commander": [HOLD]})
@@ -45,7 +45,12 @@ async def test_a_non_market_event_is_screened_out_without_any_llm_call(
         "payload": {"component": "feed", "status": "ok"},
     }  # fmt: skip
     decision = await pipeline.submit(status)
-    assert decision.outcome is Outcome.SCREENED_OUT
+    assert decision.outcome is Outcome.APPLIED and decision.analysis is None  # the system-health flow
+    request = {
+        "id": "e-ask", "type": "OPERATOR_REQUEST", "source": "ops", "event_time": session_bar.time.isoformat(),
+        "payload": {"operator": "ana", "request": "show the positions"},
+    }  # fmt: skip
+    assert (await pipeline.submit(request)).outcome is Outcome.SCREENED_OUT  # no flow of its own yet
     assert client.requests == []
 
 

@@ -29,12 +29,13 @@ from datetime import datetime
 from state.events import Bar
 from state.orders import Fill, FillReason, Order, OrderRequest, OrderStatus, OrderType, Position, Side
 from state.store.base import DurableStore
-from tools.broker.base import BrokerNotReadyError, InvalidOrderError
+from tools.broker.base import BrokerNotReadyError, FillReport, FillReportError, InvalidOrderError
 
 __all__ = ["CostModel", "PaperBroker", "fill_id_for", "order_id_for"]
 
 _ACTOR = "paper_broker"
 _BPS = 10_000.0
+ORDER_FILLS = (FillReason.ENTRY, FillReason.EXIT)  # an order's own fills; the others are its bracket's
 _DUST = 1e-9  # a remainder below this fraction of the position is a closed position
 
 
@@ -147,6 +148,68 @@ class PaperBroker:
                 self._pending[held.order_id] = held
         return held
 
+    async def book_report(self, report: FillReport) -> tuple[Fill, bool]:
+        """Book a fill the execution venue reports (see `tools.broker.base`): the whole open order at the
+        reported price and fee, or its position's bracket exit. The same fill reported again returns the
+        booked one (not new); a report that differs from the book raises `FillReportError`."""
+        self._require_loaded()
+        async with self._lock:
+            booked = [f for f in await self._store.fills() if f.order_id == report.order_id]
+            bracket = report.reason in (FillReason.STOP_LOSS, FillReason.TAKE_PROFIT)
+            kind = report.reason if bracket else None
+            for fill in booked:
+                if (kind is None and fill.reason in ORDER_FILLS) or fill.reason is kind:
+                    if _same(fill, report):
+                        return fill, False
+                    raise FillReportError(
+                        f"the book holds fill {fill.fill_id}: {fill.side} {fill.quantity:g} {fill.symbol} at "
+                        f"{fill.price:g}; the venue reports {report.side} {report.quantity:g} at {report.price:g}"
+                    )
+            fill = await (self._report_exit(report) if bracket else self._report_fill(report))
+            return fill, True
+
+    async def _report_fill(self, report: FillReport) -> Fill:
+        order = self._pending.get(report.order_id)
+        if order is None:
+            raise FillReportError(f"no open order {report.order_id}: the book did not place it or has closed it")
+        request, held = order.request, self._positions.get(order.request.symbol)
+        expected = request.quantity if request.side is Side.BUY else min(request.quantity, held.quantity if held else 0)
+        problem = None
+        if (request.symbol, request.side) != (report.symbol, report.side):
+            problem = f"the order is {request.side} {request.symbol}; the venue reports {report.side} {report.symbol}"
+        elif held is not None and held.bot_id != request.bot_id:
+            problem = f"{request.symbol} is held by bot {held.bot_id}, not by bot {request.bot_id}"
+        elif expected <= 0:
+            problem = f"no position in {request.symbol} to sell"
+        elif not math.isclose(report.quantity, expected, rel_tol=1e-9):
+            problem = f"a fill of {report.quantity:g} where the book expects {expected:g} (partials are not booked)"
+        elif request.side is Side.BUY and report.quantity * report.price + report.fee > self._cash:
+            problem = f"the fill costs {report.quantity * report.price + report.fee:.2f}; the cash is {self._cash:.2f}"
+        if problem is not None:
+            raise FillReportError(f"order {report.order_id}: {problem}")
+        fill = await self._fill_order(order, report.price, report.at, fee=report.fee)
+        assert fill is not None  # every reason to refuse was checked above
+        return fill
+
+    async def _report_exit(self, report: FillReport) -> Fill:
+        position = next(
+            (p for p in self._positions.values() if order_id_for(p.opened_by_event) == report.order_id), None
+        )
+        if position is None:
+            raise FillReportError(f"no position opened by order {report.order_id} for its bracket to close")
+        if report.side is not Side.SELL or report.symbol != position.symbol:
+            reported = f"{report.side} {report.symbol}"
+            raise FillReportError(f"a bracket exit sells {position.symbol}; the venue reports {reported}")
+        if not math.isclose(report.quantity, position.quantity, rel_tol=1e-9):
+            raise FillReportError(
+                f"the bracket closes {position.quantity:g} {position.symbol}; the venue reports {report.quantity:g}"
+            )
+        assert report.reason is not None
+        fill = await self._exit(position, report.price, report.reason, report.at, fee=report.fee)
+        if fill is None:
+            raise FillReportError(f"the store already holds the exit of order {report.order_id}")
+        return fill
+
     async def cancel_all(self, reason: str, at: datetime, symbol: str | None = None) -> list[Order]:
         """Cancel every pending order (of `symbol`, if given), as the durable store holds them: orders
         placed by other processes sharing the store are cancelled too. Returns the cancelled orders."""
@@ -206,37 +269,41 @@ class PaperBroker:
         return max(bar.open, limit) if bar.high >= limit else None
 
     async def _execute(self, order: Order, bar: Bar) -> Fill | None:
-        request = order.request
-        price = self._fill_price(request, bar)
+        price = self._fill_price(order.request, bar)
         if price is None:
-            reason = f"limit {request.limit_price} not reached in bar {bar.low}..{bar.high}"
+            reason = f"limit {order.request.limit_price} not reached in bar {bar.low}..{bar.high}"
             await self._close(order, OrderStatus.EXPIRED, bar.time, reason)
             return None
+        return await self._fill_order(order, price, bar.time)
+
+    async def _fill_order(self, order: Order, price: float, at: datetime, fee: float | None = None) -> Fill | None:
+        """Fill `order` at `price` (the fee from the cost model unless given), or cancel it saying why."""
+        request = order.request
         positions = dict(self._positions)
         held = positions.get(request.symbol)
         if held is not None and held.bot_id != request.bot_id:
             reason = f"{request.symbol} is held by bot {held.bot_id}, not by bot {request.bot_id}"
-            await self._close(order, OrderStatus.CANCELLED, bar.time, reason)
+            await self._close(order, OrderStatus.CANCELLED, at, reason)
             return None
         if request.side is Side.BUY:
             quantity = request.quantity
-            fee = self._costs.fee(quantity * price)
-            cost = quantity * price + fee
+            paid = self._costs.fee(quantity * price) if fee is None else fee
+            cost = quantity * price + paid
             if cost > self._cash:
                 reason = f"insufficient cash: needs {cost:.2f} with fee, has {self._cash:.2f}"
-                await self._close(order, OrderStatus.CANCELLED, bar.time, reason)
+                await self._close(order, OrderStatus.CANCELLED, at, reason)
                 return None
             cash = self._cash - cost
-            positions[request.symbol] = _bought(held, request, quantity, price, bar.time)
+            positions[request.symbol] = _bought(held, request, quantity, price, at)
             kind = FillReason.ENTRY
         else:
             if held is None:
                 reason = f"no position in {request.symbol} to sell (the paper broker is long-only)"
-                await self._close(order, OrderStatus.CANCELLED, bar.time, reason)
+                await self._close(order, OrderStatus.CANCELLED, at, reason)
                 return None
             quantity = min(request.quantity, held.quantity)
-            fee = self._costs.fee(quantity * price)
-            cash = self._cash + quantity * price - fee
+            paid = self._costs.fee(quantity * price) if fee is None else fee
+            cash = self._cash + quantity * price - paid
             _sold(positions, held, quantity)
             kind = FillReason.EXIT
         fill = Fill(
@@ -247,12 +314,12 @@ class PaperBroker:
             side=request.side,
             quantity=quantity,
             price=price,
-            fee=fee,
+            fee=paid,
             reason=kind,
-            time=bar.time,
+            time=at,
             bot_id=request.bot_id,
         )
-        filled = Order(order_id=order.order_id, request=request, status=OrderStatus.FILLED, updated_at=bar.time)
+        filled = Order(order_id=order.order_id, request=request, status=OrderStatus.FILLED, updated_at=at)
         return await self._book(fill, filled, positions, cash)
 
     async def _check_bracket(self, symbol: str, bar: Bar) -> Fill | None:
@@ -266,24 +333,30 @@ class PaperBroker:
             price, kind = max(bar.open, target), FillReason.TAKE_PROFIT
         else:
             return None
+        return await self._exit(position, price, kind, bar.time)
+
+    async def _exit(
+        self, position: Position, price: float, kind: FillReason, at: datetime, fee: float | None = None
+    ) -> Fill | None:
+        """Close `position` at `price` by its bracket (`kind`: its stop or its target)."""
         quantity = position.quantity
-        fee = self._costs.fee(quantity * price)
+        paid = self._costs.fee(quantity * price) if fee is None else fee
         entry_event = position.opened_by_event
         fill = Fill(
             fill_id=fill_id_for(entry_event, kind),
             order_id=order_id_for(entry_event),
             event_id=entry_event,
-            symbol=symbol,
+            symbol=position.symbol,
             side=Side.SELL,
             quantity=quantity,
             price=price,
-            fee=fee,
+            fee=paid,
             reason=kind,
-            time=bar.time,
+            time=at,
             bot_id=position.bot_id,
         )
-        positions = {s: p for s, p in self._positions.items() if s != symbol}
-        return await self._book(fill, None, positions, self._cash + quantity * price - fee)
+        positions = {s: p for s, p in self._positions.items() if s != position.symbol}
+        return await self._book(fill, None, positions, self._cash + quantity * price - paid)
 
     async def _book(self, fill: Fill, order: Order | None, positions: dict[str, Position], cash: float) -> Fill | None:
         """Persist a fill with its consequences, then apply them in memory (store first: crash-safe)."""
@@ -306,6 +379,14 @@ class PaperBroker:
         await self._store.update_order(closed)
         self._pending.pop(order.order_id, None)
         return closed
+
+
+def _same(fill: Fill, report: FillReport) -> bool:
+    return (
+        (fill.symbol, fill.side) == (report.symbol, report.side)
+        and math.isclose(fill.quantity, report.quantity, rel_tol=1e-9)
+        and math.isclose(fill.price, report.price, rel_tol=1e-9)
+    )
 
 
 def _bought(held: Position | None, request: OrderRequest, quantity: float, price: float, at: datetime) -> Position:
