@@ -183,7 +183,7 @@ def _decision_node(decision: DecisionRecord) -> _Node:
 
 def _order_node(order: Order) -> _Node:
     r = order.request
-    price = f" limit {r.limit_price:g}" if r.limit_price is not None else ""
+    price = f" {r.limit_price:g}" if r.limit_price is not None else ""
     bracket = "".join(
         f", {name} {value:g}"
         for name, value in (("stop", r.stop_loss_price), ("target", r.take_profit_price))
