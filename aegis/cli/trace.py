@@ -64,7 +64,8 @@ def records_dir(data_dir: Path | None) -> Path | None:
 
 def tree_lines(chain: Trace) -> list[str]:
     """The chain as a tree: one line per step (time, kind, id, what it was), its decision on the next line."""
-    lines = [f"chain {chain.chain_id}: {len(chain.steps)} steps (asked: {chain.asked_id})"]
+    count = f"{len(chain.steps)} step" + ("" if len(chain.steps) == 1 else "s")
+    lines = [f"chain {chain.chain_id}: {count} (asked: {chain.asked_id})"]
     for index, step in enumerate(chain.steps):
         branch, stem = _prefixes(chain.steps, index)
         mark = "   <== asked" if step.asked else ""

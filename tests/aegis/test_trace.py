@@ -18,13 +18,17 @@ from typer.testing import CliRunner, Result
 from aegis import Pipeline, Settings
 from aegis.cli import app
 from aegis.runtime.feed import MarketFeed
-from aegis.runtime.trace import StepKind, Trace, UnknownRecordError
+from aegis.runtime.trace import StepKind, Trace, UnknownRecordError, build_trace
 from agents.llm.scripted import ScriptedClient
 from graphs.deliberation.config import DeliberationConfig
+from state.alerts import Alert, AlertLevel
+from state.bots import Bot
 from state.clock import SimulatedClock
 from state.context_loader import STOP_LOSS_STREAK_COUNTER
 from state.decisions import Outcome
 from state.events import Bar
+from state.orders import Fill, FillReason, Order, OrderRequest, OrderStatus, OrderType, Side
+from state.store.base import ChainRecords, RecordedEvent
 from tests.conftest import SESSION_DAY, SYMBOL, bundled_bars, signal
 from tests.graphs.test_deliberation import APPROVE, LONG, buy
 from tests.production import fresh_database
@@ -230,3 +234,77 @@ def test_no_records_anywhere_is_one_line_saying_where_it_looked(cli_env: Path) -
     [line] = result.stderr.splitlines()
     assert "no records in" in line and "aegis run prints it" in line
     assert not cli_env.exists()  # looking created nothing
+
+
+# ---- a breaker trip joins the chain of the exit that tripped it ----------------------------------------
+
+
+async def test_a_stop_loss_that_trips_the_breaker_causes_its_circuit_breaker_event(tmp_path: Path) -> None:
+    """A bot holding 6 % of equity in AAPL with a stop 5 % under its entry; AAPL gaps 25 % down: the stop
+    fills at the open, the bot's sleeve is down past the 10 % limit, and the breaker's event is caused by
+    that exit."""
+    bars = bundled_bars()
+    clock = SimulatedClock(bars[SESSION_DAY - 119].time)
+    async with await Pipeline.open(Settings(data_dir=tmp_path / "data"), clock=clock) as pipeline:
+        feed = pipeline.market_feed()
+        for bar in bars[SESSION_DAY - 119 : SESSION_DAY + 1]:
+            await feed.bar(SYMBOL, bar)
+        bot = Bot(bot_id="tech", strategy="test", universe=(SYMBOL,), allocation=0.10, since=clock.now())
+        await pipeline.bots.register([bot], actor="test", reason="one bot with a tenth of the account")
+        price = bars[SESSION_DAY].close
+        entry = OrderRequest(
+            event_id="tech-entry", symbol=SYMBOL, side=Side.BUY, quantity=int(6_000 / price),
+            order_type=OrderType.MARKET, stop_loss_price=price * 0.95, created_at=clock.now(), bot_id="tech",
+            correlation_id="tech-entry",
+        )  # fmt: skip
+        await pipeline.paper_broker.submit(entry)
+        await feed.bar(SYMBOL, at_price(bars[SESSION_DAY + 1], price))
+        await feed.bar(SYMBOL, at_price(bars[SESSION_DAY + 2], price * 0.75))
+        [breaker] = [d for d in await pipeline.services.store.decisions() if d.event_type == "CIRCUIT_BREAKER"]
+        assert breaker.outcome is Outcome.APPLIED, breaker.reason
+        chain = await pipeline.trace(breaker.event_id)
+    exit_id = "fill-tech-entry-stop_loss"
+    assert (breaker.correlation_id, breaker.causation_id) == ("tech-entry", exit_id)
+    assert chain.chain_id == "tech-entry"
+    step = chain.step(breaker.event_id)
+    assert step is not None and step.asked and step.caused_by == exit_id and step.decision is not None
+    [alert] = [s for s in chain.steps if s.label == "alert circuit_breaker"]
+    assert alert.caused_by == breaker.event_id and alert.depth == step.depth + 1
+    assert [s.id for s in chain.steps[:3]] == ["ord-tech-entry", "fill-tech-entry-entry", exit_id]
+
+
+# ---- records written before chains ------------------------------------------------------------------
+
+
+def test_records_without_causes_hang_where_their_ids_say_and_nothing_is_left_out() -> None:
+    """Pre-chain records name no cause: an order hangs under its event, a fill under its order, a bracket
+    exit under the entry it closes; a cause missing from the records hangs the step under the root."""
+    bars = bundled_bars()
+    when = bars[SESSION_DAY].time
+    request = OrderRequest(event_id="old-1", symbol=SYMBOL, side=Side.BUY, quantity=3, order_type=OrderType.MARKET,
+                           stop_loss_price=90.0, created_at=when)  # fmt: skip
+    placed = Order(order_id="ord-old-1", request=request, status=OrderStatus.FILLED, updated_at=when)
+
+    def booked(reason: FillReason, day: int) -> Fill:
+        side = Side.BUY if reason is FillReason.ENTRY else Side.SELL
+        return Fill(fill_id=f"fill-old-1-{reason.value}", order_id="ord-old-1", event_id="old-1", symbol=SYMBOL,
+                    side=side, quantity=3, price=100.0, fee=0.1, reason=reason, time=bars[day].time)  # fmt: skip
+
+    stray = Alert(alert_id="alert-x", dedup_key="x", level=AlertLevel.INFO, kind="note", message="m",
+                  raised_at=bars[SESSION_DAY + 3].time, correlation_id="old-1", causation_id="gone")  # fmt: skip
+    records = ChainRecords(
+        chain_id="old-1",
+        events=(RecordedEvent("old-1", "SIGNAL_GENERATED", when, signal("old-1", bars[SESSION_DAY])),),
+        orders=(placed,),
+        fills=(booked(FillReason.STOP_LOSS, SESSION_DAY + 2), booked(FillReason.ENTRY, SESSION_DAY + 1)),
+        alerts=(stray,),
+    )
+    chain = build_trace(records, "alert-x")
+    assert shape(chain) == [
+        (StepKind.EVENT, "old-1", 0, None),
+        (StepKind.ORDER, "ord-old-1", 1, "old-1"),
+        (StepKind.FILL, "fill-old-1-entry", 2, "ord-old-1"),
+        (StepKind.EXIT, "fill-old-1-stop_loss", 3, "fill-old-1-entry"),
+        (StepKind.ALERT, "alert-x", 1, "gone"),
+    ]
+    assert chain.steps[0].decision is None and chain.steps[-1].asked
