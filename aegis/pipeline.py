@@ -46,6 +46,7 @@ from aegis.runtime.tape import (
     read_lines,
     tape_steps_of,
 )
+from aegis.runtime.trace import Trace, trace_chain
 from aegis.services import Stack, open_stack
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
@@ -169,6 +170,11 @@ class Pipeline:
         from aegis.runtime.bot_portfolio import bot_portfolio  # pandas, only when asked
 
         return await bot_portfolio(self.services.store, self.settings.rebalance, profiles)
+
+    async def trace(self, record_id: str) -> Trace:
+        """The correlation chain of an event, decision, order, fill or alert id, from its root event, each step
+        with its decision (`aegis.runtime.trace`); `UnknownRecordError` (a ValueError) for an unknown id."""
+        return await trace_chain(self.services.store, record_id)
 
     @property
     def rules(self) -> RuleControl:

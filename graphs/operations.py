@@ -26,7 +26,7 @@ from graphs.wiring import Update, input_checked, routed, settled_or
 from state.alerts import AlertLevel
 from state.clock import Clock
 from state.decisions import Outcome
-from state.events import EventType
+from state.events import Cause, EventType
 from state.orders import Fill
 from state.store.base import DurableStore
 from tools.ops.allocation import RebalanceConfig
@@ -54,6 +54,7 @@ class RaiseAlert(Protocol):
         *,
         dedup_key: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        cause: Cause | None = None,
     ) -> Awaitable[Any]: ...
 
 

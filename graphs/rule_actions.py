@@ -6,8 +6,9 @@ This module owns what each action does when a flow performs it, through the cont
 for the rule's `minutes`, after which the risk monitor's tick lifts it (`aegis resume --symbol` sooner),
 `set_trading_state` moves the account to the rule's state (`reducing`: only reductions pass; `halted`: the
 kill switch, open orders cancelled), `alert` raises an alert at the rule's level, `proceed` and `skip`
-change nothing. An action a flow does not
-perform (not in its `supported` set) is recorded and alerted as not performed, never silently dropped.
+change nothing. An action a flow does not perform (not in its `supported` set) is recorded and alerted as
+not performed, never silently dropped. The alerts carry the event's chain (`cause`), so `aegis trace` shows
+them under it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from graphs.deliberation.state import Settlement
 from graphs.operations import OpsServices
 from state.alerts import AlertLevel
 from state.decisions import Outcome
+from state.events import Cause
 from state.rules import Action, ActionKind, RuleBook, RuleOutcome
 
 ACTOR = "rules"
@@ -34,6 +36,7 @@ class Performed:
 
     done: list[str] = field(default_factory=list)
     not_done: list[str] = field(default_factory=list)
+    cause: Cause | None = None  # the event the actions answer (its alerts carry it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +46,18 @@ class RuleActions:
     supported: frozenset[ActionKind]
 
     async def perform(
-        self, book: RuleBook, outcomes: Sequence[RuleOutcome], *, event_id: str, bot_id: str, symbol: str | None
+        self,
+        book: RuleBook,
+        outcomes: Sequence[RuleOutcome],
+        *,
+        event_id: str,
+        bot_id: str,
+        symbol: str | None,
+        cause: Cause | None = None,
     ) -> Performed:
-        """Perform the actions of every matched outcome, in order."""
+        """Perform the actions of every matched outcome, in order (`cause`: the event's, for the alerts)."""
         descriptions = {rule.rule_id: rule.description for rule in book.rules}
-        result = Performed()
+        result = Performed(cause=cause)
         for outcome in outcomes:
             if outcome.status != "matched":
                 continue
@@ -93,8 +103,9 @@ class RuleActions:
         elif action.kind is ActionKind.ALERT:
             level = AlertLevel(str(action.params["level"]))
             await self.ops.raise_alert(
-                level, self.flow, f"{why} (event {event_id})", dedup_key=f"{self.flow}:{event_id}:{why}"
-            )
+                level, self.flow, f"{why} (event {event_id})", dedup_key=f"{self.flow}:{event_id}:{why}",
+                cause=result.cause,
+            )  # fmt: skip
             result.done.append(f"{level} alert")
 
     async def settle(
@@ -110,7 +121,7 @@ class RuleActions:
         failed = [o.reason for o in outcomes if o.status == "failed"]
         if failed:
             await self.ops.raise_alert(AlertLevel.WARNING, "rule_failed", "; ".join(failed),
-                                       dedup_key=f"rule_failed:{event_id}")  # fmt: skip
+                                       dedup_key=f"rule_failed:{event_id}", cause=performed.cause)  # fmt: skip
         findings = {**found, "rules": [o.model_dump(mode="json") for o in outcomes], "done": performed.done,
                     "not_done": performed.not_done}  # fmt: skip
         if performed.done:
@@ -125,5 +136,9 @@ class RuleActions:
     async def _not_done(self, message: str, event_id: str, result: Performed) -> None:
         result.not_done.append(f"{NOT_PERFORMED}: {message}")
         await self.ops.raise_alert(
-            AlertLevel.WARNING, "rule_action_not_performed", message, dedup_key=f"not_performed:{event_id}:{message}"
+            AlertLevel.WARNING,
+            "rule_action_not_performed",
+            message,
+            dedup_key=f"not_performed:{event_id}:{message}",
+            cause=result.cause,
         )

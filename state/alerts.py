@@ -45,6 +45,8 @@ class Alert(BaseModel):
     acknowledged_at: AwareDatetime | None = None
     acknowledged_by: str | None = None
     escalation_step: int = Field(0, ge=0)  # 0: first contact paged; 1, 2: second, third; 3: everyone
+    correlation_id: str | None = None  # the chain of what raised it (None: no single cause)
+    causation_id: str | None = None  # the record that raised it: an event, a fill
 
     @property
     def acknowledged(self) -> bool:

@@ -87,7 +87,11 @@ class GuardChangeRecord(BaseModel):
 
 
 class DecisionRecord(BaseModel):
-    """The persisted outcome of one event."""
+    """The persisted outcome of one event.
+
+    A decision is its event's step in a chain: it carries the event's chain (`correlation_id`, the event's own
+    id for a root) and the event's direct cause (`causation_id`); None in records written before chains.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -115,6 +119,12 @@ class DecisionRecord(BaseModel):
     market_age_s: float | None = None  # age of the newest bar the session saw
     quant_report: dict[str, Any] | None = None
     operation: dict[str, Any] | None = None  # an operations flow's findings and actions (rebalance, breaker)
+    correlation_id: str | None = None  # the event's chain (its root event's id)
+    causation_id: str | None = None  # what caused the event (None: a root)
+
+    @property
+    def chain_id(self) -> str:
+        return self.correlation_id if self.correlation_id is not None else self.event_id
 
     @property
     def failed(self) -> bool:

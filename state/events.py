@@ -172,10 +172,16 @@ class OperatorRequestPayload(Strict):
 
 
 class EventEnvelope(Strict):
-    """Fields every event carries. `id` is the idempotency key from the bus to the broker."""
+    """Fields every event carries. `id` is the idempotency key from the bus to the broker.
+
+    `correlation_id` names the chain the event belongs to (its root event's id) and `causation_id` the record
+    that directly caused it (an event, an order, a fill); both are optional, so events and tapes written
+    before them stay valid: an event with no correlation id starts its own chain (`chain_id` is its id).
+    """
 
     id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$")]
     correlation_id: str | None = None
+    causation_id: Annotated[str, Field(min_length=1, max_length=160)] | None = None
     source: Annotated[str, Field(min_length=1, max_length=64)]
     priority: Priority = Priority.NORMAL
     symbols: tuple[Symbol, ...] = ()
@@ -183,6 +189,11 @@ class EventEnvelope(Strict):
     received_time: AwareDatetime | None = None
     schema_version: Literal[1] = SCHEMA_VERSION
     bot_id: BotId | None = None  # the bot whose signal this is; None: the default bot
+
+    @property
+    def chain_id(self) -> str:
+        """The chain the event belongs to: its correlation id, else its own id (a root starts its chain)."""
+        return self.correlation_id if self.correlation_id is not None else self.id
 
     @property
     def bot(self) -> str:
@@ -201,6 +212,19 @@ class EventEnvelope(Strict):
     def symbol(self) -> str | None:
         """The primary symbol, if the event concerns one."""
         return self.symbols[0] if self.symbols else None
+
+
+class Cause(Strict):
+    """What a record was caused by: the chain it belongs to (the root event's id) and its direct cause's id
+    (an event, an order, a fill). Orders, fills, events and alerts a cause produces carry both."""
+
+    correlation_id: Annotated[str, Field(min_length=1)]
+    causation_id: Annotated[str, Field(min_length=1)]
+
+    @classmethod
+    def of_event(cls, event: EventEnvelope) -> Cause:
+        """What `event` causes belongs to its chain and names it as the cause."""
+        return cls(correlation_id=event.chain_id, causation_id=event.id)
 
 
 class _NeedsSymbol(EventEnvelope):

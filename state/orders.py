@@ -4,6 +4,12 @@ An order's `event_id` is its idempotency key: one event never yields more than o
 Every order, fill and position belongs to a bot (`state.bots`); records written before bots existed
 belong to the default bot.
 Prices are in the instrument's currency; quantities in shares/units.
+
+Correlation: an order belongs to the chain of the event it was decided for (`OrderRequest.correlation_id`,
+its own event id when none is given) and is caused by that event's decision; an entry or exit fill is caused
+by its order; a bracket's stop-loss or take-profit exit is caused by the entry fill that opened the position
+(the position keeps the chain's id for it). Every field is optional: records written before them still read,
+and their chain is their event id.
 """
 
 from __future__ import annotations
@@ -58,6 +64,11 @@ class OrderRequest(_Record):
     take_profit_price: Annotated[float, Field(gt=0)] | None = None
     created_at: AwareDatetime
     bot_id: BotId = DEFAULT_BOT_ID  # the bot whose sleeve the order commits
+    correlation_id: str | None = None  # the chain of the event it was decided for (None: `event_id` roots it)
+
+    @property
+    def chain_id(self) -> str:
+        return self.correlation_id if self.correlation_id is not None else self.event_id
 
 
 class Order(_Record):
@@ -85,6 +96,12 @@ class Fill(_Record):
     reason: FillReason
     time: AwareDatetime
     bot_id: BotId = DEFAULT_BOT_ID
+    correlation_id: str | None = None  # the chain (None: written before chains, `event_id` roots it)
+    causation_id: str | None = None  # the order an entry/exit fills; the entry fill a bracket exit closes
+
+    @property
+    def chain_id(self) -> str:
+        return self.correlation_id if self.correlation_id is not None else self.event_id
 
 
 class Position(_Record):
@@ -96,6 +113,11 @@ class Position(_Record):
     opened_at: datetime
     opened_by_event: str
     bot_id: BotId = DEFAULT_BOT_ID  # one bot holds a symbol at a time
+    correlation_id: str | None = None  # the chain of the entry that opened it (None: `opened_by_event` roots it)
+
+    @property
+    def chain_id(self) -> str:
+        return self.correlation_id if self.correlation_id is not None else self.opened_by_event
 
     @property
     def cost(self) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import psycopg
 import pytest
@@ -13,9 +14,9 @@ from psycopg import sql
 from tests.services import postgres_admin_url, redis_test_url, require_service
 
 
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A new, empty database on the loopback server; dropped afterwards."""
+@asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new, empty database on the loopback server (its URL); dropped afterwards."""
     admin = postgres_admin_url()
     name = f"aegis_test_{uuid.uuid4().hex[:12]}"
     try:
@@ -26,9 +27,18 @@ async def postgres_url() -> AsyncIterator[str]:
     async with connection:
         await connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     base, _, _ = admin.rpartition("/")
-    yield f"{base}/{name}"
-    async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as connection:
-        await connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as connection:
+            await connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A new, empty database on the loopback server; dropped afterwards."""
+    async with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture

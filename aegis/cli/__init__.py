@@ -23,6 +23,7 @@ from aegis.cli import (
     replay,
     rules,
     run,
+    trace,
     worker,
 )
 from aegis.cli.errors import DEBUG_ENV, AegisCommand, AegisGroup
@@ -58,6 +59,7 @@ app.command("status", cls=AegisCommand)(control.status)
 app.command("drill", cls=AegisCommand)(drill.drill)
 app.command("portfolio", cls=AegisCommand)(portfolio.portfolio)
 app.command("backtest", cls=AegisCommand)(backtest.backtest)
+app.command("trace", cls=AegisCommand)(trace.trace)
 app.add_typer(eval.app, name="eval")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(bots.app, name="bots")

@@ -19,6 +19,7 @@ from typing import Any
 
 from state.alerts import Alert, AlertLevel
 from state.clock import Clock
+from state.events import Cause
 from state.store.base import DurableStore
 from tools.notify import AlertDispatcher, NotifyConfig, build_channels, escalations_due
 
@@ -53,9 +54,11 @@ class Alerting:
         *,
         dedup_key: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        cause: Cause | None = None,
     ) -> tuple[Alert, bool]:
         """Persist and deliver an alert; (the alert held, whether it is new). A repeat of an unacknowledged
-        condition (same dedup key, `kind` by default) returns the alert already raised and pages nobody."""
+        condition (same dedup key, `kind` by default) returns the alert already raised and pages nobody.
+        `cause`: the record that raised it (an event, a fill) and its chain, so `aegis trace` shows it."""
         now = self._clock.now()
         alert = Alert(
             alert_id=f"alert-{uuid.uuid4().hex[:12]}",
@@ -65,6 +68,8 @@ class Alerting:
             message=message,
             detail=dict(detail or {}),
             raised_at=now,
+            correlation_id=cause.correlation_id if cause is not None else None,
+            causation_id=cause.causation_id if cause is not None else None,
         )
         held, new = await self._store.save_alert(alert)
         if not new:

@@ -16,6 +16,9 @@ Decisions that must not be silently changed:
   a new one is a new event.
 - Severity sets the envelope's priority (HIGH -> high, CRITICAL -> critical, else normal), so the bus serves
   it before ticks.
+- A bot finding on its fills is caused by the bot's latest fill (it joins that fill's chain, so `aegis trace`
+  shows it under the trade that completed a losing streak); one on its status by the status report; a market
+  finding starts its own chain (a bar is not a record).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from aegis.runtime.bot_trades import BotTrades
 from aegis.runtime.market_watch import MarketWatch, MarketWatchConfig
 from graphs.bot_status.graph import STATUS_KEY
 from quant.anomalies import BotActivity, BotRecord, BotThresholds, Finding, Rule, Severity, scan_bots
-from state.events import Bar, EventType, Priority
+from state.events import Bar, Cause, EventType, Priority
 from state.orders import Fill
 from state.store.base import DurableStore
 from tools.ops.bots import BotControl
@@ -120,10 +123,16 @@ class AnomalyWatch:
             scan = scan_bots(closed, now_s=now_s, thresholds=self.thresholds)
             findings += [f for f in scan.findings() if f.rule is Rule.LOSS_STREAK]
         firing = {(f.rule, f.subject): f for f in findings}
-        await self._report(firing, judged, rules, moment)
+        causes = {b: _cause_of(trades.last.get(b), statuses.get(b), rules) for b in judged}
+        await self._report(firing, judged, rules, moment, causes)
 
     async def _report(
-        self, firing: Mapping[tuple[Rule, str], Finding], judged: Sequence[str], rules: frozenset[Rule], at: datetime
+        self,
+        firing: Mapping[tuple[Rule, str], Finding],
+        judged: Sequence[str],
+        rules: frozenset[Rule],
+        at: datetime,
+        causes: Mapping[str, Cause | None],
     ) -> None:
         for key in [k for k in self._active if k[1] in judged and k[0] in rules and k not in firing]:
             del self._active[key]  # cleared: a new finding later is a new event
@@ -131,40 +140,63 @@ class AnomalyWatch:
             if self._active.get(key, 0) >= finding.severity:
                 continue
             self._active[key] = finding.severity
-            await self._submit(finding, bot_id=finding.subject, at=at)
+            await self._submit(finding, bot_id=finding.subject, at=at, cause=causes.get(finding.subject))
 
-    async def _statuses(self, bot_ids: Sequence[str]) -> dict[str, tuple[float, float | None]]:
-        """Each bot's last reported status: its time (epoch seconds) and API error rate."""
+    async def _statuses(self, bot_ids: Sequence[str]) -> dict[str, tuple[float, float | None, str | None]]:
+        """Each bot's last reported status: its time (epoch seconds), API error rate and event id."""
         held = await self.store.get_values([STATUS_KEY.format(bot_id=b) for b in bot_ids])
-        statuses: dict[str, tuple[float, float | None]] = {}
+        statuses: dict[str, tuple[float, float | None, str | None]] = {}
         for bot_id in bot_ids:
             value = held.get(STATUS_KEY.format(bot_id=bot_id))
             if value is None:
                 continue
             status, at = value
             rate = status.get("error_rate") if isinstance(status, dict) else None
-            statuses[bot_id] = (at.timestamp(), float(rate) if isinstance(rate, int | float) else None)
+            event_id = status.get("event_id") if isinstance(status, dict) else None
+            statuses[bot_id] = (at.timestamp(), float(rate) if isinstance(rate, int | float) else None,
+                                event_id if isinstance(event_id, str) else None)  # fmt: skip
         return statuses
 
     async def _submit(
-        self, finding: Finding, *, symbol: str | None = None, bot_id: str | None = None, at: datetime | None = None
+        self,
+        finding: Finding,
+        *,
+        symbol: str | None = None,
+        bot_id: str | None = None,
+        at: datetime | None = None,
+        cause: Cause | None = None,
     ) -> None:
         moment = at or datetime.fromtimestamp(finding.at_s, UTC)
-        await self.submit(anomaly_event(finding, moment, symbol=symbol, bot_id=bot_id))
+        await self.submit(anomaly_event(finding, moment, symbol=symbol, bot_id=bot_id, cause=cause))
         self.found += 1
 
 
-def _with_status(record: BotRecord, status: tuple[float, float | None] | None) -> BotRecord:
+def _with_status(record: BotRecord, status: tuple[float, float | None, str | None] | None) -> BotRecord:
     if status is None:
         return record
-    heard, rate = status
+    heard, rate, _ = status
     errors = round(rate * API_COUNT_BASIS) if rate is not None else 0
     requests = API_COUNT_BASIS if rate is not None else 0
     return BotRecord(record.bot_id, record.trades, heard, requests, errors)
 
 
+def _cause_of(
+    fill: Fill | None, status: tuple[float, float | None, str | None] | None, rules: frozenset[Rule]
+) -> Cause | None:
+    """What a bot's finding follows: its latest fill for the rules on fills, its status report for the others."""
+    if rules & _FROM_STATUS:
+        event_id = status[2] if status is not None else None
+        return Cause(correlation_id=event_id, causation_id=event_id) if event_id else None
+    return Cause(correlation_id=fill.chain_id, causation_id=fill.fill_id) if fill is not None else None
+
+
 def anomaly_event(
-    finding: Finding, moment: datetime, *, symbol: str | None = None, bot_id: str | None = None
+    finding: Finding,
+    moment: datetime,
+    *,
+    symbol: str | None = None,
+    bot_id: str | None = None,
+    cause: Cause | None = None,
 ) -> dict[str, Any]:
     """The ANOMALY_DETECTED event of a finding: its rule, severity and evidence (the numbers that fired it)."""
     stamp = moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
@@ -185,4 +217,6 @@ def anomaly_event(
         event["symbols"] = [symbol]
     if bot_id is not None:
         event["bot_id"] = bot_id
+    if cause is not None:
+        event["correlation_id"], event["causation_id"] = cause.correlation_id, cause.causation_id
     return event

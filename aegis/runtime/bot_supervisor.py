@@ -10,6 +10,9 @@ idempotent by id, and visible in Studio):
   submitted;
 - each bar of a symbol a bot holds, and each fill: the running bots' day P&L is checked against the
   breaker (`tools.ops.breaker.check_bots`); when it trips, a CIRCUIT_BREAKER event carries the decision.
+  A trip on a bar that booked a fill of a bot it stops is caused by that fill (an exit before an entry, the
+  last one): the event carries the fill's chain and the fill as its cause (`aegis trace`); a trip on marks
+  alone has no single cause and starts its own chain. A scheduled REBALANCING_DUE starts its own chain.
 
 Decisions that must not be silently changed:
 - Event ids are derived from the day and the bots (`rebalance-2016-03-07`, `breaker-2016-03-07-growth`):
@@ -22,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -30,7 +33,7 @@ from quant.circuit_breaker import BreakerDecision
 from state.bots import BotDay
 from state.clock import Clock
 from state.events import EventType
-from state.orders import Fill
+from state.orders import Fill, FillReason
 from state.store.base import DurableStore
 from tools.broker.paper import PaperBroker
 from tools.ops.allocation import RebalanceConfig
@@ -107,16 +110,31 @@ class BotSupervisor:
             return
         await self.ledger()
         if booked or symbol in self._broker.positions():
-            await self.check()
+            await self.check(booked)
 
-    async def check(self) -> BreakerDecision:
-        """The breaker's verdict on the running bots now; a trip is submitted as a CIRCUIT_BREAKER event."""
+    async def check(self, fills: Sequence[Fill] = ()) -> BreakerDecision:
+        """The breaker's verdict on the running bots now; a trip is submitted as a CIRCUIT_BREAKER event,
+        caused by the latest of `fills` (just booked) of a bot it stops, if any."""
         bots = await self._bots.bots()
         positions, marks = self._broker.positions().values(), self._broker.marks()
         decision = check_bots(bots, self._day_start, await self.ledger(), positions, marks, self._breaker)
         if decision.tripped:
-            await self._submit(_circuit_breaker(self._clock.now(), decision))
+            event = _circuit_breaker(self._clock.now(), decision)
+            cause = trip_cause(decision, fills)
+            if cause is not None:
+                event |= {"correlation_id": cause.chain_id, "causation_id": cause.fill_id}
+            await self._submit(event)
         return decision
+
+
+def trip_cause(decision: BreakerDecision, fills: Sequence[Fill]) -> Fill | None:
+    """The fill that tripped the breaker: of the fills just booked for bots it stops, the last exit, else the
+    last entry; None when none of them belongs to a stopped bot."""
+    stopped = set(decision.stopped_ids)
+    mine = [f for f in fills if f.bot_id in stopped]
+    exits = [f for f in mine if f.reason is not FillReason.ENTRY]
+    chosen = exits or mine
+    return chosen[-1] if chosen else None
 
 
 def rebalance_due(schedule: str, previous: date, day: date) -> bool:

@@ -39,6 +39,7 @@ class BotTrades:
     keep: int = KEEP
     fills: dict[str, deque[BotTrade]] = field(default_factory=dict)  # every fill: burst and slippage
     closed: dict[str, deque[BotTrade]] = field(default_factory=dict)  # closed trades: the loss streak
+    last: dict[str, Fill] = field(default_factory=dict)  # each bot's latest fill: what a finding on it follows
     _lots: dict[tuple[str, str], _Lot] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
 
@@ -50,6 +51,7 @@ class BotTrades:
             if fill.fill_id in self._seen:
                 continue
             self._seen.add(fill.fill_id)
+            self.last[fill.bot_id] = fill
             at = fill.time.timestamp()
             slippage = _slippage_pct(fill, open_price)
             self._recent(self.fills, fill.bot_id).append(BotTrade(at, 0.0, slippage))

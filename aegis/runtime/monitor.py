@@ -15,7 +15,9 @@ What each tier does:
 - broker vs market price 0.5-2 % -> the symbol's mismatch is published for the validator (which vetoes new
   entries); over 2 % -> that symbol HALTED until confirmed, CRITICAL alert.
 - three stop-loss exits in a row -> the defensive posture is forced (a durable counter the context loader reads)
-  until the next posture evaluation (30 min, `forced_defensive_s`); then the streak counts from 0 again.
+  until the next posture evaluation (30 min, `forced_defensive_s`); then the streak counts from 0 again. Its
+  WARNING alert is caused by the stop-loss exit that completed the streak and belongs to that exit's chain
+  (`aegis trace` shows it as the posture change); each streak raises its own.
 - loss per minute >= 1 % -> CRITICAL; capital down 5 % from the day's start -> EMERGENCY and the account HALTED
   until a reset; one position down 2 % -> WARNING; 80 % of the daily P&L target -> INFO; three system errors
   in a row -> CRITICAL; a stage SLA missed twice in a row -> WARNING; a posture change -> INFO; the broker's
@@ -63,6 +65,7 @@ from state.alerts import AlertLevel
 from state.clock import Clock
 from state.context_loader import FEED_OUTAGE_KEY, PRICE_MISMATCH_KEY, STOP_LOSS_STREAK_COUNTER
 from state.decisions import DecisionRecord, Outcome
+from state.events import Cause
 from state.orders import Fill, FillReason, Position
 from state.store.base import DurableStore
 from state.tiered_hot import TieredHot
@@ -317,7 +320,9 @@ class RiskMonitor:
             if streak == self._config.losses.defensive_after_stop_losses:
                 self._defensive_until = self._clock.now() + timedelta(seconds=self._config.forced_defensive_s)
                 message = f"{streak} stop-loss exits in a row (last {fill.symbol}): defensive posture forced"
-                await self._alert(AlertLevel.WARNING, "stop_loss_streak", message)
+                cause = Cause(correlation_id=fill.chain_id, causation_id=fill.fill_id)
+                key = f"stop_loss_streak:{fill.fill_id}"
+                await self._alert(AlertLevel.WARNING, "stop_loss_streak", message, key=key, cause=cause)
                 self._note("losses", "stop_loss_streak", f"defensive posture forced until {self._defensive_until}")
 
     async def _release_defensive(self) -> None:
@@ -425,6 +430,7 @@ class RiskMonitor:
                     "posture_change",
                     f"posture {self._posture} -> {record.posture}",
                     key=f"posture:{record.posture}:{record.decided_at.isoformat()}",
+                    cause=Cause(correlation_id=record.chain_id, causation_id=record.event_id),
                 )
                 self._note("posture", record.posture, f"posture {self._posture} -> {record.posture}")
             self._posture = record.posture
@@ -496,9 +502,16 @@ class RiskMonitor:
         return path
 
     async def _alert(
-        self, level: AlertLevel, kind: str, message: str, *, key: str | None = None, **detail: Any
+        self,
+        level: AlertLevel,
+        kind: str,
+        message: str,
+        *,
+        key: str | None = None,
+        cause: Cause | None = None,
+        **detail: Any,
     ) -> None:
-        await self._alerting.raise_alert(level, kind, message, dedup_key=key, detail=detail)
+        await self._alerting.raise_alert(level, kind, message, dedup_key=key, detail=detail, cause=cause)
 
     def _note(self, source: str, tier: Any, action: str) -> None:
         self.transitions.append(Transition(self._clock.now(), source, str(tier), action))

@@ -17,7 +17,7 @@ from graphs.deliberation.state import DeliberationState
 from graphs.operations import Graph, OpsServices, build_operation_graph
 from graphs.rule_actions import RuleActions
 from graphs.wiring import Update
-from state.events import AnomalyEvent, EventType
+from state.events import AnomalyEvent, Cause, EventType
 from state.rules import ActionKind, RuleBook, event_facts
 
 PERFORMED = frozenset({ActionKind.STOP_BOT, ActionKind.BLOCK_SYMBOL, ActionKind.ALERT})
@@ -34,7 +34,8 @@ def build_anomaly_graph(services: Services, ops: OpsServices, checkpointer: Chec
         bot_id = event.bot_id or (named if isinstance(named, str) else None) or event.bot
         book = RuleBook(rules=tuple(await ops.rules.rules()))
         outcomes = book.evaluate(event.type, event_facts(event, {"bot_id": bot_id}))
-        performed = await actions.perform(book, outcomes, event_id=event.id, bot_id=bot_id, symbol=event.symbol)
+        performed = await actions.perform(book, outcomes, event_id=event.id, bot_id=bot_id, symbol=event.symbol,
+                                            cause=Cause.of_event(event))  # fmt: skip
         subject = f"{payload.severity} anomaly {payload.rule}" + (f" on {event.symbol}" if event.symbol else "")
         found = {"rule": payload.rule, "severity": str(payload.severity), "bot_id": bot_id, "symbol": event.symbol,
                  "evidence": dict(payload.evidence)}  # fmt: skip

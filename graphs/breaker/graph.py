@@ -23,7 +23,7 @@ from graphs.operations import Graph, OpsServices, build_operation_graph
 from graphs.wiring import Update
 from state.alerts import AlertLevel
 from state.decisions import Outcome
-from state.events import CircuitBreakerEvent, EventType
+from state.events import Cause, CircuitBreakerEvent, EventType
 from state.rules import ActionKind, RuleBook, event_facts
 
 ACTOR = "circuit_breaker"
@@ -64,7 +64,12 @@ def build_breaker_graph(services: Services, ops: OpsServices, checkpointer: Chec
             return {"findings": findings, "settled": Settlement(Outcome.SKIPPED, reason)}
         message = f"circuit breaker ({payload.scope}) stopped {', '.join(stopped)}: {why}"
         await ops.raise_alert(
-            verdict.alert, "circuit_breaker", message, dedup_key=f"circuit_breaker:{event.id}", detail=findings
+            verdict.alert,
+            "circuit_breaker",
+            message,
+            dedup_key=f"circuit_breaker:{event.id}",
+            detail=findings,
+            cause=Cause.of_event(event),
         )
         return {"findings": findings, "settled": Settlement(Outcome.APPLIED, message)}
 

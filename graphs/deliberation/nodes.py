@@ -309,6 +309,7 @@ class DeliberationNodes:
             take_profit_price=guarded.take_profit_price,
             created_at=self.s.clock.now(),
             bot_id=event.bot,
+            correlation_id=event.chain_id,
         )
         # The last check before the broker, under the account lock the kill switch also takes: the trading
         # state as it is now, and the book as it is now (another worker may have ordered since the guard).
@@ -378,6 +379,8 @@ class DeliberationNodes:
             market_age_s=context.market.age_s if context and context.market else None,
             quant_report=report.as_dict() if report else None,
             operation=state.get("findings"),
+            correlation_id=event.chain_id if event else None,
+            causation_id=event.causation_id if event else None,
         )
 
     async def _finish(self, state: DeliberationState, record: DecisionRecord) -> bool:

@@ -24,7 +24,7 @@ from graphs.operations import Graph, OpsServices, build_operation_graph
 from graphs.wiring import Update
 from state.alerts import AlertLevel
 from state.decisions import Outcome
-from state.events import EventType, OrderFilledEvent
+from state.events import Cause, EventType, OrderFilledEvent
 from state.orders import FillReason, Side
 from tools.broker.base import FillReport, FillReportError
 
@@ -48,7 +48,8 @@ def build_order_filled_graph(services: Services, ops: OpsServices, checkpointer:
             why = f"the venue's fill of {p.order_id} does not match the book: {exc}"
             await ops.trading.reduce(reason=why, actor=ACTOR, scope=symbol)
             message = f"{why}; new entries in {symbol} stopped until an operator reconciles and resumes it"
-            await ops.raise_alert(AlertLevel.CRITICAL, "fill_mismatch", message, dedup_key=f"fill_mismatch:{event.id}")
+            await ops.raise_alert(AlertLevel.CRITICAL, "fill_mismatch", message, dedup_key=f"fill_mismatch:{event.id}",
+                                  cause=Cause.of_event(event))  # fmt: skip
             return {"findings": {**found, "booked": False}, "settled": Settlement(Outcome.SKIPPED, message)}
         findings = {**found, "booked": new, "fill_id": fill.fill_id, "bot_id": fill.bot_id}
         if not new:

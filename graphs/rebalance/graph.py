@@ -24,7 +24,7 @@ from graphs.wiring import Update
 from quant.portfolio import RebalanceProposal
 from state.alerts import AlertLevel
 from state.decisions import Outcome
-from state.events import Event, EventType
+from state.events import Cause, Event, EventType
 from state.rules import ActionKind, RuleBook, event_facts
 from tools.ops.allocation import AllocationProposal, propose_allocation
 
@@ -61,8 +61,14 @@ def build_rebalance_graph(services: Services, ops: OpsServices, checkpointer: Ch
         await ops.bots.set_allocations(target, actor=ACTOR, reason=reason)
         shares = ", ".join(f"{bot} {share:.1%}" for bot, share in target.items())
         message = f"allocation applied ({shares}): {findings['reason']}"
+        event = state["parsed"]
         await ops.raise_alert(
-            AlertLevel.INFO, "rebalance_applied", message, dedup_key=f"rebalance:{state['parsed'].id}", detail=findings
+            AlertLevel.INFO,
+            "rebalance_applied",
+            message,
+            dedup_key=f"rebalance:{event.id}",
+            detail=findings,
+            cause=Cause.of_event(event),
         )
         return {"settled": Settlement(Outcome.APPLIED, message)}
 

@@ -37,6 +37,7 @@ __all__ = [
     "AccountBook",
     "AuditEntry",
     "BookSnapshot",
+    "ChainRecords",
     "CorruptRecordError",
     "DurableStore",
     "EventConflict",
@@ -45,6 +46,7 @@ __all__ = [
     "ListAppend",
     "MigrationError",
     "RecordNotFoundError",
+    "RecordedEvent",
     "SessionEnd",
     "StoreClosedError",
     "StoreConflictError",
@@ -109,6 +111,28 @@ class AccountBook:
     open_orders: tuple[Order, ...]  # pending, oldest first
     marks: Mapping[str, float]  # symbol -> last price the broker saw
     trading: tuple[TradingStatus, ...] = ()  # the stored trading states (scopes never set are ACTIVE)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as it arrived (`events`): valid or not, the JSON it came as."""
+
+    event_id: str
+    event_type: str
+    received_at: datetime
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRecords:
+    """Every record of one correlation chain (`DurableStore.chain`), each kind in the order it was written."""
+
+    chain_id: str  # the root event's id
+    events: tuple[RecordedEvent, ...] = ()
+    decisions: tuple[DecisionRecord, ...] = ()
+    orders: tuple[Order, ...] = ()
+    fills: tuple[Fill, ...] = ()
+    alerts: tuple[Alert, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +237,16 @@ class DurableStore(Protocol):
 
     async def decisions(self) -> list[DecisionRecord]:
         """Every decision, in the order they were saved (what a run's summary counts)."""
+        ...
+
+    # ---- correlation chains -----------------------------------------------------------------------
+    async def chain_of(self, record_id: str) -> str | None:
+        """The chain (its root event's id) of the event, decision, order, fill or alert `record_id`; None when
+        the store holds no record under that id. Records written before chains belong to their event's."""
+        ...
+
+    async def chain(self, chain_id: str) -> ChainRecords:
+        """Every event, decision, order, fill and alert of the chain `chain_id` (empty lists when none)."""
         ...
 
     # ---- orders and fills -------------------------------------------------------------------------

@@ -32,10 +32,11 @@ def _next_seq(table: str, offset: int = 1) -> str:
 
 
 def record_event(lock_key: LockKey, row: tuple[Any, ...]) -> list[Statement]:
-    """(event_id, event_type, received_at, raw): its last statement returns one row if the event was new."""
+    """(event_id, event_type, received_at, raw, correlation_id): its last statement returns one row if the event
+    was new."""
     insert = (
-        "INSERT INTO events (event_id, seq, event_type, received_at, raw) "
-        f"VALUES (%s, {_next_seq('events')}, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1"
+        "INSERT INTO events (event_id, seq, event_type, received_at, raw, correlation_id) "
+        f"VALUES (%s, {_next_seq('events')}, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1"
     )
     return [(_LOCK, (lock_key("events"),)), (insert, row)]
 
@@ -47,8 +48,9 @@ def finish_session(lock_key: LockKey, decision: tuple[Any, ...], end: SessionEnd
     tables = ["decisions"] + ["posture_history"] * (end.posture is not None) + ["audit_log"] * bool(end.audit)
     statements: list[Statement] = [(_LOCK, (lock_key(table),)) for table in tables]
     parts = [
-        "decided AS (INSERT INTO decisions (event_id, seq, event_type, outcome, symbol, decided_at, record) "
-        f"VALUES (%s, {_next_seq('decisions')}, %s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING RETURNING 1)"
+        "decided AS (INSERT INTO decisions (event_id, seq, event_type, outcome, symbol, decided_at, record, "
+        f"correlation_id) VALUES (%s, {_next_seq('decisions')}, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) "
+        "DO NOTHING RETURNING 1)"
     ]
     params: list[Any] = list(decision)
     if end.streak_counter is not None:

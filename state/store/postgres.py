@@ -59,7 +59,7 @@ from state.store.base import (
 )
 from state.store.migrate import apply_migrations
 from state.store.pool_check import probe_idle
-from state.store.rows import decision_row, json_text, ts
+from state.store.rows import decision_row, event_chain, json_text, ts
 from state.store.sql_store import SqlConnection, SqlStore
 
 __all__ = ["PostgresStore"]
@@ -313,7 +313,7 @@ class PostgresStore(SqlStore):
     # ---- the writes on every event's path: one round trip each (`pg_writes`) ----------------------
 
     async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> bool:
-        row = (event_id, event_type, ts(received_at), json_text(raw))
+        row = (event_id, event_type, ts(received_at), json_text(raw), event_chain(event_id, raw))
         async with self._use() as db:
             inserted = await db.run_script(pg_writes.record_event(self._lock_key, row))
         return len(inserted) == 1

@@ -36,6 +36,7 @@ __all__ = [
     "content_hash",
     "counter_value",
     "decision_row",
+    "event_chain",
     "fill_from",
     "fill_row",
     "finite",
@@ -53,8 +54,14 @@ _T = TypeVar("_T")
 _A = TypeVar("_A")
 
 ACCOUNT = "default"
-POSITION_COLUMNS = "symbol, quantity, avg_price, stop_loss_price, take_profit_price, opened_at, opened_by_event, bot_id"
-FILL_COLUMNS = "fill_id, order_id, event_id, symbol, side, quantity, price, fee, reason, filled_at, bot_id"
+POSITION_COLUMNS = (
+    "symbol, quantity, avg_price, stop_loss_price, take_profit_price, opened_at, opened_by_event, bot_id, "
+    "correlation_id"
+)
+FILL_COLUMNS = (
+    "fill_id, order_id, event_id, symbol, side, quantity, price, fee, reason, filled_at, bot_id, correlation_id, "
+    "causation_id"
+)
 _BIGINT = range(-(2**63), 2**63)
 
 
@@ -121,7 +128,7 @@ def parse(kind: str, key: object, build: Callable[[_A], _T], raw: _A) -> _T:
 
 
 def decision_row(record: DecisionRecord) -> tuple[Any, ...]:
-    """(event_id, event_type, outcome, symbol, decided_at, record)."""
+    """(event_id, event_type, outcome, symbol, decided_at, record, correlation_id)."""
     return (
         record.event_id,
         record.event_type,
@@ -129,7 +136,14 @@ def decision_row(record: DecisionRecord) -> tuple[Any, ...]:
         record.symbol,
         ts(record.decided_at),
         record.model_dump_json(),
+        record.chain_id,
     )
+
+
+def event_chain(event_id: str, raw: Mapping[str, Any]) -> str:
+    """The chain an arriving event belongs to: its correlation id when it carries a usable one, else its id."""
+    held = raw.get("correlation_id")
+    return held if isinstance(held, str) and held else event_id
 
 
 def recent_outcome(row: Sequence[Any]) -> RecentDecision:
@@ -159,7 +173,8 @@ def conflict_entry(row: Sequence[Any]) -> dict[str, Any]:
 
 
 def order_row(order: Order) -> tuple[Any, ...]:
-    """(symbol, side, order_type, quantity, status, created_at, updated_at, record, order_id, event_id)."""
+    """(symbol, side, order_type, quantity, status, created_at, updated_at, correlation_id, record, order_id,
+    event_id)."""
     r = order.request
     return (
         r.symbol,
@@ -169,6 +184,7 @@ def order_row(order: Order) -> tuple[Any, ...]:
         order.status.value,
         ts(r.created_at),
         ts(order.updated_at),
+        r.chain_id,
         order.model_dump_json(),
         order.order_id,
         r.event_id,
@@ -189,6 +205,8 @@ def fill_row(fill: Fill) -> tuple[Any, ...]:
         fill.reason.value,
         ts(fill.time),
         fill.bot_id,
+        fill.correlation_id,
+        fill.causation_id,
     )
 
 
@@ -205,6 +223,8 @@ def fill_from(row: Sequence[Any]) -> Fill:
         reason=FillReason(row[8]),
         time=datetime.fromisoformat(row[9]),
         bot_id=row[10],
+        correlation_id=row[11],
+        causation_id=row[12],
     )
 
 
@@ -218,6 +238,7 @@ def _position_row(p: Position) -> tuple[Any, ...]:
         ts(p.opened_at),
         p.opened_by_event,
         p.bot_id,
+        p.correlation_id,
     )
 
 
@@ -239,6 +260,7 @@ def position_from(row: Sequence[Any]) -> Position:
         opened_at=datetime.fromisoformat(row[5]),
         opened_by_event=row[6],
         bot_id=row[7],
+        correlation_id=row[8],
     )
 
 

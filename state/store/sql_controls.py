@@ -58,10 +58,11 @@ class SqlControls(SqlPart):
             )
             if held is not None:
                 return parse("alert", held[0], Alert.model_validate_json, held[1]), False
+            row = (alert.alert_id, alert.dedup_key, alert.level.value, ts(alert.raised_at), alert.model_dump_json())
             await db.execute(
-                "INSERT INTO alerts (alert_id, seq, dedup_key, level, raised_at, acknowledged_at, record) "
-                f"VALUES (?, {_next_seq('alerts')}, ?, ?, ?, NULL, ?)",
-                (alert.alert_id, alert.dedup_key, alert.level.value, ts(alert.raised_at), alert.model_dump_json()),
+                "INSERT INTO alerts (alert_id, seq, dedup_key, level, raised_at, acknowledged_at, record, "
+                f"correlation_id) VALUES (?, {_next_seq('alerts')}, ?, ?, ?, NULL, ?, ?)",
+                (*row, alert.correlation_id),
             )
         return alert, True
 

@@ -41,6 +41,7 @@ from state.store.rows import (
     content_hash,
     counter_value,
     decision_row,
+    event_chain,
     fill_from,
     fill_row,
     finite,
@@ -54,6 +55,7 @@ from state.store.rows import (
     ts,
 )
 from state.store.sql_bots import SqlBots
+from state.store.sql_chains import SqlChains
 from state.store.sql_controls import SqlControls
 from state.store.sql_rules import SqlRules
 from state.trading import TradingStatus
@@ -99,7 +101,7 @@ async def _upsert_value(db: SqlConnection, row: tuple[str, str, str]) -> None:
     )
 
 
-class SqlStore(SqlControls, SqlBots, SqlRules, ABC):
+class SqlStore(SqlControls, SqlBots, SqlRules, SqlChains, ABC):
     """The protocol's methods whose SQL is the same on every engine."""
 
     _byte_order = ""  # how to make ORDER BY symbol compare bytes (SQLite's default; PostgreSQL needs COLLATE "C")
@@ -125,12 +127,12 @@ class SqlStore(SqlControls, SqlBots, SqlRules, ABC):
     async def close(self) -> None: ...
 
     async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> bool:
-        params = (event_id, event_type, ts(received_at), json_text(raw))
+        params = (event_id, event_type, ts(received_at), json_text(raw), event_chain(event_id, raw))
         async with self._use(transaction=True) as db:
             await self._take_turn(db, "events")
             inserted = await db.execute(
-                "INSERT INTO events (event_id, seq, event_type, received_at, raw) "
-                f"VALUES (?, {_next_seq('events')}, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                "INSERT INTO events (event_id, seq, event_type, received_at, raw, correlation_id) "
+                f"VALUES (?, {_next_seq('events')}, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
                 params,
             )
         return inserted == 1
@@ -225,8 +227,8 @@ class SqlStore(SqlControls, SqlBots, SqlRules, ABC):
     async def _insert_decision(self, db: SqlConnection, row: tuple[Any, ...]) -> bool:
         await self._take_turn(db, "decisions")
         changed = await db.execute(
-            "INSERT INTO decisions (event_id, seq, event_type, outcome, symbol, decided_at, record) "
-            f"VALUES (?, {_next_seq('decisions')}, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+            "INSERT INTO decisions (event_id, seq, event_type, outcome, symbol, decided_at, record, correlation_id) "
+            f"VALUES (?, {_next_seq('decisions')}, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
             row,
         )
         return changed == 1
@@ -337,7 +339,7 @@ class SqlStore(SqlControls, SqlBots, SqlRules, ABC):
         await self._take_turn(db, "positions")
         await db.execute("DELETE FROM positions")
         for row in rows:
-            await db.execute(f"INSERT INTO positions ({POSITION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            await db.execute(f"INSERT INTO positions ({POSITION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
     @staticmethod
     async def _write_cash(db: SqlConnection, row: tuple[Any, ...]) -> None:
@@ -448,7 +450,7 @@ class SqlStore(SqlControls, SqlBots, SqlRules, ABC):
     async def _insert_fill(self, db: SqlConnection, fill: Fill) -> bool:
         await self._take_turn(db, "fills")
         changed = await db.execute(
-            f"INSERT INTO fills ({FILL_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            f"INSERT INTO fills ({FILL_COLUMNS}, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             f"{_next_seq('fills')}) ON CONFLICT (fill_id) DO NOTHING",
             fill_row(fill),
         )
@@ -499,7 +501,8 @@ class SqlStore(SqlControls, SqlBots, SqlRules, ABC):
         async with self._use() as db:
             inserted = await db.execute(
                 "INSERT INTO orders (symbol, side, order_type, quantity, status, created_at, updated_at, "
-                "record, order_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "correlation_id, record, order_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
                 row,
             )
             if inserted == 1:
@@ -516,7 +519,7 @@ class SqlStore(SqlControls, SqlBots, SqlRules, ABC):
     async def _update_order(self, db: SqlConnection, order: Order) -> None:
         changed = await db.execute(
             "UPDATE orders SET symbol = ?, side = ?, order_type = ?, quantity = ?, status = ?, "
-            "created_at = ?, updated_at = ?, record = ? WHERE order_id = ? AND event_id = ?",
+            "created_at = ?, updated_at = ?, correlation_id = ?, record = ? WHERE order_id = ? AND event_id = ?",
             order_row(order),
         )
         if changed != 1:

@@ -165,6 +165,7 @@ async def test_a_losing_streak_stops_the_bot_once_and_is_not_reported_again(tmp_
         streaks = [e for e in collected.events if e["payload"]["rule"] == Rule.LOSS_STREAK.value]
         assert [(e["bot_id"], e["payload"]["severity"]) for e in streaks] == [("b1", "MEDIUM"), ("b1", "HIGH")]
         assert streaks[-1]["priority"] == "high" and streaks[-1]["payload"]["evidence"]["value"] == 9.0
+        assert (streaks[-1]["causation_id"], streaks[-1]["correlation_id"]) == ("f38", "e38")  # b1's last exit
 
         clock = pipeline.services.clock
         assert isinstance(clock, SimulatedClock)

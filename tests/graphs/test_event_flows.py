@@ -185,8 +185,9 @@ async def test_a_release_deliberates_the_configured_symbols_as_news_in_its_chain
     assert all(d is not None and d.event_type == "NEWS" for d in news.values())
     aapl = news["AAPL"]
     assert aapl is not None and aapl.analysis is not None  # AAPL has a market context: deliberated
-    raw = [d for d in await pipeline.services.store.decisions() if d.event_id == "cpi-2013-06:AAPL"]
-    assert len(raw) == 1
+    chain = await pipeline.trace("cpi-2013-06:AAPL")  # the news belongs to the release's chain, caused by it
+    assert chain.chain_id == "cpi-2013-06"
+    assert {"cpi-2013-06:JPM", "cpi-2013-06:AAPL", "cpi-2013-06:MSFT"} <= {step.id for step in chain.steps}
 
     again = await pipeline.submit(_release("cpi-2013-06", "CPI", 3.4, 3.2, symbols=["JPM"]))
     assert again == decision  # redelivered: the first decision; its news are not decided twice

@@ -22,6 +22,7 @@ from state.orders import Fill, FillReason, OrderStatus, Position, Side
 from state.store.base import AuditEntry, InvalidRecordError, StoreError
 from state.tiered_hot import TieredHot
 from tests.state import test_store_contract as contract
+from tests.state.test_chain_store import UNDO_CORRELATION
 from tests.state.test_store_contract import T0, Engine, Store, at, fill, order, position
 from tools.ops.bots import BotControl, UnknownBotError
 
@@ -216,6 +217,7 @@ async def test_replace_positions_keeps_each_position_s_bot(store: Store) -> None
 async def test_rows_written_before_bots_existed_belong_to_the_default_bot(engine: Engine) -> None:
     await engine.migrate()
     for statement in (  # back to schema version 4, as a database written before bots existed
+        *UNDO_CORRELATION,
         "DROP TABLE rule_versions",
         "DROP TABLE rules",
         "DELETE FROM schema_migrations WHERE version = 6",
@@ -235,7 +237,7 @@ async def test_rows_written_before_bots_existed_belong_to_the_default_bot(engine
         "filled_at) VALUES ('fill-e1-entry', 1, 'ord-e1', 'e1', 'AAPL', 'buy', 10.0, 100.05, 0.1, 'entry', "
         "'2017-03-01T21:00:00.000000+00:00')"
     )
-    assert await engine.migrate() == [5, 6]
+    assert await engine.migrate() == [5, 6, 7]
     async with engine.make() as opened:
         assert await opened.positions() == [position()]
         assert (await opened.account_book()).positions == (position(),)

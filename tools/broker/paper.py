@@ -17,6 +17,9 @@ Decisions that must not be silently changed:
   keeps them unique, and a fill is booked together with its order, positions and cash in one transaction.
 - The broker refuses to act before `load()`: it never trades on a book it has not restored.
 - The reason for a cancellation or an expiry goes to the audit log (an `Order` carries no reason field).
+- Every fill carries its chain (`state.orders`): an entry or exit is caused by its order and belongs to the
+  order's chain; a bracket's stop-loss or take-profit is caused by the entry fill that opened the position and
+  belongs to the chain the position keeps.
 """
 
 from __future__ import annotations
@@ -318,6 +321,8 @@ class PaperBroker:
             reason=kind,
             time=at,
             bot_id=request.bot_id,
+            correlation_id=request.chain_id,
+            causation_id=order.order_id,
         )
         filled = Order(order_id=order.order_id, request=request, status=OrderStatus.FILLED, updated_at=at)
         return await self._book(fill, filled, positions, cash)
@@ -354,6 +359,8 @@ class PaperBroker:
             reason=kind,
             time=at,
             bot_id=position.bot_id,
+            correlation_id=position.chain_id,
+            causation_id=fill_id_for(entry_event, FillReason.ENTRY),
         )
         positions = {s: p for s, p in self._positions.items() if s != position.symbol}
         return await self._book(fill, None, positions, self._cash + quantity * price - paid)
@@ -401,6 +408,7 @@ def _bought(held: Position | None, request: OrderRequest, quantity: float, price
             opened_at=at,
             opened_by_event=request.event_id,
             bot_id=request.bot_id,
+            correlation_id=request.chain_id,
         )
     total = held.quantity + quantity
     return Position(
@@ -412,6 +420,7 @@ def _bought(held: Position | None, request: OrderRequest, quantity: float, price
         opened_at=held.opened_at,
         opened_by_event=held.opened_by_event,
         bot_id=held.bot_id,
+        correlation_id=held.correlation_id,
     )
 
 

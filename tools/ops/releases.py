@@ -92,7 +92,8 @@ def news_events(event: EconomicReleaseEvent, symbols: Sequence[str]) -> list[dic
             "priority": event.priority.value,
             "symbols": [symbol],
             "event_time": event.event_time.isoformat(),
-            "correlation_id": event.correlation_id or event.id,
+            "correlation_id": event.chain_id,
+            "causation_id": event.id,
             "payload": {"headline": headline(event), "body": f"economic release {event.id}"},
         }
         for symbol in symbols
