@@ -34,6 +34,7 @@ from langgraph.graph.state import CompiledStateGraph
 from aegis.runtime.alerting import Alerting
 from aegis.runtime.anomaly_watch import AnomalyWatch
 from aegis.runtime.bot_supervisor import BotSupervisor, Submit
+from aegis.runtime.daily_ops import REPORTS_FOLDER, DailyOperations
 from aegis.runtime.feed import MarketFeed
 from aegis.runtime.intake import event_json
 from aegis.runtime.monitor import RiskMonitor
@@ -130,6 +131,16 @@ class Pipeline:
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
         self._waves = WaveOrdering()
+        self._listeners: list[Callable[[DecisionRecord], None]] = []
+
+    def listen_decisions(self, listener: Callable[[DecisionRecord], None]) -> None:
+        """Call `listener` with every decision this pipeline makes (after the risk monitor has heard it)."""
+        self._listeners.append(listener)
+
+    async def _decided(self, decision: DecisionRecord) -> None:
+        await self.monitor.session_decided(decision)
+        for listener in self._listeners:
+            listener(decision)
 
     @classmethod
     async def open(
@@ -230,6 +241,12 @@ class Pipeline:
         watch = None
         if detect and settings.anomalies.enabled:
             watch = AnomalyWatch(self.bots, services.store, submit or self.submit, settings.anomalies)
+        operations = None
+        if settings.operations.enabled:
+            operations = DailyOperations(services.store, self.paper_broker, self.trading, self.alerting, settings,
+                                         settings.operations, settings.data_dir / REPORTS_FOLDER)  # fmt: skip
+            self.listen_decisions(operations.decided)
+            self.alerting.listen(operations.alerted)
         return MarketFeed(
             services.hot,
             self.paper_broker,
@@ -238,6 +255,7 @@ class Pipeline:
             monitor=self.monitor,
             supervisor=supervisor,
             watch=watch,
+            operations=operations,
         )
 
     async def halt(self, *, reason: str, actor: str = "operator", scope: str = ACCOUNT_SCOPE) -> HaltReport:
@@ -256,7 +274,7 @@ class Pipeline:
         rejected, recorded as a dead letter; it never raises for what it is given."""
         raw = event_json(event)
         decided = await self._deliberate(self.router.graph_for(raw), raw, knobs)
-        await self.monitor.session_decided(decided.decision)
+        await self._decided(decided.decision)
         for caused in emitted_events([decided.decision]):
             await self._submit_caused(caused, knobs)
         return decided.decision
@@ -268,7 +286,7 @@ class Pipeline:
             log.warning("event %s not submitted: caused %s levels deep", raw_event_id(event), depth)
             return
         decided = await self._deliberate(self.router.graph_for(event), event, knobs)
-        await self.monitor.session_decided(decided.decision)
+        await self._decided(decided.decision)
         for caused in emitted_events([decided.decision]):
             await self._submit_caused(caused, knobs, depth + 1)
 
@@ -313,7 +331,7 @@ class Pipeline:
             ended = await asyncio.gather(*map(session, raws, event_ids), return_exceptions=True)
         decided = [d for d in ended if isinstance(d, Decided)]
         for one in decided:  # in the wave's order, so alerts come in the same order at any concurrency
-            await self.monitor.session_decided(one.decision)
+            await self._decided(one.decision)
         if len(decided) < len(ended):
             raise next(e for e in ended if isinstance(e, BaseException))
         caused = emitted_events([d.decision for d in decided])
@@ -430,6 +448,7 @@ class Pipeline:
                         told(LineOutcome(step.number, blank=True, byte_order_mark=step.byte_order_mark))
                     else:
                         await ticked(step)
+            await feed.finish()
         finally:
             chunks.close()
         return decisions

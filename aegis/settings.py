@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from aegis.runtime.anomaly_watch import AnomalyWatchConfig
 from aegis.runtime.monitor import ProtectionConfig
+from aegis.runtime.operations_config import OperationsConfig
 from aegis.runtime.tape import ReplayTimeConfig
 from agents.llm.config import LLMConfig
 from graphs.deliberation.config import DeliberationConfig
@@ -61,6 +62,9 @@ class Settings(BaseSettings):
     rebalance: RebalanceConfig = Field(default_factory=RebalanceConfig, description="Allocation across bots")
     breaker: BreakerConfig = Field(default_factory=BreakerConfig, description="The bots' daily-loss circuit breaker")
     releases: ReleaseConfig = Field(default_factory=ReleaseConfig, description="How economic releases are answered")
+    operations: OperationsConfig = Field(
+        default_factory=OperationsConfig, description="The daily checks and reports (AEGIS v3.1 section 7)"
+    )
     anomalies: AnomalyWatchConfig = Field(
         default_factory=AnomalyWatchConfig, description="The market and bot anomaly rules run as the feed moves"
     )

@@ -15,7 +15,8 @@ heartbeats: the feed-disconnect tier is armed by a live feed's own heartbeats (`
 With a bot supervisor, each new day marks the bots and may submit a REBALANCING_DUE event, and each bar of
 a held symbol lets the breaker watch the bots' day (`aegis.runtime.bot_supervisor`). With an anomaly watch,
 each bar and its fills go through the market and bot anomaly rules, and every step of time through the
-rules on the bots' reported statuses (`aegis.runtime.anomaly_watch`).
+rules on the bots' reported statuses (`aegis.runtime.anomaly_watch`). With daily operations, each day's
+checks, cancellations and report follow the clock (`aegis.runtime.daily_ops`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import date, datetime
 
 from aegis.runtime.anomaly_watch import AnomalyWatch
 from aegis.runtime.bot_supervisor import BotSupervisor
+from aegis.runtime.daily_ops import DailyOperations
 from aegis.runtime.monitor import RiskMonitor
 from state.clock import Clock, SimulatedClock
 from state.context_loader import DAY_START_EQUITY_KEY, VIX_KEY
@@ -44,6 +46,7 @@ class MarketFeed:
         monitor: RiskMonitor | None = None,
         supervisor: BotSupervisor | None = None,
         watch: AnomalyWatch | None = None,
+        operations: DailyOperations | None = None,
     ) -> None:
         self._hot = hot
         self._broker = broker
@@ -52,6 +55,7 @@ class MarketFeed:
         self._monitor = monitor
         self._supervisor = supervisor
         self._watch = watch
+        self._operations = operations
         self.supervising = (
             True  # False: the supervisor follows the days but acts on none (a resumed run's recorded days)
         )
@@ -86,8 +90,15 @@ class MarketFeed:
                 await self._supervisor.day_started(moment, act=self.supervising)
         if self._watch is not None:
             await self._watch.advance(moment, act=self.supervising)
+        if self._operations is not None:
+            await self._operations.advance(moment, act=self.supervising)
         if self._monitor is not None:
             await self._monitor.tick()
+
+    async def finish(self) -> None:
+        """The feed ends: the daily operations close the day it was in (its report)."""
+        if self._operations is not None and self._moment is not None:
+            await self._operations.finish(self._moment)
 
     async def bar(self, symbol: str, bar: Bar) -> None:
         await self.advance(bar.time)
@@ -96,6 +107,8 @@ class MarketFeed:
             return
         fills = await self._broker.on_bar(symbol, bar)
         self.fills += len(fills)
+        if fills and self._operations is not None:
+            self._operations.filled(fills)
         if fills and self._monitor is not None:
             await self._monitor.fills(fills)
         await self._hot.push_bar(symbol, bar)

@@ -213,6 +213,14 @@ class PaperBroker:
             raise FillReportError(f"the store already holds the exit of order {report.order_id}")
         return fill
 
+    async def cancel_created_before(self, before: datetime, reason: str, at: datetime) -> list[Order]:
+        """Cancel every pending order created before `before` (as the durable store holds them): orders that
+        had their session and did not fill. Returns the cancelled orders."""
+        self._require_loaded()
+        async with self._lock:
+            stale = [o for o in await self._store.open_orders() if o.request.created_at < before]
+            return [await self._close(order, OrderStatus.CANCELLED, at, reason) for order in stale]
+
     async def cancel_all(self, reason: str, at: datetime, symbol: str | None = None) -> list[Order]:
         """Cancel every pending order (of `symbol`, if given), as the durable store holds them: orders
         placed by other processes sharing the store are cancelled too. Returns the cancelled orders."""
