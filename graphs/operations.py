@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -23,7 +23,7 @@ from graphs.deliberation.nodes import DeliberationNodes
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import DeliberationInput, DeliberationOutput, DeliberationState, Settlement
 from graphs.wiring import Update, input_checked, routed, settled_or
-from state.alerts import AlertLevel
+from state.alerts import RaiseAlert
 from state.clock import Clock
 from state.decisions import Outcome
 from state.events import EventType
@@ -31,25 +31,12 @@ from state.store.base import DurableStore
 from tools.ops.allocation import RebalanceConfig
 from tools.ops.bots import BotControl
 from tools.ops.breaker import BreakerConfig
+from tools.ops.posture import PostureControl
 from tools.ops.rules import RuleControl
 from tools.ops.trading import TradingControl
 
 Graph = CompiledStateGraph[Any, Any, Any, Any]
 OpStep = Callable[[DeliberationState], Awaitable[Update]]
-
-
-class RaiseAlert(Protocol):
-    """`aegis.runtime.alerting.Alerting.raise_alert`, as the flows see it."""
-
-    def __call__(
-        self,
-        level: AlertLevel,
-        kind: str,
-        message: str,
-        *,
-        dedup_key: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> Awaitable[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +51,7 @@ class OpsServices:
     breaker: BreakerConfig
     rules: RuleControl
     trading: TradingControl
+    posture: PostureControl | None = None  # the rules' SET_POSTURE acts through it
 
 
 def build_operation_graph(

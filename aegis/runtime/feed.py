@@ -1,7 +1,9 @@
 """Applying market data to the running system: what a feed does between events.
 
 A bar reaches the paper broker (which fills earlier orders at this bar's open and checks stops and
-targets) and the hot store (the sessions' market snapshot). The VIX sets the posture's input. The first
+targets) and the hot store (the sessions' market snapshot). The VIX sets the posture's input (with a posture
+watch, a VIX reading runs the posture evaluation when due and each step of time ends an override whose
+time is up: `aegis.runtime.posture_watch`). The first
 bar of a new trading day records the day-start equity (the daily-loss limit's base). With a simulated
 clock, time moves to each bar's close as it arrives.
 
@@ -22,6 +24,7 @@ from datetime import date, datetime
 
 from aegis.runtime.bot_supervisor import BotSupervisor
 from aegis.runtime.monitor import RiskMonitor
+from aegis.runtime.posture_watch import PostureWatch
 from state.clock import Clock, SimulatedClock
 from state.context_loader import DAY_START_EQUITY_KEY, VIX_KEY
 from state.events import Bar
@@ -40,6 +43,7 @@ class MarketFeed:
         reload_orders: bool = False,
         monitor: RiskMonitor | None = None,
         supervisor: BotSupervisor | None = None,
+        posture: PostureWatch | None = None,
     ) -> None:
         self._hot = hot
         self._broker = broker
@@ -47,6 +51,7 @@ class MarketFeed:
         self._reload_orders = reload_orders  # other processes (workers) place orders: reload them each day
         self._monitor = monitor
         self._supervisor = supervisor
+        self._posture = posture  # the posture evaluation on this clock, an override's end
         self.supervising = (
             True  # False: the supervisor follows the days but acts on none (a resumed run's recorded days)
         )
@@ -81,6 +86,8 @@ class MarketFeed:
                 await self._supervisor.day_started(moment, act=self.supervising)
         if self._monitor is not None:
             await self._monitor.tick()
+        if self._posture is not None:
+            await self._posture.time_passed()
 
     async def bar(self, symbol: str, bar: Bar) -> None:
         await self.advance(bar.time)
@@ -97,3 +104,5 @@ class MarketFeed:
 
     async def vix(self, level: float | None) -> None:
         await self._hot.set_value(VIX_KEY, level)
+        if self._posture is not None:
+            await self._posture.vix_seen()
