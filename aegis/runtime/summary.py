@@ -25,6 +25,7 @@ from state.orders import Position
 from state.store.base import DurableStore
 
 LATENCY_STAGES = ("analyst", "validator", "commander", "session")
+POSTURES_SHOWN = 3  # the last posture changes a summary lists
 OPERATION_TYPES = (EventType.REBALANCING_DUE.value, EventType.CIRCUIT_BREAKER.value)
 
 
@@ -97,6 +98,7 @@ class Records:
     equity: float
     alerts: Mapping[str, int]  # by level
     operations: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (event type, outcome) of the flows
+    postures: tuple[str, ...] = ()  # the posture history, oldest first: "at posture: cause"
 
     def count(self, outcome: Outcome) -> int:
         return self.outcomes.get(str(outcome), 0)
@@ -116,6 +118,9 @@ async def read_records(store: DurableStore, starting_cash: float) -> Records:
         equity=marked_equity(starting_cash if book.cash is None else book.cash, book.positions, book.marks),
         alerts=Counter(str(a.level) for a in alerts),
         operations=Counter((d.event_type, str(d.outcome)) for d in decisions if d.event_type in OPERATION_TYPES),
+        postures=tuple(
+            f"{at:%Y-%m-%d %H:%M} {posture}: {why}" for at, posture, why, _ in await store.posture_history()
+        ),
     )
 
 
@@ -163,6 +168,7 @@ class RunSummary:
     decided_here: int | None = None  # sessions this process deliberated; None: all of them
     operations: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (event type, outcome) of the flows
     bots: tuple[BotRow, ...] = ()
+    postures: tuple[str, ...] = ()  # every posture change with its cause, oldest first
 
     @property
     def strategy_return(self) -> float:
@@ -219,6 +225,9 @@ class RunSummary:
         if self.bots:
             out.append(f"  bots                 {len(self.bots)}: aegis bots list")
             out.extend(table_lines(self.bots, indent="    "))
+        if self.postures:
+            out.append(f"  posture changes      {len(self.postures)}: aegis posture (the last {POSTURES_SHOWN} here)")
+            out.extend(f"    {change}" for change in self.postures[-POSTURES_SHOWN:])
         out.append(f"  LLM cost             ${self.llm_cost_usd:.4f}")
         if self.alerts:
             levels = ", ".join(f"{level} {n}" for level, n in sorted(self.alerts.items()))

@@ -206,8 +206,7 @@ class PostureControl:
         await self._store.audit(actor, action, detail, now)
         if not always and old.posture is new.posture and old.source is new.source:
             return new
-        cause = f"{new.source}: {new.reason}" if new.source is not PostureSource.OVERRIDE else new.reason
-        await self._store.record_posture(str(new.posture), cause, new.vix, now)
+        await self._store.record_posture(str(new.posture), new.reason, new.vix, now)  # the reason says its source
         message = f"posture {old.posture} ({old.source}) -> {new.posture} ({new.source}): {why}"
         await self._raise_alert(
             AlertLevel.INFO,
