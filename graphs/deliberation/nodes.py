@@ -361,6 +361,7 @@ class DeliberationNodes:
             reason=settled.reason,
             decided_at=self.s.clock.now(),
             posture=str(context.posture) if context else None,
+            posture_reason=context.posture_reason if context else None,
             mode=str(context.mode) if context else None,
             validation_mode=config.validation_mode if "analysis" in state else None,
             rejection=state.get("rejection", []),

@@ -92,8 +92,8 @@ class PostureControl:
         the last evaluation, else (neither yet) the VIX posture of the hot VIX, as sessions take it."""
         return await self._in_force(await self.book())
 
-    async def _in_force(self, book: PostureBook) -> CurrentPosture:
-        current = book.current(self._clock.now())
+    async def _in_force(self, book: PostureBook, at: datetime | None = None) -> CurrentPosture:
+        current = book.current(at or self._clock.now())
         if current is not None:
             return current
         value = await self._hot.get_value(VIX_KEY)
@@ -181,22 +181,35 @@ class PostureControl:
             return None
         assert override.until is not None
         why = f"override ended at {override.until.isoformat()} ({override.reason}, by {override.actor})"
-        return await self._end_override(before, actor="scheduler", why=why)
+        return await self._end_override(before, actor="scheduler", why=why, was_at=override.since)
 
-    async def _end_override(self, before: PostureBook, *, actor: str, why: str) -> CurrentPosture:
+    async def _end_override(
+        self, before: PostureBook, *, actor: str, why: str, was_at: datetime | None = None
+    ) -> CurrentPosture:
         now = self._clock.now()
         await self._store.put_value(OVERRIDE_KEY, None, now)
         after = PostureBook(evaluated=before.evaluated, override=None)
         await self._hot.set_value(POSTURE_KEY, after.model_dump(mode="json"))
-        return await self._recorded(before, after, actor=actor, action="posture_override_ended", why=why, always=True)
+        return await self._recorded(
+            before, after, actor=actor, action="posture_override_ended", why=why, always=True, was_at=was_at
+        )
 
     async def _recorded(
-        self, before: PostureBook, after: PostureBook, *, actor: str, action: str, why: str, always: bool = False
+        self,
+        before: PostureBook,
+        after: PostureBook,
+        *,
+        actor: str,
+        action: str,
+        why: str,
+        always: bool = False,
+        was_at: datetime | None = None,
     ) -> CurrentPosture:
         """Audit the write; when the posture in force changed (or `always`: an override set or ended),
-        a posture-history row with its cause and one INFO alert."""
+        a posture-history row with its cause and one INFO alert. `was_at`: when to read the posture it
+        replaces (an override that ended: while it was in force)."""
         now = self._clock.now()
-        old, new = await self._in_force(before), await self._in_force(after)
+        old, new = await self._in_force(before, was_at), await self._in_force(after)
         detail: dict[str, Any] = {
             "reason": why,
             "from": _summary(old),
@@ -204,7 +217,7 @@ class PostureControl:
             "override": after.override.model_dump(mode="json") if after.override is not None else None,
         }
         await self._store.audit(actor, action, detail, now)
-        if not always and old.posture is new.posture and old.source is new.source:
+        if not always and old.posture is new.posture:  # an evaluation that changes nothing in force
             return new
         await self._store.record_posture(str(new.posture), new.reason, new.vix, now)  # the reason says its source
         message = f"posture {old.posture} ({old.source}) -> {new.posture} ({new.source}): {why}"
