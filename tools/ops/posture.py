@@ -32,6 +32,7 @@ from quant.posture import Posture, PostureEvaluation, VixThresholds, posture_fro
 from state.alerts import AlertLevel, RaiseAlert
 from state.clock import Clock
 from state.context_loader import POSTURE_KEY, VIX_KEY
+from state.hot import HotStoreUnavailableError
 from state.posture import CurrentPosture, PostureBook, PostureEvaluated, PostureOverride, PostureSource
 from state.store.base import DurableStore
 from state.tiered_hot import TieredHot
@@ -125,7 +126,7 @@ class PostureControl:
         wanted = book.model_dump(mode="json")
         try:
             held = await self._hot.hot.get_value(POSTURE_KEY)
-        except Exception:  # the hot store away: sessions read the durable copy; try again next step
+        except HotStoreUnavailableError:  # sessions read the durable copy meanwhile; try again next step
             log.warning("posture: hot store unreadable; its copy is rebuilt on a later step")
             return False
         if held == wanted:
