@@ -77,9 +77,14 @@ class PostureWatch:
         self.evaluations = 0
 
     async def time_passed(self) -> None:
-        """Time moved on the feed's clock: end an override whose time is up, rebuild a lost hot copy."""
-        await self._control.lift_expired()
-        await self._control.sync()
+        """Time moved on the feed's clock: end an override whose time is up, rebuild a lost hot copy (one
+        read of the durable record when neither is needed)."""
+        book = await self._control.book()
+        override = book.override
+        if override is not None and not override.in_force(self._clock.now()):
+            await self._control.lift_expired()  # writes the hot copy itself
+            return
+        await self._control.sync(book)
 
     async def vix_seen(self) -> CurrentPosture | None:
         """A VIX reading arrived: evaluate if the evaluation is due; the posture in force after it, or None

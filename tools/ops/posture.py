@@ -116,11 +116,11 @@ class PostureControl:
         await self._hot.set_value(POSTURE_KEY, book.model_dump(mode="json"))
         return book
 
-    async def sync(self) -> bool:
+    async def sync(self, book: PostureBook | None = None) -> bool:
         """Rebuild the hot copy when it is missing (a restarted Redis) or differs from the durable record
-        (another process wrote it); True when it was rewritten. The hot store itself is read, not the
-        durable fallback the sessions get meanwhile."""
-        book = await self.book()
+        (another process wrote it; `book`: that record, read just now); True when it was rewritten. The hot
+        store itself is read, not the durable fallback the sessions get meanwhile."""
+        book = book or await self.book()
         if book == PostureBook():
             return False
         wanted = book.model_dump(mode="json")
