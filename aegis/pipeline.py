@@ -38,6 +38,7 @@ from aegis.runtime.daily_ops import REPORTS_FOLDER, DailyOperations
 from aegis.runtime.feed import MarketFeed
 from aegis.runtime.intake import event_json
 from aegis.runtime.monitor import RiskMonitor
+from aegis.runtime.posture_watch import PostureWatch
 from aegis.runtime.session import Decided, run_session
 from aegis.runtime.tape import (
     TICK_NOT_AFTER,
@@ -66,6 +67,7 @@ from state.hot import HotStoreUnavailableError
 from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
 from tools.ops.bots import BotControl
+from tools.ops.posture import PostureControl
 from tools.ops.rules import RuleControl
 from tools.ops.trading import HaltReport, TradingControl
 
@@ -212,6 +214,12 @@ class Pipeline:
         return self._stack.trading
 
     @property
+    def posture(self) -> PostureControl:
+        """The posture control: the posture in force, an operator's override (either direction, with a
+        reason and an optional end), clearing it, the history of changes (recorded, audited, alerted)."""
+        return self._stack.posture
+
+    @property
     def monitor(self) -> RiskMonitor:
         """The failure tiers: feed it health signals (provider calls, feed heartbeats, prices, fills)."""
         return self._stack.monitor
@@ -222,12 +230,19 @@ class Pipeline:
         return self._stack.alerting
 
     def market_feed(
-        self, *, reload_orders: bool = False, submit: Submit | None = None, detect: bool = True
+        self,
+        *,
+        reload_orders: bool = False,
+        submit: Submit | None = None,
+        detect: bool = True,
+        market: Sequence[str] | None = None,
     ) -> MarketFeed:
-        """A market feed into this pipeline's broker and hot store, driving its risk monitor, its bots'
-        supervisor (day marks, the rebalancing schedule, the breaker's watch) and its anomaly watch (the
-        market and bot anomaly rules; not with `detect` False: a recorded tape holds the anomalies found when
-        it was recorded), whose events go to `submit` (default: `self.submit`)."""
+        """A market feed into this pipeline's broker and hot store, driving its risk monitor, its posture
+        watch (the evaluation every 30 min of the feed's clock, on the VIX and the `market` symbols' basket:
+        default the settings' `posture.market_symbols`), its bots' supervisor (day marks, the rebalancing
+        schedule, the breaker's watch), its anomaly watch (the market and bot anomaly rules; not with `detect`
+        False: a recorded tape holds the anomalies found when it was recorded) and its daily operations, whose
+        events go to `submit` (default: `self.submit`)."""
         services, settings = self.services, self.settings
         supervisor = BotSupervisor(
             self.bots,
@@ -256,6 +271,14 @@ class Pipeline:
             supervisor=supervisor,
             watch=watch,
             operations=operations,
+            posture=PostureWatch(
+                self.posture,
+                services.hot,
+                services.clock,
+                settings.posture,
+                settings.deliberation.vix_thresholds,
+                market,
+            ),
         )
 
     async def halt(self, *, reason: str, actor: str = "operator", scope: str = ACCOUNT_SCOPE) -> HaltReport:

@@ -44,6 +44,7 @@ from state.store.factory import open_store
 from state.tiered_hot import TieredHot
 from tools.broker.paper import PaperBroker
 from tools.ops.bots import BotControl
+from tools.ops.posture import PostureControl
 from tools.ops.rules import RuleControl
 from tools.ops.trading import TradingControl
 
@@ -65,6 +66,7 @@ class Stack:
     trading: TradingControl
     alerting: Alerting
     monitor: RiskMonitor
+    posture: PostureControl
     closers: list[Closer] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -120,6 +122,8 @@ async def open_stack(
         await trading.publish()  # the durable trading state survives restarts; the hot copy learns it here
         alerting = Alerting(store, clock, settings.notify)
         closers.append(alerting.drain)
+        posture = PostureControl(store, hot, clock, alerting.raise_alert, settings.deliberation.vix_thresholds)
+        await posture.sync()  # the durable posture survives restarts; the hot copy learns it here
         monitor = RiskMonitor(
             trading=trading,
             alerting=alerting,
@@ -170,6 +174,7 @@ async def open_stack(
             trading,
             monitor,
             settings.releases,
+            posture,
         )
         router = build_router(services, ops, await _checkpointer(settings, closers))
     except BaseException:
@@ -177,5 +182,16 @@ async def open_stack(
             await close()
         raise
     return Stack(
-        settings, services, router.deliberation, router, ops, broker, store, trading, alerting, monitor, closers
+        settings,
+        services,
+        router.deliberation,
+        router,
+        ops,
+        broker,
+        store,
+        trading,
+        alerting,
+        monitor,
+        posture,
+        closers,
     )

@@ -23,6 +23,7 @@ from pydantic_settings import (
 from aegis.runtime.anomaly_watch import AnomalyWatchConfig
 from aegis.runtime.monitor import ProtectionConfig
 from aegis.runtime.operations_config import OperationsConfig
+from aegis.runtime.posture_watch import PostureConfig
 from aegis.runtime.tape import ReplayTimeConfig
 from agents.llm.config import LLMConfig
 from graphs.deliberation.config import DeliberationConfig
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Alert channels, contacts, routing")
     protection: ProtectionConfig = Field(default_factory=ProtectionConfig, description="Failure tiers' thresholds")
+    posture: PostureConfig = Field(
+        default_factory=PostureConfig, description="The automatic posture evaluation: how often, on what"
+    )
     rebalance: RebalanceConfig = Field(default_factory=RebalanceConfig, description="Allocation across bots")
     breaker: BreakerConfig = Field(default_factory=BreakerConfig, description="The bots' daily-loss circuit breaker")
     releases: ReleaseConfig = Field(default_factory=ReleaseConfig, description="How economic releases are answered")

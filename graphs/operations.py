@@ -23,15 +23,16 @@ from graphs.deliberation.nodes import DeliberationNodes
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import DeliberationInput, DeliberationOutput, DeliberationState, Settlement
 from graphs.wiring import Update, input_checked, routed, settled_or
-from state.alerts import AlertLevel
+from state.alerts import RaiseAlert
 from state.clock import Clock
 from state.decisions import Outcome
-from state.events import Cause, EventType
+from state.events import EventType
 from state.orders import Fill
 from state.store.base import DurableStore
 from tools.ops.allocation import RebalanceConfig
 from tools.ops.bots import BotControl
 from tools.ops.breaker import BreakerConfig
+from tools.ops.posture import PostureControl
 from tools.ops.releases import ReleaseConfig
 from tools.ops.rules import RuleControl
 from tools.ops.trading import TradingControl
@@ -41,21 +42,6 @@ Graph = CompiledStateGraph[Any, Any, Any, Any]
 # session, and again when its event is redelivered (their ids are fixed), so none is lost to a crash.
 EMITTED = "emitted"
 OpStep = Callable[[DeliberationState], Awaitable[Update]]
-
-
-class RaiseAlert(Protocol):
-    """`aegis.runtime.alerting.Alerting.raise_alert`, as the flows see it."""
-
-    def __call__(
-        self,
-        level: AlertLevel,
-        kind: str,
-        message: str,
-        *,
-        dedup_key: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-        cause: Cause | None = None,
-    ) -> Awaitable[Any]: ...
 
 
 class HealthSignals(Protocol):
@@ -82,6 +68,7 @@ class OpsServices:
     trading: TradingControl
     health: HealthSignals  # the failure tiers, fed by the flows (fills booked, components' health)
     releases: ReleaseConfig  # how economic releases are answered
+    posture: PostureControl | None = None  # the rules' SET_POSTURE acts through it
 
 
 def build_operation_graph(

@@ -5,10 +5,11 @@ This module owns what each action does when a flow performs it, through the cont
 `bot_id` parameter), `block_symbol` moves the symbol to REDUCING (only reductions pass: no new entries)
 for the rule's `minutes`, after which the risk monitor's tick lifts it (`aegis resume --symbol` sooner),
 `set_trading_state` moves the account to the rule's state (`reducing`: only reductions pass; `halted`: the
-kill switch, open orders cancelled), `alert` raises an alert at the rule's level, `proceed` and `skip`
-change nothing. An action a flow does not perform (not in its `supported` set) is recorded and alerted as
-not performed, never silently dropped. The alerts carry the event's chain (`cause`), so `aegis trace` shows
-them under it.
+kill switch, open orders cancelled), `set_posture` overrides the posture (`tools.ops.posture`) for the rule's
+`minutes` (none: until an operator clears it), `alert` raises an alert at the rule's level, `proceed` and
+`skip` change nothing. An action a flow does not perform (not in its `supported` set) is recorded and
+alerted as not performed, never silently dropped. The alerts carry the event's chain (`cause`), so
+`aegis trace` shows them under it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from graphs.deliberation.state import Settlement
 from graphs.operations import OpsServices
+from quant.posture import posture_named
 from state.alerts import AlertLevel
 from state.decisions import Outcome
 from state.events import Cause
@@ -100,6 +102,20 @@ class RuleActions:
             else:
                 await self.ops.trading.reduce(reason=why, actor=ACTOR)
             result.done.append(f"account {state} ({why})")
+        elif action.kind is ActionKind.SET_POSTURE:
+            if self.ops.posture is None:
+                await self._not_done(f"no posture control to set the posture ({why})", event_id, result)
+                return
+            try:
+                posture = posture_named(str(action.params["posture"]))
+            except ValueError as exc:
+                await self._not_done(f"{exc} ({why})", event_id, result)
+                return
+            minutes = float(action.params.get("minutes", 0))
+            until = self.ops.clock.now() + timedelta(minutes=minutes) if minutes > 0 else None
+            await self.ops.posture.override(posture, reason=why, actor=ACTOR, until=until)
+            ends = f"until {until.isoformat()}" if until is not None else "until an operator clears it"
+            result.done.append(f"posture {posture} {ends} ({why})")
         elif action.kind is ActionKind.ALERT:
             level = AlertLevel(str(action.params["level"]))
             await self.ops.raise_alert(

@@ -12,11 +12,14 @@ Decisions that must not be silently changed:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from state.events import Cause
 
 
 class AlertLevel(StrEnum):
@@ -65,3 +68,18 @@ class Delivery(BaseModel):
     ok: bool
     error: str | None = None
     at: datetime
+
+
+class RaiseAlert(Protocol):
+    """`aegis.runtime.alerting.Alerting.raise_alert`, as the flows and the controls see it."""
+
+    def __call__(
+        self,
+        level: AlertLevel,
+        kind: str,
+        message: str,
+        *,
+        dedup_key: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        cause: Cause | None = None,
+    ) -> Awaitable[Any]: ...

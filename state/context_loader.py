@@ -1,7 +1,10 @@
 """Loading a session's context at its start: hot values first, the durable store for the book and history.
 
 This is the only place a session reads stores for context; what it returns is frozen for the session.
-The posture is the VIX posture, made defensive when the last sessions failed in a row (DESIGN section 6).
+The posture is the posture control's (`POSTURE_KEY`: an operator's override in force, else the last
+evaluation, never looser than the VIX read now), or the VIX posture before the control holds one; then made
+defensive when the last sessions failed in a row or stop-loss exits came in a row (DESIGN section 6). A hot
+copy of the control that does not parse is defensive (fail closed).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from quant.posture import Posture, PostureParams, VixThresholds, posture_from_vi
 from state.bots import BotBook
 from state.clock import Clock
 from state.context import MarketSnapshot, OperatingMode, Portfolio, SessionContext
+from state.posture import PostureBook, session_posture
 from state.store.base import DurableStore
 from state.tiered_hot import Served, TieredHot
 from state.trading import ACCOUNT_SCOPE, TradingState, TradingStates, TradingStatus
@@ -27,6 +31,7 @@ from state.trading import ACCOUNT_SCOPE, TradingState, TradingStates, TradingSta
 VIX_KEY = "market:vix"
 DAY_START_EQUITY_KEY = "book:day_start_equity"
 TRADING_STATE_KEY = "ops:trading_state"  # the durable trading states, mirrored (`tools.ops.trading`)
+POSTURE_KEY = "ops:posture"  # the posture control's evaluation and override, mirrored (`tools.ops.posture`)
 # The last entries' order types: a durable value only (appended in the transaction that saves a decision,
 # so concurrent sessions never lose one), read with the book.
 ENTRY_ORDER_TYPES_KEY = "book:recent_entry_order_types"
@@ -69,7 +74,15 @@ class ContextLoader:
         trip)."""
         now = self._clock.now()
         symbols = [symbol] if symbol is not None else []
-        keys = (DAY_START_EQUITY_KEY, VIX_KEY, TRADING_STATE_KEY, PRICE_MISMATCH_KEY, FEED_OUTAGE_KEY, BOTS_KEY)
+        keys = (
+            DAY_START_EQUITY_KEY,
+            VIX_KEY,
+            TRADING_STATE_KEY,
+            PRICE_MISMATCH_KEY,
+            FEED_OUTAGE_KEY,
+            BOTS_KEY,
+            POSTURE_KEY,
+        )
         cost_counter = llm_cost_counter(now.date())
         book_read = asyncio.ensure_future(
             self._durable.book_snapshot(
@@ -115,6 +128,7 @@ class ContextLoader:
         vix = float(vix_value) if isinstance(vix_value, int | float) and math.isfinite(vix_value) else None
         posture = posture_from_vix(vix, self._policy.vix_thresholds)
         reason = f"VIX {vix:.2f}" if vix is not None else "VIX unknown: defensive by default"
+        posture, reason = _controlled(hot.values[POSTURE_KEY], posture, reason, now)
         failures = book.counters[FAILED_SESSIONS_COUNTER]
         if failures >= self._policy.failed_sessions_to_defensive:
             posture = stricter(posture, Posture.DEFENSIVE)
@@ -151,6 +165,17 @@ class ContextLoader:
             market=market,
             source=_describe(sources) + _cached_data(hot.values[FEED_OUTAGE_KEY], now),
         )
+
+
+def _controlled(value: Any, vix_posture: Posture, vix_reason: str, now: datetime) -> tuple[Posture, str]:
+    """The posture control's posture for this session; the VIX's while the control holds none."""
+    if value is None:
+        return vix_posture, vix_reason
+    try:
+        current = PostureBook.model_validate(value).current(now)
+    except ValidationError as exc:
+        return Posture.DEFENSIVE, f"the hot copy of the posture does not parse ({exc.error_count()} errors): defensive"
+    return (vix_posture, vix_reason) if current is None else session_posture(current, vix_posture, vix_reason)
 
 
 def _cached_data(value: Any, now: datetime) -> str:

@@ -103,6 +103,7 @@ class DecisionRecord(BaseModel):
     reason: str
     decided_at: datetime
     posture: str | None = None
+    posture_reason: str | None = None  # where the posture came from (evaluation, override by whom until when)
     mode: str | None = None
     validation_mode: str | None = None
     rejection: list[FieldError] = Field(default_factory=list)

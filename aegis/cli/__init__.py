@@ -20,6 +20,7 @@ from aegis.cli import (
     feed,
     migrate,
     portfolio,
+    posture,
     replay,
     rules,
     run,
@@ -64,6 +65,7 @@ app.add_typer(eval.app, name="eval")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(bots.app, name="bots")
 app.add_typer(rules.app, name="rules")
+app.add_typer(posture.app, name="posture")
 
 
 def main() -> None:

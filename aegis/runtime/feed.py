@@ -1,7 +1,9 @@
 """Applying market data to the running system: what a feed does between events.
 
 A bar reaches the paper broker (which fills earlier orders at this bar's open and checks stops and
-targets) and the hot store (the sessions' market snapshot). The VIX sets the posture's input. The first
+targets) and the hot store (the sessions' market snapshot). The VIX sets the posture's input (with a posture
+watch, a VIX reading runs the posture evaluation when due and each step of time ends an override whose
+time is up: `aegis.runtime.posture_watch`). The first
 bar of a new trading day records the day-start equity (the daily-loss limit's base). With a simulated
 clock, time moves to each bar's close as it arrives.
 
@@ -27,6 +29,7 @@ from aegis.runtime.anomaly_watch import AnomalyWatch
 from aegis.runtime.bot_supervisor import BotSupervisor
 from aegis.runtime.daily_ops import DailyOperations
 from aegis.runtime.monitor import RiskMonitor
+from aegis.runtime.posture_watch import PostureWatch
 from state.clock import Clock, SimulatedClock
 from state.context_loader import DAY_START_EQUITY_KEY, VIX_KEY
 from state.events import Bar
@@ -47,6 +50,7 @@ class MarketFeed:
         supervisor: BotSupervisor | None = None,
         watch: AnomalyWatch | None = None,
         operations: DailyOperations | None = None,
+        posture: PostureWatch | None = None,
     ) -> None:
         self._hot = hot
         self._broker = broker
@@ -56,6 +60,7 @@ class MarketFeed:
         self._supervisor = supervisor
         self._watch = watch
         self._operations = operations
+        self._posture = posture  # the posture evaluation on this clock, an override's end
         self.supervising = (
             True  # False: the supervisor follows the days but acts on none (a resumed run's recorded days)
         )
@@ -94,6 +99,8 @@ class MarketFeed:
             await self._operations.advance(moment, act=self.supervising)
         if self._monitor is not None:
             await self._monitor.tick()
+        if self._posture is not None:
+            await self._posture.time_passed()
 
     async def finish(self) -> None:
         """The feed ends: the daily operations close the day it was in (its report)."""
@@ -120,3 +127,5 @@ class MarketFeed:
 
     async def vix(self, level: float | None) -> None:
         await self._hot.set_value(VIX_KEY, level)
+        if self._posture is not None:
+            await self._posture.vix_seen()

@@ -20,7 +20,8 @@ What each tier does:
   (`aegis trace` shows it as the posture change); each streak raises its own.
 - loss per minute >= 1 % -> CRITICAL; capital down 5 % from the day's start -> EMERGENCY and the account HALTED
   until a reset; one position down 2 % -> WARNING; 80 % of the daily P&L target -> INFO; three system errors
-  in a row -> CRITICAL; a stage SLA missed twice in a row -> WARNING; a posture change -> INFO; the broker's
+  in a row -> CRITICAL; a stage SLA missed twice in a row -> WARNING; a posture change the sessions' own
+  rules made -> INFO (the posture control alerts its own changes); the broker's
   book disagreeing with the stored one -> EMERGENCY and HALTED until a reset.
 
 Decisions that must not be silently changed:
@@ -63,10 +64,11 @@ from quant.tiers import (
 )
 from state.alerts import AlertLevel
 from state.clock import Clock
-from state.context_loader import FEED_OUTAGE_KEY, PRICE_MISMATCH_KEY, STOP_LOSS_STREAK_COUNTER
+from state.context_loader import FEED_OUTAGE_KEY, POSTURE_KEY, PRICE_MISMATCH_KEY, STOP_LOSS_STREAK_COUNTER
 from state.decisions import DecisionRecord, Outcome
 from state.events import Cause
 from state.orders import Fill, FillReason, Position
+from state.posture import PostureBook
 from state.store.base import DurableStore
 from state.tiered_hot import TieredHot
 from state.trading import TradingState
@@ -424,7 +426,7 @@ class RiskMonitor:
                 key=f"sla_missed:{stage}",
             )
         if record.posture is not None and record.posture != self._posture:
-            if self._posture is not None:
+            if self._posture is not None and not await self._control_alerted(record.posture):
                 await self._alert(
                     AlertLevel.INFO,
                     "posture_change",
@@ -434,6 +436,18 @@ class RiskMonitor:
                 )
                 self._note("posture", record.posture, f"posture {self._posture} -> {record.posture}")
             self._posture = record.posture
+
+    async def _control_alerted(self, posture: str) -> bool:
+        """A session posture that is the posture control's was alerted by the control when it changed
+        (`tools.ops.posture`); only a change of the sessions' own (their fail-safe rules) is alerted here."""
+        value = await self._hot.get_value(POSTURE_KEY)
+        if value is None:
+            return False
+        try:
+            current = PostureBook.model_validate(value).current(self._clock.now())
+        except ValueError:
+            return False
+        return current is not None and str(current.posture) == posture
 
     # ---- time ----------------------------------------------------------------------------------------
 

@@ -40,7 +40,6 @@ from aegis.runtime.signals import signal_event
 from aegis.runtime.summary import Percentiles, RunSummary, RunTally, marked_equity, read_records
 from aegis.runtime.tape_bots import write_tape_bots
 from aegis.settings import Settings
-from quant.posture import posture_from_vix
 from quant.screen import ScreenParams, Trigger, screen_panel
 from state.alerts import Alert
 from state.bots import Bot
@@ -140,7 +139,7 @@ async def run_replay(
         tally.recall(decision)  # counted with the day's events; not a deliberation, not timed
         return decision
 
-    feed = pipeline.market_feed(submit=submitted)
+    feed = pipeline.market_feed(submit=submitted, market=panel.symbols)  # the basket is the posture's market
     first_open = panel.open[WARMUP_DAYS]
     seconds_per_day = 1.0 / options.days_per_second if options.days_per_second > 0 else 0.0
 
@@ -187,7 +186,8 @@ async def run_replay(
             if on_day is not None:
                 if signals is not None and t >= WARMUP_DAYS and (t % BOTS_EVERY == 0 or t + 1 == len(panel.dates)):
                     bot_table = tuple(await bot_rows(store))
-                progress = _progress(panel, t, day, vix, broker, tally, first_open, settings, catching_up)
+                posture = str((await pipeline.posture.current()).posture)
+                progress = _progress(panel, t, day, vix, posture, broker, tally, first_open, settings, catching_up)
                 on_day(dataclasses.replace(progress, bots=bot_table))
             spare = seconds_per_day - (time.perf_counter() - day_started)
             if spare > 0 and not catching_up:
@@ -235,6 +235,7 @@ async def run_replay(
         operations=records.operations,
         anomalies=records.anomalies,
         bots=tuple(bots),
+        postures=records.postures,
     )
 
 
@@ -306,6 +307,7 @@ def _progress(
     t: int,
     day: date,
     vix: float,
+    posture: str,
     broker: PaperBroker,
     tally: RunTally,
     first_open: np.ndarray,
@@ -320,7 +322,7 @@ def _progress(
         index=t,
         days=len(panel.dates),
         vix=vix,
-        posture=str(posture_from_vix(vix, settings.deliberation.vix_thresholds)),
+        posture=posture,
         equity=marked_equity(broker.cash(), broker.positions().values(), marks),
         benchmark_equity=settings.starting_cash * basket,
         positions=positions,

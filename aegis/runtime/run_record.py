@@ -31,7 +31,7 @@ RUN_FILE = "run.json"
 # The settings that change what a run decides; the others (data folder, servers, alert delivery, checkpoints,
 # timeouts) may differ between the processes of one run.
 DECIDING_SETTINGS = frozenset(
-    {"mode", "starting_cash", "costs", "deliberation", "llm", "protection", "hot_window_bars"}
+    {"mode", "starting_cash", "costs", "deliberation", "llm", "protection", "posture", "hot_window_bars"}
 )
 
 

@@ -25,6 +25,7 @@ from state.orders import Position
 from state.store.base import DurableStore
 
 LATENCY_STAGES = ("analyst", "validator", "commander", "session")
+POSTURES_SHOWN = 3  # the last posture changes a summary lists
 OPERATION_TYPES = (
     EventType.REBALANCING_DUE.value,
     EventType.CIRCUIT_BREAKER.value,
@@ -106,6 +107,7 @@ class Records:
     alerts: Mapping[str, int]  # by level
     operations: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (event type, outcome) of the flows
     anomalies: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (rule, severity) found
+    postures: tuple[str, ...] = ()  # the posture history, oldest first: "at posture: cause"
 
     def count(self, outcome: Outcome) -> int:
         return self.outcomes.get(str(outcome), 0)
@@ -129,6 +131,9 @@ async def read_records(store: DurableStore, starting_cash: float) -> Records:
             (str(d.operation.get("rule")), str(d.operation.get("severity")))
             for d in decisions
             if d.event_type == EventType.ANOMALY_DETECTED.value and d.operation is not None
+        ),
+        postures=tuple(
+            f"{at:%Y-%m-%d %H:%M} {posture}: {why}" for at, posture, why, _ in await store.posture_history()
         ),
     )
 
@@ -178,6 +183,7 @@ class RunSummary:
     operations: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (event type, outcome) of the flows
     bots: tuple[BotRow, ...] = ()
     anomalies: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (rule, severity) found
+    postures: tuple[str, ...] = ()  # every posture change with its cause, oldest first
 
     @property
     def strategy_return(self) -> float:
@@ -252,6 +258,9 @@ class RunSummary:
         if self.bots:
             out.append(f"  bots                 {len(self.bots)}: aegis bots list")
             out.extend(table_lines(self.bots, indent="    "))
+        if self.postures:
+            out.append(f"  posture changes      {len(self.postures)}: aegis posture (the last {POSTURES_SHOWN} here)")
+            out.extend(f"    {change}" for change in self.postures[-POSTURES_SHOWN:])
         out.append(f"  LLM cost             ${self.llm_cost_usd:.4f}")
         if self.alerts:
             levels = ", ".join(f"{level} {n}" for level, n in sorted(self.alerts.items()))

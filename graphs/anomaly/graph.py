@@ -20,7 +20,7 @@ from graphs.wiring import Update
 from state.events import AnomalyEvent, Cause, EventType
 from state.rules import ActionKind, RuleBook, event_facts
 
-PERFORMED = frozenset({ActionKind.STOP_BOT, ActionKind.BLOCK_SYMBOL, ActionKind.ALERT})
+PERFORMED = frozenset({ActionKind.STOP_BOT, ActionKind.BLOCK_SYMBOL, ActionKind.SET_POSTURE, ActionKind.ALERT})
 
 
 def build_anomaly_graph(services: Services, ops: OpsServices, checkpointer: Checkpointer = None) -> Graph:

@@ -39,7 +39,6 @@ from tools.broker.base import BrokerError
 
 Update = dict[str, Any]
 RoleAsk = Callable[..., Awaitable[RoleResult[Any]]]
-POSTURE_KEY = "ops:posture"
 _CONFIGS_KEPT = 64  # distinct run knobs whose configs are kept (Studio sends new ones by hand)
 
 
@@ -363,6 +362,7 @@ class DeliberationNodes:
             reason=settled.reason,
             decided_at=self.s.clock.now(),
             posture=str(context.posture) if context else None,
+            posture_reason=context.posture_reason if context else None,
             mode=str(context.mode) if context else None,
             validation_mode=config.validation_mode if "analysis" in state else None,
             rejection=state.get("rejection", []),
@@ -385,8 +385,8 @@ class DeliberationNodes:
 
     async def _finish(self, state: DeliberationState, record: DecisionRecord) -> bool:
         """Save the decision with what follows from it (failure streak, posture change, audit entry, the
-        entry's order type) in one transaction, then the hot posture if it changed; False, with nothing
-        written, when the event was decided already."""
+        entry's order type) in one transaction; False, with nothing written, when the event was decided
+        already. (The hot posture is the posture control's: `tools.ops.posture`.)"""
         now, context = self.s.clock.now(), state.get("context")
         posture = (str(context.posture), context.posture_reason, context.vix) if context is not None else None
         detail = {"outcome": str(record.outcome), "reason": record.reason, "failed_stages": record.failed_stages}
@@ -405,8 +405,6 @@ class DeliberationNodes:
         finished = await self.s.store.finish_session(record, end, now)
         if finished is None:
             return False
-        if posture is not None and finished.posture_changed:
-            await self.s.hot.set_value(POSTURE_KEY, posture[0])
         if end.streak_counter is not None and finished.streak == self.s.config.failed_sessions_to_defensive:
             forced = {"failed_sessions": finished.streak, "last_event": record.event_id}
             await self.s.store.audit("session", "posture_forced_defensive", forced, now)

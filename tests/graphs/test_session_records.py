@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from agents.llm.client import ProviderUnavailableError
 from agents.llm.scripted import Scripted, ScriptedClient
-from graphs.deliberation.nodes import POSTURE_KEY
 from state.context_loader import FAILED_SESSIONS_COUNTER
 from state.decisions import Outcome
 from state.events import Bar
@@ -171,6 +170,6 @@ async def test_the_posture_is_recorded_once_and_entry_order_types_reach_the_next
         placed.append(str(decision.order.request.order_type))
     history = await pipeline.services.store.posture_history()
     assert [posture for _, posture, _, _ in history] == ["offensive"]  # the second session's was no change
-    assert await pipeline.services.hot.get_value(POSTURE_KEY) == "offensive"
     context = await pipeline.services.loader.load(SYMBOL)
+    assert str(context.posture) == "offensive"
     assert context.recent_entry_order_types == tuple(placed) and len(placed) == 2
