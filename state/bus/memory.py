@@ -49,8 +49,16 @@ class _Pending:
 class InMemoryBus:
     """`EventBus` in one process (one consumer group)."""
 
-    def __init__(self, policy: BusPolicy | None = None, *, now_ms: Callable[[], float] = monotonic_ms) -> None:
+    def __init__(
+        self,
+        policy: BusPolicy | None = None,
+        *,
+        now_ms: Callable[[], float] = monotonic_ms,
+        single_class: bool = False,
+    ) -> None:
         self._policy = policy or BusPolicy()
+        # `single_class`: every event in the normal class, served in publish order (for comparisons).
+        self._single_class = single_class
         self._now_ms = now_ms
         self._entries: dict[str, str] = {}  # message id -> event JSON, until acked or dead-lettered
         # Published, never delivered, in publish order, per class.
@@ -68,7 +76,7 @@ class InMemoryBus:
         self._sequence += 1
         message_id = f"{self._sequence}-0"
         self._entries[message_id] = text
-        self._unread[priority_of(event)].append(message_id)
+        self._unread[Priority.NORMAL if self._single_class else priority_of(event)].append(message_id)
         # Wake every receiver blocked on this generation, then start a new one.
         self._arrival.set()
         self._arrival = asyncio.Event()

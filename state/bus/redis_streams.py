@@ -201,6 +201,7 @@ class RedisStreamsBus:
         delete_acked: bool = True,
         max_block_ms: int | None = None,
         owns_client: bool = False,
+        single_class: bool = False,
     ) -> None:
         if not stream or not group:
             raise ValueError("stream and group must be non-empty")
@@ -208,6 +209,9 @@ class RedisStreamsBus:
         self._group = group
         self._policy = policy or BusPolicy()
         # The normal class keeps the plain stream name and plain ids (see the module's docstring).
+        # `single_class`: every event in the normal class, one stream read in publish order (the bus as it was
+        # before classes; for comparisons).
+        self._classes = (Priority.NORMAL,) if single_class else PRIORITY_ORDER
         self._prefixes = {p: "" if p is Priority.NORMAL else p.value for p in PRIORITY_ORDER}
         self._streams = {p: stream if p is Priority.NORMAL else f"{stream}:{p.value}" for p in PRIORITY_ORDER}
         self._by_prefix = {self._prefixes[p]: p for p in PRIORITY_ORDER}
@@ -232,15 +236,16 @@ class RedisStreamsBus:
         policy: BusPolicy | None = None,
         socket_timeout_s: float = 5.0,
         connect_timeout_s: float = 1.0,
+        single_class: bool = False,
     ) -> RedisStreamsBus:
         """A bus with its own fail-fast client (closed by `close()`). Nothing connects until first use."""
         client = redis_client(url, socket_timeout_s=socket_timeout_s, connect_timeout_s=connect_timeout_s)
-        return cls(client, stream=stream, group=group, policy=policy, owns_client=True)
+        return cls(client, stream=stream, group=group, policy=policy, owns_client=True, single_class=single_class)
 
     @property
     def streams(self) -> tuple[str, ...]:
         """The class streams, in the order they are served (critical, high, normal, low)."""
-        return tuple(self._streams[p] for p in PRIORITY_ORDER)
+        return tuple(self._streams[p] for p in self._classes)
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -253,7 +258,7 @@ class RedisStreamsBus:
     async def publish(self, event: Mapping[str, Any]) -> str:
         self._check_open()
         text = encode_event(event)
-        priority = priority_of(event)
+        priority = priority_of(event) if len(self._classes) > 1 else Priority.NORMAL
         async with _redis_errors("publish"):
             entry_id = await self._client.xadd(self._streams[priority], {"event": text})
         return self._message_id(priority, _text(entry_id))
@@ -362,7 +367,7 @@ class RedisStreamsBus:
     async def _read_entries(self, consumer: str, count: int, claim: bool) -> tuple[list[_Entry], list[str]]:
         args = [
             *self._args(), consumer, self._policy.claim_idle_ms, count, self._policy.max_deliveries,
-            "1" if claim else "0", *(self._prefixes[p] for p in PRIORITY_ORDER),
+            "1" if claim else "0", *(self._prefixes[p] for p in self._classes),
         ]  # fmt: skip
         found, rows = await self._read(keys=[*self._keys(), *self.streams], args=args)
         if not int(found):

@@ -637,3 +637,27 @@ async def test_redis_keeps_each_class_in_its_own_stream_and_serves_entries_from_
     finally:
         await client.delete(*bus.keys)
         await client.aclose()
+
+
+@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.services)])
+async def test_a_single_class_bus_serves_every_priority_in_publish_order(kind: str) -> None:
+    """The bus as it was before classes, kept for comparisons (the priority benchmark's FIFO read)."""
+    client = await redis_or_skip() if kind == "redis" else None
+    stream = f"aegis:test:bus:{uuid.uuid4().hex}"
+    bus: EventBus = (
+        RedisStreamsBus(client, stream=stream, group="workers", policy=POLICY, single_class=True)
+        if client is not None
+        else InMemoryBus(POLICY, single_class=True)
+    )
+    try:
+        for n, priority in enumerate(["low", "normal", "critical", "high"]):
+            await bus.publish(event(n, priority=priority))
+        got = await drain(bus, "w1", count=3)
+        assert [d.event["id"] for d in got] == ["evt-0", "evt-1", "evt-2", "evt-3"]
+        await bus.ack_many(got)
+        assert await bus.pending_count() == 0
+    finally:
+        await bus.close()
+        if client is not None:
+            await client.delete(*RedisStreamsBus(client, stream=stream).keys)
+            await client.aclose()
