@@ -14,7 +14,8 @@
   claimed only when this worker has nothing in hand, so it never claims back an entry of its own.
 - A MARKET_TICK is not a session: the ticks of a receive are applied through the market feed
   (`Pipeline.market_feed`: broker fills and brackets, the hot store, the monitor), in the bus's order, and
-  acknowledged together; an event after them in the same receive starts once they are applied. A receive that
+  acknowledged together; an event after them in the same receive starts once they are applied, one before them
+  (a higher class) first: the ticks wait for it to end, up to `tick_yield_s`. A receive that
   brought only ticks is followed by larger ones (`tick_batch`) while ticks keep coming. A tick whose bar is not
   after its symbol's last one is acknowledged if the hot store holds that very bar (a redelivery of an applied
   tick), else dead-lettered with the reason; one that fails for an infrastructure reason is left pending with
@@ -36,13 +37,14 @@ from dataclasses import dataclass, field
 
 from aegis.pipeline import Pipeline, as_tick
 from aegis.runtime.feed import MarketFeed
-from state.bus.base import BusUnavailableError, Delivery, EventBus
+from state.bus.base import PRIORITY_ORDER, BusUnavailableError, Delivery, EventBus, priority_of
 from state.decisions import Outcome
 from state.events import MarketTickEvent
 
 log = logging.getLogger(__name__)
 
 TICK_BATCH = 16  # ticks read at a time while only ticks come: what a halt may wait for, besides a session
+TICK_YIELD_S = 0.5  # the longest ticks wait for a session of a higher class to end before being applied
 FIRST_RETRY_S = 0.5  # pause before asking an unreachable bus again; doubles up to LONGEST_RETRY_S
 LONGEST_RETRY_S = 5.0
 
@@ -68,6 +70,7 @@ class Worker:
         batch: int | None = None,
         block_ms: int = 1000,
         tick_batch: int = TICK_BATCH,
+        tick_yield_s: float = TICK_YIELD_S,
     ) -> None:
         self._pipeline = pipeline
         self._bus = bus
@@ -76,7 +79,9 @@ class Worker:
         self._batch = max(1, batch if batch is not None else self._concurrency)  # received at a time
         self._block_ms = block_ms
         self._tick_batch = max(1, tick_batch)
+        self._tick_yield_s = max(0.0, tick_yield_s)
         self._feed: MarketFeed | None = None  # made on the first tick
+        self._ranks: dict[asyncio.Task[None], int] = {}  # sessions in flight -> their class's rank (0: critical)
         self._stopping = asyncio.Event()
         self.stats = WorkerStats()
 
@@ -95,7 +100,11 @@ class Worker:
 
         def start_waiting() -> None:
             while waiting and len(in_flight) < self._concurrency:
-                in_flight.add(asyncio.create_task(self.handle(waiting.popleft())))
+                delivery = waiting.popleft()
+                task = asyncio.create_task(self.handle(delivery))
+                in_flight.add(task)
+                self._ranks[task] = PRIORITY_ORDER.index(priority_of(delivery.event))
+                task.add_done_callback(self._ranks.pop)
 
         try:
             while not self._stopping.is_set():
@@ -158,8 +167,16 @@ class Worker:
         return only_ticks
 
     async def _start_then(self, start: Callable[[], None], ticks: list[tuple[Delivery, MarketTickEvent]]) -> None:
+        """Start the waiting sessions, then apply the ticks; sessions of a higher class than the ticks (a halt,
+        an anomaly) are given up to `tick_yield_s` to end first, so that they do not share the process with a
+        batch of ticks (an operations flow takes milliseconds; a long session is not waited for to its end)."""
         start()
-        await asyncio.sleep(0)  # the sessions just started begin before the ticks hold the loop
+        rank = min(PRIORITY_ORDER.index(priority_of(delivery.event)) for delivery, _ in ticks)
+        higher = [task for task, task_rank in self._ranks.items() if task_rank < rank]
+        if higher and self._tick_yield_s > 0:
+            await asyncio.wait(higher, timeout=self._tick_yield_s)
+        else:
+            await asyncio.sleep(0)  # the sessions just started begin before the ticks hold the loop
         await self.apply_ticks(ticks)
 
     async def apply_ticks(self, ticks: list[tuple[Delivery, MarketTickEvent]]) -> None:

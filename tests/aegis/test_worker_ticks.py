@@ -3,6 +3,7 @@ priority class are handled before a backlog of ticks."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -87,17 +88,44 @@ async def test_a_critical_event_behind_a_backlog_of_ticks_is_handled_before_them
         await bus.publish(event)
     await bus.publish({**signal("urgent", BARS[SESSION_DAY]), "priority": "critical"})
     worker = Worker(pipeline, bus, "w1", tick_batch=16, block_ms=10)
-    ticks_applied_at_submit: list[int] = []
+    ticks_applied: list[tuple[int, int]] = []  # (when its session began, when it ended)
     real_submit = pipeline.submit
 
     async def submit(event: Any, knobs: Any = None) -> DecisionRecord:
-        ticks_applied_at_submit.append(worker.stats.ticks)
-        return await real_submit(event, knobs)
+        began = worker.stats.ticks
+        decision = await real_submit(event, knobs)
+        ticks_applied.append((began, worker.stats.ticks))
+        return decision
 
     monkeypatch.setattr(pipeline, "submit", submit)
     stats = await worker.run(until_idle=True)
-    assert ticks_applied_at_submit == [0]
+    assert ticks_applied == [(0, 0)]  # first, and no tick shared the process with it
     assert (stats.ticks, stats.decided) == (100, 1)
+
+
+async def test_ticks_wait_for_a_long_higher_class_session_only_up_to_tick_yield(
+    make_pipeline: PipelineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = await make_pipeline()
+    bus = InMemoryBus()
+    await bus.publish({**signal("slow-urgent", BARS[SESSION_DAY]), "priority": "high"})
+    for event in ticks(SESSION_DAY + 1, 10):
+        await bus.publish(event)
+    worker = Worker(pipeline, bus, "w1", batch=16, tick_yield_s=0.05, block_ms=10)
+    real_submit = pipeline.submit
+
+    async def slow(event: Any, knobs: Any = None) -> DecisionRecord:
+        for _ in range(300):  # a slow model: it ends only once the ticks have gone ahead without it
+            if worker.stats.ticks == 10:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the ticks waited for the whole session")  # the worker counts it as failed
+        return await real_submit(event, knobs)
+
+    monkeypatch.setattr(pipeline, "submit", slow)
+    stats = await asyncio.wait_for(worker.run(until_idle=True), 30)
+    assert (stats.ticks, stats.decided) == (10, 1)
 
 
 async def test_a_tick_not_after_its_symbols_last_bar_is_dead_lettered_and_a_redelivered_one_acked(
