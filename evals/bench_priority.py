@@ -5,7 +5,8 @@
 Each run: `ticks` MARKET_TICK events (real bundled daily bars of the twelve bundled symbols, day by day, all
 normal priority) are published on a fresh bus; one in-process worker (`aegis.runtime.worker.Worker`,
 concurrency 4) starts on them; once it has applied its first batch of ticks, one ANOMALY_DETECTED of priority
-critical is published (a HIGH `market.price_move` on AAPL: the anomaly flow blocks new entries in AAPL). The
+critical is published (a HIGH `market.price_move` on AAPL: the anomaly flow blocks new entries in AAPL; one on
+JNJ was handled before the ticks were published, so that the flow's first run in the process is not timed). The
 time to its action runs from just before `publish` to the end of its handling (the decision persisted, the
 symbol's trading state changed: both checked after the run, the change in the audit log); the ticks ahead of
 it are those the worker applied before its session began. The tick throughput is the ticks over the span
