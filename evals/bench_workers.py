@@ -2,6 +2,7 @@
 context + bus), against its targets. Prints a table; asserts nothing.
 
     python -m evals.bench_workers [--events 600] [--samples 300] [--profile]
+    python -m evals.bench_workers --scenario priorities [--ticks 10000] [--repeats 3]
 
 (a) Event-to-analysis-start latency, in one process: `Pipeline.submit` of one event at a time, the hot
     context in Redis, a scripted zero-latency LLM client (`agents.llm.scripted.ScriptedClient`). The first
@@ -17,6 +18,10 @@ context + bus), against its targets. Prints a table; asserts nothing.
     /proc over the same span: on a machine that also runs the servers, it bounds what more workers add.
 (c) The framework's floor: the same topology (11 nodes, analyst || validator) with no-op async nodes, the
     same Postgres checkpointer and durability, 4 runs at a time in one process, as one worker runs them.
+
+(d) `--scenario priorities` (`evals.bench_priority`): a critical anomaly published behind a backlog of ticks,
+    the time to its action and the tick throughput, with the priority read and with a single-class (FIFO)
+    read, on the in-process bus and on Redis Streams.
 
 Every event of (a) and (b) goes the whole way (pre-screen passed, three roles asked, an order placed):
 a long signal on a real bundled AAPL bar on which the rules deliberation orders. Each run gets a fresh
@@ -48,6 +53,7 @@ import redis.asyncio as aioredis
 
 from aegis import Pipeline
 from agents.llm.scripted import ScriptedClient
+from evals.bench_priority import priority_runs, report_priorities
 from evals.bench_profile import profile_one_worker
 from evals.bench_setup import (
     MAX_MARKET_AGE_S,
@@ -372,10 +378,24 @@ def report(latency: Latencies, runs: list[Throughput], floor: Throughput, end: i
         print(f"| {name:32} | {value:>10} | {target:>10} | {verdict:>3} |")
 
 
+async def priorities(ticks: int, repeats: int) -> None:
+    admin = os.environ.get("AEGIS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("AEGIS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    with tempfile.TemporaryDirectory(prefix="aegis-bench-priorities-") as tmp:
+        runs = await priority_runs(admin, redis_url, Path(tmp), ticks, repeats)
+    report_priorities(runs)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=("workers", "priorities"), default="workers", help="(a)-(c) or (d)")
     parser.add_argument("--events", type=int, default=600, help="events per throughput run")
     parser.add_argument("--samples", type=int, default=300, help="events timed one at a time for (a)")
     parser.add_argument("--profile", action="store_true", help="also profile one in-process worker")
+    parser.add_argument("--ticks", type=int, default=10_000, help="ticks ahead of the anomaly in (d)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each bus and read in (d)")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.events, arguments.samples, arguments.profile))
+    if arguments.scenario == "priorities":
+        asyncio.run(priorities(arguments.ticks, arguments.repeats))
+    else:
+        asyncio.run(main(arguments.events, arguments.samples, arguments.profile))

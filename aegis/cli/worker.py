@@ -31,7 +31,10 @@ async def _work(settings: Settings, name: str, concurrency: int, until_idle: boo
             ticks.cancel()
             await asyncio.gather(ticks, return_exceptions=True)
             await bus.close()
-    Console().print(f"worker {name}: decided {stats.decided}, rejected {stats.rejected}, left pending {stats.failed}")
+    Console().print(
+        f"worker {name}: decided {stats.decided}, rejected {stats.rejected}, left pending {stats.failed}, "
+        f"ticks applied {stats.ticks} (refused {stats.ticks_refused})"
+    )
 
 
 def worker(

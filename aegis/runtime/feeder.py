@@ -2,7 +2,9 @@
 
 Ticks (MARKET_TICK) update the market context (Redis, mirrored to PostgreSQL) and the paper broker (fills
 at the next bar, brackets; orders placed by the workers are reloaded each day); every other event is
-published on the bus for the workers. One feeder, many workers.
+published on the bus for the workers, in the class its priority names (`state.bus.base`). One feeder, many
+workers: the feeder applies the ticks so that they keep one order; a tick that is published instead takes the
+workers' fast path (`aegis.runtime.worker`), never a session.
 """
 
 from __future__ import annotations

@@ -10,17 +10,38 @@ Both buses (in-process and Redis Streams) keep the same promises, checked by one
 - `ack` only after the decision is persisted (the caller's duty); acking twice or after a dead letter is a no-op.
 - `fail` records the error and leaves the entry pending: it comes back after `claim_idle_ms` (a natural backoff).
 
+Priority classes. Each event goes to the class its envelope's `priority` names (critical, high, normal, low);
+anything without a valid priority (not an event, a missing or unknown value) goes to normal, where it is
+delivered and then recorded as rejected like any invalid event. `receive` serves the classes in strict order:
+it fills its `count` from the highest class that has something to hand out (idle entries claimed first, then
+new ones, within each class), then the next one down. Every promise above holds for every class; ordering holds
+within a class, not across classes.
+
+Strict priority, not a share for the lower classes, on purpose: the classes above normal carry the events that
+protect capital (an operator's halt, an anomaly, a circuit breaker); letting any lower event pass first is the
+very delay priorities exist to remove. They are rare by construction, so a lower class waits only while such
+events keep coming, which is itself an emergency in which serving them first is right. A waiting class loses
+nothing (its entries stay in the bus, counted) and its staleness fails closed: ticks that wait leave the market
+context old, and a session refuses to act on an old context. A share (one lower read every N) would hold a
+halt behind a session of the lower class exactly when it matters, and be per consumer, not per bus.
+
 The bus transports and counts; it must never validate events (that is `parse_event`'s job, whose rejection the
-caller records and then `dead_letter`s) nor drop one silently.
+caller records and then `dead_letter`s) nor drop one silently. Reading the priority field is not validating:
+an event whose priority is valid and whose rest is not goes to its class and is rejected there.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
+
+from state.events import Priority
+
+# The classes, served in this order.
+PRIORITY_ORDER: tuple[Priority, ...] = (Priority.CRITICAL, Priority.HIGH, Priority.NORMAL, Priority.LOW)
 
 
 class BusError(Exception):
@@ -80,6 +101,10 @@ class EventBus(Protocol):
 
     async def ack(self, delivery: Delivery) -> None: ...
 
+    async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        """`ack` of each, in one exchange with the bus (all or none reach it)."""
+        ...
+
     async def fail(self, delivery: Delivery, error: str) -> None: ...
 
     async def dead_letter(self, delivery: Delivery, error: str) -> None: ...
@@ -93,6 +118,15 @@ class EventBus(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def priority_of(event: Any) -> Priority:
+    """The class an input is published to: its envelope's priority, or normal when it has no valid one."""
+    value = event.get("priority") if isinstance(event, Mapping) else None
+    try:
+        return Priority(value) if isinstance(value, str) else Priority.NORMAL
+    except ValueError:
+        return Priority.NORMAL
 
 
 def encode_event(event: Mapping[str, Any]) -> str:

@@ -1,7 +1,9 @@
 """The in-process event bus: the embedded default, with the same semantics as the Redis Streams bus.
 
-It owns, in memory: the entries not yet acked, the group's read cursor, the pending entries per consumer
-(owner, last delivery time, delivery count), the last error per pending entry and the dead letters.
+It owns, in memory: the entries not yet acked, the unread entries of each priority class (the group's read
+cursors), the pending entries per consumer (owner, class, last delivery time, delivery count), the last
+error per pending entry and the dead letters. Message ids come from one sequence, so they are unique across
+classes.
 Idle time is measured on the injected `now_ms` source (milliseconds, monotonic), so tests can move time;
 only `block_ms` waits in real time. Events are stored as JSON text, so each delivery is a fresh copy and an
 event that Redis could not carry is refused here too.
@@ -17,11 +19,12 @@ import contextlib
 import copy
 import json
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from state.bus.base import (
+    PRIORITY_ORDER,
     BusClosedError,
     BusPolicy,
     DeadLetterReason,
@@ -29,12 +32,15 @@ from state.bus.base import (
     dead_letter_record,
     decode_event,
     encode_event,
+    priority_of,
 )
 from state.clock import monotonic_ms
+from state.events import Priority
 
 
 @dataclass(slots=True)
 class _Pending:
+    priority: Priority
     consumer: str
     delivered_at_ms: float
     deliveries: int
@@ -43,11 +49,20 @@ class _Pending:
 class InMemoryBus:
     """`EventBus` in one process (one consumer group)."""
 
-    def __init__(self, policy: BusPolicy | None = None, *, now_ms: Callable[[], float] = monotonic_ms) -> None:
+    def __init__(
+        self,
+        policy: BusPolicy | None = None,
+        *,
+        now_ms: Callable[[], float] = monotonic_ms,
+        single_class: bool = False,
+    ) -> None:
         self._policy = policy or BusPolicy()
+        # `single_class`: every event in the normal class, served in publish order (for comparisons).
+        self._single_class = single_class
         self._now_ms = now_ms
         self._entries: dict[str, str] = {}  # message id -> event JSON, until acked or dead-lettered
-        self._unread: deque[str] = deque()  # published, never delivered, in publish order
+        # Published, never delivered, in publish order, per class.
+        self._unread: dict[Priority, deque[str]] = {priority: deque() for priority in PRIORITY_ORDER}
         self._pending: dict[str, _Pending] = {}  # delivered, not acked; insertion (= id) order
         self._errors: dict[str, str] = {}
         self._dead: list[dict[str, Any]] = []
@@ -61,7 +76,7 @@ class InMemoryBus:
         self._sequence += 1
         message_id = f"{self._sequence}-0"
         self._entries[message_id] = text
-        self._unread.append(message_id)
+        self._unread[Priority.NORMAL if self._single_class else priority_of(event)].append(message_id)
         # Wake every receiver blocked on this generation, then start a new one.
         self._arrival.set()
         self._arrival = asyncio.Event()
@@ -75,13 +90,13 @@ class InMemoryBus:
             raise ValueError("consumer must be a non-empty name")
         if count < 1:
             raise ValueError("count must be >= 1")
-        deliveries = self._claim_idle(consumer, count) if claim else []
-        if not deliveries and not self._unread and block_ms > 0:
+        deliveries = self._read(consumer, count, claim)
+        if not deliveries and block_ms > 0:
             arrival = self._arrival
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(arrival.wait(), timeout=block_ms / 1000)
             self._check_open()
-        deliveries.extend(self._read_new(consumer, count - len(deliveries)))
+            deliveries = self._read(consumer, count, claim=False)
         return deliveries
 
     async def ack(self, delivery: Delivery) -> None:
@@ -89,6 +104,11 @@ class InMemoryBus:
         if self._pending.pop(delivery.message_id, None) is not None:
             self._entries.pop(delivery.message_id, None)
             self._errors.pop(delivery.message_id, None)
+
+    async def ack_many(self, deliveries: Sequence[Delivery]) -> None:
+        self._check_open()
+        for delivery in deliveries:
+            await self.ack(delivery)
 
     async def fail(self, delivery: Delivery, error: str) -> None:
         self._check_open()
@@ -112,13 +132,24 @@ class InMemoryBus:
         self._closed = True
         self._arrival.set()  # blocked receivers return (and raise BusClosedError)
 
-    def _claim_idle(self, consumer: str, count: int) -> list[Delivery]:
+    def _read(self, consumer: str, count: int, claim: bool) -> list[Delivery]:
+        """Class by class, highest first: idle entries claimed (when asked), then new ones, up to `count`."""
+        deliveries: list[Delivery] = []
+        for priority in PRIORITY_ORDER:
+            if claim:
+                deliveries.extend(self._claim_idle(consumer, priority, count - len(deliveries)))
+            deliveries.extend(self._read_new(consumer, priority, count - len(deliveries)))
+            if len(deliveries) >= count:
+                break
+        return deliveries
+
+    def _claim_idle(self, consumer: str, priority: Priority, count: int) -> list[Delivery]:
         now = self._now_ms()
         claimed: list[Delivery] = []
         for message_id, pending in list(self._pending.items()):
             if len(claimed) >= count:
                 break
-            if now - pending.delivered_at_ms < self._policy.claim_idle_ms:
+            if pending.priority is not priority or now - pending.delivered_at_ms < self._policy.claim_idle_ms:
                 continue
             pending.deliveries += 1
             if pending.deliveries > self._policy.max_deliveries:
@@ -129,12 +160,13 @@ class InMemoryBus:
             claimed.append(self._delivery(message_id, pending.deliveries))
         return claimed
 
-    def _read_new(self, consumer: str, count: int) -> list[Delivery]:
+    def _read_new(self, consumer: str, priority: Priority, count: int) -> list[Delivery]:
         now = self._now_ms()
+        unread = self._unread[priority]
         fresh: list[Delivery] = []
-        while self._unread and len(fresh) < count:
-            message_id = self._unread.popleft()
-            self._pending[message_id] = _Pending(consumer=consumer, delivered_at_ms=now, deliveries=1)
+        while unread and len(fresh) < count:
+            message_id = unread.popleft()
+            self._pending[message_id] = _Pending(priority, consumer=consumer, delivered_at_ms=now, deliveries=1)
             fresh.append(self._delivery(message_id, 1))
         return fresh
 

@@ -44,3 +44,29 @@ def test_the_benchmark_prints_every_measure_and_the_round_trips_per_event(
     # unlock, session end, checkpoint write; the hot snapshot and the ack (+ receives)
     assert sql_statements == 9.0
     assert 2.0 <= redis_commands <= 2.6
+
+
+def test_the_priority_scenario_prints_both_buses_both_reads_and_the_anomaly_jumps_the_ticks(
+    postgres_url: str, redis_namespace: tuple[str, str]
+) -> None:
+    env = {**os.environ, "AEGIS_BENCH_POSTGRES_URL": postgres_admin_url(), "AEGIS_BENCH_REDIS_URL": redis_test_url()}
+    done = subprocess.run(
+        [sys.executable, "-m", "evals.bench_workers", "--scenario", "priorities", "--ticks", "80", "--repeats", "2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    assert "one critical ANOMALY_DETECTED behind 80 MARKET_TICK events, one worker (concurrency 4), 2 runs" in out
+    number = r"([0-9.]+) \([0-9.]+\.\.[0-9.]+\)"
+    for bus in ("memory", "redis"):
+        rows = {}
+        for read in ("priority", "fifo"):
+            row = re.search(
+                rf"^\| {bus}, {read} +\| +{number} \| +< 100 \| +(yes|NO) \| +{number} \| +{number} \| +{number} \|$",
+                out,
+                re.M,
+            )
+            assert row is not None, f"{bus}, {read}:\n{out}"
+            rows[read] = row
+        assert float(rows["fifo"][4]) == 80.0  # a single class: the anomaly waited behind every tick
+        assert float(rows["priority"][4]) < 80.0  # its class first: handled before the backlog was done

@@ -9,6 +9,7 @@ clock in Redis: `elapse` moves the one that counts.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import time
@@ -103,7 +104,7 @@ async def bus_harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     finally:
         for bus in opened:
             await bus.close()
-        await client.delete(stream, f"{stream}:dead", f"{stream}:errors")
+        await client.delete(*RedisStreamsBus(client, stream=stream).keys)
         await client.aclose()
 
 
@@ -390,6 +391,112 @@ async def test_a_closed_bus_refuses_work(bus_harness: Harness) -> None:
         await bus.receive("w1", block_ms=0)
 
 
+# ---- priority classes ------------------------------------------------------------------------------
+
+
+async def test_higher_classes_are_served_first_and_each_class_in_publish_order(bus_harness: Harness) -> None:
+    bus = bus_harness.make()
+    classes = ["low", "normal", "critical", "high"] * 5
+    for n, priority in enumerate(classes):
+        await bus.publish(event(n, priority=priority))
+    got = await drain(bus, "w1", count=3)
+    served = [(d.event["priority"], d.event["id"]) for d in got]
+    order = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+    expected = sorted(((p, f"evt-{n}") for n, p in enumerate(classes)), key=lambda pair: order[pair[0]])
+    assert served == expected  # a stable sort: publish order kept within each class
+
+
+async def test_an_input_without_a_valid_priority_is_served_as_normal(bus_harness: Harness) -> None:
+    bus = bus_harness.make()
+    await bus.publish(event(1, priority="low"))
+    await bus.publish(event(2, priority="urgent"))
+    await bus.publish(event(3, priority=5))
+    await bus.publish({"value": [1, 2]})  # not an event at all: still carried, to be recorded as rejected
+    await bus.publish(event(4, priority="normal"))
+    await bus.publish(event(5))
+    await bus.publish(event(6, priority="high"))
+    got = await drain(bus, "w1")
+    assert [d.event.get("id") for d in got] == ["evt-6", "evt-2", "evt-3", None, "evt-4", "evt-5", "evt-1"]
+
+
+async def test_a_critical_event_behind_a_backlog_is_the_next_one_received(bus_harness: Harness) -> None:
+    bus = bus_harness.make()
+    for n in range(200):
+        await bus.publish(event(n))
+    first = await bus.receive("w1", count=10, block_ms=0)
+    halt_id = await bus.publish(event(999, priority="critical"))
+    (halt,) = await bus.receive("w1", count=1, block_ms=0)
+    assert (halt.message_id, halt.event["id"]) == (halt_id, "evt-999")
+    rest = await drain(bus, "w1", count=50)
+    assert [d.event["id"] for d in first + rest] == [f"evt-{n}" for n in range(200)]
+
+
+async def test_a_lower_class_waits_while_higher_ones_keep_coming_then_is_served(bus_harness: Harness) -> None:
+    """Strict priority (`state.bus.base` says why): a low entry is not served while higher ones remain."""
+    bus = bus_harness.make()
+    await bus.publish(event(0, priority="low"))
+    for n in range(1, 30):
+        await bus.publish(event(n, priority="high" if n % 2 else "normal"))
+        (delivery,) = await bus.receive("w1", count=1, block_ms=0)
+        assert delivery.event["priority"] != "low"
+        await bus.ack(delivery)
+    (waited,) = await bus.receive("w1", count=1, block_ms=0)
+    assert waited.event["id"] == "evt-0"
+
+
+@pytest.mark.parametrize("priority", ["critical", "low"])
+async def test_a_blocked_receive_wakes_for_an_event_of_any_class(bus_harness: Harness, priority: str) -> None:
+    bus = bus_harness.make()
+    waiting = asyncio.create_task(bus.receive("w1", block_ms=3_000))
+    await asyncio.sleep(0.05)
+    await bus.publish(event(1, priority=priority))
+    got = await asyncio.wait_for(waiting, 2.0)
+    assert [d.event["id"] for d in got] == ["evt-1"]
+
+
+async def test_idle_entries_are_claimed_class_by_class_highest_first(bus_harness: Harness) -> None:
+    bus = bus_harness.make()
+    await bus.publish(event(1, priority="normal"))
+    await bus.publish(event(2, priority="high"))
+    assert len(await bus.receive("doomed", count=2, block_ms=0)) == 2  # ... and it dies without acking
+    await bus_harness.elapse(CLAIM_MS * 2)
+    await bus.publish(event(3, priority="critical"))
+    await bus.publish(event(4, priority="normal"))
+    got = await bus.receive("survivor", count=10, block_ms=0)
+    assert [(d.event["id"], d.deliveries) for d in got] == [("evt-3", 1), ("evt-2", 2), ("evt-1", 2), ("evt-4", 1)]
+
+
+async def test_a_high_entry_over_max_deliveries_goes_to_the_dead_letters_under_its_own_id(bus_harness: Harness) -> None:
+    bus = bus_harness.make(BusPolicy(claim_idle_ms=CLAIM_MS, max_deliveries=1))
+    normal_id = await bus.publish(event(1))
+    high_id = await bus.publish(event(2, priority="high"))
+    assert normal_id != high_id
+    await bus.receive("crashes", count=2, block_ms=0)
+    await bus_harness.elapse(CLAIM_MS * 2)
+    assert await bus.receive("w2", block_ms=0) == []
+    records = await bus.dead_letters()
+    assert [(r["message_id"], r["event"]["id"], r["reason"]) for r in records] == [
+        (high_id, "evt-2", "max_deliveries"),
+        (normal_id, "evt-1", "max_deliveries"),
+    ]
+
+
+async def test_ack_many_acknowledges_entries_of_every_class_at_once(bus_harness: Harness) -> None:
+    bus = bus_harness.make()
+    for n, priority in enumerate(["low", "normal", "high", "critical", "normal"]):
+        await bus.publish(event(n, priority=priority))
+    got = await bus.receive("w1", count=10, block_ms=0)
+    await bus.fail(got[0], "to be cleared by the ack")
+    await bus.ack_many(got[:4])
+    assert await bus.pending_count() == 1
+    await bus.ack_many([])
+    await bus.ack_many(got)  # acking again changes nothing
+    assert await bus.pending_count() == 0
+    await bus_harness.elapse(CLAIM_MS * 2)
+    assert await bus.receive("w2", block_ms=0) == []
+    assert await bus.dead_letters() == []
+
+
 # ---- nothing is lost ------------------------------------------------------------------------------
 
 
@@ -400,7 +507,8 @@ async def test_with_crashing_consumers_every_event_is_acked_once_or_dead_lettere
     rng = random.Random(seed)
     policy = BusPolicy(claim_idle_ms=CLAIM_MS, max_deliveries=3)
     bus = bus_harness.make(policy)
-    published = {await bus.publish(event(n)): f"evt-{n}" for n in range(40)}
+    classes = ["critical", "high", "normal", "low"]
+    published = {await bus.publish(event(n, priority=rng.choice(classes))): f"evt-{n}" for n in range(40)}
     acks: Counter[str] = Counter()
     buried_on_purpose: set[str] = set()
 
@@ -448,7 +556,9 @@ async def test_redis_keeps_unacked_work_in_the_stream_and_errors_in_a_hash_until
     stream = f"aegis:test:bus:{uuid.uuid4().hex}"
     bus = RedisStreamsBus(client, stream=stream, group="workers", policy=POLICY)
     try:
-        assert bus.keys == (stream, f"{stream}:dead", f"{stream}:errors")
+        classes = (f"{stream}:critical", f"{stream}:high", stream, f"{stream}:low")
+        assert bus.streams == classes
+        assert bus.keys == (*classes, f"{stream}:dead", f"{stream}:errors")
         for n in range(3):
             await bus.publish(event(n))
         first, second, third = await bus.receive("w1", count=3, block_ms=0)
@@ -499,5 +609,55 @@ async def test_redis_work_of_a_dead_process_is_claimed_by_another_process() -> N
         assert [(d.message_id, d.deliveries) for d in claimed] == [(i, 2) for i in ids]
     finally:
         await survivor.close()
-        await client.delete(stream, f"{stream}:dead", f"{stream}:errors")
+        await client.delete(*survivor.keys)
         await client.aclose()
+
+
+@pytest.mark.services
+async def test_redis_keeps_each_class_in_its_own_stream_and_serves_entries_from_before_the_classes() -> None:
+    client = await redis_or_skip()
+    stream = f"aegis:test:bus:{uuid.uuid4().hex}"
+    bus = RedisStreamsBus(client, stream=stream, group="workers", policy=POLICY)
+    try:
+        # Work left on the stream by a version without classes: plain ids, the normal class.
+        old = await client.xadd(stream, {"event": json.dumps(event(0))})
+        critical = await bus.publish(event(1, priority="critical"))
+        low = await bus.publish(event(2, priority="low"))
+        assert critical.startswith("critical:") and low.startswith("low:")
+        assert await client.xlen(f"{stream}:critical") == 1 and await client.xlen(f"{stream}:low") == 1
+        got = await bus.receive("w1", count=10, block_ms=0)
+        assert [d.message_id for d in got] == [critical, old, low]
+        await bus.fail(got[0], "boom")
+        assert await client.hgetall(f"{stream}:errors") == {critical: "boom"}
+        await bus.ack_many(got)
+        assert [await client.xlen(key) for key in bus.streams] == [0, 0, 0, 0]
+        assert await client.hgetall(f"{stream}:errors") == {}
+        with pytest.raises(ValueError, match="not a message id"):
+            await bus.ack(Delivery(message_id="urgent:1-0", event={}, deliveries=1))
+    finally:
+        await client.delete(*bus.keys)
+        await client.aclose()
+
+
+@pytest.mark.parametrize("kind", ["memory", pytest.param("redis", marks=pytest.mark.services)])
+async def test_a_single_class_bus_serves_every_priority_in_publish_order(kind: str) -> None:
+    """The bus as it was before classes, kept for comparisons (the priority benchmark's FIFO read)."""
+    client = await redis_or_skip() if kind == "redis" else None
+    stream = f"aegis:test:bus:{uuid.uuid4().hex}"
+    bus: EventBus = (
+        RedisStreamsBus(client, stream=stream, group="workers", policy=POLICY, single_class=True)
+        if client is not None
+        else InMemoryBus(POLICY, single_class=True)
+    )
+    try:
+        for n, priority in enumerate(["low", "normal", "critical", "high"]):
+            await bus.publish(event(n, priority=priority))
+        got = await drain(bus, "w1", count=3)
+        assert [d.event["id"] for d in got] == ["evt-0", "evt-1", "evt-2", "evt-3"]
+        await bus.ack_many(got)
+        assert await bus.pending_count() == 0
+    finally:
+        await bus.close()
+        if client is not None:
+            await client.delete(*RedisStreamsBus(client, stream=stream).keys)
+            await client.aclose()
