@@ -8,9 +8,9 @@
   (`aegis.runtime.anomaly_watch`).
 - After the close (when the next day begins, or the feed ends): orders that had the day's session and did
   not fill are cancelled; the day's records are archived; the day's report is written (Markdown, and the
-  equity chart every `chart_every_days` reports and on the feed's last day: a chart costs about 0.1 s, so an
-  accelerated replay of years charts monthly); the readiness for the next day is checked (a WARNING alert
-  when not).
+  equity chart: at most once every `chart_every_s` of wall-clock time and on the feed's last day, since a
+  chart costs about 0.1 s: a live day gets its chart, a replay of years one a minute); the readiness for
+  the next day is checked (a WARNING alert when not).
 
 Each day's outcome is a durable value (`ops:day:<day>`) and an audit line, and its files are in the
 `reports` folder of the data folder. With a feed of daily bars the clock moves a day at a time: each check
@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
+from time import monotonic
 
 from aegis.runtime.alerting import Alerting
 from aegis.runtime.day_checks import pre_open_checks, readiness
@@ -68,6 +69,7 @@ class DailyOperations:
     _pre_open_failed: list[str] = field(default_factory=list)
     _windows: dict[str, _Window] = field(default_factory=dict)
     _equity: dict[date, float] | None = None
+    _charted: float = float("-inf")  # when the last chart was drawn (monotonic wall-clock seconds)
 
     # ---- what the day is made of ----------------------------------------------------------------------
 
@@ -161,10 +163,11 @@ class DailyOperations:
         reasons = await readiness(self.trading, self._pre_open_failed)
         equity = await self._equity_by_day(day)
         self.days_reported += 1
-        every = self.config.chart_every_days
-        drawn = f"{day}.png" if every and (chart or self.days_reported % every == 0) else None
+        now = monotonic()
+        drawn = f"{day}.png" if chart or now - self._charted >= self.config.chart_every_s else None
         if drawn is not None:
             await asyncio.to_thread(write_chart, self.folder / drawn, equity)
+            self._charted = now
             await self.store.put_value(EQUITY_KEY, {d.isoformat(): v for d, v in equity.items()}, moment)
         figures = DayFigures(
             equity=self.broker.equity(), day_start_equity=self._day_start_equity, cash=self.broker.cash(),

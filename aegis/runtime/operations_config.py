@@ -16,6 +16,9 @@ class OperationsConfig(BaseModel):
     success_every_s: float = Field(3600.0, gt=0, description="How often the success rate is computed")
     session_sla_ms: float = Field(4000.0, gt=0, description="Full cycle (AEGIS v3.1 section 5.1: under 4 s)")
     min_success_rate: float = Field(0.9, ge=0, le=1, description="Sessions that did not fail, at least")
-    chart_every_days: int = Field(
-        1, ge=0, description="Draw the equity chart every N reports and on the last (0: never; aegis run: 21)"
+    chart_every_s: float = Field(
+        60.0,
+        ge=0,
+        description="Draw the equity chart at most this often in wall-clock seconds, and on the feed's last day "
+        "(a live day gets its chart; a replay of years, one a minute; 0: every day)",
     )

@@ -53,7 +53,6 @@ from tools.feeds.tape import EventTape, tick_event, vix_event
 __all__ = ["WARMUP_DAYS", "DayProgress", "ReplayOptions", "RunStart", "run_replay", "signal_event"]
 
 WARMUP_DAYS = 60  # bars fed before the first event, so the slow indicators have their history
-CHART_EVERY_DAYS = 21  # the daily reports' equity chart, about monthly (each costs about 0.1 s)
 BOTS_EVERY = 10  # trading days between refreshes of the live view's bot table (it reads the records)
 PROGRESS_KEY = "run:days_decided"  # durable value: trading days of the window decided so far
 
@@ -118,9 +117,6 @@ async def run_replay(
         if trigger.row >= WARMUP_DAYS:
             triggers.setdefault(trigger.row, []).append(trigger)
 
-    if "chart_every_days" not in settings.operations.model_fields_set:  # years in seconds: a chart a month
-        operations = settings.operations.model_copy(update={"chart_every_days": CHART_EVERY_DAYS})
-        settings = settings.model_copy(update={"operations": operations})
     clock = SimulatedClock(bar_time(panel.dates[0]))
     pipeline = await Pipeline.open(settings, clock=clock)
     tally = RunTally()
