@@ -18,6 +18,7 @@ from langgraph.types import Checkpointer
 
 from aegis.runtime.alerting import Alerting
 from aegis.runtime.monitor import RiskMonitor
+from aegis.runtime.posture_watch import PostureWatch
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
 from agents.llm.factory import build_clients
@@ -175,6 +176,7 @@ async def open_stack(
             monitor,
             settings.releases,
             posture,
+            PostureWatch(posture, hot, clock, settings.posture, settings.deliberation.vix_thresholds),
         )
         router = build_router(services, ops, await _checkpointer(settings, closers))
     except BaseException:

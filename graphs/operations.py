@@ -28,6 +28,7 @@ from state.clock import Clock
 from state.decisions import Outcome
 from state.events import EventType
 from state.orders import Fill
+from state.posture import CurrentPosture
 from state.store.base import DurableStore
 from tools.ops.allocation import RebalanceConfig
 from tools.ops.bots import BotControl
@@ -42,6 +43,12 @@ Graph = CompiledStateGraph[Any, Any, Any, Any]
 # session, and again when its event is redelivered (their ids are fixed), so none is lost to a crash.
 EMITTED = "emitted"
 OpStep = Callable[[DeliberationState], Awaitable[Update]]
+
+
+class PostureEvaluator(Protocol):
+    """`aegis.runtime.posture_watch.PostureWatch.evaluate`: the posture evaluated now (VIX, trend, volatility)."""
+
+    async def evaluate(self) -> CurrentPosture: ...
 
 
 class HealthSignals(Protocol):
@@ -69,6 +76,7 @@ class OpsServices:
     health: HealthSignals  # the failure tiers, fed by the flows (fills booked, components' health)
     releases: ReleaseConfig  # how economic releases are answered
     posture: PostureControl | None = None  # the rules' SET_POSTURE acts through it
+    evaluator: PostureEvaluator | None = None  # an economic release re-evaluates the posture through it
 
 
 def build_operation_graph(

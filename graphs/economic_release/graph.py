@@ -3,7 +3,9 @@
 An ECONOMIC_RELEASE event (an indicator's actual figure, with its forecast and previous one when known) is
 answered by the configuration (`tools.ops.releases`, `Settings.releases`): the symbols it affects (its own,
 and those configured for its indicator) are deliberated, each through a NEWS event in the release's chain,
-unless the surprise against the forecast is below the configured minimum. The events to deliberate are
+unless the surprise against the forecast is below the configured minimum; and the posture is re-evaluated
+at once when the indicator's response asks (the default), from the VIX and the settings' market symbols
+(`aegis.runtime.posture_watch`), the change recorded and alerted by the posture control. The events to deliberate are
 recorded in the decision (`operation.emitted`); the pipeline submits them after the release's session, and
 again whenever the release is redelivered (their ids are fixed, so each is decided once).
 """
@@ -28,15 +30,18 @@ def build_economic_release_graph(services: Services, ops: OpsServices, checkpoin
         payload = event.payload
         symbols, why = release_symbols(event, ops.releases)
         emitted = news_events(event, symbols)
-        findings = {"indicator": payload.indicator, "surprise_pct": surprise_pct(payload.actual, payload.forecast),
-                    "symbols": symbols, EMITTED: emitted}  # fmt: skip
+        findings: dict[str, object] = {"indicator": payload.indicator, "symbols": symbols, EMITTED: emitted,
+                                       "surprise_pct": surprise_pct(payload.actual, payload.forecast)}  # fmt: skip
+        done = [f"{why} ({', '.join(symbols)})"] if emitted else []
+        if ops.releases.response(payload.indicator).posture and ops.evaluator is not None:
+            current = await ops.evaluator.evaluate()
+            findings["posture"] = {"posture": str(current.posture), "source": str(current.source),
+                                   "reason": current.reason}  # fmt: skip
+            done.append(f"posture re-evaluated: {current.posture} ({current.reason})")
         subject = headline(event)
-        if not emitted:
+        if not done:
             return {"findings": findings, "settled": Settlement(Outcome.SKIPPED, f"{subject}: {why}")}
-        return {
-            "findings": findings,
-            "settled": Settlement(Outcome.APPLIED, f"{subject}: {why} ({', '.join(symbols)})"),
-        }
+        return {"findings": findings, "settled": Settlement(Outcome.APPLIED, f"{subject}: {'; '.join(done)}")}
 
     return build_operation_graph(
         "economic_release", EventType.ECONOMIC_RELEASE, [("respond", respond)], services, checkpointer

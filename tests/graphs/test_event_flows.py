@@ -194,9 +194,15 @@ async def test_a_release_deliberates_the_configured_symbols_as_news_in_its_chain
     assert len([d for d in await pipeline.services.store.decisions() if d.event_type == "NEWS"]) == 3
 
 
-async def test_a_release_in_line_with_its_forecast_deliberates_nothing(pipeline: Pipeline) -> None:
+async def test_a_release_in_line_with_its_forecast_deliberates_nothing_but_the_posture_is_re_evaluated(
+    pipeline: Pipeline,
+) -> None:
     quiet = await pipeline.submit(_release("cpi-in-line", "CPI", 3.21, 3.2))
-    assert quiet.outcome is Outcome.SKIPPED and "below the 1 %" in quiet.reason
+    assert quiet.outcome is Outcome.APPLIED and quiet.operation is not None and quiet.operation["symbols"] == []
+    assert quiet.operation["posture"]["posture"] == "offensive"  # the VIX of 14, evaluated at once
+    assert "posture re-evaluated: offensive" in quiet.reason
+    evaluated = (await pipeline.posture.book()).evaluated
+    assert evaluated is not None and evaluated.at == AT  # recorded by the posture control
     other = await pipeline.submit(_release("ppi-1", "PPI", 2.0, 1.0))
     assert other.outcome is Outcome.SKIPPED and "no symbol is configured for PPI" in other.reason
     assert not [d for d in await pipeline.services.store.decisions() if d.event_type == "NEWS"]
