@@ -15,6 +15,7 @@ from aegis.pipeline import Pipeline
 from aegis.settings import Settings
 from graphs.router import DELIBERATION, FLOW_BUILDERS, ROUTES
 from state.alerts import AlertLevel
+from state.bots import Bot
 from state.clock import SimulatedClock
 from state.context_loader import STOP_LOSS_STREAK_COUNTER, VIX_KEY
 from state.decisions import Outcome
@@ -218,3 +219,30 @@ def test_every_event_type_has_its_flow_and_every_flow_is_served_to_studio() -> N
     deliberated = set(EventType) - set(ROUTES)
     assert deliberated == {EventType.MARKET_TICK, EventType.SIGNAL_GENERATED, EventType.NEWS,
                            EventType.OPERATOR_REQUEST}  # fmt: skip
+
+
+# ---- the bots' flows on this backend ----------------------------------------------------------------------
+
+
+async def test_the_bots_flows_act_through_this_backends_controls(pipeline: Pipeline) -> None:
+    await pipeline.bots.register(
+        [Bot(bot_id=b, strategy="test", allocation=0.2, since=AT) for b in ("tech", "banks", "energy")],
+        actor="test", reason="three bots",
+    )  # fmt: skip
+    status = _event("err-1", EventType.BOT_STATUS, {"bot_id": "tech", "status": "error", "error_rate": 0.35})
+    assert (await pipeline.submit(status)).outcome is Outcome.APPLIED
+    anomaly = _event("an-1", EventType.ANOMALY_DETECTED, {"rule": "bot.loss_streak", "severity": "HIGH"},
+                     bot_id="banks")  # fmt: skip
+    assert (await pipeline.submit(anomaly)).outcome is Outcome.APPLIED
+    breaker = _event("br-1", EventType.CIRCUIT_BREAKER, {"scope": "bots", "bot_ids": ["energy"],
+                                                         "daily_loss_pct": 11.0, "reason": "drill"})  # fmt: skip
+    assert (await pipeline.submit(breaker)).outcome is Outcome.APPLIED
+    assert {b.bot_id: b.running for b in await pipeline.bots.bots()} == {"tech": False, "banks": False,
+                                                                          "energy": False}  # fmt: skip
+    due = _event("rb-1", EventType.REBALANCING_DUE, {"portfolio_id": "bots", "reason": "weekly"})
+    rebalance = await pipeline.submit(due)
+    assert rebalance.outcome is Outcome.SKIPPED  # no history of the bots' days yet: the allocation stays
+    move = _event("an-2", EventType.ANOMALY_DETECTED, {"rule": "market.price_move", "severity": "HIGH"},
+                  symbols=[SYMBOL])  # fmt: skip
+    assert (await pipeline.submit(move)).outcome is Outcome.APPLIED
+    assert (await pipeline.trading.states()).effective(SYMBOL).state is TradingState.REDUCING
