@@ -14,25 +14,35 @@ from rich.console import Console
 from aegis.pipeline import Pipeline
 from aegis.runtime.bus_factory import open_bus
 from aegis.runtime.feeder import feed_tape
+from aegis.runtime.live_screen import LiveScreen
 from aegis.settings import Settings
 from state.clock import SimulatedClock
 
 
-async def _feed(settings: Settings, lines: list[str]) -> None:
+async def _feed(settings: Settings, lines: list[str], screen: bool) -> None:
     first = json.loads(lines[0]) if lines else {}
     clock = SimulatedClock(datetime.fromisoformat(first.get("event_time", "1970-01-01T00:00:00+00:00")))
     bus = open_bus(settings)
     try:
         async with await Pipeline.open(settings, clock=clock) as pipeline:
-            stats = await feed_tape(pipeline, bus, lines)
+            stats = await feed_tape(pipeline, bus, lines, LiveScreen() if screen else None)
     finally:
         await bus.close()
-    Console().print(f"fed {stats.ticks} ticks; published {stats.published} events")
+    found = f" ({stats.signals} signals found by the screen)" if screen else ""
+    Console().print(f"fed {stats.ticks} ticks; published {stats.published} events{found}")
 
 
-def feed(tape: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON-lines tape")]) -> None:
+def feed(
+    tape: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON-lines tape")],
+    screen: Annotated[
+        bool,
+        typer.Option(
+            "--screen", help="Screen each tick for signals (for a tape of ticks only: a recorded tape has its own)"
+        ),
+    ] = False,
+) -> None:
     """Feed a tape: ticks update Redis/PostgreSQL and the broker; other events go on the bus."""
     settings = Settings()
     if not settings.redis_url:
         raise typer.BadParameter("feeding workers needs AEGIS_REDIS_URL (the bus they share)")
-    asyncio.run(_feed(settings, tape.read_text(encoding="utf-8").splitlines()))
+    asyncio.run(_feed(settings, tape.read_text(encoding="utf-8").splitlines(), screen))

@@ -1,42 +1,52 @@
-"""A signal found on a daily panel, as the SIGNAL_GENERATED event the pipeline deliberates.
+"""A signal the trigger screen found, as the SIGNAL_GENERATED event the pipeline deliberates.
 
-This module owns the one form of a replayed signal: id `{symbol}-{day}-{signal}`, event time and bar time at
-the day's close (16:00 New York), the bar's OHLCV, and the bot it belongs to (none: the default bot).
+This module owns the one form of a signal event: id `{symbol}-{day}-{signal}`, event time and bar time at
+the bar's close, the bar's OHLCV, the screen's direction and strength, and the bot it belongs to (none: the
+default bot). `signal_event` makes it from a daily panel (`aegis run`), `bar_signal_event` from a bar as it
+arrives (`aegis.runtime.live_screen`); both give the same event for the same bar and trigger.
 """
 
 from __future__ import annotations
 
 from quant.screen import Trigger
-from state.events import EventType
-from tools.feeds.bundled import DailyPanel, bar_time
+from state.events import Bar, EventType
+from tools.feeds.bars import panel_bar
+from tools.feeds.bundled import DailyPanel
 
 SOURCE = "replay:bundled-daily"
 
 
-def signal_event(panel: DailyPanel, trigger: Trigger, bot_id: str | None = None) -> dict[str, object]:
-    day, symbol = panel.dates[trigger.row], panel.symbols[trigger.column]
-    at = bar_time(day)
-    t, c = trigger.row, trigger.column
+def bar_signal_event(
+    symbol: str, bar: Bar, trigger: Trigger, *, source: str = SOURCE, bot_id: str | None = None
+) -> dict[str, object]:
+    at = bar.time.isoformat()
     event: dict[str, object] = {
-        "id": f"{symbol}-{day.isoformat()}-{trigger.signal}",
+        "id": f"{symbol}-{bar.time.date().isoformat()}-{trigger.signal}",
         "type": EventType.SIGNAL_GENERATED.value,
-        "source": SOURCE,
+        "source": source,
         "symbols": [symbol],
-        "event_time": at.isoformat(),
+        "event_time": at,
         "payload": {
             "signal": trigger.signal,
             "direction": trigger.direction,
             "strength": round(float(trigger.strength), 4),
             "bar": {
-                "time": at.isoformat(),
-                "open": float(panel.open[t, c]),
-                "high": float(panel.high[t, c]),
-                "low": float(panel.low[t, c]),
-                "close": float(panel.close[t, c]),
-                "volume": float(panel.volume[t, c]),
+                "time": at,
+                "open": bar.open,
+                "high": bar.high,
+                "low": bar.low,
+                "close": bar.close,
+                "volume": bar.volume,
             },
         },
     }
     if bot_id is not None:
         event["bot_id"] = bot_id
     return event
+
+
+def signal_event(panel: DailyPanel, trigger: Trigger, bot_id: str | None = None) -> dict[str, object]:
+    bar = panel_bar(panel, trigger.row, trigger.column)
+    if bar is None:  # the screen triggers on usable cells only
+        raise ValueError(f"no bar at row {trigger.row}, column {trigger.column} for a trigger")
+    return bar_signal_event(panel.symbols[trigger.column], bar, trigger, bot_id=bot_id)
