@@ -120,6 +120,7 @@ def _findings(proposal: AllocationProposal) -> dict[str, Any]:
         "risk_level": str(proposal.risk_level),
         "history_days": proposal.history_days,
         "current": dict(zip(proposal.bot_ids, proposal.current, strict=True)),
+        "stopped": list(proposal.stopped),
         "reason": proposal.reason,
         "applied": proposal.apply,
     }

@@ -113,6 +113,29 @@ async def test_a_rebalance_applies_the_moderate_allocation_and_the_next_sessions
     assert {b.bot_id: b.allocation for b in context.bots.bots} == held
 
 
+async def test_a_stopped_bot_keeps_its_allocation_and_the_running_ones_share_the_rest(
+    make_pipeline: PipelineFactory,
+) -> None:
+    pipeline = await make_pipeline()
+    await _with_bots(pipeline, {"tech": 0.30, "banks": 0.30, "energy": 0.10})
+    now = pipeline.services.clock.now()
+    await pipeline.bots.register([Bot(bot_id="idle", strategy="test", allocation=0.30, since=now)], actor="test",
+                                 reason="a fourth bot")  # fmt: skip
+    days = sorted({mark.day for mark in await pipeline.services.store.bot_days()})
+    flat = [BotDay(bot_id="idle", day=day, pnl=0.0, sleeve=30_000.0, allocation=0.30) for day in days]
+    await pipeline.services.store.record_bot_days(flat, now)  # no position, no fill: no return variation
+    await pipeline.bots.stop("idle", actor="test", reason="stopped by its losing streak")
+
+    decision = await pipeline.submit(_rebalancing_due(pipeline))
+    assert decision.outcome is Outcome.APPLIED, decision.reason  # the idle, stopped bot no longer blocks it
+    assert decision.operation is not None and decision.operation["stopped"] == ["idle"]
+    _, _, _, target = _estimates()  # the three running bots' proportions, as if they were alone
+    held = {bot.bot_id: bot.allocation for bot in await pipeline.bots.bots()}
+    assert held["idle"] == 0.30 and sum(held.values()) == pytest.approx(1.0)
+    running = {bot: held[bot] for bot in STANDS_FOR}
+    assert running == pytest.approx(dict(zip(STANDS_FOR, (0.70 * target).tolist(), strict=True)), abs=1e-12)
+
+
 @pytest.mark.parametrize(("improvement", "outcome"), [(0.049, Outcome.SKIPPED), (0.051, Outcome.APPLIED)])
 async def test_the_five_percent_rule_skips_at_4_9_and_applies_at_5_1(
     make_pipeline: PipelineFactory, improvement: float, outcome: Outcome

@@ -16,6 +16,9 @@ Decisions that must not be silently changed:
   nothing, so 0 is the rate its return competes with.
 - A proposal that cannot be made (too little history, bounds no allocation fits, an optimiser that has no
   answer) is a skip with the reason: the allocation stays as it is (fail closed).
+- Only running bots are allocated: a stopped bot keeps its allocation (its stop may end, and it may still
+  hold positions) and takes no part in the proposal, so its idle history does not block it; the running
+  bots share the rest of the equity in the optimiser's proportions (the bounds apply to those proportions).
 """
 
 from __future__ import annotations
@@ -99,6 +102,8 @@ class AllocationProposal:
     history_days: int
     proposal: RebalanceProposal | None
     reason: str
+    share: float = 1.0  # the running bots' part of the equity (the stopped bots keep the rest)
+    stopped: tuple[str, ...] = ()  # bots left out: stopped, they keep their allocation
 
     @property
     def apply(self) -> bool:
@@ -106,10 +111,11 @@ class AllocationProposal:
 
     @property
     def target(self) -> dict[str, float]:
+        """The running bots' new allocations (the optimiser's proportions of their share of the equity)."""
         if self.proposal is None:
             return {}
         weights = self.proposal.after.weights
-        return {bot: float(w) for bot, w in zip(self.bot_ids, weights, strict=True)}
+        return {bot: float(w) * self.share for bot, w in zip(self.bot_ids, weights, strict=True)}
 
 
 def bot_returns(days: Sequence[BotDay], bot_ids: Sequence[str]) -> BotReturns:
@@ -135,18 +141,25 @@ def bot_returns(days: Sequence[BotDay], bot_ids: Sequence[str]) -> BotReturns:
 
 
 def propose_allocation(bots: Sequence[Bot], days: Sequence[BotDay], config: RebalanceConfig) -> AllocationProposal:
-    """The rebalancing proposal for `bots` (all of the registry) at `config.risk_level`, from their marks."""
-    ids = tuple(bot.bot_id for bot in bots)
-    current = tuple(bot.allocation for bot in bots)
+    """The rebalancing proposal for the running ones of `bots` (all of the registry) at `config.risk_level`,
+    from their marks; stopped bots keep their allocation."""
+    running = [bot for bot in bots if bot.running]
+    stopped = tuple(bot.bot_id for bot in bots if not bot.running)
+    share = 1.0 - math.fsum(bot.allocation for bot in bots if not bot.running)
+    ids = tuple(bot.bot_id for bot in running)
+    current = tuple(bot.allocation for bot in running)
     history = bot_returns(days, ids)
     keep = -config.lookback_days
     history = BotReturns(ids, history.days[keep:], history.returns[keep:], history.ends[keep:])
 
     def skipped(reason: str) -> AllocationProposal:
-        return AllocationProposal(ids, current, config.risk_level, len(history.days), None, reason)
+        return AllocationProposal(ids, current, config.risk_level, len(history.days), None, reason, share, stopped)
 
     if len(ids) < 2:
-        return skipped(f"{len(ids)} bot registered: there is nothing to allocate across")
+        aside = f" ({len(stopped)} stopped, keeping their allocation)" if stopped else ""
+        return skipped(f"{len(ids)} bot running{aside}: there is nothing to allocate across")
+    if share <= 1e-9:
+        return skipped("the stopped bots hold the whole allocation: there is nothing to allocate across")
     fits = _bounds_problem(len(ids), config.min_allocation, config.max_allocation)
     if fits is not None:
         return skipped(fits)
@@ -174,7 +187,7 @@ def propose_allocation(bots: Sequence[Bot], days: Sequence[BotDay], config: Reba
         )
         proposal = propose_rebalance(
             ids,
-            current,
+            tuple(w / share for w in current),  # the running bots' proportions, as the optimiser's sum to 1
             target.weights,
             expected,
             cov,
@@ -186,7 +199,8 @@ def propose_allocation(bots: Sequence[Bot], days: Sequence[BotDay], config: Reba
     if not math.isfinite(proposal.before.sharpe) or not math.isfinite(proposal.after.sharpe):
         reason = f"Sharpe ratios not finite ({proposal.before.sharpe}, {proposal.after.sharpe}): nothing to compare"
         return skipped(reason)
-    return AllocationProposal(ids, current, config.risk_level, len(history.days), proposal, proposal.reason)
+    reason = proposal.reason + (f"; stopped, keeping their allocation: {', '.join(stopped)}" if stopped else "")
+    return AllocationProposal(ids, current, config.risk_level, len(history.days), proposal, reason, share, stopped)
 
 
 def _bounds_problem(n: int, lower: float, upper: float) -> str | None:
