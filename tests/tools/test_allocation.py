@@ -125,7 +125,7 @@ def test_too_little_history_is_a_skip_with_the_reason() -> None:
 def test_one_bot_is_a_skip_with_the_reason() -> None:
     proposal = propose_allocation([bot("tech", 0.4)], real_marks({"tech": "AAPL"}, 60), RebalanceConfig())
     assert proposal.proposal is None and not proposal.apply
-    assert proposal.reason == "1 bot registered: there is nothing to allocate across"
+    assert proposal.reason == "1 bot running: there is nothing to allocate across"
 
 
 @pytest.mark.parametrize(
