@@ -24,8 +24,8 @@ from graphs.operations import OpsServices
 from quant.posture import posture_named
 from state.alerts import AlertLevel
 from state.decisions import Outcome
-from state.events import Cause
-from state.rules import Action, ActionKind, RuleBook, RuleOutcome
+from state.events import Cause, Event
+from state.rules import Action, ActionKind, RuleBook, RuleOutcome, event_facts
 
 ACTOR = "rules"
 NOT_PERFORMED = "not performed"
@@ -46,6 +46,18 @@ class RuleActions:
     ops: OpsServices
     flow: str
     supported: frozenset[ActionKind]
+
+    async def answer(
+        self, event: Event, *, bot_id: str, symbol: str | None, extra: Mapping[str, Any] | None = None
+    ) -> tuple[list[RuleOutcome], Performed]:
+        """Judge `event` by the current rules of its type (with `extra` facts) and perform what matched; the
+        alerts carry the event's chain."""
+        book = RuleBook(rules=tuple(await self.ops.rules.rules()))
+        outcomes = book.evaluate(event.type, event_facts(event, extra))
+        performed = await self.perform(
+            book, outcomes, event_id=event.id, bot_id=bot_id, symbol=symbol, cause=Cause.of_event(event)
+        )
+        return outcomes, performed
 
     async def perform(
         self,

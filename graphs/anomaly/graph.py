@@ -17,8 +17,8 @@ from graphs.deliberation.state import DeliberationState
 from graphs.operations import Graph, OpsServices, build_operation_graph
 from graphs.rule_actions import RuleActions
 from graphs.wiring import Update
-from state.events import AnomalyEvent, Cause, EventType
-from state.rules import ActionKind, RuleBook, event_facts
+from state.events import AnomalyEvent, EventType
+from state.rules import ActionKind
 
 PERFORMED = frozenset({ActionKind.STOP_BOT, ActionKind.BLOCK_SYMBOL, ActionKind.SET_POSTURE, ActionKind.ALERT})
 
@@ -32,10 +32,8 @@ def build_anomaly_graph(services: Services, ops: OpsServices, checkpointer: Chec
         payload = event.payload
         named = payload.evidence.get("bot_id")
         bot_id = event.bot_id or (named if isinstance(named, str) else None) or event.bot
-        book = RuleBook(rules=tuple(await ops.rules.rules()))
-        outcomes = book.evaluate(event.type, event_facts(event, {"bot_id": bot_id}))
-        performed = await actions.perform(book, outcomes, event_id=event.id, bot_id=bot_id, symbol=event.symbol,
-                                            cause=Cause.of_event(event))  # fmt: skip
+        outcomes, performed = await actions.answer(event, bot_id=bot_id, symbol=event.symbol,
+                                                   extra={"bot_id": bot_id})  # fmt: skip
         subject = f"{payload.severity} anomaly {payload.rule}" + (f" on {event.symbol}" if event.symbol else "")
         found = {"rule": payload.rule, "severity": str(payload.severity), "bot_id": bot_id, "symbol": event.symbol,
                  "evidence": dict(payload.evidence)}  # fmt: skip

@@ -16,8 +16,8 @@ from graphs.deliberation.state import DeliberationState
 from graphs.operations import Graph, OpsServices, build_operation_graph
 from graphs.rule_actions import RuleActions
 from graphs.wiring import Update
-from state.events import BotStatusEvent, Cause, EventType
-from state.rules import ActionKind, RuleBook, event_facts
+from state.events import BotStatusEvent, EventType
+from state.rules import ActionKind
 
 STATUS_KEY = "bot_status:{bot_id}"
 
@@ -31,10 +31,7 @@ def build_bot_status_graph(services: Services, ops: OpsServices, checkpointer: C
         payload = event.payload
         status = {"status": payload.status, "error_rate": payload.error_rate, "event_id": event.id}
         await ops.store.put_value(STATUS_KEY.format(bot_id=payload.bot_id), status, event.event_time)
-        book = RuleBook(rules=tuple(await ops.rules.rules()))
-        outcomes = book.evaluate(event.type, event_facts(event))
-        performed = await actions.perform(book, outcomes, event_id=event.id, bot_id=payload.bot_id, symbol=None,
-                                            cause=Cause.of_event(event))  # fmt: skip
+        outcomes, performed = await actions.answer(event, bot_id=payload.bot_id, symbol=None)
         found = {"bot_id": payload.bot_id, "status": payload.status, "error_rate": payload.error_rate}
         return await actions.settle(event.id, f"bot {payload.bot_id} {payload.status}", outcomes, performed, found)
 

@@ -22,8 +22,8 @@ from graphs.deliberation.state import DeliberationState
 from graphs.operations import Graph, OpsServices, build_operation_graph
 from graphs.rule_actions import RuleActions
 from graphs.wiring import Update
-from state.events import Cause, EventType, SystemHealthEvent
-from state.rules import ActionKind, RuleBook, event_facts
+from state.events import EventType, SystemHealthEvent
+from state.rules import ActionKind
 
 HEALTH_KEY = "health:{component}"
 PERFORMED = frozenset({ActionKind.SET_TRADING_STATE, ActionKind.ALERT})
@@ -46,10 +46,7 @@ def build_system_health_graph(services: Services, ops: OpsServices, checkpointer
         elif kind == "feed" and payload.status == "ok":
             await ops.health.heartbeat()
             tier = "feed heartbeat"
-        book = RuleBook(rules=tuple(await ops.rules.rules()))
-        outcomes = book.evaluate(event.type, event_facts(event))
-        performed = await actions.perform(book, outcomes, event_id=event.id, bot_id=event.bot, symbol=event.symbol,
-                                          cause=Cause.of_event(event))  # fmt: skip
+        outcomes, performed = await actions.answer(event, bot_id=event.bot, symbol=event.symbol)
         if tier is not None:
             performed.done.append(f"failure tiers told: {tier}")
         found = {"component": payload.component, "status": payload.status, "detail": payload.detail, "tier": tier}

@@ -246,3 +246,31 @@ async def test_the_bots_flows_act_through_this_backends_controls(pipeline: Pipel
                   symbols=[SYMBOL])  # fmt: skip
     assert (await pipeline.submit(move)).outcome is Outcome.APPLIED
     assert (await pipeline.trading.states()).effective(SYMBOL).state is TradingState.REDUCING
+
+
+# ---- bad input to the new flows ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "field"),
+    [
+        (EventType.ORDER_FILLED, {"order_id": "o", "side": "buy", "quantity": 1.0, "price": 10.0,
+                                  "reason": "margin_call"}, "reason"),
+        (EventType.ORDER_FILLED, {"order_id": "o", "side": "buy", "quantity": -1.0, "price": 10.0}, "quantity"),
+        (EventType.SYSTEM_HEALTH, {"component": "broker", "status": "on fire"}, "status"),
+        (EventType.ECONOMIC_RELEASE, {"indicator": "CPI", "actual": "3.4"}, "actual"),
+    ],
+)  # fmt: skip
+async def test_a_bad_event_of_a_new_type_is_a_dead_letter_that_names_its_field(
+    pipeline: Pipeline, kind: EventType, payload: dict[str, Any], field: str
+) -> None:
+    extra = {"symbols": [SYMBOL]} if kind is EventType.ORDER_FILLED else {}
+    bad = _event(f"bad-{kind.value.lower()}", kind, payload, **extra)
+    cash = pipeline.paper_broker.cash()
+    decision = await pipeline.submit(bad)
+    assert decision.outcome is Outcome.REJECTED and field in decision.reason and "Traceback" not in decision.reason
+    assert [dead["event_id"] for dead in await pipeline.services.store.rejected_events()] == [bad["id"]]
+    assert (
+        pipeline.paper_broker.cash() == cash and (await pipeline.trading.states()).account.state is TradingState.ACTIVE
+    )
+    assert (await pipeline.submit(bad)).outcome is Outcome.REJECTED  # the same answer on redelivery
