@@ -23,9 +23,9 @@ from rich.markup import escape
 
 from aegis.cli.bots import DataDir, on_records
 from aegis.runtime.trace import Trace, TraceStep
+from aegis.services import RECORDS_FILE
 from aegis.settings import Settings
 
-RECORDS_FILE = "records.sqlite"
 console = Console(soft_wrap=True, highlight=False)
 
 
