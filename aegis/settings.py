@@ -27,6 +27,7 @@ from aegis.runtime.posture_watch import PostureConfig
 from aegis.runtime.tape import ReplayTimeConfig
 from agents.llm.config import LLMConfig
 from graphs.deliberation.config import DeliberationConfig
+from graphs.workflow.config import WorkflowConfig
 from state.context import OperatingMode
 from tools.broker.paper import CostModel
 from tools.notify import NotifyConfig
@@ -58,6 +59,9 @@ class Settings(BaseSettings):
     costs: CostModel = Field(default_factory=CostModel, description="Paper broker fees and slippage")
     deliberation: DeliberationConfig = Field(default_factory=DeliberationConfig)
     llm: LLMConfig = Field(default_factory=LLMConfig)
+    workflow: WorkflowConfig = Field(
+        default_factory=WorkflowConfig, description="The operator workflow: Sena, Lubit, GitCode, RUNE"
+    )
     notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Alert channels, contacts, routing")
     protection: ProtectionConfig = Field(default_factory=ProtectionConfig, description="Failure tiers' thresholds")
     posture: PostureConfig = Field(

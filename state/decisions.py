@@ -26,6 +26,8 @@ class Outcome(StrEnum):
     EXECUTION_FAILED = "execution_failed"  # the broker refused or failed; nothing was executed
     APPLIED = "applied"  # an operations flow changed a control: an allocation applied, bots stopped
     SKIPPED = "skipped"  # an operations flow decided to change nothing (e.g. a rebalance below the 5 % rule)
+    AWAITING_APPROVAL = "awaiting_approval"  # parked until a person approves it (an order, a workflow's plan)
+    ANSWERED = "answered"  # an operator request answered without changing anything
 
 
 class StageStatus(StrEnum):

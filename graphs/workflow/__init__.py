@@ -1,0 +1,1 @@
+"""The operator workflow: Sena (plan) -> Lubit (gatekeeper) -> approval -> GitCode (execute) -> RUNE (review)."""
