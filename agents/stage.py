@@ -75,6 +75,7 @@ def build_request(call: RoleCall[T], facts: dict[str, Any], external: Sequence[E
         schema_name=call.schema.__name__,
         json_schema=json_schema_of(call.schema),
         facts=facts,
+        external=tuple(external),
         timeout_s=call.budget.fail_s,
     )
 

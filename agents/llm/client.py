@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from prompts.loader import Message
+from prompts.loader import ExternalText, Message
 from state.decisions import Usage
 
 
@@ -29,6 +29,7 @@ class LLMRequest:
     schema_name: str
     json_schema: dict[str, Any]
     facts: dict[str, Any] = field(default_factory=dict)  # the structured inputs the prompt was rendered from
+    external: tuple[ExternalText, ...] = ()  # the untrusted texts quoted in the prompt (news, an operator's request)
     timeout_s: float = 30.0
     max_output_tokens: int = 1024
 

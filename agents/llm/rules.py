@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agents.llm.client import LLMReply, LLMRequest, ProviderRejectedError
+from agents.llm.workflow_policies import lubit_policy, rune_policy
+from prompts.loader import ExternalText
 from state.clock import monotonic_ms
 from state.decisions import Usage
 
 Policy = Callable[[Mapping[str, Any]], dict[str, Any]]
+# A policy that also reads the untrusted text quoted in the prompt (an operator's request), as data.
+TextPolicy = Callable[[Mapping[str, Any], Sequence[ExternalText]], dict[str, Any]]
 
 PROVIDER = "rules"
 MODEL = "rules-baseline-v1"
@@ -154,14 +158,20 @@ POLICIES: dict[str, Policy] = {
     "analyst": analyst_policy,
     "validator": validator_policy,
     "commander": commander_policy,
+    "lubit": lubit_policy,
+    "rune": rune_policy,
 }
+TEXT_POLICIES: dict[str, TextPolicy] = {}
 
 
 class RulesClient:
     """Serves every role it has a policy for; an unknown role is refused (the stage fails closed)."""
 
-    def __init__(self, policies: Mapping[str, Policy] | None = None) -> None:
+    def __init__(
+        self, policies: Mapping[str, Policy] | None = None, text_policies: Mapping[str, TextPolicy] | None = None
+    ) -> None:
         self._policies = dict(POLICIES if policies is None else policies)
+        self._text_policies = dict(TEXT_POLICIES if text_policies is None else text_policies)
 
     @property
     def provider(self) -> str:
@@ -169,10 +179,7 @@ class RulesClient:
 
     async def complete(self, request: LLMRequest) -> LLMReply:
         started = monotonic_ms()
-        policy = self._policies.get(request.role)
-        if policy is None:
-            raise ProviderRejectedError(f"the rules baseline has no policy for role {request.role!r}")
-        parsed = policy(request.facts)
+        parsed = self._answer(request)
         return LLMReply(
             raw=json.dumps(parsed, sort_keys=True),
             parsed=parsed,
@@ -181,3 +188,12 @@ class RulesClient:
             usage=Usage(),
             latency_ms=monotonic_ms() - started,
         )
+
+    def _answer(self, request: LLMRequest) -> dict[str, Any]:
+        text_policy = self._text_policies.get(request.role)
+        if text_policy is not None:
+            return text_policy(request.facts, request.external)
+        policy = self._policies.get(request.role)
+        if policy is None:
+            raise ProviderRejectedError(f"the rules baseline has no policy for role {request.role!r}")
+        return policy(request.facts)
