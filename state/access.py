@@ -24,3 +24,17 @@ class Access(StrEnum):
 
 
 _RANKS = {Access.READ: 0, Access.TRADE: 1, Access.ADMIN: 2}
+
+
+class AccessDeniedError(PermissionError):
+    """The caller's role does not allow what it asked for; the message names the role needed."""
+
+    def __init__(self, what: str, role: Access, needed: Access) -> None:
+        super().__init__(f"{what} needs the {needed} role; {role} does not allow it")
+        self.role, self.needed = role, needed
+
+
+def require(role: Access, needed: Access, what: str) -> None:
+    """Raise `AccessDeniedError` unless `role` allows `needed`."""
+    if not role.allows(needed):
+        raise AccessDeniedError(what, role, needed)
