@@ -23,6 +23,7 @@ from graphs.deliberation.nodes import DeliberationNodes
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import DeliberationInput, DeliberationOutput, DeliberationState, Settlement
 from graphs.wiring import Update, input_checked, routed, settled_or
+from graphs.workflow.services import WorkflowServices
 from state.alerts import RaiseAlert
 from state.clock import Clock
 from state.decisions import Outcome
@@ -77,6 +78,7 @@ class OpsServices:
     releases: ReleaseConfig  # how economic releases are answered
     posture: PostureControl | None = None  # the rules' SET_POSTURE acts through it
     evaluator: PostureEvaluator | None = None  # an economic release re-evaluates the posture through it
+    workflow: WorkflowServices | None = None  # the operator workflow's tools and approvals
 
 
 def build_operation_graph(

@@ -25,6 +25,7 @@ from graphs.operations import Graph, OpsServices
 from graphs.order_filled import build_order_filled_graph
 from graphs.rebalance import build_rebalance_graph
 from graphs.system_health import build_system_health_graph
+from graphs.workflow.graph import build_workflow_graph
 from state.events import EventType
 
 DELIBERATION = "deliberation"
@@ -40,6 +41,7 @@ FLOW_BUILDERS: Mapping[str, FlowBuilder] = {
     "order_filled": build_order_filled_graph,
     "system_health": build_system_health_graph,
     "economic_release": build_economic_release_graph,
+    "workflow": build_workflow_graph,
 }
 # Event types with a flow of their own; every other type is the deliberation's.
 ROUTES: Mapping[EventType, str] = {
@@ -50,6 +52,7 @@ ROUTES: Mapping[EventType, str] = {
     EventType.ORDER_FILLED: "order_filled",
     EventType.SYSTEM_HEALTH: "system_health",
     EventType.ECONOMIC_RELEASE: "economic_release",
+    EventType.OPERATOR_REQUEST: "workflow",
 }
 
 

@@ -164,8 +164,12 @@ class SystemHealthPayload(Strict):
 
 
 class OperatorRequestPayload(Strict):
-    operator: Annotated[str, Field(min_length=1)]
+    """An operator's request in their words. `role` is what the front door (the CLI, the REST API's key)
+    established for the operator, never what the text claims; the least privilege when absent."""
+
+    operator: Annotated[str, Field(min_length=1, max_length=128)]
     request: Annotated[str, Field(min_length=1, max_length=10_000)]
+    role: Literal["read", "trade", "admin"] = "read"
 
 
 # ---- the envelope ----------------------------------------------------------------------------

@@ -347,6 +347,11 @@ class DeliberationNodes:
         self.s.ordering.finished(raw_event_id(state["event"]))
         return {"decision": record}
 
+    def record_of(self, state: DeliberationState, runtime: Runtime[RunKnobs] | None = None) -> DecisionRecord:
+        """The decision record the state would be persisted as (not saved): a session parked at an interrupt
+        reports it."""
+        return self._record(state, self.config(runtime))
+
     def _record(self, state: DeliberationState, config: DeliberationConfig) -> DecisionRecord:
         settled = state.get("settled") or Settlement(Outcome.HOLD, "session ended without a settlement")
         event: Event | None = state.get("parsed")

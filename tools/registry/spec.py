@@ -42,8 +42,24 @@ class ToolResult:
     cites: tuple[str, ...] = ()  # the records it rests on: decision/event ids, order ids, rule ids, files
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """On whose behalf an operation runs: the requester, their role, the request, who approved it."""
+
+    name: str
+    role: Access
+    request_id: str
+    approved_by: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who the audit log names for a change made through the workflow."""
+        approved = f", approved by {self.approved_by}" if self.approved_by else ""
+        return f"{self.name} (workflow {self.request_id}{approved})"
+
+
 ArgsModel = type[BaseModel]
-Handler = Callable[[BaseModel], Awaitable[ToolResult]]
+Handler = Callable[[BaseModel, Caller], Awaitable[ToolResult]]
 # The role an operation needs for these arguments, when it depends on them (a limit tightened or loosened).
 AccessRule = Callable[[BaseModel], Awaitable[Access]]
 
