@@ -90,7 +90,7 @@ class BacktestArgs(_Args):
 
 
 class EvalArgs(_Args):
-    set_name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")] = "gate"
+    set_name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
 class BotStop(_Args):
