@@ -22,12 +22,13 @@ import asyncio
 import dataclasses
 import itertools
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from langgraph.graph.state import CompiledStateGraph
 
@@ -57,8 +58,11 @@ from graphs.deliberation.nodes import raw_event_id
 from graphs.deliberation.ordering import WaveOrdering
 from graphs.deliberation.services import Services
 from graphs.operations import EMITTED
-from graphs.router import Router, build_router
+from graphs.router import WORKFLOW, Router, build_router
+from graphs.workflow.nodes import workflow_findings
+from graphs.workflow.state import WorkflowState
 from quant.portfolio import RiskProfile
+from state.access import Access
 from state.bots import Bot
 from state.clock import Clock, monotonic_ms
 from state.decisions import DecisionRecord
@@ -280,6 +284,39 @@ class Pipeline:
                 market,
             ),
         )
+
+    async def request(
+        self, text: str, *, requester: str, role: Access | str = Access.READ, request_id: str | None = None
+    ) -> DecisionRecord:
+        """Run an operator's request through the workflow (Sena -> Lubit -> approval -> GitCode -> RUNE).
+
+        `role` is what the caller established for `requester` (never what the text claims). The decision comes
+        back at once when nothing needs approval; a plan that changes anything stops at the approval: its
+        decision says "awaiting_approval" (not saved yet), and `approve` / `reject` of approval
+        `workflow:<request id>` continue it, in this process or after a restart. `operation` holds the plan,
+        Lubit's verdict, the approval, each step's result and RUNE's review (`workflow(request_id)` too)."""
+        now = self.services.clock.now()
+        event = {
+            "id": request_id or f"req-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}",
+            "type": EventType.OPERATOR_REQUEST.value,
+            "source": "operator",
+            "event_time": now.isoformat(),
+            "payload": {"operator": requester, "request": text, "role": str(Access(role))},
+        }
+        return await self.submit(event)
+
+    async def workflow(self, request_id: str) -> dict[str, Any] | None:
+        """Where a request's workflow stands: its record (request, plan, verdict, approval, results, review), from
+        its decision once decided, else from its checkpoint (waiting for approval); None for an unknown id."""
+        decided = await self.services.store.get_decision(request_id)
+        if decided is not None and decided.operation is not None:
+            return {**decided.operation, "outcome": str(decided.outcome), "reason": decided.reason}
+        graph = self.router.graphs[WORKFLOW]
+        snapshot = await graph.aget_state({"configurable": {"thread_id": request_id}})
+        if not snapshot.values:
+            return None
+        waiting = "awaiting_approval" if snapshot.interrupts else "running"
+        return {**workflow_findings(cast(WorkflowState, snapshot.values)), "outcome": waiting, "reason": waiting}
 
     async def halt(self, *, reason: str, actor: str = "operator", scope: str = ACCOUNT_SCOPE) -> HaltReport:
         """The kill switch: HALTED at once (account, or one symbol), every open order cancelled."""

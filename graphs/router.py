@@ -29,6 +29,7 @@ from graphs.workflow.graph import build_workflow_graph
 from state.events import EventType
 
 DELIBERATION = "deliberation"
+WORKFLOW = "workflow"
 FlowBuilder = Callable[[Services, OpsServices, Checkpointer], Graph]
 
 # Each flow's graph, by name (the names Studio shows, `langgraph.json`).
@@ -41,7 +42,7 @@ FLOW_BUILDERS: Mapping[str, FlowBuilder] = {
     "order_filled": build_order_filled_graph,
     "system_health": build_system_health_graph,
     "economic_release": build_economic_release_graph,
-    "workflow": build_workflow_graph,
+    WORKFLOW: build_workflow_graph,
 }
 # Event types with a flow of their own; every other type is the deliberation's.
 ROUTES: Mapping[EventType, str] = {
@@ -52,7 +53,7 @@ ROUTES: Mapping[EventType, str] = {
     EventType.ORDER_FILLED: "order_filled",
     EventType.SYSTEM_HEALTH: "system_health",
     EventType.ECONOMIC_RELEASE: "economic_release",
-    EventType.OPERATOR_REQUEST: "workflow",
+    EventType.OPERATOR_REQUEST: WORKFLOW,
 }
 
 

@@ -26,8 +26,9 @@ from enum import StrEnum
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.constants import INTERRUPT
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Durability
+from langgraph.types import Command, Durability
 
 from graphs.deliberation.context import RunKnobs
 from state.checkpoints import START_AFRESH, SessionSaver
@@ -121,6 +122,44 @@ async def run_session(
             config["configurable"][START_AFRESH] = True
         elif durability != "exit":  # stopped mid-run: continue from the last checkpoint
             payload = None
+    return await _stream(graph, payload, config, thread_id, knobs=knobs, store=store, clock=clock,
+                         timeout_s=timeout_s, incremental_save_s=incremental_save_s, durability=durability)  # fmt: skip
+
+
+async def resume_session(
+    graph: CompiledStateGraph[Any, Any, Any, Any],
+    answer: dict[str, Any],
+    thread_id: str,
+    *,
+    knobs: RunKnobs,
+    store: DurableStore,
+    clock: Clock,
+    timeout_s: float,
+    incremental_save_s: float,
+    durability: Durability,
+) -> Decided:
+    """Continue a thread stopped at an interrupt (a workflow waiting for its approval) with `answer`."""
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
+    snapshot = await graph.aget_state(config)
+    if not snapshot.interrupts:
+        raise LookupError(f"thread {thread_id} is not waiting for an answer (no pending interrupt)")
+    return await _stream(graph, Command(resume=answer), config, thread_id, knobs=knobs, store=store, clock=clock,
+                         timeout_s=timeout_s, incremental_save_s=incremental_save_s, durability=durability)  # fmt: skip
+
+
+async def _stream(
+    graph: CompiledStateGraph[Any, Any, Any, Any],
+    payload: dict[str, Any] | Command[Any] | None,
+    config: RunnableConfig,
+    thread_id: str,
+    *,
+    knobs: RunKnobs,
+    store: DurableStore,
+    clock: Clock,
+    timeout_s: float,
+    incremental_save_s: float,
+    durability: Durability,
+) -> Decided:
     final: dict[str, Any] = {}
 
     async def run() -> None:
@@ -133,7 +172,11 @@ async def run_session(
                 stream_mode="updates",
             ):
                 for node, update in chunk.items():
-                    if isinstance(update, dict):
+                    if node == INTERRUPT:  # the run stopped to wait (an approval): its decision so far
+                        value = update[0].value if update else None
+                        if isinstance(value, dict) and "decision" in value:
+                            final["decision"] = value["decision"]
+                    elif isinstance(update, dict):
                         final.update(update)
                         journal.update(node, update)
 
