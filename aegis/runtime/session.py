@@ -26,7 +26,6 @@ from enum import StrEnum
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
-from langgraph.constants import INTERRUPT
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Durability
 
@@ -35,6 +34,8 @@ from state.checkpoints import START_AFRESH, SessionSaver
 from state.clock import Clock
 from state.decisions import DecisionRecord, StageRecord
 from state.store.base import DurableStore
+
+INTERRUPT = "__interrupt__"  # the key of an update stream's chunk when a run stops at an interrupt
 
 
 class SessionTimeoutError(TimeoutError):
