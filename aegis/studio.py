@@ -77,3 +77,4 @@ anomaly = _flow("anomaly")  # ANOMALY_DETECTED events
 order_filled = _flow("order_filled")  # ORDER_FILLED events
 system_health = _flow("system_health")  # SYSTEM_HEALTH events
 economic_release = _flow("economic_release")  # ECONOMIC_RELEASE events
+workflow = _flow("workflow")  # OPERATOR_REQUEST events: Sena, Lubit, the approval interrupt, GitCode, RUNE

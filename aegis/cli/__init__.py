@@ -11,6 +11,7 @@ import typer
 
 from aegis.cli import (
     alerts,
+    ask,
     backtest,
     bots,
     control,
@@ -61,6 +62,7 @@ app.command("drill", cls=AegisCommand)(drill.drill)
 app.command("portfolio", cls=AegisCommand)(portfolio.portfolio)
 app.command("backtest", cls=AegisCommand)(backtest.backtest)
 app.command("trace", cls=AegisCommand)(trace.trace)
+app.command("ask", cls=AegisCommand)(ask.ask)
 app.add_typer(eval.app, name="eval")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(bots.app, name="bots")

@@ -217,8 +217,7 @@ def test_every_event_type_has_its_flow_and_every_flow_is_served_to_studio() -> N
     assert set(served) == set(FLOW_BUILDERS)
     assert set(ROUTES.values()) | {DELIBERATION} == set(FLOW_BUILDERS)
     deliberated = set(EventType) - set(ROUTES)
-    assert deliberated == {EventType.MARKET_TICK, EventType.SIGNAL_GENERATED, EventType.NEWS,
-                           EventType.OPERATOR_REQUEST}  # fmt: skip
+    assert deliberated == {EventType.MARKET_TICK, EventType.SIGNAL_GENERATED, EventType.NEWS}
 
 
 # ---- the bots' flows on this backend ----------------------------------------------------------------------

@@ -49,7 +49,8 @@ async def test_a_non_market_event_goes_to_its_own_flow_without_any_llm_call(
         "id": "e-ask", "type": "OPERATOR_REQUEST", "source": "ops", "event_time": session_bar.time.isoformat(),
         "payload": {"operator": "ana", "request": "show the positions"},
     }  # fmt: skip
-    assert (await pipeline.submit(request)).outcome is Outcome.SCREENED_OUT  # no flow of its own yet
+    answered = await pipeline.submit(request)  # the workflow, its roles on the rules baseline
+    assert answered.outcome is Outcome.ANSWERED and answered.analysis is None
     assert client.requests == []
 
 
