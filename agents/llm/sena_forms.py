@@ -69,7 +69,7 @@ _BACKTEST = rf"(?:backtest|back-test|back test|run a backtest (?:of|for)) {THE}(
 
 
 def _compile(*patterns: str) -> tuple[re.Pattern[str], ...]:
-    return tuple(re.compile(pattern, re.IGNORECASE) for pattern in patterns)
+    return tuple(re.compile(pattern, re.IGNORECASE | re.ASCII) for pattern in patterns)  # ASCII: \d is 0-9
 
 
 def _key(words: Words, name: str) -> str:

@@ -107,7 +107,7 @@ _SEPARATOR = re.compile(
     r"|\s+(?:and then|then)\s+"
     # "and" joins two requests, except inside "profit and loss", "p and l" and "between DAY and DAY"
     r"|(?<!\bprofit)(?<!\bp)\s+and\s+(?!loss\b|l\b|\d{4}-\d{2}-\d{2}\b)",
-    re.IGNORECASE,
+    re.IGNORECASE | re.ASCII,
 )
 _LEADING = re.compile(
     r"^(?:please|pls|kindly|(?:can|could|would|will) you(?: please)?|i(?: would|'d) like you to|i want you to"
@@ -160,7 +160,7 @@ def plan_request(text: str, facts: Mapping[str, Any]) -> Plan:
     if not clauses:
         problems.append("there is no operator request to plan")
     if problems:
-        return _unsupported(quoted, "not understood: " + "; ".join(problems))
+        return _unsupported(quoted, "not understood: " + "; ".join(dict.fromkeys(problems)))
     return _assemble(quoted, read)
 
 

@@ -66,10 +66,10 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 _DURATION_UNITS = {"minute": 60.0, "hour": 3600.0, "day": 86_400.0, "week": 604_800.0}
 
 DAY_PATTERN = r"\d{4}-\d{2}-\d{2}"
-_DAY = re.compile(DAY_PATTERN)
-_TIME = re.compile(r"(?P<day>\d{4}-\d{2}-\d{2})(?:[ t](?P<hour>\d{1,2}):(?P<minute>\d{2}))?(?: ?(?:utc|z))?")
-_WEEKDAY = re.compile(r"(?:next )?(?P<weekday>" + "|".join(WEEKDAYS) + ")")
-_DURATION = re.compile(r"(?P<count>\d{1,4}) (?P<unit>minute|hour|day|week)s?")
+_DAY = re.compile(DAY_PATTERN, re.ASCII)
+_TIME = re.compile(r"(?P<day>\d{4}-\d{2}-\d{2})(?:[ t](?P<hour>\d{1,2}):(?P<minute>\d{2}))?(?: ?(?:utc|z))?", re.ASCII)
+_WEEKDAY = re.compile(r"(?:next )?(?P<weekday>" + "|".join(WEEKDAYS) + ")", re.ASCII)
+_DURATION = re.compile(r"(?P<count>\d{1,4}) (?P<unit>minute|hour|day|week)s?", re.ASCII)
 _MAX_LISTED = 10
 
 

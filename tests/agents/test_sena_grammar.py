@@ -408,3 +408,23 @@ async def test_an_injection_through_the_rules_provider_plans_nothing() -> None:
                         budget=BUDGET)  # fmt: skip
     assert result.output is not None
     assert result.output.steps == [] and result.output.unsupported
+
+
+def test_lookalike_characters_read_as_the_words_they_normalise_to_and_digits_are_ascii() -> None:
+    assert plan_of("Ｓｈｏｗ ｔｈｅ ｐｏｓｉｔｉｏｎｓ").tools() == ["positions.show"]  # NFKC: the same words
+    refused("tighten the daily loss limit to ٢ %")  # an Arabic-Indic digit is no number of the grammar
+
+
+FACT_VALUES = st.one_of(
+    st.none(), st.integers(), st.text(max_size=20), st.lists(st.one_of(st.text(max_size=8), st.integers())),
+    st.lists(st.dictionaries(st.sampled_from(["bot_id", "name", "strategy"]), st.one_of(st.text(max_size=8),
+                                                                                         st.none()))),
+)  # fmt: skip
+
+
+@given(
+    st.dictionaries(st.sampled_from(sorted(FACTS)), FACT_VALUES),
+    st.sampled_from([*EXAMPLE_TEXTS, "stop the value bot until Monday", "go defensive for 2 hours"]),
+)
+def test_malformed_facts_still_give_a_valid_plan(changes: dict[str, Any], text: str) -> None:
+    plan_of(text, **changes)
