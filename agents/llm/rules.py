@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agents.llm.client import LLMReply, LLMRequest, ProviderRejectedError
+from agents.llm.sena_grammar import sena_policy
 from agents.llm.workflow_policies import lubit_policy, rune_policy
 from prompts.loader import ExternalText
 from state.clock import monotonic_ms
@@ -161,7 +162,7 @@ POLICIES: dict[str, Policy] = {
     "lubit": lubit_policy,
     "rune": rune_policy,
 }
-TEXT_POLICIES: dict[str, TextPolicy] = {}
+TEXT_POLICIES: dict[str, TextPolicy] = {"sena": sena_policy}
 
 
 class RulesClient:

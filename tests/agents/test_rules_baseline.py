@@ -84,6 +84,6 @@ async def test_the_client_is_labelled_as_the_baseline_and_refuses_unknown_roles(
     reply = await client.complete(build_request(call, facts()))
     assert (reply.provider, reply.model) == (PROVIDER, MODEL) == ("rules", "rules-baseline-v1")
     assert reply.usage.input_tokens == 0 and reply.usage.cost_usd == 0
-    other = RoleCall("sena", AnalystView, load_prompt("analyst"), "x", StageBudget(1, 2, 3))
+    other = RoleCall("gitcode", AnalystView, load_prompt("analyst"), "x", StageBudget(1, 2, 3))
     with pytest.raises(ProviderRejectedError):
         await client.complete(build_request(other, facts()))
