@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from state.approvals import Approval, ApprovalStatus
+from state.approvals import Approval, ApprovalStatus, decided_as
 from state.store.base import AuditEntry, InvalidRecordError, RecordNotFoundError, StoreConflictError
 from state.store.rows import json_text, parse, ts
 from state.store.sql_parts import SqlPart
@@ -33,13 +33,6 @@ def _row(approval: Approval) -> tuple[Any, ...]:
 
 def _approval(row: tuple[Any, ...]) -> Approval:
     return parse("approval", row[0], Approval.model_validate_json, row[1])
-
-
-def decided_as(approval: Approval) -> str:
-    """How a decided approval was decided, in words: "approved by ana at 2017-03-01T21:00:00+00:00 (ok)"."""
-    at = approval.decided_at.isoformat() if approval.decided_at is not None else "an unknown time"
-    reason = f" ({approval.reason})" if approval.reason else ""
-    return f"{approval.status} by {approval.decided_by or 'nobody'} at {at}{reason}"
 
 
 class SqlApprovals(SqlPart):
