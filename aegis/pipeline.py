@@ -70,6 +70,7 @@ from state.events import EventEnvelope, EventRejectedError, EventType, MarketTic
 from state.hot import HotStoreUnavailableError
 from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
+from tools.ops.approvals import ApprovalControl
 from tools.ops.bots import BotControl
 from tools.ops.posture import PostureControl
 from tools.ops.rules import RuleControl
@@ -207,6 +208,12 @@ class Pipeline:
         if approval.status is not ApprovalStatus.APPROVED:
             return None
         return await execute_approved(self.services, approval)
+
+    @property
+    def approval_control(self) -> ApprovalControl:
+        """The approvals control: open (idempotent, pages a person), get, list, decide, expire, record results.
+        `approve` / `reject` below decide and then run what follows; use them for a person's decision."""
+        return self._stack.approvals
 
     def resolve_approvals(self, kind: ApprovalKind, resolver: ApprovalResolver) -> None:
         """Register what follows from a decision on an approval of `kind` (`aegis.runtime.approval_desk`)."""

@@ -11,6 +11,7 @@ import typer
 
 from aegis.cli import (
     alerts,
+    approvals,
     backtest,
     bots,
     control,
@@ -63,6 +64,7 @@ app.command("backtest", cls=AegisCommand)(backtest.backtest)
 app.command("trace", cls=AegisCommand)(trace.trace)
 app.add_typer(eval.app, name="eval")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(approvals.app, name="approvals")
 app.add_typer(bots.app, name="bots")
 app.add_typer(rules.app, name="rules")
 app.add_typer(posture.app, name="posture")
