@@ -49,6 +49,7 @@ class ApprovalDesk:
     async def approve(self, approval_id: str, *, by: str, role: Access, reason: str) -> Approval:
         """Approve and run what was approved; the approval with its result. Approving again an approval that
         was approved but has no result (the run died after the decision) runs it again."""
+        await self.expire()  # one whose time ran out is expired (and resolved as such), not approved
         held = await self._control.get(approval_id)
         if held.status is ApprovalStatus.APPROVED and held.result is None:
             require(role, held.needs, f"running approval {approval_id}")
@@ -58,6 +59,7 @@ class ApprovalDesk:
         return await self._resolved(decided)
 
     async def reject(self, approval_id: str, *, by: str, role: Access, reason: str) -> Approval:
+        await self.expire()
         decided = await self._control.decide(approval_id, approved=False, by=by, role=role, reason=reason)
         return await self._resolved(decided)
 
