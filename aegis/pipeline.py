@@ -34,6 +34,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from aegis.runtime.alerting import Alerting
 from aegis.runtime.anomaly_watch import AnomalyWatch
+from aegis.runtime.approval_desk import ApprovalDesk, ApprovalResolver
 from aegis.runtime.bot_supervisor import BotSupervisor, Submit
 from aegis.runtime.daily_ops import REPORTS_FOLDER, DailyOperations
 from aegis.runtime.feed import MarketFeed
@@ -53,6 +54,7 @@ from aegis.runtime.trace import Trace, trace_chain
 from aegis.services import Stack, open_stack
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
+from graphs.deliberation.approved_order import execute_approved
 from graphs.deliberation.context import RunKnobs
 from graphs.deliberation.nodes import raw_event_id
 from graphs.deliberation.ordering import WaveOrdering
@@ -63,6 +65,7 @@ from graphs.workflow.nodes import workflow_findings
 from graphs.workflow.state import WorkflowState
 from quant.portfolio import RiskProfile
 from state.access import Access
+from state.approvals import Approval, ApprovalKind, ApprovalStatus
 from state.bots import Bot
 from state.clock import Clock, monotonic_ms
 from state.decisions import DecisionRecord
@@ -70,6 +73,7 @@ from state.events import EventEnvelope, EventRejectedError, EventType, MarketTic
 from state.hot import HotStoreUnavailableError
 from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
+from tools.ops.approvals import ApprovalControl
 from tools.ops.bots import BotControl
 from tools.ops.posture import PostureControl
 from tools.ops.rules import RuleControl
@@ -193,6 +197,49 @@ class Pipeline:
         with its decision (`aegis.runtime.trace`); `UnknownRecordError` (a ValueError) for an unknown id."""
         return await trace_chain(self.services.store, record_id)
 
+    # ---- approvals: what waits for a person -------------------------------------------------------------
+
+    @cached_property
+    def _approval_desk(self) -> ApprovalDesk:
+        desk = ApprovalDesk(self._stack.approvals, self.services.clock)
+        desk.resolve(ApprovalKind.ORDER, self._resolve_order)
+        return desk
+
+    async def _resolve_order(self, approval: Approval) -> dict[str, Any] | None:
+        """An approved order runs the guard and execute again, now (`graphs.deliberation.approved_order`);
+        a rejected or expired one sends nothing."""
+        if approval.status is not ApprovalStatus.APPROVED:
+            return None
+        return await execute_approved(self.services, approval)
+
+    @property
+    def approval_control(self) -> ApprovalControl:
+        """The approvals control: open (idempotent, pages a person), get, list, decide, expire, record results.
+        `approve` / `reject` below decide and then run what follows; use them for a person's decision."""
+        return self._stack.approvals
+
+    def resolve_approvals(self, kind: ApprovalKind, resolver: ApprovalResolver) -> None:
+        """Register what follows from a decision on an approval of `kind` (`aegis.runtime.approval_desk`)."""
+        self._approval_desk.resolve(kind, resolver)
+
+    async def approvals(self, status: ApprovalStatus | None = None) -> list[Approval]:
+        """Approvals (pending, approved, rejected, expired; or all), newest first; expired ones first expire."""
+        return await self._approval_desk.approvals(status)
+
+    async def approve(self, approval_id: str, *, by: str, role: Access, reason: str) -> Approval:
+        """Approve and run what was approved (an order: guarded and executed again against the account of this
+        moment); the approval with its result. `AccessDeniedError` for a role that may not,
+        `ApprovalDecidedError` for one decided already, `UnknownApprovalError` for an unknown id."""
+        return await self._approval_desk.approve(approval_id, by=by, role=role, reason=reason)
+
+    async def reject(self, approval_id: str, *, by: str, role: Access, reason: str) -> Approval:
+        """Reject: recorded and audited, nothing runs."""
+        return await self._approval_desk.reject(approval_id, by=by, role=role, reason=reason)
+
+    async def expire_approvals(self) -> list[Approval]:
+        """Expire (reject, record, alert) the pending approvals whose time ran out on the pipeline's clock."""
+        return await self._approval_desk.expire()
+
     @property
     def rules(self) -> RuleControl:
         """The rules engine's rules: list, add, change, enable, disable (validated, versioned, audited)."""
@@ -275,6 +322,7 @@ class Pipeline:
             supervisor=supervisor,
             watch=watch,
             operations=operations,
+            approvals=self.expire_approvals,
             posture=PostureWatch(
                 self.posture,
                 services.hot,

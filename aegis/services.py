@@ -44,6 +44,7 @@ from state.store.base import DurableStore
 from state.store.factory import open_store
 from state.tiered_hot import TieredHot
 from tools.broker.paper import PaperBroker
+from tools.ops.approvals import ApprovalControl
 from tools.ops.bots import BotControl
 from tools.ops.posture import PostureControl
 from tools.ops.rules import RuleControl
@@ -68,6 +69,7 @@ class Stack:
     alerting: Alerting
     monitor: RiskMonitor
     posture: PostureControl
+    approvals: ApprovalControl
     closers: list[Closer] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -135,6 +137,7 @@ async def open_stack(
             config=settings.protection,
             snapshot_dir=settings.data_dir / "snapshots",
         )
+        approvals = ApprovalControl(store, clock, alerting.raise_alert, alerting.acknowledge)
         config = settings.deliberation
         policy = ContextPolicy(
             postures=config.postures,
@@ -154,6 +157,7 @@ async def open_stack(
             config=config,
             ledger=CostLedger(settings.llm.budgets, store, clock),
             starting_cash=settings.starting_cash,
+            approvals=approvals,
         )
         monitor.probe_with(services.providers.probe)
         bots = BotControl(store, hot, clock)
@@ -195,5 +199,6 @@ async def open_stack(
         alerting,
         monitor,
         posture,
+        approvals,
         closers,
     )

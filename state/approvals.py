@@ -58,3 +58,10 @@ class Approval(BaseModel):
 
 def approval_id(kind: ApprovalKind, subject_id: str) -> str:
     return f"{kind}:{subject_id}"
+
+
+def decided_as(approval: Approval) -> str:
+    """How a decided approval was decided, in words: "approved by ana at 2017-03-01T21:00:00+00:00 (ok)"."""
+    at = approval.decided_at.isoformat() if approval.decided_at is not None else "an unknown time"
+    reason = f" ({approval.reason})" if approval.reason else ""
+    return f"{approval.status} by {approval.decided_by or 'nobody'} at {at}{reason}"

@@ -11,6 +11,7 @@ import typer
 
 from aegis.cli import (
     alerts,
+    approvals,
     ask,
     backtest,
     bots,
@@ -65,6 +66,7 @@ app.command("trace", cls=AegisCommand)(trace.trace)
 app.command("ask", cls=AegisCommand)(ask.ask)
 app.add_typer(eval.app, name="eval")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(approvals.app, name="approvals")
 app.add_typer(bots.app, name="bots")
 app.add_typer(rules.app, name="rules")
 app.add_typer(posture.app, name="posture")

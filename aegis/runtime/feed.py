@@ -18,11 +18,13 @@ With a bot supervisor, each new day marks the bots and may submit a REBALANCING_
 a held symbol lets the breaker watch the bots' day (`aegis.runtime.bot_supervisor`). With an anomaly watch,
 each bar and its fills go through the market and bot anomaly rules, and every step of time through the
 rules on the bots' reported statuses (`aegis.runtime.anomaly_watch`). With daily operations, each day's
-checks, cancellations and report follow the clock (`aegis.runtime.daily_ops`).
+checks, cancellations and report follow the clock (`aegis.runtime.daily_ops`). With an approvals sweep, every
+step of time expires the approvals whose time ran out (`aegis.runtime.approval_desk`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 
 from aegis.runtime.anomaly_watch import AnomalyWatch
@@ -51,6 +53,7 @@ class MarketFeed:
         watch: AnomalyWatch | None = None,
         operations: DailyOperations | None = None,
         posture: PostureWatch | None = None,
+        approvals: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._hot = hot
         self._broker = broker
@@ -61,6 +64,7 @@ class MarketFeed:
         self._watch = watch
         self._operations = operations
         self._posture = posture  # the posture evaluation on this clock, an override's end
+        self._approvals = approvals  # expires the approvals whose time ran out on this clock
         self.supervising = (
             True  # False: the supervisor follows the days but acts on none (a resumed run's recorded days)
         )
@@ -101,6 +105,8 @@ class MarketFeed:
             await self._monitor.tick()
         if self._posture is not None:
             await self._posture.time_passed()
+        if self._approvals is not None:
+            await self._approvals()
 
     async def finish(self) -> None:
         """The feed ends: the daily operations close the day it was in (its report)."""

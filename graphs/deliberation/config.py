@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.stage import StageBudget
+from graphs.deliberation.approval_policy import ApprovalPolicy
 from quant.posture import DEFAULT_POSTURES, Posture, PostureParams, VixThresholds
 from quant.risk_guard import RiskLimits
 
@@ -64,6 +65,9 @@ class DeliberationConfig(BaseModel):
     postures: dict[Posture, PostureParams] = Field(default_factory=lambda: dict(DEFAULT_POSTURES))
     vix_thresholds: VixThresholds = Field(default_factory=VixThresholds)
     risk_limits: RiskLimits = Field(default_factory=RiskLimits)
+    approvals: ApprovalPolicy = Field(
+        default_factory=ApprovalPolicy, description="Which guarded orders wait for a person before execute"
+    )
 
     @field_validator("roles", mode="before")
     @classmethod

@@ -14,6 +14,7 @@ from state.context_loader import ContextLoader
 from state.store.base import DurableStore
 from state.tiered_hot import TieredHot
 from tools.broker.base import Broker
+from tools.ops.approvals import ApprovalControl
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +29,4 @@ class Services:
     ledger: CostLedger
     starting_cash: float  # the paper account's cash before its first saved balance
     ordering: SessionOrdering = UNORDERED  # when sessions may write; replays order them in waves
+    approvals: ApprovalControl | None = None  # where orders the approval policy parks wait (None: none may wait)

@@ -25,6 +25,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from state.alerts import Alert, Delivery
+from state.approvals import Approval, ApprovalStatus
 from state.bots import Bot, BotDay
 from state.context import RecentDecision
 from state.decisions import DecisionRecord
@@ -404,6 +405,30 @@ class DurableStore(Protocol):
         transaction; `StoreConflictError`, writing nothing, when it is not the next version."""
         ...
 
+    # ---- approvals ----------------------------------------------------------------------------------
+    async def open_approval(self, approval: Approval, audit: AuditEntry) -> Approval:
+        """Insert a pending `approval` with `audit`, in one transaction; when its id is held already, the
+        approval held, unchanged (nothing written)."""
+        ...
+
+    async def get_approval(self, approval_id: str) -> Approval | None: ...
+
+    async def approvals(self, status: ApprovalStatus | None = None, limit: int = 100) -> list[Approval]:
+        """Approvals (of one status, or all), newest first."""
+        ...
+
+    async def close_approval(self, approval: Approval, audit: AuditEntry) -> None:
+        """Write the decision `approval` carries (approved, rejected, expired) with `audit`, in one transaction,
+        if the stored one is still pending; else `StoreConflictError` naming how it was decided, writing
+        nothing. `RecordNotFoundError` for an unknown id."""
+        ...
+
+    async def set_approval_result(self, approval_id: str, result: dict[str, Any]) -> Approval:
+        """Keep what running a decided approval did; returns the approval as now stored.
+        `RecordNotFoundError` for an unknown id, `StoreConflictError` while it is pending."""
+        ...
+
+    # ---- alerts -------------------------------------------------------------------------------------
     async def save_alert(self, alert: Alert) -> tuple[Alert, bool]:
         """Insert unless an unacknowledged alert with the same dedup key exists; (the alert held, is new)."""
         ...
