@@ -222,7 +222,7 @@ def _layering(
     reason = (
         f"{candidate.side} {candidate.symbol} at {candidate.limit_price:g} would be open {candidate.side} order "
         f"no. {len(stack) + 1} resting more than {limits.away_pct:g}% from the reference {reference:g} "
-        f"(limit {limits.layering_min_orders - 1} such orders; limits {limits_text})"
+        f"(layering from {limits.layering_min_orders} such orders; their limits {limits_text})"
     )
     return Finding("layering", (*(o.order_id for o in stack), candidate.order_id), reason)
 
@@ -239,7 +239,7 @@ def _spoofing(
         f"{candidate.side} {candidate.symbol} would trade against {len(spoofs)} {other_side} orders resting more "
         f"than {limits.away_pct:g}% from the reference {reference:g} and cancelled within "
         f"{limits.cancel_within_s:g} s of being placed in the last {limits.lookback_s:g} s "
-        f"(limit {limits.spoofing_min_orders - 1})"
+        f"(spoofing from {limits.spoofing_min_orders})"
     )
     return Finding("spoofing", (*(o.order_id for o in spoofs), candidate.order_id), reason)
 

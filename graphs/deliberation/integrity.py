@@ -62,7 +62,8 @@ async def check_guarded_order(state: DeliberationState, services: Services, conf
     reference = market.last.close if market is not None else guarded.reference_price
     reduces = only_reduces(guarded, account.positions, TradingStates.of(list(account.trading), now))
     candidate = candidate_view(guarded, event.id, event.bot, now)
-    views = order_views([*recent, *account.open_orders])
+    # the later read wins for an order in both; the event's own order (an earlier attempt's) is not a counterpart
+    views = order_views(o for o in (*account.open_orders, *recent) if o.event_id != event.id)
     findings = check_order(candidate, views, reference, limits, reduces)
     reason = blocked_because(findings) if findings else None
     record = StageRecord(
