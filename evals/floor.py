@@ -14,7 +14,7 @@ from langgraph.types import Command
 
 NODES = (
     "normalize", "load_context", "quant_report", "pre_screen", "analyst", "validator",
-    "veto_gate", "commander", "risk_guard", "approval_gate", "execute", "persist",
+    "veto_gate", "commander", "risk_guard", "rune", "approval_gate", "execute", "persist",
 )  # fmt: skip
 # The real graph's forks, each with the way the full path takes and the other destinations it may take.
 FORKS: dict[str, tuple[str | list[str], tuple[str, ...]]] = {
@@ -23,7 +23,8 @@ FORKS: dict[str, tuple[str | list[str], tuple[str, ...]]] = {
     "analyst": ("veto_gate", ("validator", "veto_gate")),
     "veto_gate": ("commander", ("commander", "persist")),
     "commander": ("risk_guard", ("risk_guard", "persist")),
-    "risk_guard": ("approval_gate", ("approval_gate", "persist")),
+    "risk_guard": ("rune", ("rune", "persist")),
+    "rune": ("approval_gate", ("approval_gate", "persist")),
     "approval_gate": ("execute", ("execute", "persist")),
 }
 EDGES = (

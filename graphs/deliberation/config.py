@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from agents.stage import StageBudget
 from graphs.deliberation.approval_policy import ApprovalPolicy
+from quant.market_integrity import IntegrityLimits
 from quant.posture import DEFAULT_POSTURES, Posture, PostureParams, VixThresholds
 from quant.risk_guard import RiskLimits
 
@@ -48,6 +49,74 @@ def _default_roles() -> dict[str, RoleConfig]:
     }
 
 
+class IntegrityConfig(BaseModel):
+    """RUNE's market-integrity check, run on the guarded order just before `execute` (`quant.market_integrity`):
+    an order that would complete a wash trade, a layering stack or a spoofing pattern with the account's recent
+    orders is blocked. Orders that only reduce exposure are never blocked by it.
+
+    What the defaults mean:
+    - Daily bars (the bundled data, paper trading): a session happens at a bar's time, so orders of different
+      days are 86 400 s apart and the 300 s wash window pairs only the orders decided at one close, or an order
+      still pending (a paper limit lives one bar). Spoofing counts cancels made within 60 s of placing: with
+      daily bars only an operator's or the kill switch's cancels are that quick (the broker's expiries and its
+      next-bar cleanup are not), so the pattern watches manual cancels. Layering counts the orders resting at
+      once: at most one bar's worth.
+    - Intraday (minute bars, ticks): a buy and a sell crossing within 5 minutes are a wash; three orders resting
+      more than 1 % off the market on one side are a stack; three quick cancels away from the market in the
+      last hour, then an order on the other side, are spoofing.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    wash_window_s: float = Field(
+        300.0,
+        gt=0,
+        description="A buy and a sell of one symbol in the market this close in time (seconds) whose "
+        "prices cross are a wash trade, whatever the bots",
+    )
+    layering_min_orders: int = Field(
+        3,
+        ge=2,
+        description="The order that would be the N-th open order on one side of a symbol resting away "
+        "from the market is layering",
+    )
+    away_pct: float = Field(
+        1.0,
+        gt=0,
+        description="An order resting more than this percent from the reference price, on its own "
+        "side of the market, is away from the market",
+    )
+    spoofing_min_orders: int = Field(
+        3,
+        ge=2,
+        description="This many quick cancels away from the market, then an order on the other side of "
+        "the symbol, are spoofing",
+    )
+    cancel_within_s: float = Field(
+        60.0,
+        gt=0,
+        description="An order cancelled within this many seconds of being placed counts as a quick "
+        "cancel (one never meant to trade)",
+    )
+    lookback_s: float = Field(3_600.0, gt=0, description="How far back (seconds) quick cancels count towards spoofing")
+
+    @model_validator(mode="after")
+    def _finite(self) -> IntegrityConfig:
+        self.limits  # noqa: B018 - validates: finite windows and percent
+        return self
+
+    @property
+    def limits(self) -> IntegrityLimits:
+        return IntegrityLimits(
+            wash_window_s=self.wash_window_s,
+            layering_min_orders=self.layering_min_orders,
+            away_pct=self.away_pct,
+            spoofing_min_orders=self.spoofing_min_orders,
+            cancel_within_s=self.cancel_within_s,
+            lookback_s=self.lookback_s,
+        )
+
+
 class DeliberationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,6 +136,8 @@ class DeliberationConfig(BaseModel):
     risk_limits: RiskLimits = Field(default_factory=RiskLimits)
     approvals: ApprovalPolicy = Field(
         default_factory=ApprovalPolicy, description="Which guarded orders wait for a person before execute"
+    integrity: IntegrityConfig = Field(
+        default_factory=IntegrityConfig, description="RUNE's market-integrity check before execute"
     )
 
     @field_validator("roles", mode="before")

@@ -2,15 +2,15 @@
 
     normalize -> load_context -> quant_report -> pre_screen
       -> analyst || validator          (parallel mode; sequential: analyst -> validator)
-      -> veto_gate -> commander -> risk_guard -> approval_gate -> execute -> persist
+      -> veto_gate -> commander -> risk_guard -> rune -> approval_gate -> execute -> persist
 
-Any step that settles the session early (invalid event, screened out, veto, hold, guard rejection)
+Any step that settles the session early (invalid event, screened out, veto, hold, guard rejection, RUNE's block)
 routes straight to `persist`, so every event ends with a decision record. Thread id = event id.
 `approval_gate` parks an order the approval policy says must wait for a person: the session ends there,
 "awaiting approval" (`graphs.deliberation.approval_gate`).
 
 Where the path forks, the node's update and its route leave together as a `Command` (the node's
-`destinations` draw the forks in Studio; `graphs.wiring`): six forks a session.
+`destinations` draw the forks in Studio; `graphs.wiring`): seven forks a session.
 """
 
 from __future__ import annotations
@@ -60,12 +60,13 @@ def build_deliberation_graph(
         "analyst": (after_analyst, ("validator", "veto_gate")),
         "veto_gate": (settled_or("commander"), ("commander", "persist")),
         "commander": (settled_or("risk_guard"), ("risk_guard", "persist")),
-        "risk_guard": (settled_or("approval_gate"), ("approval_gate", "persist")),
+        "risk_guard": (settled_or("rune"), ("rune", "persist")),
+        "rune": (settled_or("approval_gate"), ("approval_gate", "persist")),
         "approval_gate": (settled_or("execute"), ("execute", "persist")),
     }
     gate = ApprovalGate(nodes)
     for name in ("normalize", "load_context", "quant_report", "pre_screen", "analyst", "validator", "veto_gate",
-                 "commander", "risk_guard", "approval_gate", "execute", "persist"):  # fmt: skip
+                 "commander", "risk_guard", "rune", "approval_gate", "execute", "persist"):  # fmt: skip
         node = getattr(gate if name == "approval_gate" else nodes, name)
         if name == "normalize":
             node = input_checked(node)

@@ -21,6 +21,7 @@ from agents.stage import RoleResult
 from graphs.deliberation.config import DeliberationConfig
 from graphs.deliberation.context import RunKnobs
 from graphs.deliberation.facts import base_facts, commander_facts, external_texts, validator_facts
+from graphs.deliberation.integrity import check_guarded_order
 from graphs.deliberation.prescreen import pre_screen
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import DeliberationState, Settlement
@@ -248,7 +249,7 @@ class DeliberationNodes:
             update["settled"] = Settlement(Outcome.HOLD, f"commander holds: {order.rationale}")
         return update
 
-    # ---- risk_guard -> execute -> persist -------------------------------------------------
+    # ---- risk_guard -> rune -> execute -> persist -------------------------------------------
 
     async def risk_guard(self, state: DeliberationState) -> Update:
         await self.s.ordering.wait_turn(raw_event_id(state["event"]))
@@ -290,6 +291,11 @@ class DeliberationNodes:
             book=view,
             price_age_s=market.age_s if market is not None else float("inf"),
         )
+
+    async def rune(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
+        """RUNE's market-integrity check of the guarded order (`graphs.deliberation.integrity`), in the turn."""
+        await self.s.ordering.wait_turn(raw_event_id(state["event"]))
+        return await check_guarded_order(state, self.s, self.config(runtime).integrity)
 
     async def execute(self, state: DeliberationState) -> Update:
         context, guarded, event = state["context"], state["guard"].order, state["parsed"]

@@ -278,6 +278,11 @@ class DurableStore(Protocol):
         """Orders still pending, oldest first."""
         ...
 
+    async def orders_since(self, at: datetime) -> list[Order]:
+        """Orders placed or last changed (filled, expired, cancelled: `Order.updated_at`) at or after `at`,
+        whatever their status, oldest first (by creation, then order id)."""
+        ...
+
     async def save_fill(self, fill: Fill) -> None:
         """Insert; a repeated `fill_id` is ignored."""
         ...

@@ -58,6 +58,7 @@ from state.store.sql_approvals import SqlApprovals
 from state.store.sql_bots import SqlBots
 from state.store.sql_chains import SqlChains
 from state.store.sql_controls import SqlControls
+from state.store.sql_recent_orders import SqlRecentOrders
 from state.store.sql_rules import SqlRules
 from state.trading import TradingStatus
 
@@ -102,7 +103,7 @@ async def _upsert_value(db: SqlConnection, row: tuple[str, str, str]) -> None:
     )
 
 
-class SqlStore(SqlControls, SqlBots, SqlRules, SqlApprovals, SqlChains, ABC):
+class SqlStore(SqlControls, SqlBots, SqlRules, SqlApprovals, SqlChains, SqlRecentOrders, ABC):
     """The protocol's methods whose SQL is the same on every engine."""
 
     _byte_order = ""  # how to make ORDER BY symbol compare bytes (SQLite's default; PostgreSQL needs COLLATE "C")

@@ -107,7 +107,7 @@ async def _tables(pg: PsycopgExecutor) -> set[str]:
 
 
 async def test_the_migrations_create_every_table_and_run_once(pg: PsycopgExecutor) -> None:
-    assert await apply_migrations(pg, T0) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert await apply_migrations(pg, T0) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert await apply_migrations(pg, T0) == []
     assert await _tables(pg) == TABLES
     assert await pg.fetch_all("SELECT version, name FROM schema_migrations ORDER BY version") == [
@@ -119,6 +119,7 @@ async def test_the_migrations_create_every_table_and_run_once(pg: PsycopgExecuto
         (6, "rules"),
         (7, "correlation"),
         (8, "approvals"),
+        (9, "orders_recent"),
     ]
 
 
