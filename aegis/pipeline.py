@@ -41,7 +41,7 @@ from aegis.runtime.feed import MarketFeed
 from aegis.runtime.intake import event_json
 from aegis.runtime.monitor import RiskMonitor
 from aegis.runtime.posture_watch import PostureWatch
-from aegis.runtime.session import Decided, run_session
+from aegis.runtime.session import Decided, resume_session, run_session
 from aegis.runtime.tape import (
     TICK_NOT_AFTER,
     LineOutcome,
@@ -203,6 +203,7 @@ class Pipeline:
     def _approval_desk(self) -> ApprovalDesk:
         desk = ApprovalDesk(self._stack.approvals, self.services.clock)
         desk.resolve(ApprovalKind.ORDER, self._resolve_order)
+        desk.resolve(ApprovalKind.WORKFLOW, self._resolve_workflow)
         return desk
 
     async def _resolve_order(self, approval: Approval) -> dict[str, Any] | None:
@@ -211,6 +212,25 @@ class Pipeline:
         if approval.status is not ApprovalStatus.APPROVED:
             return None
         return await execute_approved(self.services, approval)
+
+    async def _resolve_workflow(self, approval: Approval) -> dict[str, Any] | None:
+        """A decided workflow approval continues its thread from the interrupt (approved: GitCode runs the plan;
+        rejected or expired: nothing runs); the request's decision is its result. Idempotent: a thread that
+        went on already (the result was lost to a crash) gives its recorded decision."""
+        settings, answer = self.settings, {"decided": str(approval.status)}
+        try:
+            decided = await resume_session(
+                self.router.graphs[WORKFLOW], answer, approval.subject_id, knobs=RunKnobs(),
+                store=self.services.store, clock=self.services.clock, timeout_s=settings.session_timeout_s,
+                incremental_save_s=settings.incremental_save_s, durability=settings.checkpoint_durability,
+            )  # fmt: skip
+        except LookupError:
+            recorded = await self.services.store.get_decision(approval.subject_id)
+            if recorded is None:
+                raise
+            return {"outcome": str(recorded.outcome), "reason": recorded.reason}
+        await self._decided(decided.decision)
+        return {"outcome": str(decided.decision.outcome), "reason": decided.decision.reason}
 
     @property
     def approval_control(self) -> ApprovalControl:
@@ -226,15 +246,15 @@ class Pipeline:
         """Approvals (pending, approved, rejected, expired; or all), newest first; expired ones first expire."""
         return await self._approval_desk.approvals(status)
 
-    async def approve(self, approval_id: str, *, by: str, role: Access, reason: str) -> Approval:
+    async def approve(self, approval_id: str, *, by: str, role: Access | str, reason: str) -> Approval:
         """Approve and run what was approved (an order: guarded and executed again against the account of this
         moment); the approval with its result. `AccessDeniedError` for a role that may not,
         `ApprovalDecidedError` for one decided already, `UnknownApprovalError` for an unknown id."""
-        return await self._approval_desk.approve(approval_id, by=by, role=role, reason=reason)
+        return await self._approval_desk.approve(approval_id, by=by, role=Access(role), reason=reason)
 
-    async def reject(self, approval_id: str, *, by: str, role: Access, reason: str) -> Approval:
+    async def reject(self, approval_id: str, *, by: str, role: Access | str, reason: str) -> Approval:
         """Reject: recorded and audited, nothing runs."""
-        return await self._approval_desk.reject(approval_id, by=by, role=role, reason=reason)
+        return await self._approval_desk.reject(approval_id, by=by, role=Access(role), reason=reason)
 
     async def expire_approvals(self) -> list[Approval]:
         """Expire (reject, record, alert) the pending approvals whose time ran out on the pipeline's clock."""

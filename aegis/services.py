@@ -9,6 +9,7 @@ every hot write is mirrored to PostgreSQL so sessions can fall back to it when R
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from langgraph.types import Checkpointer
 from aegis.runtime.alerting import Alerting
 from aegis.runtime.monitor import RiskMonitor
 from aegis.runtime.posture_watch import PostureWatch
+from aegis.runtime.workflow_setup import Vocabulary, integrity_scan
+from aegis.runtime.workflow_tools import build_tool_registry
 from aegis.settings import Settings
 from agents.llm.client import LLMClient
 from agents.llm.factory import build_clients
@@ -29,6 +32,7 @@ from graphs.deliberation.services import Services
 from graphs.deliberation.state import checkpoint_types
 from graphs.operations import OpsServices
 from graphs.router import Router, build_router
+from graphs.workflow.services import WorkflowServices
 from state.checkpoints import (
     close_checkpointer,
     close_postgres_checkpointer,
@@ -99,6 +103,21 @@ async def _hot_store(settings: Settings, clock: Clock, closers: list[Closer]) ->
 async def _checkpointer(settings: Settings, closers: list[Closer]) -> Checkpointer:
     if not settings.checkpoints:
         return None
+    return await _open_checkpointer(settings, closers)
+
+
+async def _workflow_checkpointer(
+    settings: Settings, shared: Checkpointer, closers: list[Closer], served: bool
+) -> Checkpointer:
+    """Approvals wait at the workflow's interrupt, so its threads are always kept durably: in the flows'
+    checkpointer when they have one, else in one of its own (the same file or database); not under a LangGraph
+    server, which brings its own."""
+    if shared is not None or served:
+        return shared
+    return await _open_checkpointer(settings, closers)
+
+
+async def _open_checkpointer(settings: Settings, closers: list[Closer]) -> Checkpointer:
     if settings.postgres_url:
         postgres = await open_postgres_checkpointer(settings.postgres_url, checkpoint_types())
         closers.append(lambda: close_postgres_checkpointer(postgres))
@@ -109,8 +128,13 @@ async def _checkpointer(settings: Settings, closers: list[Closer]) -> Checkpoint
 
 
 async def open_stack(
-    settings: Settings, *, clock: Clock | None = None, extra_providers: Mapping[str, LLMClient] | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    extra_providers: Mapping[str, LLMClient] | None = None,
+    served: bool = False,
 ) -> Stack:
+    """The running system. `served`: a LangGraph server (Studio) brings the checkpointer of every graph."""
     clock = clock or WallClock()
     await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
     closers: list[Closer] = []
@@ -182,7 +206,17 @@ async def open_stack(
             posture,
             PostureWatch(posture, hot, clock, settings.posture, settings.deliberation.vix_thresholds),
         )
-        router = build_router(services, ops, await _checkpointer(settings, closers))
+        checkpointer = await _checkpointer(settings, closers)
+        registry, analysis = build_tool_registry(settings, store, broker, bots, trading, posture)
+        ops = dataclasses.replace(ops, workflow=WorkflowServices(
+            registry=registry,
+            approvals=approvals,
+            config=settings.workflow,
+            vocabulary=Vocabulary(store, analysis),
+            integrity=integrity_scan(store, clock, settings.deliberation),
+            checkpointer=await _workflow_checkpointer(settings, checkpointer, closers, served),
+        ))  # fmt: skip
+        router = build_router(services, ops, checkpointer)
     except BaseException:
         for close in reversed(closers):
             await close()

@@ -38,7 +38,7 @@ async def _stack_on_bundled_market() -> AsyncIterator[Stack]:
     panel, settings = await asyncio.to_thread(_prepare)
     last = len(panel.dates) - 1
     clock = SimulatedClock(bar_time(panel.dates[last]))
-    stack = await open_stack(settings, clock=clock)
+    stack = await open_stack(settings, clock=clock, served=True)  # the server brings the checkpointer
     window = settings.hot_window_bars
     try:
         for symbol in panel.symbols:

@@ -44,6 +44,7 @@ class Approval(BaseModel):
     expires_at: AwareDatetime | None = None
     status: ApprovalStatus = ApprovalStatus.PENDING
     decided_by: str | None = None
+    decided_role: Access | None = None  # the role the decider held (None: expired, or decided before it was kept)
     decided_at: AwareDatetime | None = None
     reason: str | None = None  # the approver's reason, or why it expired
     result: dict[str, Any] | None = None  # what running it did (the order placed, the workflow's outcome)

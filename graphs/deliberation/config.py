@@ -136,6 +136,7 @@ class DeliberationConfig(BaseModel):
     risk_limits: RiskLimits = Field(default_factory=RiskLimits)
     approvals: ApprovalPolicy = Field(
         default_factory=ApprovalPolicy, description="Which guarded orders wait for a person before execute"
+    )
     integrity: IntegrityConfig = Field(
         default_factory=IntegrityConfig, description="RUNE's market-integrity check before execute"
     )

@@ -160,17 +160,19 @@ class DeliberationState(TypedDict, total=False):
 
 
 def checkpoint_types() -> list[type]:
-    """Every project class that can appear in this graph's state: the checkpointer's allowlist."""
+    """Every project class that can appear in the flows' state (the workflow's too): the checkpointer's allowlist."""
+    import importlib
     import inspect
-    import sys
 
     modules = (
         "state.events", "state.context", "state.decisions", "state.orders", "state.trading", "state.bots",
         "quant.posture", "quant.report", "quant.risk_guard", "agents.analyst", "agents.validator", "agents.commander",
         __name__,
+        # the operator workflow's state (`graphs.workflow.state`): its roles' outputs and its access roles
+        "state.access", "state.approvals", "agents.sena", "agents.lubit", "agents.rune", "graphs.workflow.state",
     )  # fmt: skip
     found: list[type] = []
     for name in modules:
-        module = sys.modules[name]
+        module = importlib.import_module(name)
         found.extend(c for _, c in inspect.getmembers(module, inspect.isclass) if c.__module__ == name)
     return found

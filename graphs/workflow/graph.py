@@ -44,11 +44,14 @@ def build_workflow_graph(services: Services, ops: OpsServices, checkpointer: Che
             return "persist"
         return "approval" if state["lubit"].verdict == "approve" else "sena"
 
+    # A routed node's wrapper is typed with the deliberation's state: each is given the workflow's state whole.
     graph.add_node("normalize", routed(input_checked(nodes.normalize), after_normalize),
-                   destinations=("sena", "persist"))  # fmt: skip
+                   destinations=("sena", "persist"), input_schema=WorkflowState)  # fmt: skip
     graph.add_node("sena", nodes.sena)
-    graph.add_node("lubit", routed(nodes.lubit, after_lubit), destinations=("sena", "approval", "persist"))
-    graph.add_node("approval", routed(nodes.approval, settled_or("gitcode")), destinations=("gitcode", "persist"))
+    graph.add_node("lubit", routed(nodes.lubit, after_lubit), destinations=("sena", "approval", "persist"),
+                   input_schema=WorkflowState)  # fmt: skip
+    graph.add_node("approval", routed(nodes.approval, settled_or("gitcode")), destinations=("gitcode", "persist"),
+                   input_schema=WorkflowState)  # fmt: skip
     graph.add_node("gitcode", nodes.gitcode)
     graph.add_node("rune", nodes.rune)
     graph.add_node("persist", nodes.persist)

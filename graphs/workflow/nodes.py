@@ -30,7 +30,7 @@ from graphs.workflow.services import WorkflowServices
 from graphs.workflow.state import ApprovalGiven, StepResult, WorkflowState
 from prompts.loader import ExternalText
 from state.access import Access
-from state.approvals import Approval, ApprovalKind, approval_id
+from state.approvals import Approval, ApprovalKind, ApprovalStatus, approval_id
 from state.decisions import Outcome, StageRecord, StageStatus
 from state.events import EventType, OperatorRequestEvent
 from state.orders import Order
@@ -140,11 +140,32 @@ class WorkflowNodes:
         waiting: WorkflowState = {**state, "findings": workflow_findings(state), "settled": settled}
         answer = interrupt({"approval": opened.model_dump(mode="json"),
                             "decision": self.common.record_of(waiting).model_dump(mode="json")})  # fmt: skip
-        given = ApprovalGiven.model_validate(answer)
+        given = await self._decision(opened.approval_id, answer)
         if not given.approved:
-            why = f"not approved by {given.by} ({given.role}): {given.reason}"
+            why = f"not approved: {given.by} ({given.role}): {given.reason}"
             return {"approval": given, "settled": Settlement(Outcome.BLOCKED, why)}
         return {"approval": given}
+
+    async def _decision(self, approval_id: str, answer: Any) -> ApprovalGiven:
+        """The approval's decision, as recorded: a person decided through the approvals desk (the CLI, the API),
+        which then resumed this thread; or the answer came straight to the interrupt (Studio), and is recorded
+        here, the approver's role checked like any other (`AccessDeniedError` stops the run: nothing runs)."""
+        held = await self.w.approvals.get(approval_id)
+        if held.pending:
+            if not isinstance(answer, dict):
+                raise ValueError(
+                    'resume the approval with {"approved": bool, "by": name, "role": role, "reason": text}'
+                )
+            given = ApprovalGiven.model_validate({**answer, "at": self.s.clock.now()})
+            held = await self.w.approvals.decide(approval_id, approved=given.approved, by=given.by, role=given.role,
+                                                 reason=given.reason)  # fmt: skip
+        return ApprovalGiven(
+            approved=held.status is ApprovalStatus.APPROVED,
+            by=held.decided_by or "nobody (expired)",
+            role=held.decided_role or held.needs,
+            reason=held.reason or str(held.status),
+            at=held.decided_at or self.s.clock.now(),
+        )
 
     # ---- GitCode -> RUNE -> persist ----------------------------------------------------------
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from graphs.workflow.config import WorkflowConfig
+from state.access import Access
 from state.approvals import Approval
 from state.orders import Order
 from tools.registry.spec import ToolRegistry
@@ -18,6 +19,10 @@ class ApprovalDesk(Protocol):
     """Where approvals wait for a person (`tools.ops.approvals.ApprovalControl`)."""
 
     async def open(self, approval: Approval) -> Approval: ...
+
+    async def get(self, approval_id: str) -> Approval: ...
+
+    async def decide(self, approval_id: str, *, approved: bool, by: str, role: Access, reason: str) -> Approval: ...
 
 
 # The names Sena may use: {"symbols": [...], "strategies": [...], "eval_sets": [...]} (bots come from the store).

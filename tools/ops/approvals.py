@@ -120,7 +120,9 @@ class ApprovalControl:
         if not approval.pending:
             raise ApprovalDecidedError(f"approval {approval_id} was already {decided_as(approval)}")
         status = ApprovalStatus.APPROVED if approved else ApprovalStatus.REJECTED
-        decided = approval.model_copy(update={"status": status, "decided_by": by, "decided_at": now, "reason": reason})
+        decided = approval.model_copy(
+            update={"status": status, "decided_by": by, "decided_role": role, "decided_at": now, "reason": reason}
+        )
         audit = AuditEntry(by, f"approval_{status}", {"approval_id": approval_id, "role": str(role), "reason": reason})
         try:
             await self._store.close_approval(decided, audit)
