@@ -29,7 +29,7 @@ from graphs.workflow.review import review_run
 from graphs.workflow.services import WorkflowServices
 from graphs.workflow.state import ApprovalGiven, StepResult, WorkflowState
 from prompts.loader import ExternalText
-from state.access import Access
+from state.access import Access, AccessDeniedError
 from state.approvals import Approval, ApprovalKind, ApprovalStatus, approval_id
 from state.decisions import Outcome, StageRecord, StageStatus
 from state.events import EventType, OperatorRequestEvent
@@ -81,7 +81,7 @@ class WorkflowNodes:
         return {"plan": result.output or sena.FAIL_CLOSED, "stages": [result.record], **_failed(result)}
 
     async def lubit(self, state: WorkflowState) -> Update:
-        plan, role, rounds = state["plan"], state["role"], state.get("rounds", 0)
+        plan, role, rounds = state["plan"], Access(state["role"]), state.get("rounds", 0)
         checks = await check_plan(plan, self.w.registry, role)
         steps = [
             {**step.model_dump(mode="json"), "mutates": step.tool in self.w.registry
@@ -98,7 +98,7 @@ class WorkflowNodes:
         result = await self._ask("lubit", lubit.judge, facts, state)
         ruled = lubit.LubitVerdict(
             verdict=checks.verdict,
-            reasons=[p.message for p in checks.problems][:12] or ["the deterministic checks pass"],
+            reasons=[_shortened(p.message) for p in checks.problems][:12] or ["the deterministic checks pass"],
         )
         verdict = lubit.stricter(ruled, result.output or lubit.FAIL_CLOSED)
         update: Update = {"checks": checks, "lubit": verdict, "stages": [result.record], **_failed(result)}
@@ -138,9 +138,15 @@ class WorkflowNodes:
         opened = await self.w.approvals.open(record)  # idempotent: a resumed node finds the one it opened
         settled = Settlement(Outcome.AWAITING_APPROVAL, _awaiting(opened))
         waiting: WorkflowState = {**state, "findings": workflow_findings(state), "settled": settled}
-        answer = interrupt({"approval": opened.model_dump(mode="json"),
-                            "decision": self.common.record_of(waiting).model_dump(mode="json")})  # fmt: skip
-        given = await self._decision(opened.approval_id, answer)
+        asked = {"approval": opened.model_dump(mode="json"),
+                 "decision": self.common.record_of(waiting).model_dump(mode="json")}  # fmt: skip
+        answer = interrupt(asked)
+        while True:  # an answer from a role that may not decide is refused, and the plan waits again
+            try:
+                given = await self._decision(opened.approval_id, answer)
+                break
+            except (AccessDeniedError, ValueError) as refused:  # pydantic's ValidationError is a ValueError
+                answer = interrupt({**asked, "refused": f"{type(refused).__name__}: {refused}"})
         if not given.approved:
             why = f"not approved: {given.by} ({given.role}): {given.reason}"
             return {"approval": given, "settled": Settlement(Outcome.BLOCKED, why)}
@@ -173,7 +179,7 @@ class WorkflowNodes:
         execution = Execution(self.w.registry, self.s.clock, self.w.config.step_attempts, self.w.config.retry_backoff_s)
         given = state.get("approval")
         approved = given is not None and given.approved
-        caller = Caller(state["requester"], state["role"], state["parsed"].id, given.by if given else None)
+        caller = Caller(state["requester"], Access(state["role"]), state["parsed"].id, given.by if given else None)
         results = await run_plan(
             state["plan"], execution, caller, approved=approved, priorities=state["lubit"].priorities
         )
@@ -188,12 +194,14 @@ class WorkflowNodes:
             facts = {"request_id": state["parsed"].id, "plan": state["plan"].model_dump(mode="json"),
                      "approval": state["approval"].model_dump(mode="json") if "approval" in state else None,
                      "results": {k: v.model_dump(mode="json") for k, v in results.items()},
-                     "checks": review_run(results, state["checks"], state["role"], state.get("approval"),
+                     "checks": review_run(results, state["checks"], Access(state["role"]), state.get("approval"),
                                           findings).model_dump(mode="json")["checks"]}  # fmt: skip
             asked = await self._ask("rune", rune.opine, facts, state)
             opinion, stages = asked.output, [asked.record]
             failed = asked.record.reason if asked.failed else None
-        review = review_run(results, state["checks"], state["role"], state.get("approval"), findings, opinion, failed)
+        review = review_run(
+            results, state["checks"], Access(state["role"]), state.get("approval"), findings, opinion, failed
+        )
         return {"review": review, "stages": stages, "settled": _settlement(results, review)}
 
     async def persist(self, state: WorkflowState, runtime: Runtime[RunKnobs]) -> Update:
@@ -222,6 +230,10 @@ class WorkflowNodes:
         if result.record.usage is not None:
             await self.s.ledger.charge(event_id, result.record.usage)
         return result
+
+
+def _shortened(text: str, most: int = 500) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."
 
 
 def _failed(result: RoleResult[Any]) -> Update:

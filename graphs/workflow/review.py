@@ -63,9 +63,9 @@ def _transparency(results: Iterable[StepResult]) -> RuneCheck:
 def _authority(
     ran: Sequence[StepResult], checks: PlanChecks, role: Access, approval: ApprovalGiven | None
 ) -> RuneCheck:
-    beyond = [r.step for r in ran if not role.allows(checks.step_access.get(r.step, Access.ADMIN))]
+    beyond = [r.step for r in ran if not role.allows(Access(checks.step_access.get(r.step, Access.ADMIN)))]
     changes = [r for r in ran if r.mutates]
-    if changes and approval is not None and not approval.role.allows(checks.approver_role):
+    if changes and approval is not None and not Access(approval.role).allows(Access(checks.approver_role)):
         beyond.extend(r.step for r in changes)
     if beyond:
         return RuneCheck(name="authority", passed=False,
