@@ -67,6 +67,7 @@ from state.hot import HotStoreUnavailableError
 from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
 from tools.ops.bots import BotControl
+from tools.ops.limits import LimitControl
 from tools.ops.posture import PostureControl
 from tools.ops.rules import RuleControl
 from tools.ops.trading import HaltReport, TradingControl
@@ -218,6 +219,12 @@ class Pipeline:
         """The posture control: the posture in force, an operator's override (either direction, with a
         reason and an optional end), clearing it, the history of changes (recorded, audited, alerted)."""
         return self._stack.posture
+
+    @property
+    def limits(self) -> LimitControl:
+        """The risk-limit control: the limits in force, an operator's change (tightening needs trade,
+        loosening admin), a reset to the setting, the history of changes (recorded, audited, mirrored)."""
+        return self._stack.limits
 
     @property
     def monitor(self) -> RiskMonitor:

@@ -18,6 +18,7 @@ from aegis.cli import (
     drill,
     eval,
     feed,
+    limits,
     migrate,
     portfolio,
     posture,
@@ -66,6 +67,7 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(bots.app, name="bots")
 app.add_typer(rules.app, name="rules")
 app.add_typer(posture.app, name="posture")
+app.add_typer(limits.app, name="limits")
 
 
 def main() -> None:

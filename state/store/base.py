@@ -30,6 +30,7 @@ from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import Bar, FieldError
 from state.orders import Fill, Order, Position
+from state.risk_limits import LimitChange
 from state.rules import Rule
 from state.trading import TradingStatus
 
@@ -402,6 +403,16 @@ class DurableStore(Protocol):
     async def save_rule(self, rule: Rule, audit: AuditEntry, at: datetime) -> None:
         """Write `rule` as the next version of the one stored (version 1: a new rule) with `audit`, in one
         transaction; `StoreConflictError`, writing nothing, when it is not the next version."""
+        ...
+
+    # ---- risk limits -------------------------------------------------------------------------------
+    async def risk_limit_changes(self, name: str | None = None) -> list[LimitChange]:
+        """The operator's changes of the risk limits (of `name` only, when given), oldest first."""
+        ...
+
+    async def save_risk_limit_change(self, change: LimitChange, audit: AuditEntry) -> None:
+        """Append `change` with `audit`, in one transaction; `StoreConflictError`, writing nothing, when it
+        is not the next version of its limit."""
         ...
 
     async def save_alert(self, alert: Alert) -> tuple[Alert, bool]:

@@ -57,6 +57,7 @@ from state.store.rows import (
 from state.store.sql_bots import SqlBots
 from state.store.sql_chains import SqlChains
 from state.store.sql_controls import SqlControls
+from state.store.sql_limits import SqlLimits
 from state.store.sql_rules import SqlRules
 from state.trading import TradingStatus
 
@@ -101,7 +102,7 @@ async def _upsert_value(db: SqlConnection, row: tuple[str, str, str]) -> None:
     )
 
 
-class SqlStore(SqlControls, SqlBots, SqlRules, SqlChains, ABC):
+class SqlStore(SqlControls, SqlBots, SqlRules, SqlLimits, SqlChains, ABC):
     """The protocol's methods whose SQL is the same on every engine."""
 
     _byte_order = ""  # how to make ORDER BY symbol compare bytes (SQLite's default; PostgreSQL needs COLLATE "C")
