@@ -57,6 +57,7 @@ async def test_open_switches_to_wal_and_records_the_applied_migration(store: Sql
         (5, "bots"),
         (6, "rules"),
         (7, "correlation"),
+        (10, "risk_limits"),
     ]
 
 
@@ -107,7 +108,7 @@ class _AiosqliteExecutor:
 async def test_the_runner_applies_each_version_once(tmp_path: Path) -> None:
     async with aiosqlite.connect(tmp_path / "m.db", isolation_level=None) as conn:
         db = _AiosqliteExecutor(conn)
-        assert await apply_migrations(db, T0) == [1, 2, 3, 4, 5, 6, 7]
+        assert await apply_migrations(db, T0) == [1, 2, 3, 4, 5, 6, 7, 10]
         assert await apply_migrations(db, T0) == []
         assert await db.fetch_all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version") == [
             (1, "init", T0.isoformat()),
@@ -117,6 +118,7 @@ async def test_the_runner_applies_each_version_once(tmp_path: Path) -> None:
             (5, "bots", T0.isoformat()),
             (6, "rules", T0.isoformat()),
             (7, "correlation", T0.isoformat()),
+            (10, "risk_limits", T0.isoformat()),
         ]
 
 
@@ -130,7 +132,7 @@ async def test_a_failing_migration_is_rolled_back_whole(tmp_path: Path) -> None:
         tables = await db.fetch_all("SELECT name FROM sqlite_master WHERE name = 'half_done'")
         versions = await db.fetch_all("SELECT version FROM schema_migrations ORDER BY version")
     assert tables == []
-    assert versions == [(1,), (2,), (3,), (4,), (5,), (6,), (7,)]
+    assert versions == [(1,), (2,), (3,), (4,), (5,), (6,), (7,), (10,)]
 
 
 def test_split_statements_drops_comments_and_blank_statements() -> None:
