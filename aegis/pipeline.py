@@ -286,6 +286,7 @@ class Pipeline:
                 settings.deliberation.vix_thresholds,
                 market,
             ),
+            limits=self.limits,
         )
 
     async def halt(self, *, reason: str, actor: str = "operator", scope: str = ACCOUNT_SCOPE) -> HaltReport:

@@ -4,6 +4,7 @@ writing nothing; the change reaches a pipeline opened afterwards on the same rec
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,9 @@ from typer.testing import CliRunner
 from aegis import Pipeline, Settings
 from aegis.cli import app
 from quant.risk_guard import RiskLimits
+from state.clock import SimulatedClock
+
+T0 = datetime(2016, 3, 1, 21, 0, tzinfo=UTC)
 
 
 def _aegis(tmp_path: Path, *args: str) -> tuple[int, str]:
@@ -94,3 +98,20 @@ def test_bad_input_is_one_line_and_exit_2(records: Path, args: list[str], messag
     assert message in output and len(output.strip().splitlines()) == 1 and "Traceback" not in output
     limits, _, audit = asyncio.run(_in_records(records / "records"))
     assert limits == RiskLimits() and audit == []  # nothing written
+
+
+async def test_a_running_embedded_pipeline_takes_a_cli_change_at_its_feed_next_step(records: Path) -> None:
+    """The embedded hot store lives in the running process: the CLI (another process) cannot write it, so the
+    running feed rebuilds the sessions' copy from the durable changes as its time moves."""
+    clock = SimulatedClock(T0)
+    settings = Settings(data_dir=records / "records", checkpoints=False)
+    async with await Pipeline.open(settings, clock=clock) as running:
+        feed = running.market_feed(detect=False)
+        await feed.advance(T0)
+        code, said = await asyncio.to_thread(
+            _aegis, records, "limits", "set", "price_band_pct", "4", "--reason", "tight band", "--actor", "ana"
+        )
+        assert code == 0, said
+        assert (await running.services.loader.load(None)).risk_limits == RiskLimits()  # not yet: its own copy
+        await feed.advance(T0 + timedelta(minutes=1))
+        assert (await running.services.loader.load(None)).risk_limits == RiskLimits(price_band_pct=4.0)

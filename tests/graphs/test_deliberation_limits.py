@@ -4,12 +4,17 @@ after the limit is reset; the decision record's context shows the limits the ses
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from aegis import Pipeline, Settings
 from agents.llm.scripted import ScriptedClient
+from graphs.deliberation.config import DeliberationConfig
 from state.access import Access
-from state.context_loader import DAY_START_EQUITY_KEY
+from state.clock import SimulatedClock
+from state.context_loader import DAY_START_EQUITY_KEY, VIX_KEY
 from state.decisions import Outcome
 from state.events import Bar
-from tests.conftest import PipelineFactory, signal
+from tests.conftest import SESSION_DAY, SYMBOL, PipelineFactory, bundled_bars, signal
 from tests.graphs.test_deliberation import APPROVE, LONG, buy
 
 LOSS_PCT = 2.5  # the day's loss when the sessions run: under the settings' 3 %, over the tightened 2 %
@@ -60,3 +65,38 @@ async def test_a_tightened_concentration_limit_clips_the_entry_to_it(
     assert small.outcome is Outcome.ORDERED and small.order is not None, small.reason
     assert small.order.request.quantity * session_bar.close <= 0.01 * pipeline.settings.starting_cash
     assert "limits.concentration" in {c.rule for c in small.guard_changes}
+
+
+async def test_with_redis_a_worker_sees_a_change_made_by_another_process_at_its_next_session(
+    postgres_url: str, redis_namespace: tuple[str, str], tmp_path: Path, session_bar: Bar
+) -> None:
+    """Production stores: the CLI's process writes PostgreSQL and Redis; the worker's next session reads it,
+    with nothing to wait for."""
+    redis_url, prefix = redis_namespace
+    roles = {
+        role: {**config.model_dump(), "provider": "scripted"} for role, config in DeliberationConfig().roles.items()
+    }
+    settings = Settings(
+        data_dir=tmp_path / "worker",
+        deliberation=DeliberationConfig.model_validate({"roles": roles}),
+        postgres_url=postgres_url,
+        redis_url=redis_url,
+        redis_prefix=prefix,
+    )
+    clock = SimulatedClock(session_bar.time)
+    client = buying(session_bar, 2)
+    async with await Pipeline.open(settings, clock=clock, providers={"scripted": client}) as worker:
+        for bar in bundled_bars()[SESSION_DAY - 119 : SESSION_DAY + 1]:
+            await worker.services.hot.push_bar(SYMBOL, bar)
+        await worker.services.hot.set_value(VIX_KEY, 14.0)
+        equity = settings.starting_cash
+        await worker.services.hot.set_value(DAY_START_EQUITY_KEY, equity / (1 - LOSS_PCT / 100.0))
+        allowed = await worker.submit(signal("e-before", session_bar))
+        assert allowed.outcome is Outcome.ORDERED, allowed.reason
+
+        cli_settings = settings.model_copy(update={"data_dir": tmp_path / "cli"})
+        async with await Pipeline.open(cli_settings, clock=clock) as cli:
+            await cli.limits.set("daily_loss_limit_pct", 2.0, actor="ana", reason="rough week", role=Access.TRADE)
+
+        blocked = await worker.submit(signal("e-after", session_bar))
+        assert blocked.outcome is Outcome.BLOCKED and "limit of 2 %" in blocked.reason, blocked.reason

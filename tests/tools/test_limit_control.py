@@ -233,3 +233,19 @@ def test_every_adjustable_limit_is_looser_when_higher(name: str) -> None:
 def test_loosens_refuses_a_limit_an_operator_may_not_change() -> None:
     with pytest.raises(UnknownLimitError, match="unknown risk limit 'limit_share_window'"):
         loosens("limit_share_window", 20, 10)
+
+
+async def test_sync_rebuilds_a_copy_another_process_left_stale(engine: Engine) -> None:
+    clock = SimulatedClock(T0)
+    async with engine.make() as worker_store, engine.make() as cli_store:
+        embedded = TieredHot(InMemoryHotStore(clock), clock)  # an in-process hot store, no durable mirror
+        worker = LimitControl(worker_store, embedded, clock, SETTINGS)
+        await worker.publish()
+        cli, _ = control_on(cli_store, clock)
+        await cli.set("max_concentration_pct", 12.0, actor="ana", reason="spread it", role=TRADE)
+
+        stale = LimitOverrides.model_validate(await embedded.get_value(LIMITS_KEY)).applied(SETTINGS)
+        assert stale == SETTINGS  # the worker's sessions still read the copy it published at start
+        assert await worker.sync() is True
+        assert await hot_limits(embedded) == RiskLimits(max_concentration_pct=12.0)
+        assert await worker.sync() is False  # in step: nothing rewritten

@@ -15,7 +15,7 @@ Decisions that must not be silently changed:
 - Setting the value already in force (or resetting a limit nobody overrode) writes nothing: a retried
   step or a double click is harmless. The role is still checked.
 - The durable changes are the truth; the hot copy is rebuilt from them (`publish`) at start and after
-  every write.
+  every write, and (`sync`) as the market feed's time moves when it differs.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from quant.risk_guard import RiskLimits
 from state.access import Access, require
 from state.clock import Clock
 from state.context_loader import LIMITS_KEY
+from state.hot import HotStoreUnavailableError
 from state.risk_limits import LimitChange, LimitOverrides
 from state.store.base import AuditEntry, DurableStore
 from state.tiered_hot import TieredHot
@@ -124,6 +125,23 @@ class LimitControl:
         overrides = await self.overrides()
         await self._hot.set_value(LIMITS_KEY, overrides.model_dump(mode="json"))
         return overrides
+
+    async def sync(self) -> bool:
+        """Rebuild the hot copy when it is missing (a restarted Redis) or differs from the durable changes
+        (another process, the CLI, changed them while this one keeps an in-process hot store); True when it
+        was rewritten. The market feed calls it as time moves. The hot store itself is read, not the durable
+        fallback the sessions get meanwhile."""
+        wanted = (await self.overrides()).model_dump(mode="json")
+        try:
+            held = await self._hot.hot.get_value(LIMITS_KEY)
+        except HotStoreUnavailableError:  # sessions read the durable copy meanwhile; try again next step
+            log.warning("risk limits: hot store unreadable; its copy is rebuilt on a later step")
+            return False
+        if held == wanted:
+            return False
+        await self._hot.set_value(LIMITS_KEY, wanted)
+        log.info("risk limits: hot copy rebuilt from the durable changes")
+        return True
 
     # ---- writes ----------------------------------------------------------------------------------------
 
