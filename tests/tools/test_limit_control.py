@@ -221,6 +221,16 @@ async def test_two_writers_of_one_limit_version_cannot_both_win(store: Store) ->
     assert len(await limit_audit(store)) == 1  # the refused change's audit entry was not written either
 
 
+async def test_the_role_a_change_needs_is_judged_against_the_limits_in_force(store: Store) -> None:
+    control, _ = control_on(store)
+    assert await control.required_role("daily_loss_limit_pct", 2.0) is TRADE
+    assert await control.required_role("daily_loss_limit_pct", 3.5) is ADMIN
+    assert await control.required_role("daily_loss_limit_pct", None) is TRADE  # the setting: no change
+    await control.set("daily_loss_limit_pct", 2.0, actor="ana", reason="tighten", role=TRADE)
+    assert await control.required_role("daily_loss_limit_pct", 2.5) is ADMIN  # under the setting, above 2 %
+    assert await control.required_role("daily_loss_limit_pct", None) is ADMIN  # back to 3 % loosens
+
+
 # ---- the pure helpers ----------------------------------------------------------------------------------
 
 

@@ -118,6 +118,13 @@ class LimitControl:
         changes = await self._store.risk_limit_changes(name)
         return changes if last is None else changes[-last:] if last > 0 else []
 
+    async def required_role(self, name: str, value: float | None) -> Access:
+        """The role changing `name` to `value` (None: a reset to the setting) needs against the limits in force
+        now: what the workflow's gatekeeper and its approvals check before the change is made."""
+        check_name(name)
+        before = getattr(await self.current(), name)
+        return needed_role(name, before, getattr(self._defaults, name) if value is None else value)
+
     # ---- the hot copy ----------------------------------------------------------------------------------
 
     async def publish(self) -> LimitOverrides:
