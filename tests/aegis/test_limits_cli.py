@@ -13,7 +13,9 @@ from typer.testing import CliRunner
 
 from aegis import Pipeline, Settings
 from aegis.cli import app
+from aegis.ops_status import status
 from quant.risk_guard import RiskLimits
+from state.access import Access
 from state.clock import SimulatedClock
 
 T0 = datetime(2016, 3, 1, 21, 0, tzinfo=UTC)
@@ -115,3 +117,12 @@ async def test_a_running_embedded_pipeline_takes_a_cli_change_at_its_feed_next_s
         assert (await running.services.loader.load(None)).risk_limits == RiskLimits()  # not yet: its own copy
         await feed.advance(T0 + timedelta(minutes=1))
         assert (await running.services.loader.load(None)).risk_limits == RiskLimits(price_band_pct=4.0)
+
+
+async def test_the_status_measures_the_book_against_the_limits_in_force(records: Path) -> None:
+    async with await Pipeline.open(Settings(data_dir=records / "records", checkpoints=False)) as pipeline:
+        await pipeline.limits.set("max_gross_exposure_pct", 50.0, actor="ana", reason="half", role=Access.TRADE)
+        await pipeline.limits.set("daily_loss_limit_pct", 1.5, actor="ana", reason="rough week", role=Access.TRADE)
+        shown = {use.name: use.limit for use in (await status(pipeline)).limits}
+    assert shown["gross exposure, filled + pending"] == 50.0 and shown["daily loss"] == 1.5
+    assert shown["largest symbol, filled + pending"] == 20.0  # the setting: not overridden
