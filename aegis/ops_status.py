@@ -36,8 +36,9 @@ class Status:
 
 
 async def status(pipeline: Pipeline) -> Status:
-    store, limits = pipeline.services.store, pipeline.services.config.risk_limits
+    store = pipeline.services.store
     context = await pipeline.services.loader.load(None)
+    limits = context.risk_limits  # in force: the settings' with the operator's overrides
     account = await store.account_book()
     view = book_view(
         account,

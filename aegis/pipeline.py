@@ -75,6 +75,7 @@ from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
 from tools.ops.approvals import ApprovalControl
 from tools.ops.bots import BotControl
+from tools.ops.limits import LimitControl
 from tools.ops.posture import PostureControl
 from tools.ops.rules import RuleControl
 from tools.ops.trading import HaltReport, TradingControl
@@ -291,6 +292,12 @@ class Pipeline:
         return self._stack.posture
 
     @property
+    def limits(self) -> LimitControl:
+        """The risk-limit control: the limits in force, an operator's change (tightening needs trade,
+        loosening admin), a reset to the setting, the history of changes (recorded, audited, mirrored)."""
+        return self._stack.limits
+
+    @property
     def monitor(self) -> RiskMonitor:
         """The failure tiers: feed it health signals (provider calls, feed heartbeats, prices, fills)."""
         return self._stack.monitor
@@ -351,6 +358,7 @@ class Pipeline:
                 settings.deliberation.vix_thresholds,
                 market,
             ),
+            limits=self.limits,
         )
 
     async def request(

@@ -50,6 +50,7 @@ from state.tiered_hot import TieredHot
 from tools.broker.paper import PaperBroker
 from tools.ops.approvals import ApprovalControl
 from tools.ops.bots import BotControl
+from tools.ops.limits import LimitControl
 from tools.ops.posture import PostureControl
 from tools.ops.rules import RuleControl
 from tools.ops.trading import TradingControl
@@ -74,6 +75,7 @@ class Stack:
     monitor: RiskMonitor
     posture: PostureControl
     approvals: ApprovalControl
+    limits: LimitControl
     closers: list[Closer] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -151,6 +153,8 @@ async def open_stack(
         closers.append(alerting.drain)
         posture = PostureControl(store, hot, clock, alerting.raise_alert, settings.deliberation.vix_thresholds)
         await posture.sync()  # the durable posture survives restarts; the hot copy learns it here
+        limits = LimitControl(store, hot, clock, settings.deliberation.risk_limits)
+        await limits.publish()  # the operator's limits survive restarts; the hot copy learns them here
         monitor = RiskMonitor(
             trading=trading,
             alerting=alerting,
@@ -170,6 +174,7 @@ async def open_stack(
             stop_losses_to_defensive=config.stop_losses_to_defensive,
             default_mode=settings.mode,
             starting_cash=settings.starting_cash,
+            risk_limits=config.risk_limits,
         )
         services = Services(
             clock=clock,
@@ -234,5 +239,6 @@ async def open_stack(
         monitor,
         posture,
         approvals,
+        limits,
         closers,
     )

@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from quant.posture import Posture, PostureParams
+from quant.risk_guard import RiskLimits
 from state.bots import BotBook
 from state.events import Bar
 from state.orders import Position
@@ -86,6 +87,7 @@ class SessionContext(_Frozen):
     mode: OperatingMode
     trading: TradingStates
     bots: BotBook = Field(default_factory=BotBook)  # the registered bots (empty: the implicit default bot)
+    risk_limits: RiskLimits = Field(default_factory=RiskLimits)  # the limits in force (`tools.ops.limits`)
     consecutive_failures: int = 0
     recent_decisions: tuple[RecentDecision, ...] = ()
     recent_entry_order_types: tuple[str, ...] = ()

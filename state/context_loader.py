@@ -4,7 +4,9 @@ This is the only place a session reads stores for context; what it returns is fr
 The posture is the posture control's (`POSTURE_KEY`: an operator's override in force, else the last
 evaluation, never looser than the VIX read now), or the VIX posture before the control holds one; then made
 defensive when the last sessions failed in a row or stop-loss exits came in a row (DESIGN section 6). A hot
-copy of the control that does not parse is defensive (fail closed).
+copy of the control that does not parse is defensive (fail closed). The risk limits are the settings' with the
+risk-limit control's overrides (`LIMITS_KEY`) applied; a hot copy of them that does not parse puts the account
+in REDUCING for the session (no entries, reductions pass), since the limits in force are then unknown.
 """
 
 from __future__ import annotations
@@ -12,17 +14,19 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from quant.posture import Posture, PostureParams, VixThresholds, posture_from_vix, stricter
+from quant.risk_guard import RiskLimits
 from state.bots import BotBook
 from state.clock import Clock
 from state.context import MarketSnapshot, OperatingMode, Portfolio, SessionContext
 from state.posture import PostureBook, session_posture
+from state.risk_limits import LimitOverrides
 from state.store.base import DurableStore
 from state.tiered_hot import Served, TieredHot
 from state.trading import ACCOUNT_SCOPE, TradingState, TradingStates, TradingStatus
@@ -32,6 +36,7 @@ VIX_KEY = "market:vix"
 DAY_START_EQUITY_KEY = "book:day_start_equity"
 TRADING_STATE_KEY = "ops:trading_state"  # the durable trading states, mirrored (`tools.ops.trading`)
 POSTURE_KEY = "ops:posture"  # the posture control's evaluation and override, mirrored (`tools.ops.posture`)
+LIMITS_KEY = "ops:risk_limits"  # the operator's risk-limit overrides, mirrored (`tools.ops.limits`)
 # The last entries' order types: a durable value only (appended in the transaction that saves a decision,
 # so concurrent sessions never lose one), read with the book.
 ENTRY_ORDER_TYPES_KEY = "book:recent_entry_order_types"
@@ -58,6 +63,7 @@ class ContextPolicy:
     starting_cash: float
     recent_decisions: int = 10
     stop_losses_to_defensive: int = 3
+    risk_limits: RiskLimits = field(default_factory=RiskLimits)  # the settings', before the operator's overrides
 
 
 class ContextLoader:
@@ -82,6 +88,7 @@ class ContextLoader:
             FEED_OUTAGE_KEY,
             BOTS_KEY,
             POSTURE_KEY,
+            LIMITS_KEY,
         )
         cost_counter = llm_cost_counter(now.date())
         book_read = asyncio.ensure_future(
@@ -146,6 +153,9 @@ class ContextLoader:
             market = MarketSnapshot.model_construct(symbol=symbol, bars=bars, as_of=bars[-1].time, age_s=age)
 
         trading = _trading_states(hot.values[TRADING_STATE_KEY], now)
+        limits, unreadable = _risk_limits(hot.values[LIMITS_KEY], self._policy.risk_limits)
+        if unreadable is not None:
+            trading = _reducing(trading, unreadable, now)
         entry_types = book.values.get(ENTRY_ORDER_TYPES_KEY)
         return SessionContext(
             loaded_at=now,
@@ -157,6 +167,7 @@ class ContextLoader:
             mode=self._policy.default_mode,
             trading=trading,
             bots=_bots(hot.values[BOTS_KEY]),
+            risk_limits=limits,
             price_mismatches=_mismatches(hot.values[PRICE_MISMATCH_KEY]),
             consecutive_failures=failures,
             recent_decisions=book.recent,
@@ -204,6 +215,28 @@ def _bots(value: Any) -> BotBook:
         return BotBook.model_validate(value)
     except ValidationError as exc:
         return BotBook(unreadable=f"the hot copy of the bots does not parse: {exc.error_count()} errors")
+
+
+def _risk_limits(value: Any, settings: RiskLimits) -> tuple[RiskLimits, str | None]:
+    """The settings' limits with the mirrored overrides applied, and why not when the copy is unusable (then
+    the settings' limits, with the account put in REDUCING by the caller)."""
+    if value is None:
+        return settings, None
+    try:
+        return LimitOverrides.model_validate(value).applied(settings), None
+    except ValueError as exc:  # a ValidationError too
+        count = exc.error_count() if isinstance(exc, ValidationError) else 1
+        return settings, f"the hot copy of the risk limits does not parse ({count} errors): reducing only"
+
+
+def _reducing(trading: TradingStates, reason: str, now: datetime) -> TradingStates:
+    """The account at least REDUCING (a stricter state stands), saying why."""
+    if trading.account.state.severity >= TradingState.REDUCING.severity:
+        return trading
+    status = TradingStatus(
+        scope=ACCOUNT_SCOPE, state=TradingState.REDUCING, reason=reason, actor="context_loader", since=now
+    )
+    return trading.model_copy(update={"account": status})
 
 
 def _trading_states(value: Any, now: datetime) -> TradingStates:

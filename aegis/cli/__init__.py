@@ -20,6 +20,7 @@ from aegis.cli import (
     drill,
     eval,
     feed,
+    limits,
     migrate,
     portfolio,
     posture,
@@ -70,6 +71,7 @@ app.add_typer(approvals.app, name="approvals")
 app.add_typer(bots.app, name="bots")
 app.add_typer(rules.app, name="rules")
 app.add_typer(posture.app, name="posture")
+app.add_typer(limits.app, name="limits")
 
 
 def main() -> None:

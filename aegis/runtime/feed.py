@@ -3,7 +3,8 @@
 A bar reaches the paper broker (which fills earlier orders at this bar's open and checks stops and
 targets) and the hot store (the sessions' market snapshot). The VIX sets the posture's input (with a posture
 watch, a VIX reading runs the posture evaluation when due and each step of time ends an override whose
-time is up: `aegis.runtime.posture_watch`). The first
+time is up: `aegis.runtime.posture_watch`); with the risk-limit control, each step of time rebuilds the
+sessions' copy of the limits when another process (the CLI) changed them. The first
 bar of a new trading day records the day-start equity (the daily-loss limit's base). With a simulated
 clock, time moves to each bar's close as it arrives.
 
@@ -38,6 +39,7 @@ from state.events import Bar
 from state.tiered_hot import TieredHot
 from tools.broker.paper import PaperBroker
 from tools.feeds.tape import VIX_SYMBOL
+from tools.ops.limits import LimitControl
 
 
 class MarketFeed:
@@ -54,6 +56,7 @@ class MarketFeed:
         operations: DailyOperations | None = None,
         posture: PostureWatch | None = None,
         approvals: Callable[[], Awaitable[object]] | None = None,
+        limits: LimitControl | None = None,
     ) -> None:
         self._hot = hot
         self._broker = broker
@@ -65,6 +68,7 @@ class MarketFeed:
         self._operations = operations
         self._posture = posture  # the posture evaluation on this clock, an override's end
         self._approvals = approvals  # expires the approvals whose time ran out on this clock
+        self._limits = limits  # the risk limits' hot copy, rebuilt when another process changed them
         self.supervising = (
             True  # False: the supervisor follows the days but acts on none (a resumed run's recorded days)
         )
@@ -107,6 +111,8 @@ class MarketFeed:
             await self._posture.time_passed()
         if self._approvals is not None:
             await self._approvals()
+        if self._limits is not None:
+            await self._limits.sync()
 
     async def finish(self) -> None:
         """The feed ends: the daily operations close the day it was in (its report)."""

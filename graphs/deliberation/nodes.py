@@ -264,7 +264,7 @@ class DeliberationNodes:
         else read): filled, pending (also orders placed earlier in this wave) and reserved."""
         event, context, order = state["parsed"], state["context"], state["command"]
         market = context.market
-        limits = self.s.config.risk_limits
+        limits = context.risk_limits  # the settings' with the operator's overrides, as the session loaded them
         view = book_view(
             account or await self.s.store.account_book(),
             starting_cash=self.s.starting_cash,

@@ -31,6 +31,7 @@ from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import Bar, FieldError
 from state.orders import Fill, Order, Position
+from state.risk_limits import LimitChange
 from state.rules import Rule
 from state.trading import TradingStatus
 
@@ -431,6 +432,16 @@ class DurableStore(Protocol):
     async def set_approval_result(self, approval_id: str, result: dict[str, Any]) -> Approval:
         """Keep what running a decided approval did; returns the approval as now stored.
         `RecordNotFoundError` for an unknown id, `StoreConflictError` while it is pending."""
+        ...
+
+    # ---- risk limits -------------------------------------------------------------------------------
+    async def risk_limit_changes(self, name: str | None = None) -> list[LimitChange]:
+        """The operator's changes of the risk limits (of `name` only, when given), oldest first."""
+        ...
+
+    async def save_risk_limit_change(self, change: LimitChange, audit: AuditEntry) -> None:
+        """Append `change` with `audit`, in one transaction; `StoreConflictError`, writing nothing, when it
+        is not the next version of its limit."""
         ...
 
     # ---- alerts -------------------------------------------------------------------------------------

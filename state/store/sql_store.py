@@ -58,6 +58,7 @@ from state.store.sql_approvals import SqlApprovals
 from state.store.sql_bots import SqlBots
 from state.store.sql_chains import SqlChains
 from state.store.sql_controls import SqlControls
+from state.store.sql_limits import SqlLimits
 from state.store.sql_recent_orders import SqlRecentOrders
 from state.store.sql_rules import SqlRules
 from state.trading import TradingStatus
@@ -103,7 +104,7 @@ async def _upsert_value(db: SqlConnection, row: tuple[str, str, str]) -> None:
     )
 
 
-class SqlStore(SqlControls, SqlBots, SqlRules, SqlApprovals, SqlChains, SqlRecentOrders, ABC):
+class SqlStore(SqlControls, SqlBots, SqlRules, SqlApprovals, SqlChains, SqlRecentOrders, SqlLimits, ABC):
     """The protocol's methods whose SQL is the same on every engine."""
 
     _byte_order = ""  # how to make ORDER BY symbol compare bytes (SQLite's default; PostgreSQL needs COLLATE "C")
