@@ -212,7 +212,7 @@ async def open_stack(
             PostureWatch(posture, hot, clock, settings.posture, settings.deliberation.vix_thresholds),
         )
         checkpointer = await _checkpointer(settings, closers)
-        registry, analysis = build_tool_registry(settings, store, broker, bots, trading, posture)
+        registry, analysis = build_tool_registry(settings, store, broker, bots, trading, posture, limits)
         ops = dataclasses.replace(ops, workflow=WorkflowServices(
             registry=registry,
             approvals=approvals,

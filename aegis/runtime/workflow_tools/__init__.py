@@ -12,6 +12,7 @@ from aegis.settings import Settings
 from state.store.base import DurableStore
 from tools.broker.paper import PaperBroker
 from tools.ops.bots import BotControl
+from tools.ops.limits import LimitControl
 from tools.ops.posture import PostureControl
 from tools.ops.trading import TradingControl
 from tools.registry.catalog import SPECS_BY_NAME
@@ -25,11 +26,12 @@ def build_tool_registry(
     bots: BotControl,
     trading: TradingControl,
     posture: PostureControl,
+    limits: LimitControl,
     eval_sets: Path = EVAL_SETS,
 ) -> tuple[ToolRegistry, AnalysisTools]:
     records = RecordTools(store, broker, settings.starting_cash)
     analysis = AnalysisTools(store, settings, eval_sets)
-    controls = ControlTools(store, bots, trading, posture, settings.rebalance)
+    controls = ControlTools(store, bots, trading, posture, limits, settings.rebalance)
     handlers: dict[str, tuple[Handler, AccessRule | None]] = {
         "decisions.query": (records.query_decisions, None),
         "decisions.explain": (records.explain_decision, None),
@@ -48,6 +50,10 @@ def build_tool_registry(
         "orders.cancel": (controls.cancel_orders, None),
         "posture.override": (controls.override_posture, controls.posture_access),
         "posture.clear": (controls.clear_posture, None),
+        "limits.set": (controls.set_limit, controls.limit_access),
     }
+    unbound = set(SPECS_BY_NAME) - set(handlers)
+    if unbound:
+        raise ValueError(f"registry tools without a handler: {sorted(unbound)}")
     tools = [Tool(SPECS_BY_NAME[name], handler, rule) for name, (handler, rule) in handlers.items()]
     return ToolRegistry(tools), analysis

@@ -17,6 +17,7 @@ from state.store.base import DurableStore
 from state.trading import ACCOUNT_SCOPE
 from tools.ops.allocation import RebalanceConfig, propose_allocation
 from tools.ops.bots import BotControl, UnknownBotError
+from tools.ops.limits import LimitControl
 from tools.ops.posture import PostureControl
 from tools.ops.trading import ResetRequiredError, TradingControl
 from tools.registry.catalog import (
@@ -26,6 +27,7 @@ from tools.registry.catalog import (
     PostureOverride,
     ReasonOnly,
     Rebalance,
+    SetLimit,
     TradingScope,
 )
 from tools.registry.spec import Caller, ToolError, ToolResult
@@ -42,10 +44,11 @@ class ControlTools:
         bots: BotControl,
         trading: TradingControl,
         posture: PostureControl,
+        limits: LimitControl,
         rebalance: RebalanceConfig,
     ) -> None:
         self._store, self._bots, self._trading, self._posture = store, bots, trading, posture
-        self._rebalance = rebalance
+        self._limits, self._rebalance = limits, rebalance
 
     async def stop_bot(self, args: BaseModel, caller: Caller) -> ToolResult:
         assert isinstance(args, BotStop)
@@ -135,3 +138,19 @@ class ControlTools:
         shares = ", ".join(f"{bot} {before.get(bot, 0):.1f} % -> {share:.1f} %" for bot, share in after.items())
         return ToolResult(f"allocation applied ({args.profile}): {shares}", data,
                           (*(f"bot_days:{bot}" for bot in after), "audit:allocations"))  # fmt: skip
+
+    async def set_limit(self, args: BaseModel, caller: Caller) -> ToolResult:
+        assert isinstance(args, SetLimit)
+        try:
+            change = await self._limits.set(args.name, args.value, actor=caller.actor, reason=args.reason,
+                                            role=caller.role)  # fmt: skip
+        except ValueError as exc:
+            raise ToolError(str(exc)) from None
+        moved = "unchanged" if change.before == change.after else f"{change.before:g} % -> {change.after:g} %"
+        return ToolResult(f"risk limit {args.name}: {moved}", change.model_dump(mode="json"),
+                          (f"risk_limit:{args.name}", "audit:risk_limit_changed"))  # fmt: skip
+
+    async def limit_access(self, args: BaseModel) -> Access:
+        """Loosening a limit needs admin, tightening trade (against the limits in force now)."""
+        assert isinstance(args, SetLimit)
+        return await self._limits.required_role(args.name, args.value)
