@@ -227,9 +227,14 @@ class Pipeline:
             )  # fmt: skip
         except LookupError:
             recorded = await self.services.store.get_decision(approval.subject_id)
-            if recorded is None:
-                raise
-            return {"outcome": str(recorded.outcome), "reason": recorded.reason}
+            if recorded is not None:
+                return {"outcome": str(recorded.outcome), "reason": recorded.reason}
+            if approval.status is not ApprovalStatus.APPROVED:
+                return None  # nothing waits, nothing was to run
+            raise ValueError(
+                f"request {approval.subject_id} has no workflow waiting for this approval (its checkpoint is gone): "
+                "nothing can run; ask again"
+            ) from None
         await self._decided(decided.decision)
         return {"outcome": str(decided.decision.outcome), "reason": decided.decision.reason}
 

@@ -8,17 +8,16 @@ decision (a role too low, an approval decided or expired already, an unknown id)
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 import typer
 from rich.console import Console
 
+from aegis.cli.bots import DataDir, on_records
 from aegis.cli.control import operator_name, require_reason
 from aegis.pipeline import Pipeline
-from aegis.settings import Settings
 from state.access import Access
-from state.approvals import Approval, ApprovalStatus
+from state.approvals import Approval, ApprovalKind, ApprovalStatus
 
 app = typer.Typer(no_args_is_help=True, help="Approvals: what waits for a person; approve or reject it")
 console = Console(soft_wrap=True, highlight=False)
@@ -62,6 +61,9 @@ def outcome(approval: Approval) -> str:
     result = approval.result
     if result is None:
         return f"{head}; nothing runs"
+    if approval.kind is ApprovalKind.WORKFLOW:
+        ran = "the plan ran" if approval.status is ApprovalStatus.APPROVED else "nothing ran"
+        return f"{head}; {ran}: {result.get('outcome')}: {result.get('reason')}"
     order = result.get("order")
     if isinstance(order, dict):
         request = order.get("request", {})
@@ -73,42 +75,36 @@ def outcome(approval: Approval) -> str:
 
 
 @app.command("list")
-def list_approvals(all_: bool = typer.Option(False, "--all", help="Decided and expired ones too")) -> None:
+def list_approvals(
+    all_: bool = typer.Option(False, "--all", help="Decided and expired ones too"), data_dir: DataDir = None
+) -> None:
     """Approvals, newest first (pending only unless --all); the ones whose time ran out expire first."""
 
-    async def run() -> None:
-        async with await Pipeline.open(Settings(checkpoints=False)) as pipeline:
-            found = await pipeline.approvals(None if all_ else ApprovalStatus.PENDING)
-            now = pipeline.services.clock.now()
-        if not found:
-            console.print("no approvals" if all_ else "nothing waits for approval")
-        for approval in found:
-            console.print(line(approval, now))
+    async def listed(pipeline: Pipeline) -> tuple[list[Approval], datetime]:
+        return await pipeline.approvals(None if all_ else ApprovalStatus.PENDING), pipeline.services.clock.now()
 
-    asyncio.run(run())
+    found, now = on_records(data_dir, listed)
+    if not found:
+        console.print("no approvals" if all_ else "nothing waits for approval")
+    for approval in found:
+        console.print(line(approval, now))
 
 
 @app.command("approve")
-def approve(approval_id: str, reason: str = _REASON, as_: str | None = _AS, role: Access = _ROLE) -> None:
-    """Approve: an order is guarded and executed again against the account as it is now."""
+def approve(
+    approval_id: str, reason: str = _REASON, as_: str | None = _AS, role: Access = _ROLE, data_dir: DataDir = None
+) -> None:
+    """Approve: an order is guarded and executed again against the account as it is now; a workflow's plan runs."""
     require_reason(reason)
-
-    async def run() -> None:
-        async with await Pipeline.open(Settings(checkpoints=False)) as pipeline:
-            done = await pipeline.approve(approval_id, by=as_ or operator_name(), role=role, reason=reason)
-        console.print(outcome(done))
-
-    asyncio.run(run())
+    by = as_ or operator_name()
+    console.print(outcome(on_records(data_dir, lambda p: p.approve(approval_id, by=by, role=role, reason=reason))))
 
 
 @app.command("reject")
-def reject(approval_id: str, reason: str = _REASON, as_: str | None = _AS, role: Access = _ROLE) -> None:
+def reject(
+    approval_id: str, reason: str = _REASON, as_: str | None = _AS, role: Access = _ROLE, data_dir: DataDir = None
+) -> None:
     """Reject: recorded and audited; nothing runs."""
     require_reason(reason)
-
-    async def run() -> None:
-        async with await Pipeline.open(Settings(checkpoints=False)) as pipeline:
-            done = await pipeline.reject(approval_id, by=as_ or operator_name(), role=role, reason=reason)
-        console.print(outcome(done))
-
-    asyncio.run(run())
+    by = as_ or operator_name()
+    console.print(outcome(on_records(data_dir, lambda p: p.reject(approval_id, by=by, role=role, reason=reason))))

@@ -77,8 +77,9 @@ async def test_a_late_approval_expires_it_through_its_resolver_and_is_refused(pi
     assert heard == [ApprovalStatus.EXPIRED]
 
 
-async def test_a_kind_without_a_resolver_is_decided_and_nothing_follows(pipeline: Pipeline) -> None:
-    await pipeline.approval_control.open(plan("r1"))
-    approved = await pipeline.approve("workflow:r1", by="bob", role=Access.TRADE, reason="go")
-    assert approved.status is ApprovalStatus.APPROVED and approved.result is None
-    assert [a.status for a in await pipeline.approvals()] == [ApprovalStatus.APPROVED]
+async def test_a_workflow_approval_whose_thread_is_gone_says_that_nothing_can_run(pipeline: Pipeline) -> None:
+    await pipeline.approval_control.open(plan("r1"))  # an approval with no workflow thread behind it
+    with pytest.raises(ValueError, match="no workflow waiting for this approval"):
+        await pipeline.approve("workflow:r1", by="bob", role=Access.TRADE, reason="go")
+    [decided] = await pipeline.approvals()
+    assert decided.status is ApprovalStatus.APPROVED and decided.result is None  # decided; nothing ran
