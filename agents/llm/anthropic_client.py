@@ -69,7 +69,7 @@ class AnthropicClient:
                 model=model.id,
                 system=system,  # type: ignore[arg-type]
                 messages=messages,  # type: ignore[arg-type]
-                max_tokens=request.max_output_tokens,
+                max_tokens=request.max_output_tokens + model.reasoning_allowance,
                 timeout=request.timeout_s,
                 **kwargs,
             )

@@ -20,8 +20,8 @@ import respx
 from agents import lubit, rune, sena
 from agents.llm.anthropic_client import AnthropicClient
 from agents.llm.anthropic_schema import output_format_schema
-from agents.llm.catalog import ANTHROPIC, DEEPSEEK
-from agents.llm.client import LLMClient
+from agents.llm.catalog import ANTHROPIC, DEEPSEEK, REASONING_ROOM
+from agents.llm.client import DEFAULT_MAX_OUTPUT_TOKENS, LLMClient
 from agents.llm.config import LLMConfig
 from agents.llm.factory import live_client
 from agents.llm.openai_compat import OpenAICompatibleClient
@@ -113,6 +113,7 @@ async def test_sena_on_deepseek_chat_plans_in_json_mode(mock: respx.Router) -> N
         spec(step.tool).parse(step.args)  # every step's arguments validate against its tool
     body = sent(route)
     assert body["model"] == "deepseek-chat" and body["response_format"] == {"type": "json_object"}
+    assert body["max_tokens"] == sena.PLAN_OUTPUT_TOKENS, "room for a plan at its schema's limits"
     system, user = body["messages"]
     assert system["role"] == "system" and system["content"].startswith(load_prompt("sena").system)
     given = schema_in_system_text(system["content"], "Plan")
@@ -144,6 +145,7 @@ async def test_lubit_on_deepseek_reasoner_keeps_its_reasoning_and_reads_the_json
     assert result.output == LubitVerdict.model_validate(LUBIT)
     body = sent(route)
     assert body["model"] == "deepseek-reasoner"
+    assert body["max_tokens"] == DEFAULT_MAX_OUTPUT_TOKENS + REASONING_ROOM, "its reasoning counts in max_tokens"
     assert "response_format" not in body and "tool_choice" not in body and "tools" not in body
     given = schema_in_system_text(body["messages"][0]["content"], "LubitVerdict")
     assert given == json_schema_of(LubitVerdict) and "additionalProperties" in given["properties"]["priorities"]
@@ -166,7 +168,7 @@ async def test_rune_opinion_on_claude(mock: respx.Router, model: str) -> None:
                               budget=BUDGET)  # fmt: skip
     assert result.output == RuneOpinion.model_validate(OPINION)
     body = sent(route)
-    assert body["model"] == model
+    assert body["model"] == model and body["max_tokens"] == DEFAULT_MAX_OUTPUT_TOKENS + REASONING_ROOM
     assert body["system"][0]["cache_control"] == {"type": "ephemeral"}
     assert body["system"][0]["text"] == load_prompt("rune").system, "the schema is given as a schema, not as text"
     assert [m["role"] for m in body["messages"]] == ["user"]
