@@ -76,6 +76,7 @@ def assert_request_only_in_its_block(body: dict[str, Any], request: str = REQUES
     """The request's text is in the sent body once: inside the one operator_request block of the user turn."""
     raw = json.dumps(body, ensure_ascii=False)
     assert raw.count(json.dumps(escape_content(request), ensure_ascii=False)[1:-1]) == 1
+    assert escape_content(request) == request or request not in raw, "never unescaped"
     user = next(m["content"] for m in body["messages"] if m["role"] == "user")
     block = request_block(request)
     start = user.index(opening(block)) + len(opening(block))
