@@ -21,6 +21,9 @@ from prompts.loader import ExternalText, load_prompt
 ROLE = "sena"
 PROMPT = load_prompt(ROLE)  # read at import: a missing or malformed prompt fails at start-up
 
+# A plan at its schema's limits (12 steps, 12 evidence lines of 300 characters) is about 2,000 tokens of JSON.
+PLAN_OUTPUT_TOKENS = 4096
+
 StepId = Annotated[str, Field(min_length=1, max_length=16, pattern=r"^[a-z0-9_\-]+$")]
 
 
@@ -70,5 +73,7 @@ async def plan(
     facts: dict[str, Any], external: Sequence[ExternalText] = (), *, client: LLMClient, model: str, budget: StageBudget
 ) -> RoleResult[Plan]:
     """Ask Sena for a plan of the request; fails closed to `FAIL_CLOSED` (nothing runs)."""
-    call = RoleCall(role=ROLE, schema=Plan, prompt=PROMPT, model=model, budget=budget)
+    call = RoleCall(
+        role=ROLE, schema=Plan, prompt=PROMPT, model=model, budget=budget, max_output_tokens=PLAN_OUTPUT_TOKENS
+    )
     return await run_role(call, facts, client, external)

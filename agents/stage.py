@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agents.llm.client import LLMClient, LLMReply, LLMRequest, ProviderError
+from agents.llm.client import DEFAULT_MAX_OUTPUT_TOKENS, LLMClient, LLMReply, LLMRequest, ProviderError
 from prompts.loader import ExternalText, Message, PromptTemplate, messages_hash
 from state.clock import monotonic_ms
 from state.decisions import StageRecord, StageStatus
@@ -46,6 +46,7 @@ class RoleCall(Generic[T]):
     prompt: PromptTemplate
     model: str
     budget: StageBudget
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # room for the reply's JSON (a plan needs more)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ def build_request(call: RoleCall[T], facts: dict[str, Any], external: Sequence[E
         facts=facts,
         external=tuple(external),
         timeout_s=call.budget.fail_s,
+        max_output_tokens=call.max_output_tokens,
     )
 
 

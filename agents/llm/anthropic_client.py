@@ -1,11 +1,12 @@
 """Claude through the official `anthropic` SDK (the commander's default provider).
 
-Structured output by capability: a forced tool whose input schema is the role's schema (models that
-accept forced tool choice), or a JSON-schema output format (models that refuse forced tools, such as
-Claude Opus 5.5), or JSON asked for in the prompt. The static system prompt is sent first and marked
-for prompt caching (`cache_control`), so repeated sessions read it from the cache; cached and cache-write
-tokens are measured from the usage the API returns. Thinking blocks are kept as the reply's reasoning.
-The SDK's own retries are off; the API key is never logged or put in a record.
+Structured output by capability: a forced tool whose input schema is the role's schema (models that accept
+forced tool choice), or a JSON-schema output format (models that refuse forced tools, such as Claude Opus 5.5)
+given the schema in the subset it accepts (`agents.llm.anthropic_schema`), or JSON asked for in the prompt,
+which is also what a schema with a dict field gets where the output format cannot hold it. The static system
+prompt is sent first and marked for prompt caching (`cache_control`), so repeated sessions read it from the
+cache; cached and cache-write tokens are measured from the usage the API returns. Thinking blocks are kept as
+the reply's reasoning. The SDK's own retries are off; the API key is never logged or put in a record.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import anthropic
 import httpx2
 
+from agents.llm.anthropic_schema import effective_structured_output, output_format_schema
 from agents.llm.catalog import ProviderSpec, StructuredOutput
 from agents.llm.client import LLMReply, LLMRequest
 from agents.llm.json_reply import find_json_object
@@ -46,7 +48,7 @@ class AnthropicClient:
     async def complete(self, request: LLMRequest) -> LLMReply:
         model = self._spec.model(request.model)
         system_text = "\n\n".join(m.content for m in request.messages if m.role == "system")
-        strategy = model.structured_output
+        strategy = effective_structured_output(model.structured_output, request.json_schema)
         if strategy in (StructuredOutput.PROMPT, StructuredOutput.JSON_MODE):
             system_text += schema_instruction(request)
         system = [{"type": "text", "text": system_text, "cache_control": {"type": "ephemeral"}}]
@@ -59,14 +61,15 @@ class AnthropicClient:
             ]  # fmt: skip
             kwargs["tool_choice"] = {"type": "tool", "name": request.schema_name}
         elif strategy is StructuredOutput.JSON_SCHEMA:
-            kwargs["output_config"] = {"format": {"type": "json_schema", "schema": request.json_schema}}
+            schema = output_format_schema(request.json_schema)
+            kwargs["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         started = monotonic_ms()
         try:
             response = await self._sdk.messages.create(
                 model=model.id,
                 system=system,  # type: ignore[arg-type]
                 messages=messages,  # type: ignore[arg-type]
-                max_tokens=request.max_output_tokens,
+                max_tokens=request.max_output_tokens + model.reasoning_allowance,
                 timeout=request.timeout_s,
                 **kwargs,
             )

@@ -54,6 +54,9 @@ class ModelSpec:
     reasoning_output: bool
     prompt_caching: bool
     prices: Prices
+    # Output tokens added to a request's max_tokens for a model that counts its reasoning in them, so the
+    # reasoning cannot use up the room the answer (the role's JSON) needs.
+    reasoning_allowance: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +76,11 @@ class ProviderSpec:
         raise ProviderRejectedError(f"{self.name} has no model {model_id!r} in the catalog (known: {known})")
 
 
+REASONING_ROOM = 4096  # a cap, not a spend: the stage budget's deadline bounds how long a model may think
+
 # DeepSeek: list prices from its pricing page (cache hit / cache miss / output).
-# deepseek-reasoner rejects tool_choice and JSON mode: JSON is asked for in the prompt and extracted.
+# deepseek-reasoner rejects tool_choice and JSON mode: JSON is asked for in the prompt and extracted; its
+# max_tokens counts the chain of thought too (DeepSeek's reasoning-model guide).
 DEEPSEEK = ProviderSpec(
     name="deepseek",
     sdk="openai",
@@ -82,20 +88,25 @@ DEEPSEEK = ProviderSpec(
     api_key_env="DEEPSEEK_API_KEY",
     models=(
         ModelSpec("deepseek-chat", StructuredOutput.JSON_MODE, False, True, Prices(0.27, 0.07, 1.10)),
-        ModelSpec("deepseek-reasoner", StructuredOutput.PROMPT, True, True, Prices(0.55, 0.14, 2.19)),
+        ModelSpec("deepseek-reasoner", StructuredOutput.PROMPT, True, True, Prices(0.55, 0.14, 2.19), REASONING_ROOM),
     ),
 )
 
 # Anthropic: Claude Opus 5.5 refuses forced tool use, so it answers through a JSON-schema output format;
-# Claude Opus 5 takes a forced tool. Cached reads and 5-minute cache writes priced separately.
+# Claude Opus 5 takes a forced tool. Cached reads and 5-minute cache writes priced separately. Thinking
+# tokens count in max_tokens.
 ANTHROPIC = ProviderSpec(
     name="anthropic",
     sdk="anthropic",
     base_url="https://api.anthropic.com",
     api_key_env="ANTHROPIC_API_KEY",
     models=(
-        ModelSpec("claude-opus-5-5", StructuredOutput.JSON_SCHEMA, True, True, Prices(4.0, 0.20, 20.0, 5.0)),
-        ModelSpec("claude-opus-5", StructuredOutput.FORCED_TOOL, True, True, Prices(5.0, 0.50, 25.0, 6.25)),
+        ModelSpec(
+            "claude-opus-5-5", StructuredOutput.JSON_SCHEMA, True, True, Prices(4.0, 0.20, 20.0, 5.0), REASONING_ROOM
+        ),
+        ModelSpec(
+            "claude-opus-5", StructuredOutput.FORCED_TOOL, True, True, Prices(5.0, 0.50, 25.0, 6.25), REASONING_ROOM
+        ),
     ),
 )
 

@@ -18,6 +18,8 @@ from typing import Any, Protocol
 from prompts.loader import ExternalText, Message
 from state.decisions import Usage
 
+DEFAULT_MAX_OUTPUT_TOKENS = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class LLMRequest:
@@ -31,7 +33,7 @@ class LLMRequest:
     facts: dict[str, Any] = field(default_factory=dict)  # the structured inputs the prompt was rendered from
     external: tuple[ExternalText, ...] = ()  # the untrusted texts quoted in the prompt (news, an operator's request)
     timeout_s: float = 30.0
-    max_output_tokens: int = 1024
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS  # room for the answer (a reasoning model gets more)
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,7 @@ class OpenAICompatibleClient:
             response = await self._sdk.chat.completions.create(
                 model=model.id,
                 messages=messages,  # type: ignore[arg-type]
-                max_tokens=request.max_output_tokens,
+                max_tokens=request.max_output_tokens + model.reasoning_allowance,
                 timeout=request.timeout_s,
                 **kwargs,
             )

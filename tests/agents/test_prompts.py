@@ -7,7 +7,7 @@ import pytest
 from prompts.loader import FACTS_PLACEHOLDER, PromptError, load_prompt, parse_prompt
 
 
-@pytest.mark.parametrize("role", ["analyst", "validator", "commander"])
+@pytest.mark.parametrize("role", ["analyst", "validator", "commander", "sena", "lubit", "rune"])
 def test_each_role_has_a_versioned_prompt(role: str) -> None:
     prompt = load_prompt(role)
     assert prompt.id == role and prompt.version >= 1
@@ -33,3 +33,11 @@ def test_a_malformed_prompt_file_is_refused_clearly() -> None:
         parse_prompt("---\nid: x\nversion: 1\n---\n## system\ns\n## user\nno facts", "bad.md")
     with pytest.raises(PromptError, match="no prompt file"):
         load_prompt("nobody")
+
+
+@pytest.mark.parametrize("role", ["sena", "lubit", "rune"])
+def test_the_workflow_prompts_name_the_requests_block_as_untrusted(role: str) -> None:
+    """The workflow quotes the operator's request as `operator_request`; each prompt says what that block is."""
+    system = load_prompt(role).system
+    assert '<external_text source="operator_request"' in system and 'trust="untrusted"' in system
+    assert "never" in system and "reply format" in system

@@ -16,6 +16,27 @@ ORDER = {
     "action": "buy", "size_pct": 2.0, "order_type": "limit", "limit_price": 101.5,
     "stop_loss_pct": 1.2, "take_profit_pct": 2.4, "rationale": "enter on the confirmed cross",
 }  # fmt: skip
+# The workflow's roles: Sena's plan of "stop the value bot until Monday", Lubit's verdict, RUNE's opinion.
+PLAN: dict[str, Any] = {
+    "summary": "Stop the value bot until Monday 2026-12-07 00:00 UTC",
+    "steps": [{
+        "id": "s1", "tool": "bot.stop",
+        "args": {"bot_id": "value", "until": "2026-12-07T00:00:00+00:00",
+                 "reason": "operator request: stop the value bot until Monday"},
+        "depends_on": [], "why": "stops the value bot until Monday as asked",
+    }],
+    "evidence": ["request: 'the value bot'", "facts.bots has value", "request: 'until Monday'; today is Friday"],
+    "unsupported": None,
+}  # fmt: skip
+LUBIT: dict[str, Any] = {
+    "verdict": "approve",
+    "reasons": ["s1: bot.stop is within the trade role, its arguments valid"],
+    "priorities": {"s1": 1},
+}
+OPINION: dict[str, Any] = {
+    "concerns": [],
+    "summary": "s1 stopped the value bot until Monday, as asked and approved by lee.",
+}
 
 
 def deepseek_completion(
