@@ -79,4 +79,4 @@ async def test_a_session_killed_mid_run_resumes_from_its_checkpoint(tmp_path: Pa
         decision = await pipeline.submit(signal("crashy", BARS[SESSION_DAY]))
     assert decision.outcome is Outcome.ORDERED
     assert (fast.calls("analyst"), fast.calls("validator"), fast.calls("commander")) == (0, 0, 1)
-    assert [s.stage for s in decision.stages] == ["analyst", "validator", "commander"]
+    assert [s.stage for s in decision.stages] == ["analyst", "validator", "commander", "rune"]
