@@ -37,9 +37,9 @@ async def execute_approved(services: Services, approval: Approval) -> dict[str, 
     `guard_changes` (what the guard clipped this time)."""
     if approval.kind is not ApprovalKind.ORDER or approval.status is not ApprovalStatus.APPROVED:
         raise NotAnApprovedOrderError(f"approval {approval.approval_id} is a {approval.status} {approval.kind}")
-    placed = await services.store.get_order_for_event(approval.subject_id)
+    placed = await _placed(services, approval)
     if placed is not None:
-        return _result(Settlement(Outcome.ORDERED, "an order was already placed for this event"), placed)
+        return placed
     raw = approval.detail.get("event")
     if not isinstance(raw, dict):  # a hand-edited record: nothing is sent on a guess
         return _result(Settlement(Outcome.BLOCKED, "the approval holds no event"), None)
@@ -58,10 +58,24 @@ async def execute_approved(services: Services, approval: Approval) -> dict[str, 
     guard = await nodes._guard(state)  # the deliberation's own guard, on the book and price of this moment
     changes = [asdict(change) for change in guard.changes]
     if guard.order is None:
-        return _result(Settlement(Outcome.BLOCKED, f"risk guard: {guard.rejected_because}"), None, changes)
-    state["guard"] = guard
-    update = await nodes.execute(state)
-    return _result(update["settled"], update.get("order"), changes)
+        settled = Settlement(Outcome.BLOCKED, f"risk guard: {guard.rejected_because}")
+    else:
+        state["guard"] = guard
+        update = await nodes.execute(state)
+        settled, order = update["settled"], update.get("order")
+        if order is not None:
+            return _result(settled, order, changes)
+    # Two runs of one approval at once (an approval retried while the first still ran): the second finds the
+    # first's order in the book and is refused; the order placed for the event is the result, not the refusal.
+    return await _placed(services, approval) or _result(settled, None, changes)
+
+
+async def _placed(services: Services, approval: Approval) -> dict[str, Any] | None:
+    """The result for an order already placed for the approval's event, or None when there is none."""
+    placed = await services.store.get_order_for_event(approval.subject_id)
+    if placed is None:
+        return None
+    return _result(Settlement(Outcome.ORDERED, "an order was already placed for this event"), placed)
 
 
 def _result(settled: Settlement, order: Order | None, changes: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ of that moment, exactly once; rejection and expiry send nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -185,6 +186,28 @@ async def test_a_crash_between_the_decision_and_the_order_loses_nothing(
     again = await pipeline.approve("order:e1", by="ana", role=Access.TRADE, reason="go (again after the crash)")
     assert again.result is not None and again.result["outcome"] == "ordered"
     assert await orders_for(pipeline, "e1") == 1
+
+
+async def test_two_runs_of_one_approval_at_once_place_one_order_and_both_report_it(
+    make_pipeline: PipelineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = await parked(make_pipeline, {"all_orders": True}, e1=market_buy())
+    await pipeline.submit(signal("e1", SESSION_BAR))
+
+    async def dies(*_: Any) -> dict[str, Any]:
+        raise RuntimeError("process killed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(aegis.pipeline, "execute_approved", dies)
+        with pytest.raises(RuntimeError):
+            await pipeline.approve("order:e1", by="ana", role=Access.TRADE, reason="go")
+    runs = await asyncio.gather(
+        *(pipeline.approve("order:e1", by=who, role=Access.TRADE, reason="retry") for who in ("ana", "bob"))
+    )
+    assert await orders_for(pipeline, "e1") == 1
+    assert [run.result["outcome"] if run.result else None for run in runs] == ["ordered", "ordered"]
+    stored = (await pipeline.approvals())[0].result
+    assert stored is not None and stored["outcome"] == "ordered"
 
 
 async def test_a_crash_after_the_order_was_placed_never_places_a_second(
