@@ -80,8 +80,8 @@ async def test_a_recorded_run_replays_to_identical_decisions(
     assert deepseek.call_count > 0 and claude.call_count > 0
     ordered = [d for d in recorded if d.outcome == "ordered"]
     assert ordered, "the recorded run should reach orders through the real client path"
-    roles = [s for d in recorded for s in d.stages if s.stage != "rune"]  # RUNE's market check is rules only
-    assert all(s.provider in {"deepseek", "anthropic"} for s in roles)
+    asked = [s for d in recorded for s in d.stages if s.stage != "rune"]  # RUNE's market check is rules only
+    assert all(s.provider in {"deepseek", "anthropic"} for s in asked)
     assert sum(d.llm_usage.cost_usd for d in recorded) > 0
 
     monkeypatch.delenv("DEEPSEEK_API_KEY")
