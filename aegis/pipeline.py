@@ -236,7 +236,10 @@ class Pipeline:
                 "nothing can run; ask again"
             ) from None
         await self._decided(decided.decision)
-        return {"outcome": str(decided.decision.outcome), "reason": decided.decision.reason}
+        review = (decided.decision.operation or {}).get("review") or {}
+        flagged = [c["name"] for c in review.get("checks", []) if not c.get("passed")]
+        verdict = review.get("verdict", "not run") + (f" ({', '.join(flagged)})" if flagged else "")
+        return {"outcome": str(decided.decision.outcome), "reason": decided.decision.reason, "review": verdict}
 
     @property
     def approval_control(self) -> ApprovalControl:

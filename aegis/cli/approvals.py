@@ -20,7 +20,7 @@ from state.access import Access
 from state.approvals import Approval, ApprovalKind, ApprovalStatus
 
 app = typer.Typer(no_args_is_help=True, help="Approvals: what waits for a person; approve or reject it")
-console = Console(soft_wrap=True, highlight=False)
+console = Console(soft_wrap=True, highlight=False, markup=False)  # summaries hold [brackets]
 
 _AS = typer.Option(None, "--as", help="Who decides (default: the login name); goes into the audit log")
 _ROLE = typer.Option(Access.TRADE, "--role", case_sensitive=False, help="The role you decide with")
@@ -63,7 +63,8 @@ def outcome(approval: Approval) -> str:
         return f"{head}; nothing runs"
     if approval.kind is ApprovalKind.WORKFLOW:
         ran = "the plan ran" if approval.status is ApprovalStatus.APPROVED else "nothing ran"
-        return f"{head}; {ran}: {result.get('outcome')}: {result.get('reason')}"
+        review = f" RUNE: {result['review']}" if result.get("review") else ""
+        return f"{head}; {ran}: {result.get('outcome')}: {result.get('reason')}{review}"
     order = result.get("order")
     if isinstance(order, dict):
         request = order.get("request", {})

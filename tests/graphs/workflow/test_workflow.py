@@ -98,7 +98,8 @@ async def test_a_change_waits_for_a_person_and_runs_once_approved_after_a_restar
     second = await open_pipeline()  # a new process: the plan waits in the checkpoint, the approval in the store
     approved = await second.approve(pending.approval_id, by="ben", role=Access.TRADE, reason="value is misbehaving")
     assert approved.status is ApprovalStatus.APPROVED and approved.result == {
-        "outcome": "applied", "reason": "s1 bot.stop: bot value stopped until 2016-03-07T00:00:00+00:00."}  # fmt: skip
+        "outcome": "applied", "reason": "s1 bot.stop: bot value stopped until 2016-03-07T00:00:00+00:00.",
+        "review": "pass"}  # fmt: skip
     assert await running(second) == {"value": False, "growth": True}
     [bot] = [b for b in await second.bots.bots() if b.bot_id == "value"]
     assert "ana (workflow" in bot.actor and "approved by ben" in bot.actor
