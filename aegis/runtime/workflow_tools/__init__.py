@@ -30,7 +30,7 @@ def build_tool_registry(
     eval_sets: Path = EVAL_SETS,
 ) -> tuple[ToolRegistry, AnalysisTools]:
     records = RecordTools(store, broker, settings.starting_cash)
-    analysis = AnalysisTools(store, settings, eval_sets)
+    analysis = AnalysisTools(store, bots, settings, eval_sets)
     controls = ControlTools(store, bots, trading, posture, limits, settings.rebalance)
     handlers: dict[str, tuple[Handler, AccessRule | None]] = {
         "decisions.query": (records.query_decisions, None),

@@ -16,9 +16,11 @@ from pydantic import BaseModel
 
 from aegis.runtime.backtest_job import BacktestInputError, BacktestOptions, run_backtest_job
 from aegis.runtime.bot_portfolio import bot_portfolio
+from aegis.runtime.workflow_tools.allocation import profile_allocation
 from aegis.settings import Settings
 from quant.portfolio import RiskProfile
 from state.store.base import DurableStore
+from tools.ops.bots import BotControl
 from tools.registry.catalog import BacktestArgs, EvalArgs, ProfileArgs
 from tools.registry.spec import Caller, ToolError, ToolResult
 
@@ -30,8 +32,8 @@ def _pct(value: float) -> str:
 
 
 class AnalysisTools:
-    def __init__(self, store: DurableStore, settings: Settings, eval_sets: Path = EVAL_SETS) -> None:
-        self._store, self._settings, self._eval_sets = store, settings, eval_sets
+    def __init__(self, store: DurableStore, bots: BotControl, settings: Settings, eval_sets: Path = EVAL_SETS) -> None:
+        self._store, self._bots, self._settings, self._eval_sets = store, bots, settings, eval_sets
 
     def eval_sets(self) -> list[str]:
         return sorted(p.name for p in self._eval_sets.iterdir() if p.is_dir()) if self._eval_sets.is_dir() else []
@@ -69,21 +71,25 @@ class AnalysisTools:
         return ToolResult(summary, data, tuple(f"bot_days:{b}" for b in bots))
 
     async def propose(self, args: BaseModel, caller: Caller) -> ToolResult:
+        """What `portfolio.rebalance` at this profile would apply to the running bots, and whether the rules'
+        improvement threshold would let the scheduled rebalancing apply it."""
         assert isinstance(args, ProfileArgs)
-        profile = RiskProfile(args.profile)
-        analysis = await self._analysis((profile,))
-        proposal = analysis.proposals[profile]
-        if not proposal.solved:
-            raise ToolError(f"the {profile} allocation cannot be solved: {proposal.error}")
-        weights = {str(k): round(float(v), 4) for k, v in proposal.weights.items()}
-        data = {"profile": str(profile), "weights": weights, "sharpe": round(float(proposal.sharpe), 4),
-                "sharpe_improvement": round(float(proposal.sharpe_improvement), 4),
-                "turnover": round(float(proposal.turnover), 4), "rebalance": bool(proposal.rebalance),
-                "reason": proposal.reason}  # fmt: skip
-        shares = ", ".join(f"{b} {_pct(w)}" for b, w in weights.items())
-        figures = f"Sharpe {proposal.sharpe:.2f} ({proposal.sharpe_improvement:+.1%})"
-        summary = f"{profile}: {shares}; {figures}; {proposal.reason}"
-        return ToolResult(summary, data, tuple(f"bot_days:{b}" for b in weights))
+        found = await profile_allocation(self._store, self._bots, self._settings.rebalance, args.profile)
+        if found.proposal is None:
+            raise ToolError(f"no {args.profile} allocation can be proposed: {found.reason}")
+        before = dict(zip(found.bot_ids, (round(w * 100, 2) for w in found.current), strict=True))
+        after = {bot: round(share * 100, 2) for bot, share in found.target.items()}
+        proposal, threshold = found.proposal, self._settings.rebalance.min_sharpe_improvement
+        data = {"profile": args.profile, "before": before, "after": after, "stopped_kept": list(found.stopped),
+                "sharpe_before": round(proposal.before.sharpe, 4), "sharpe_after": round(proposal.after.sharpe, 4),
+                "sharpe_improvement": round(proposal.sharpe_improvement, 4), "turnover": round(proposal.turnover, 4),
+                "history_days": found.history_days,
+                "meets_threshold": proposal.sharpe_improvement >= threshold}  # fmt: skip
+        shares = ", ".join(f"{bot} {before.get(bot, 0):.1f} % -> {share:.1f} %" for bot, share in after.items())
+        kept = f"; stopped, keeping theirs: {', '.join(found.stopped)}" if found.stopped else ""
+        summary = (f"{args.profile}: {shares}; Sharpe {proposal.before.sharpe:.2f} -> {proposal.after.sharpe:.2f} "
+                   f"({proposal.sharpe_improvement:+.1%}, threshold {threshold:.0%}){kept}")  # fmt: skip
+        return ToolResult(summary, data, tuple(f"bot_days:{b}" for b in after))
 
     async def backtest(self, args: BaseModel, caller: Caller) -> ToolResult:
         assert isinstance(args, BacktestArgs)

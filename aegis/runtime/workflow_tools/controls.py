@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from quant.portfolio import RiskProfile
+from aegis.runtime.workflow_tools.allocation import profile_allocation
 from quant.posture import Posture, stricter
 from state.access import Access
 from state.store.base import DurableStore
 from state.trading import ACCOUNT_SCOPE
-from tools.ops.allocation import RebalanceConfig, propose_allocation
+from tools.ops.allocation import RebalanceConfig
 from tools.ops.bots import BotControl, UnknownBotError
 from tools.ops.limits import LimitControl
 from tools.ops.posture import PostureControl
@@ -122,10 +122,8 @@ class ControlTools:
 
     async def rebalance(self, args: BaseModel, caller: Caller) -> ToolResult:
         assert isinstance(args, Rebalance)
-        config = self._rebalance.model_copy(update={"risk_level": RiskProfile(args.profile),
-                                                    "min_sharpe_improvement": 0.0})  # fmt: skip
         bots = await self._bots.bots()
-        proposal = propose_allocation(bots, await self._store.bot_days(), config)
+        proposal = await profile_allocation(self._store, self._bots, self._rebalance, args.profile)
         if proposal.proposal is None:
             raise ToolError(f"no {args.profile} allocation can be proposed: {proposal.reason}")
         target = proposal.target
