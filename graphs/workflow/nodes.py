@@ -19,7 +19,7 @@ from agents.llm.registry import UnknownProviderError
 from agents.rune import RuneReview
 from agents.stage import RoleResult
 from graphs.deliberation.context import RunKnobs
-from graphs.deliberation.nodes import DeliberationNodes
+from graphs.deliberation.nodes import DeliberationNodes, raw_event_id
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import DeliberationState, Settlement
 from graphs.operations import OpsServices
@@ -57,6 +57,8 @@ class WorkflowNodes:
             reason = f"the workflow handles {EventType.OPERATOR_REQUEST} events; this is {parsed.type}: nothing done"
             return {**update, "settled": Settlement(Outcome.SCREENED_OUT, reason)}
         payload = parsed.payload
+        # A request reads no session context: in a replay's wave, the others may write once it is here.
+        self.s.ordering.context_loaded(raw_event_id(state["event"]))
         return {**update, "request": payload.request, "requester": payload.operator, "role": Access(payload.role),
                 "rounds": 0}  # fmt: skip
 
@@ -176,6 +178,7 @@ class WorkflowNodes:
     # ---- GitCode -> RUNE -> persist ----------------------------------------------------------
 
     async def gitcode(self, state: WorkflowState) -> Update:
+        await self.s.ordering.wait_turn(raw_event_id(state["event"]))  # its changes in the wave's order
         execution = Execution(self.w.registry, self.s.clock, self.w.config.step_attempts, self.w.config.retry_backoff_s)
         given = state.get("approval")
         approved = given is not None and given.approved
