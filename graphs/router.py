@@ -8,7 +8,7 @@ deliberation, whose `normalize` records it as rejected or whose pre-screen settl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +78,30 @@ class Router:
         return self.graphs[DELIBERATION]
 
 
+class FlowGraphs(Mapping[str, Graph]):
+    """Every flow's graph by name, each compiled the first time it is asked for (compiling all nine costs about
+    0.1 s, and most processes run one or two flows); the same graph every time after."""
+
+    def __init__(self, services: Services, ops: OpsServices, checkpointer: Checkpointer) -> None:
+        self._services, self._ops, self._checkpointer = services, ops, checkpointer
+        self._compiled: dict[str, Graph] = {}
+
+    def __getitem__(self, name: str) -> Graph:
+        graph = self._compiled.get(name)
+        if graph is None:
+            graph = self._compiled[name] = FLOW_BUILDERS[name](self._services, self._ops, self._checkpointer)
+        return graph
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FLOW_BUILDERS)
+
+    def __len__(self) -> int:
+        return len(FLOW_BUILDERS)
+
+
 def build_router(services: Services, ops: OpsServices, checkpointer: Checkpointer = None) -> Router:
-    """Every flow's graph, sharing the services and the checkpointer (thread id = event id)."""
-    return Router({name: build(services, ops, checkpointer) for name, build in FLOW_BUILDERS.items()})
+    """Every flow's graph, sharing the services and the checkpointer (thread id = event id); the deliberation's
+    is compiled at once (a graph that does not compile fails at start-up), the others when first used."""
+    graphs = FlowGraphs(services, ops, checkpointer)
+    graphs[DELIBERATION]
+    return Router(graphs)
