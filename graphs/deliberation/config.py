@@ -41,6 +41,18 @@ class RoleConfig(BaseModel):
         return StageBudget(self.target_s, self.warn_s, self.fail_s)
 
 
+def roles_over(defaults: Mapping[str, RoleConfig], value: Any) -> Any:
+    """Role settings over `defaults`: a partial setting (e.g. only the analyst's provider) changes only what it
+    names (a `roles` field's before-validator)."""
+    if not isinstance(value, Mapping):
+        return value
+    merged: dict[str, Any] = {role: config.model_dump() for role, config in defaults.items()}
+    for role, given in value.items():
+        given = given.model_dump() if isinstance(given, RoleConfig) else given
+        merged[role] = {**merged.get(role, {}), **given} if isinstance(given, Mapping) else given
+    return merged
+
+
 def _default_roles() -> dict[str, RoleConfig]:
     return {
         "analyst": RoleConfig(provider="rules", model="deepseek-chat", target_s=2.0, warn_s=3.0, fail_s=5.0),
@@ -144,14 +156,7 @@ class DeliberationConfig(BaseModel):
     @field_validator("roles", mode="before")
     @classmethod
     def _over_the_defaults(cls, value: Any) -> Any:
-        """A partial role setting (e.g. only the analyst's provider) changes only what it names."""
-        if not isinstance(value, Mapping):
-            return value
-        merged: dict[str, Any] = {role: config.model_dump() for role, config in _default_roles().items()}
-        for role, given in value.items():
-            given = given.model_dump() if isinstance(given, RoleConfig) else given
-            merged[role] = {**merged.get(role, {}), **given} if isinstance(given, Mapping) else given
-        return merged
+        return roles_over(_default_roles(), value)
 
     @model_validator(mode="after")
     def _complete(self) -> DeliberationConfig:

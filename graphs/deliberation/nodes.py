@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -16,8 +15,8 @@ import numpy as np
 from langgraph.runtime import Runtime
 
 from agents import analyst, commander, validator
-from agents.llm.registry import UnknownProviderError
 from agents.stage import RoleResult
+from graphs.deliberation.asking import RoleAsk, ask_role
 from graphs.deliberation.config import DeliberationConfig
 from graphs.deliberation.context import RunKnobs
 from graphs.deliberation.facts import base_facts, commander_facts, external_texts, validator_facts
@@ -30,7 +29,7 @@ from quant.report import build_report
 from quant.risk_guard import Action, GuardDecision, ProposedOrder, guard_order
 from state.context import OperatingMode, SessionContext
 from state.context_loader import ENTRY_ORDER_TYPES_KEY, FAILED_SESSIONS_COUNTER
-from state.decisions import DecisionRecord, GuardChangeRecord, Outcome, StageRecord, StageStatus, Usage
+from state.decisions import DecisionRecord, GuardChangeRecord, Outcome, StageStatus, Usage
 from state.events import Event, EventRejectedError, FieldError, parse_event
 from state.exposure import book_view
 from state.orders import OrderRequest, OrderType, Side
@@ -39,7 +38,6 @@ from state.trading import TradingStates
 from tools.broker.base import BrokerError
 
 Update = dict[str, Any]
-RoleAsk = Callable[..., Awaitable[RoleResult[Any]]]
 _CONFIGS_KEPT = 64  # distinct run knobs whose configs are kept (Studio sends new ones by hand)
 
 
@@ -196,23 +194,9 @@ class DeliberationNodes:
         self, name: str, ask: RoleAsk, facts: dict[str, Any], config: DeliberationConfig, state: DeliberationState
     ) -> RoleResult[Any]:
         """Ask one role, unless the LLM budget is spent (then it fails closed without a call)."""
-        role, event = config.roles[name], state["parsed"]
-        refused = await self.s.ledger.check(event.id, state["context"].llm_cost_today_usd)
-        client = None
-        if refused is None:
-            try:
-                client = self.s.providers.get(role.provider)
-            except UnknownProviderError as exc:
-                refused = str(exc.args[0])
-        if client is None:
-            record = StageRecord(stage=name, status=StageStatus.FAILED, latency_ms=0.0, reason=refused,
-                                 provider=role.provider, model=role.model)  # fmt: skip
-            return RoleResult(None, record)
-        external = external_texts(event)
-        result = await ask(facts, external, client=client, model=role.model, budget=role.budget)
-        if result.record.usage is not None:
-            await self.s.ledger.charge(event.id, result.record.usage)
-        return result
+        event = state["parsed"]
+        return await ask_role(self.s, name, config.roles[name], event.id, state["context"].llm_cost_today_usd,
+                              ask, facts, external_texts(event))  # fmt: skip
 
     async def analyst(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         config = self.config(runtime)

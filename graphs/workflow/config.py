@@ -6,12 +6,11 @@ embedded `rules` provider until a provider is set (`AEGIS_WORKFLOW__ROLES__SENA_
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from graphs.deliberation.config import RoleConfig
+from graphs.deliberation.config import RoleConfig, roles_over
 
 
 def _default_roles() -> dict[str, RoleConfig]:
@@ -37,10 +36,4 @@ class WorkflowConfig(BaseModel):
     @field_validator("roles", mode="before")
     @classmethod
     def _over_the_defaults(cls, value: Any) -> Any:
-        if not isinstance(value, Mapping):
-            return value
-        merged: dict[str, Any] = {role: config.model_dump() for role, config in _default_roles().items()}
-        for role, given in value.items():
-            given = given.model_dump() if isinstance(given, RoleConfig) else given
-            merged[role] = {**merged.get(role, {}), **given} if isinstance(given, Mapping) else given
-        return merged
+        return roles_over(_default_roles(), value)

@@ -6,7 +6,6 @@ the deliberation's own, so a request is recorded, deduplicated and decided exact
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -15,9 +14,9 @@ from langgraph.types import interrupt
 from pydantic import BaseModel
 
 from agents import lubit, rune, sena
-from agents.llm.registry import UnknownProviderError
 from agents.rune import RuneReview
 from agents.stage import RoleResult
+from graphs.deliberation.asking import RoleAsk, ask_role
 from graphs.deliberation.context import RunKnobs
 from graphs.deliberation.nodes import DeliberationNodes, raw_event_id
 from graphs.deliberation.services import Services
@@ -31,13 +30,12 @@ from graphs.workflow.state import ApprovalGiven, StepResult, WorkflowState
 from prompts.loader import ExternalText
 from state.access import Access, AccessDeniedError
 from state.approvals import Approval, ApprovalKind, ApprovalStatus, approval_id
-from state.decisions import Outcome, StageRecord, StageStatus
+from state.decisions import Outcome
 from state.events import EventType, OperatorRequestEvent
 from state.orders import Order
 from tools.registry.spec import Caller
 
 Update = dict[str, Any]
-RoleAsk = Callable[..., Awaitable[RoleResult[Any]]]
 REQUEST_SOURCE = "operator_request"  # the quoted block the request text reaches a prompt in
 
 
@@ -216,23 +214,10 @@ class WorkflowNodes:
 
     async def _ask(self, name: str, ask: RoleAsk, facts: dict[str, Any], state: WorkflowState) -> RoleResult[Any]:
         """Ask one role (the request quoted as untrusted text), unless the LLM budget is spent."""
-        role, event_id = self.w.config.roles[name], state["parsed"].id
-        refused = await self.s.ledger.check(event_id, await self.s.ledger.day_cost())
-        client = None
-        if refused is None:
-            try:
-                client = self.s.providers.get(role.provider)
-            except UnknownProviderError as exc:
-                refused = str(exc.args[0])
-        if client is None:
-            record = StageRecord(stage=name, status=StageStatus.FAILED, latency_ms=0.0, reason=refused,
-                                 provider=role.provider, model=role.model)  # fmt: skip
-            return RoleResult(None, record)
+        event_id = state["parsed"].id
         quoted = (ExternalText(REQUEST_SOURCE, event_id, state["request"]),)
-        result = await ask(facts, quoted, client=client, model=role.model, budget=role.budget)
-        if result.record.usage is not None:
-            await self.s.ledger.charge(event_id, result.record.usage)
-        return result
+        return await ask_role(self.s, name, self.w.config.roles[name], event_id, await self.s.ledger.day_cost(),
+                              ask, facts, quoted)  # fmt: skip
 
 
 def _shortened(text: str, most: int = 500) -> str:

@@ -65,3 +65,10 @@ def test_a_request_the_grammar_does_not_know_says_what_it_understands(records: P
     code, out = _aegis(records, "ask", "make me rich", "--as", "eve")
     assert code == 0, out
     assert "unsupported:" in out and "outcome: blocked" in out
+
+
+def test_a_role_that_does_not_exist_is_one_line_and_exit_2(records: Path) -> None:
+    result = CliRunner().invoke(app, ["ask", "halt trading", "--role", "root", "--data-dir",
+                                      str(records / "records")])  # fmt: skip
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "'root' is not one of" in result.output

@@ -227,3 +227,13 @@ async def test_a_step_failing_transiently_is_tried_three_times_then_reported(ope
     assert decision.outcome is Outcome.EXECUTION_FAILED
     assert "failed 3 times, last: store unavailable" in decision.reason
     assert recorder.called().count("pnl.show") == 3 and recorder.called().count("positions.show") == 1
+
+
+async def test_a_malformed_request_is_a_dead_letter_naming_its_field(open_pipeline: Open) -> None:
+    pipeline = await open_pipeline()
+    bad = {"id": "req-bad", "type": "OPERATOR_REQUEST", "source": "test", "event_time": NOW.isoformat(),
+           "payload": {"operator": "mallory", "request": "halt trading", "role": "root"}}  # fmt: skip
+    decision = await pipeline.submit(bad)
+    assert decision.outcome is Outcome.REJECTED and "payload.role" in decision.reason
+    assert [r["event_id"] for r in await pipeline.services.store.rejected_events()] == ["req-bad"]
+    assert await pipeline.approvals() == [] and (decision.operation or {}).get("plan") is None  # nothing planned
