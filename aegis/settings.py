@@ -25,6 +25,7 @@ from aegis.runtime.monitor import ProtectionConfig
 from aegis.runtime.operations_config import OperationsConfig
 from aegis.runtime.posture_watch import PostureConfig
 from aegis.runtime.tape import ReplayTimeConfig
+from aegis.server.config import ServerConfig
 from agents.llm.config import LLMConfig
 from graphs.deliberation.config import DeliberationConfig
 from graphs.workflow.config import WorkflowConfig
@@ -78,6 +79,9 @@ class Settings(BaseSettings):
     )
     replay: ReplayTimeConfig = Field(
         default_factory=ReplayTimeConfig, description="What a replayed tape must respect in time: gaps, order"
+    )
+    server: ServerConfig = Field(
+        default_factory=ServerConfig, description="`aegis serve`: address, CORS, body limit, rate limits, JWT"
     )
     hot_window_bars: int = Field(120, ge=60, description="Bars kept per symbol in the hot store")
     checkpoints: bool = Field(True, description="Keep LangGraph checkpoints (PostgreSQL if configured, else SQLite)")

@@ -20,6 +20,7 @@ from aegis.cli import (
     drill,
     eval,
     feed,
+    keys,
     limits,
     migrate,
     portfolio,
@@ -27,6 +28,7 @@ from aegis.cli import (
     replay,
     rules,
     run,
+    serve,
     trace,
     worker,
 )
@@ -65,6 +67,7 @@ app.command("portfolio", cls=AegisCommand)(portfolio.portfolio)
 app.command("backtest", cls=AegisCommand)(backtest.backtest)
 app.command("trace", cls=AegisCommand)(trace.trace)
 app.command("ask", cls=AegisCommand)(ask.ask)
+app.command("serve", cls=AegisCommand)(serve.serve)
 app.add_typer(eval.app, name="eval")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(approvals.app, name="approvals")
@@ -72,6 +75,7 @@ app.add_typer(bots.app, name="bots")
 app.add_typer(rules.app, name="rules")
 app.add_typer(posture.app, name="posture")
 app.add_typer(limits.app, name="limits")
+app.add_typer(keys.app, name="keys")
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from state.alerts import Alert, Delivery
+from state.api_keys import ApiKey
 from state.approvals import Approval, ApprovalStatus
 from state.bots import Bot, BotDay
 from state.context import RecentDecision
@@ -432,6 +433,23 @@ class DurableStore(Protocol):
     async def set_approval_result(self, approval_id: str, result: dict[str, Any]) -> Approval:
         """Keep what running a decided approval did; returns the approval as now stored.
         `RecordNotFoundError` for an unknown id, `StoreConflictError` while it is pending."""
+        ...
+
+    # ---- api keys ----------------------------------------------------------------------------------
+    async def save_api_key(self, key: ApiKey, audit: AuditEntry) -> None:
+        """Insert a new API key's record with `audit`, in one transaction; `StoreConflictError` when its id
+        is held already."""
+        ...
+
+    async def api_key(self, key_id: str) -> ApiKey | None: ...
+
+    async def api_keys(self) -> list[ApiKey]:
+        """Every API key, revoked ones included, oldest first."""
+        ...
+
+    async def revoke_api_key(self, key_id: str, by: str, reason: str, at: datetime, audit: AuditEntry) -> ApiKey:
+        """Mark a key revoked with `audit`, in one transaction; a key revoked already is returned unchanged.
+        `RecordNotFoundError` for an unknown id."""
         ...
 
     # ---- risk limits -------------------------------------------------------------------------------

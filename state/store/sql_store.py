@@ -54,6 +54,7 @@ from state.store.rows import (
     rejection_entry,
     ts,
 )
+from state.store.sql_api_keys import SqlApiKeys
 from state.store.sql_approvals import SqlApprovals
 from state.store.sql_bots import SqlBots
 from state.store.sql_chains import SqlChains
@@ -104,7 +105,7 @@ async def _upsert_value(db: SqlConnection, row: tuple[str, str, str]) -> None:
     )
 
 
-class SqlStore(SqlControls, SqlBots, SqlRules, SqlApprovals, SqlChains, SqlRecentOrders, SqlLimits, ABC):
+class SqlStore(SqlControls, SqlBots, SqlRules, SqlApprovals, SqlChains, SqlRecentOrders, SqlLimits, SqlApiKeys, ABC):
     """The protocol's methods whose SQL is the same on every engine."""
 
     _byte_order = ""  # how to make ORDER BY symbol compare bytes (SQLite's default; PostgreSQL needs COLLATE "C")
