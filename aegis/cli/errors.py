@@ -33,7 +33,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from state.bus.base import BusUnavailableError
 from state.hot import HotStoreUnavailableError
-from state.store.base import StoreUnavailableError
+from state.store.base import RecordNotFoundError, StoreUnavailableError
 
 EXPECTED_FAILURE = 2
 UNEXPECTED_FAILURE = 1
@@ -197,6 +197,7 @@ _EXPECTED: tuple[tuple[type[Exception], Callable[[Any, tuple[Path, ...]], str | 
     (SettingsError, _settings_source_problem),
     (yaml.YAMLError, _config_file_problem),
     (StoreUnavailableError, _first_line),
+    (RecordNotFoundError, _first_line),  # an id the operator typed that names nothing
     (HotStoreUnavailableError, _unreachable("is Redis running at AEGIS_REDIS_URL?")),
     (BusUnavailableError, _unreachable("is Redis running at AEGIS_REDIS_URL?")),
     (psycopg.OperationalError, _reach_postgres),
