@@ -6,9 +6,13 @@ import math
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-Reason = Annotated[str, Field(min_length=3, max_length=500, description="Why: recorded in the audit log")]
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=500),
+    Field(description="Why: recorded in the audit log"),
+]
 
 
 class Strict(BaseModel):
