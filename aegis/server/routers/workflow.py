@@ -10,6 +10,7 @@ accepted at once (202 with its id and a `Location`) and runs in the server's bac
 `GET /api/workflow/{id}` (`running` until the plan is answered or waits for approval). `?wait=true` runs it
 inline and answers with where it stands (200), which suits scripts and the rules planner. Runs still going
 when the server stops are cancelled; a request that waits for approval survives a restart (its checkpoint).
+At most `server.max_running_workflows` run at once (each may call the LLM roles); more are refused with 429.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from state.approvals import ApprovalKind, approval_id
 router = APIRouter(prefix="/api/workflow", tags=["workflow"])
 log = logging.getLogger(__name__)
 RUNS = "workflow_runs"  # context.extras: request id -> None while running, the error once failed
+RETRY_BUSY_S = 5  # Retry-After when too many requests are running
 
 
 class WorkflowRequest(Strict):
@@ -74,16 +76,29 @@ async def _where(context: ServerContext, request_id: str) -> dict[str, Any] | No
     }
 
 
-@router.post("", status_code=202, summary="Ask in words (any role; the role is the caller's): 202, or 200 with wait")
+@router.post(
+    "",
+    status_code=202,
+    summary="Ask in words (any role; the role is the caller's): 202, or 200 with wait",
+    responses={200: {"description": "With wait=true: where the request stands"},
+               429: {"description": "server.max_running_workflows requests are running already"}},
+)  # fmt: skip
 async def ask(
     body: WorkflowRequest,
     context: Context,
     principal: Reader,
     wait: Annotated[bool, Query(description="Run inline and answer where it stands (200)")] = False,
 ) -> JSONResponse:
+    runs = _runs(context)
+    busy = sum(1 for failed in runs.values() if failed is None)
+    if busy >= context.settings.server.max_running_workflows:
+        raise HTTPException(
+            429, f"{busy} workflow requests are running (server.max_running_workflows); retry when one has ended",
+            headers={"Retry-After": str(RETRY_BUSY_S)},
+        )  # fmt: skip
     now = context.pipeline.services.clock.now()
     request_id = f"req-{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    _runs(context)[request_id] = None
+    runs[request_id] = None
     if wait:
         await _run(context, request_id, body.request, principal)
         return JSONResponse(await _where(context, request_id), status_code=200)

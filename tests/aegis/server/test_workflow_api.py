@@ -141,3 +141,27 @@ async def test_a_malformed_request_is_422_in_one_line(
 ) -> None:
     answer = await api.client.post(path, json=body, headers=api.as_role("admin"))
     assert (answer.status_code, answer.json()) == (422, {"detail": detail})
+
+
+async def test_requests_beyond_the_running_cap_are_429_until_one_ends(
+    served: ServeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = await served(server={"max_running_workflows": 1})
+    release, asked = asyncio.Event(), []
+
+    async def held(text: str, **_: Any) -> None:  # a run that takes as long as the test says
+        asked.append(text)
+        await release.wait()
+
+    monkeypatch.setattr(api.pipeline, "request", held)
+    first = await api.client.post("/api/workflow", json={"request": "show the p&l"}, headers=api.as_role("read"))
+    assert first.status_code == 202
+    busy = await api.client.post("/api/workflow", json={"request": "show the alerts"}, headers=api.as_role("read"))
+    assert (busy.status_code, busy.headers["retry-after"]) == (429, "5")
+    assert "1 workflow requests are running" in busy.json()["detail"]
+    release.set()
+    await asyncio.gather(*api.context.tasks)
+    again = await api.client.post("/api/workflow", json={"request": "show the alerts"}, headers=api.as_role("read"))
+    assert again.status_code == 202
+    await asyncio.gather(*api.context.tasks)
+    assert asked == ["show the p&l", "show the alerts"]
