@@ -4,11 +4,34 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from aegis.server.routers import decisions, events, health, trading
+from aegis.server.routers import (
+    alerts,
+    anomalies,
+    approvals,
+    bots,
+    decisions,
+    events,
+    health,
+    limits,
+    portfolio,
+    posture,
+    rules,
+    trading,
+    workflow,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     decisions.router,
     trading.router,
+    portfolio.router,
+    bots.router,
+    anomalies.router,
+    alerts.router,
+    rules.router,
+    posture.router,
+    limits.router,
+    workflow.router,
+    approvals.router,
     health.router,
 )
