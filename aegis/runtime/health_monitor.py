@@ -129,7 +129,9 @@ class HealthMonitor:
                               recovery=tuple(recovery))  # fmt: skip
         if self._emit:
             self._queue_changes(report)
-            await self._flush()
+            store = report.component("postgres")
+            if store is None or store.status != "down":  # else it would wait out the pool's timeout to fail
+                await self._flush()
         self.latest = report
         return report
 
