@@ -64,6 +64,11 @@ class HealthConfig(BaseModel):
     heartbeat_forget_s: float = Field(
         86_400.0, gt=0, description="A worker silent this long is no longer reported (it is gone, not stale)"
     )
+    not_emitted: tuple[str, ...] = Field(
+        ("cpu",),
+        description="Components reported but never emitted as SYSTEM_HEALTH events: their status swings with the "
+        "load of the moment (a busy replay), and a WARNING alert each swing would be noise",
+    )
     required: tuple[str, ...] = Field(
         ("postgres", "redis", "bus", "disk"),
         description="Components that make the process not ready while down (readiness probe); others only warn",

@@ -20,8 +20,9 @@ Recoveries:
 
 What is emitted (`pipeline.submit`, so the failure tiers and the SYSTEM_HEALTH rules hear it): one event per
 component whose status changed since the last one emitted (the first round compares with `ok`, so a healthy
-start emits nothing): not the same report every 30 s. Changes are what the rules act on (a CRITICAL alert
-for down, a WARNING for degraded) and what the durable `health:<component>` values keep. Event ids are
+start emits nothing): not the same report every 30 s. `cpu` is never emitted (`not_emitted`: it swings with
+the load of the moment). Changes are what the rules act on (a CRITICAL alert for down, a WARNING for
+degraded) and what the durable `health:<component>` values keep. Event ids are
 `health-<origin>-<start>-<round>-<component>`: unique per process and round, the same if a round's event is
 submitted again. An event that cannot be recorded (PostgreSQL is the component that is down) waits in order
 and is submitted at the next round that can: the outage's record arrives once the store is back.
@@ -238,6 +239,8 @@ class HealthMonitor:
 
     def _queue_changes(self, report: HealthReport) -> None:
         for component in report.components:
+            if component.component in self._config.not_emitted:
+                continue
             if component.status == self._emitted.get(component.component, "ok"):
                 continue
             self._emitted[component.component] = component.status

@@ -216,3 +216,11 @@ async def test_run_checks_every_interval_until_stopped(make_pipeline: PipelineFa
     stop.set()
     await asyncio.wait_for(running, 2)
     assert monitor.latest is not None and monitor.latest.ready
+
+
+async def test_cpu_is_reported_but_never_emitted(make_pipeline: PipelineFactory, monkeypatch: Any) -> None:
+    pipeline = await make_pipeline()
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval=None: 99.0)
+    report = await HealthMonitor(pipeline, QUIET).check_once()
+    assert report.component("cpu").status == "degraded"  # type: ignore[union-attr]
+    assert await emitted(pipeline, "cpu") == []
