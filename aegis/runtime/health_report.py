@@ -8,9 +8,9 @@ worst component; `ready` is false while a required component (`HealthConfig.requ
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 Status = Literal["ok", "degraded", "down"]
 Measured = dict[str, float | int | str | bool | None]
@@ -49,21 +49,29 @@ class HealthReport(BaseModel):
     components: tuple[ComponentHealth, ...]
     recovery: tuple[str, ...] = Field((), description="What the monitor did about what it found this round")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_fields_are_read_back(cls, data: Any) -> Any:
+        """A report's own JSON (with `status` and `ready`, computed) validates back into the report."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if key not in ("status", "ready")}
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> Status:
+        """The worst component's status."""
         return worst([c.status for c in self.components])
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def ready(self) -> bool:
+        """No required component is down."""
         return not any(c.required and c.status == "down" for c in self.components)
 
     def component(self, name: str) -> ComponentHealth | None:
         return next((c for c in self.components if c.component == name), None)
 
     def summary(self) -> dict[str, object]:
-        """The JSON a probe route or `aegis health --json` prints: the whole, then each component."""
-        return {
-            "status": self.status,
-            "ready": self.ready,
-            **self.model_dump(mode="json"),
-        }
+        """The JSON a probe route or `aegis health --json` prints: the whole (status, ready), then each component."""
+        return self.model_dump(mode="json")

@@ -55,7 +55,9 @@ def test_a_report_is_ready_unless_a_required_component_is_down() -> None:
         origin="t", checked_at=T0, components=(part("postgres", "down", True), part("cpu", "ok", False))
     )
     assert not required_down.ready
-    assert required_down.summary()["ready"] is False
+    summary = required_down.summary()
+    assert (summary["ready"], summary["status"]) == (False, "down")
+    assert HealthReport.model_validate(summary) == required_down
 
 
 async def test_a_probe_that_hangs_or_raises_is_down_with_its_reason() -> None:
