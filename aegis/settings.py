@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from aegis.runtime.anomaly_watch import AnomalyWatchConfig
+from aegis.runtime.health_config import HealthConfig
 from aegis.runtime.monitor import ProtectionConfig
 from aegis.runtime.operations_config import OperationsConfig
 from aegis.runtime.posture_watch import PostureConfig
@@ -82,6 +83,10 @@ class Settings(BaseSettings):
     )
     server: ServerConfig = Field(
         default_factory=ServerConfig, description="`aegis serve`: address, CORS, body limit, rate limits, JWT"
+    )
+    health: HealthConfig = Field(
+        default_factory=HealthConfig,
+        description="The health monitor: every 30 s, its thresholds, the worker's memory limit (2 GB)",
     )
     hot_window_bars: int = Field(120, ge=60, description="Bars kept per symbol in the hot store")
     checkpoints: bool = Field(True, description="Keep LangGraph checkpoints (PostgreSQL if configured, else SQLite)")

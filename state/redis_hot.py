@@ -213,6 +213,12 @@ class RedisHotStore:
         except ValueError as exc:
             raise HotStoreError(f"{self.value_key(key)} does not hold JSON: {exc}") from exc
 
+    async def reconnect(self) -> None:
+        """After an outage: drop every pooled connection, so the next command connects afresh (the client
+        would find a dead one at its next use; the health monitor asks once the server answers again)."""
+        self._check_open()
+        await self._client.connection_pool.disconnect()
+
     async def close(self) -> None:
         """Stop using the store; the client is closed only if the store created it."""
         if self._closed:

@@ -20,6 +20,7 @@ from aegis.cli import (
     drill,
     eval,
     feed,
+    health,
     keys,
     limits,
     migrate,
@@ -59,6 +60,7 @@ app.command("doctor", cls=AegisCommand)(doctor.doctor)
 app.command("worker", cls=AegisCommand)(worker.worker)
 app.command("migrate", cls=AegisCommand)(migrate.migrate)
 app.command("feed", cls=AegisCommand)(feed.feed)
+app.command("health", cls=AegisCommand)(health.health)
 app.command("halt", cls=AegisCommand)(control.halt)
 app.command("resume", cls=AegisCommand)(control.resume)
 app.command("status", cls=AegisCommand)(control.status)

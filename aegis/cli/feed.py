@@ -1,4 +1,8 @@
-"""`aegis feed <tape>`: play a tape into the shared market state and publish its events for the workers."""
+"""`aegis feed <tape>`: play a tape into the shared market state and publish its events for the workers.
+
+The tape plays as a supervised task beside a health monitor (`aegis.runtime.health_monitor`), which restarts it
+where it stopped when its last tick is older than `health.feed_tick_max_age_s`.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,29 @@ from rich.console import Console
 
 from aegis.pipeline import Pipeline
 from aegis.runtime.bus_factory import open_bus
-from aegis.runtime.feeder import feed_tape
+from aegis.runtime.feeder import FeedStats, TapeFeeder
+from aegis.runtime.health_monitor import HealthMonitor
 from aegis.runtime.live_screen import LiveScreen
+from aegis.runtime.supervised_task import SupervisedTask
 from aegis.settings import Settings
+from state.bus.base import EventBus
 from state.clock import SimulatedClock
+
+
+async def play_supervised(pipeline: Pipeline, bus: EventBus, feeder: TapeFeeder) -> FeedStats:
+    """Play the tape under a health monitor's watch; returns when the tape is played (or raises its error)."""
+    task = SupervisedTask("tape", feeder.play)
+    monitor = HealthMonitor(pipeline, pipeline.settings.health, bus=bus, feeds=[task])
+    stop = asyncio.Event()
+    task.start()
+    watching = asyncio.create_task(monitor.run(stop))
+    try:
+        await task.wait()
+    finally:
+        stop.set()
+        await task.stop()
+        await watching
+    return feeder.stats
 
 
 async def _feed(settings: Settings, lines: list[str], screen: bool) -> None:
@@ -25,7 +48,8 @@ async def _feed(settings: Settings, lines: list[str], screen: bool) -> None:
     bus = open_bus(settings)
     try:
         async with await Pipeline.open(settings, clock=clock) as pipeline:
-            stats = await feed_tape(pipeline, bus, lines, LiveScreen() if screen else None)
+            feeder = TapeFeeder(pipeline, bus, lines, LiveScreen() if screen else None)
+            stats = await play_supervised(pipeline, bus, feeder)
     finally:
         await bus.close()
     found = f" ({stats.signals} signals found by the screen)" if screen else ""

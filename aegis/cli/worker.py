@@ -1,4 +1,9 @@
-"""`aegis worker`: consume events from the Redis Streams bus (one of many workers in a consumer group)."""
+"""`aegis worker`: consume events from the Redis Streams bus (one of many workers in a consumer group).
+
+Beside the worker run the risk monitor's ticks and the health monitor (`aegis.runtime.health_monitor`: every
+`health.interval_s`, with this worker's heartbeat). A worker past `health.memory_limit_mb` stops taking events,
+finishes those in flight and exits with code 75 (`RECYCLE_EXIT_CODE`): its supervisor starts a fresh one.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,13 @@ from rich.console import Console
 
 from aegis.pipeline import Pipeline
 from aegis.runtime.bus_factory import open_bus
+from aegis.runtime.health_monitor import RECYCLE_EXIT_CODE, HealthMonitor
 from aegis.runtime.worker import Worker
 from aegis.settings import Settings
 
 
-async def _work(settings: Settings, name: str, concurrency: int, until_idle: bool) -> None:
+async def _work(settings: Settings, name: str, concurrency: int, until_idle: bool) -> bool:
+    """Run the worker; True when it stopped to be recycled (its memory)."""
     bus = open_bus(settings)
     async with await Pipeline.open(settings) as pipeline:
         worker = Worker(pipeline, bus, name, concurrency=concurrency)
@@ -25,16 +32,23 @@ async def _work(settings: Settings, name: str, concurrency: int, until_idle: boo
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
         ticks = asyncio.create_task(pipeline.monitor.run_ticks())  # the time-driven tiers and escalations
+        health = HealthMonitor(pipeline, settings.health, worker=worker)
+        stop_health = asyncio.Event()
+        watching = asyncio.create_task(health.run(stop_health))
         try:
             stats = await worker.run(until_idle=until_idle)
         finally:
             ticks.cancel()
-            await asyncio.gather(ticks, return_exceptions=True)
+            stop_health.set()
+            await asyncio.gather(ticks, watching, return_exceptions=True)
             await bus.close()
     Console().print(
         f"worker {name}: decided {stats.decided}, rejected {stats.rejected}, left pending {stats.failed}, "
         f"ticks applied {stats.ticks} (refused {stats.ticks_refused})"
     )
+    if health.recycle:
+        Console().print(f"worker {name}: recycled past its memory limit; exit {RECYCLE_EXIT_CODE}")
+    return health.recycle
 
 
 def worker(
@@ -46,4 +60,5 @@ def worker(
     settings = Settings()
     if not settings.redis_url:
         raise typer.BadParameter("a worker needs AEGIS_REDIS_URL: the in-process bus lives inside one process")
-    asyncio.run(_work(settings, name or f"{socket.gethostname()}-{os.getpid()}", concurrency, until_idle))
+    if asyncio.run(_work(settings, name or f"{socket.gethostname()}-{os.getpid()}", concurrency, until_idle)):
+        raise typer.Exit(RECYCLE_EXIT_CODE)

@@ -6,18 +6,20 @@ published on the bus for the workers, in the class its priority names (`state.bu
 workers: the feeder applies the ticks so that they keep one order; a tick that is published instead takes the
 workers' fast path (`aegis.runtime.worker`), never a session. With a live screen (`aegis feed --screen`, for
 a tape of ticks only: a recorded tape holds its signals already), each tick applied is screened and the
-signals found are published like the tape's own events (`aegis.runtime.live_screen`).
+signals found are published like the tape's own events (`aegis.runtime.live_screen`). `aegis feed` plays the
+tape as a supervised task that the health monitor restarts when its last tick is too old (`TapeFeeder`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aegis.pipeline import Pipeline, as_tick
 from aegis.runtime.live_screen import LiveScreen
+from aegis.runtime.supervised_task import SupervisedTask
 from state.bus.base import EventBus
 
 
@@ -28,27 +30,56 @@ class FeedStats:
     signals: int = 0  # found by the live screen (counted in `published` too)
 
 
-async def feed_tape(
-    pipeline: Pipeline, bus: EventBus, lines: Iterable[str], screen: LiveScreen | None = None
-) -> FeedStats:
-    feed = pipeline.market_feed(reload_orders=True)
-    stats = FeedStats()
-    for line in lines:
+class TapeFeeder:
+    """Plays a tape's lines from where it stopped: run as a `SupervisedTask` (`play` beats at each line), a
+    restart after a stall resumes at the line that was in progress. That line is done again: a tick the hot store
+    holds already counts as applied, an event published again is the same event (its id is the idempotency key:
+    the session returns the first decision)."""
+
+    def __init__(self, pipeline: Pipeline, bus: EventBus, lines: Sequence[str], screen: LiveScreen | None = None):
+        self._pipeline = pipeline
+        self._bus = bus
+        self._lines = lines
+        self._screen = screen
+        self._feed = pipeline.market_feed(reload_orders=True)
+        self.position = 0  # the next line to play
+        self.stats = FeedStats()
+
+    async def play(self, task: SupervisedTask | None = None) -> None:
+        while self.position < len(self._lines):
+            await self._line(self._lines[self.position])
+            self.position += 1
+            if task is not None:
+                task.beat()
+
+    async def _line(self, line: str) -> None:
         if not line.strip():
-            continue
+            return
         try:
             raw: Any = json.loads(line)
         except json.JSONDecodeError as exc:
             raw = {"id": None, "unparsed_line": line[:500], "error": exc.msg}  # the workers record it as rejected
         tick = as_tick(raw) if isinstance(raw, dict) else None
-        if tick is not None:
-            await feed.bar(tick.symbol or "", tick.payload.bar)
-            stats.ticks += 1
-            for signal in screen.bar(tick.symbol or "", tick.payload.bar) if screen is not None else ():
-                await bus.publish(signal)
-                stats.published += 1
-                stats.signals += 1
-            continue
-        await bus.publish(raw if isinstance(raw, dict) else {"value": raw})
-        stats.published += 1
-    return stats
+        if tick is None:
+            await self._bus.publish(raw if isinstance(raw, dict) else {"value": raw})
+            self.stats.published += 1
+            return
+        symbol, bar = tick.symbol or "", tick.payload.bar
+        try:
+            await self._feed.bar(symbol, bar)
+        except ValueError:  # not after the symbol's last bar: applied already (a restart's redo) or out of order
+            if bar not in await self._pipeline.services.hot.bars(symbol):
+                raise
+        self.stats.ticks += 1
+        for signal in self._screen.bar(symbol, bar) if self._screen is not None else ():
+            await self._bus.publish(signal)
+            self.stats.published += 1
+            self.stats.signals += 1
+
+
+async def feed_tape(
+    pipeline: Pipeline, bus: EventBus, lines: Iterable[str], screen: LiveScreen | None = None
+) -> FeedStats:
+    feeder = TapeFeeder(pipeline, bus, list(lines), screen)
+    await feeder.play()
+    return feeder.stats

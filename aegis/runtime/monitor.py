@@ -169,6 +169,10 @@ class RiskMonitor:
         health = self._providers.get(provider, ProviderHealth())
         self._providers[provider] = health.observe(ok, self._clock.now())
 
+    def provider_health(self) -> dict[str, ProviderHealth]:
+        """Each route's failure run as observed so far (the health monitor reads it; nothing is changed)."""
+        return dict(self._providers)
+
     def probe_with(self, probe: Probe) -> None:
         """How to ask a failing route whether it is back (`ProviderRegistry.probe`): with no new entries
         reaching the roles, nothing else would call it."""

@@ -61,6 +61,11 @@ class WorkerStats:
     ticks_refused: int = 0  # dead-lettered: not after their symbol's last bar
     outcomes: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def handled(self) -> int:
+        """Events this worker is done with, whatever became of them (its heartbeat reports it)."""
+        return self.decided + self.rejected + self.failed + self.ticks + self.ticks_refused
+
 
 class Worker:
     def __init__(
@@ -87,6 +92,14 @@ class Worker:
         self._ranks: dict[asyncio.Task[None], int] = {}  # sessions in flight -> their class's rank (0: critical)
         self._stopping = asyncio.Event()
         self.stats = WorkerStats()
+
+    @property
+    def bus(self) -> EventBus:
+        return self._bus
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
 
     def stop(self) -> None:
         """Stop taking new events; what is in flight finishes (or stays pending for another worker)."""

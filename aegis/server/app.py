@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from aegis.pipeline import Pipeline
 from aegis.runtime.bus_factory import open_bus
+from aegis.runtime.health_monitor import HealthMonitor
 from aegis.server.context import ServerContext
 from aegis.server.errors import install_error_handlers
 from aegis.server.rate_limit import open_rate_limiter
@@ -60,11 +61,18 @@ def create_app(
             bus=bus,
         )
         app.state.aegis = context
+        stop = asyncio.Event()
+        if settings.server.health_monitor:
+            monitor = HealthMonitor(opened, settings.health)
+            context.extras["health"] = monitor
+            context.spawn(monitor.run(stop))
         for hook in on_start or ():
             await hook(context)
         try:
             yield
         finally:
+            stop.set()
+            await asyncio.sleep(0)  # the monitor sees the stop and closes what it opened
             for task in list(context.tasks):
                 task.cancel()
             await asyncio.gather(*context.tasks, return_exceptions=True)

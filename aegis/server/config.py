@@ -53,6 +53,9 @@ class ServerConfig(BaseModel):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted (413 beyond)")
     rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
     jwt: JwtConfig = Field(default_factory=JwtConfig)
+    health_monitor: bool = Field(
+        True, description="Run the health monitor in the server (every health.interval_s; readiness reads it)"
+    )
     metrics_public: bool = Field(
         True, description="Serve /metrics without a key (a scraper on a private network); false: read role"
     )

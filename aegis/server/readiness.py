@@ -13,7 +13,7 @@ async def readiness(context: ServerContext) -> dict[str, Any]:
     monitor = context.extras.get("health")
     if monitor is not None:
         report = monitor.latest or await monitor.check_once()
-        return dict(report.model_dump(mode="json"), ready=report.ready)
+        return report.summary()
     started = time.perf_counter()
     try:
         await context.pipeline.services.store.recent_decisions(1)

@@ -35,6 +35,10 @@ class ObservedClient:
     def provider(self) -> str:
         return self._inner.provider
 
+    @property
+    def inner(self) -> LLMClient:
+        return self._inner
+
     async def complete(self, request: LLMRequest) -> LLMReply:
         started, route = monotonic_ms(), f"{self.provider}:{request.model}"
         try:

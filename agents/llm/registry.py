@@ -4,6 +4,7 @@ and gets a client, instead of branching on provider names."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
 
 from agents.llm.client import LLMClient
 from agents.llm.observed import ObservedClient, ProviderObserver, probe_request
@@ -11,6 +12,11 @@ from agents.llm.observed import ObservedClient, ProviderObserver, probe_request
 
 class UnknownProviderError(KeyError):
     pass
+
+
+@runtime_checkable
+class _WithBreakers(Protocol):
+    def breaker_states(self) -> dict[str, str]: ...
 
 
 class ProviderRegistry:
@@ -35,6 +41,15 @@ class ProviderRegistry:
         except Exception:  # any failure is the answer: the route does not serve yet
             return False
         return True
+
+    def breaker_states(self) -> dict[str, dict[str, str]]:
+        """Per provider with circuit breakers (a resilient client): each route's circuit state."""
+        states: dict[str, dict[str, str]] = {}
+        for name, client in self._clients.items():
+            inner = client.inner if isinstance(client, ObservedClient) else client
+            if isinstance(inner, _WithBreakers):
+                states[name] = inner.breaker_states()
+        return states
 
     def names(self) -> list[str]:
         return sorted(self._clients)

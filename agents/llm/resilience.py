@@ -111,6 +111,10 @@ class ResilientClient:
     def provider(self) -> str:
         return self._routes[0].client.provider
 
+    def breaker_states(self) -> dict[str, str]:
+        """Each route's circuit: closed, open or half_open (the health monitor's view)."""
+        return {route.name: self.breaker(route).state for route in self._routes}
+
     def breaker(self, route: Route) -> CircuitBreaker:
         return self._breakers.setdefault(route.name, CircuitBreaker(now=self._now))
 

@@ -117,6 +117,14 @@ class EventBus(Protocol):
         """Entries delivered and neither acked nor dead-lettered (not counting entries never delivered)."""
         ...
 
+    async def backlog_count(self) -> int:
+        """Entries published and never delivered yet (the consumer group's lag), over every class."""
+        ...
+
+    async def dead_letter_count(self) -> int:
+        """How many entries the dead-letter stream holds."""
+        ...
+
     async def close(self) -> None: ...
 
 

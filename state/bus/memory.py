@@ -128,6 +128,14 @@ class InMemoryBus:
         self._check_open()
         return len(self._pending)
 
+    async def backlog_count(self) -> int:
+        self._check_open()
+        return sum(len(unread) for unread in self._unread.values())
+
+    async def dead_letter_count(self) -> int:
+        self._check_open()
+        return len(self._dead)
+
     async def close(self) -> None:
         self._closed = True
         self._arrival.set()  # blocked receivers return (and raise BusClosedError)

@@ -343,6 +343,27 @@ class RedisStreamsBus:
 
         return await self._with_group("pending_count", pending)
 
+    async def backlog_count(self) -> int:
+        self._check_open()
+
+        async def lag() -> int:
+            pipe = self._client.pipeline(transaction=False)
+            for stream in self.streams:
+                pipe.xinfo_groups(stream)
+            total = 0
+            for groups in await pipe.execute():
+                for group in groups:
+                    if _text(group.get("name", "")) == self._group:
+                        total += int(group.get("lag") or 0)  # nil when Redis cannot tell: counted as 0
+            return total
+
+        return await self._with_group("backlog_count", lag)
+
+    async def dead_letter_count(self) -> int:
+        self._check_open()
+        async with _redis_errors("dead_letter_count"):
+            return int(await self._client.xlen(self._dead))
+
     async def close(self) -> None:
         if self._closed:
             return

@@ -258,6 +258,18 @@ class PostgresStore(SqlStore):
             raise StoreUnavailableError(f"cannot fill the pool for {self._where}: {exc}") from exc
         return pool
 
+    async def reconnect(self) -> None:
+        """After an outage: ping every idle pooled connection now and replace the dead ones (the pool would find
+        each at its next checkout; the health monitor asks once the server answers again). Raises
+        `StoreUnavailableError` while the server is still away."""
+        pool = self._pool
+        if pool is None:
+            raise StoreClosedError(f"PostgreSQL store {self._where} is not open")
+        try:
+            await pool.check()
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(f"{self._where}: {exc}") from exc
+
     async def close(self) -> None:
         async with self._open_lock:
             pool, self._pool = self._pool, None

@@ -231,6 +231,31 @@ async def test_pending_count_counts_delivered_entries_neither_acked_nor_dead_let
     assert await bus.pending_count() == 1
 
 
+async def test_backlog_counts_entries_never_delivered_over_every_class(bus_harness: Harness) -> None:
+    bus = bus_harness.make()
+    assert await bus.backlog_count() == 0
+    for n in range(4):
+        await bus.publish(event(n))
+    await bus.publish({**event(9), "priority": "critical"})
+    assert await bus.backlog_count() == 5
+    got = await bus.receive("w1", count=2, block_ms=0)  # the critical one, then the first normal one
+    assert await bus.backlog_count() == 3
+    await bus.fail(got[0], "timeout")  # pending, not backlog
+    assert (await bus.backlog_count(), await bus.pending_count()) == (3, 2)
+
+
+async def test_dead_letter_count_counts_every_dead_letter(bus_harness: Harness) -> None:
+    bus = bus_harness.make()
+    for n in range(3):
+        await bus.publish(event(n))
+    got = await bus.receive("w1", count=3, block_ms=0)
+    assert await bus.dead_letter_count() == 0
+    await bus.dead_letter(got[0], "invalid")
+    await bus.dead_letter(got[1], "invalid")
+    await bus.ack(got[2])
+    assert await bus.dead_letter_count() == 2 == len(await bus.dead_letters())
+
+
 async def test_entries_pending_on_a_dead_consumer_are_claimed_after_claim_idle_ms(bus_harness: Harness) -> None:
     bus = bus_harness.make()
     ids = [await bus.publish(event(n)) for n in range(3)]

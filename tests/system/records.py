@@ -21,15 +21,20 @@ class Records:
         return {event_id for event_id, found in self.outcomes.items() if found == outcome}
 
 
+# The processes' health monitors record SYSTEM_HEALTH decisions of their own (a server going away and coming back
+# is one); the tapes hold none, so the readers below count the tape's decisions only.
+TAPE_DECISIONS = "FROM decisions WHERE event_type <> 'SYSTEM_HEALTH'"
+
+
 async def decided(postgres_url: str) -> int:
     async with await psycopg.AsyncConnection.connect(postgres_url, connect_timeout=3) as db:
-        row = await (await db.execute("SELECT count(*) FROM decisions")).fetchone()
+        row = await (await db.execute(f"SELECT count(*) {TAPE_DECISIONS}")).fetchone()
     return int(row[0]) if row else 0
 
 
 async def records(postgres_url: str) -> Records:
     async with await psycopg.AsyncConnection.connect(postgres_url, connect_timeout=3) as db:
-        rows = await (await db.execute("SELECT event_id, outcome, record FROM decisions")).fetchall()
+        rows = await (await db.execute(f"SELECT event_id, outcome, record {TAPE_DECISIONS}")).fetchall()
         orders = await (await db.execute("SELECT event_id FROM orders")).fetchall()
     return Records(
         outcomes={event_id: outcome for event_id, outcome, _ in rows},

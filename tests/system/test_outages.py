@@ -23,7 +23,7 @@ import pytest
 
 from tests.services import require_service
 from tests.system.fleet import WorkerFleet, aegis_env, run_aegis, wait_until
-from tests.system.records import BusProbe, BusState, decided, records
+from tests.system.records import TAPE_DECISIONS, BusProbe, BusState, decided, records
 from tests.system.tapes import Tape, build_tape
 from tests.system.throwaway_postgres import ThrowawayPostgres
 from tests.throwaway import ThrowawayRedis, free_port
@@ -147,7 +147,7 @@ async def test_a_postgres_stop_leaves_events_pending_until_it_is_back(
     # ... and no decision was written then
     async with await psycopg.AsyncConnection.connect(postgres_url) as db:
         cursor = await db.execute(
-            "SELECT count(*) FROM decisions WHERE decided_at > %s AND decided_at < %s",
+            f"SELECT count(*) {TAPE_DECISIONS} AND decided_at > %s AND decided_at < %s",
             (stopped_at.isoformat(timespec="microseconds"), restarted_at.isoformat(timespec="microseconds")),
         )
         written_while_down = await cursor.fetchone()

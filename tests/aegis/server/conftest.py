@@ -56,9 +56,11 @@ async def served(make_pipeline: PipelineFactory) -> AsyncIterator[ServeFactory]:
     async def factory(*, server: dict[str, Any] | None = None, **options: Any) -> Served:
         pipeline = await make_pipeline(**options)
         settings = pipeline.settings
-        if server:
-            chosen = ServerConfig.model_validate({**settings.server.model_dump(), **server})
-            settings = settings.model_copy(update={"server": chosen})
+        # the health monitor runs only where a test asks for it: its rounds would add SYSTEM_HEALTH decisions
+        chosen = ServerConfig.model_validate(
+            {**settings.server.model_dump(), "health_monitor": False, **(server or {})}
+        )
+        settings = settings.model_copy(update={"server": chosen})
         manager = serve(pipeline, settings)
         opened.append(manager)
         return await manager.__aenter__()

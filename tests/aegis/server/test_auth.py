@@ -177,3 +177,13 @@ async def test_health_routes_are_open_to_probes(served: ServeFactory) -> None:
     ready = await api.client.get("/api/health/ready")
     assert ready.status_code == 200
     assert ready.json()["ready"] is True
+
+
+async def test_readiness_reads_the_health_monitor_running_in_the_server(served: ServeFactory) -> None:
+    api = await served(server={"health_monitor": True})
+    ready = await api.client.get("/api/health/ready")
+    body = ready.json()
+    assert ready.status_code == (200 if body["ready"] else 503)
+    components = {c["component"]: c["status"] for c in body["components"]}
+    assert {"postgres", "redis", "bus", "disk", "memory"} <= set(components), components
+    assert body["origin"] == api.context.extras["health"].origin
