@@ -64,7 +64,7 @@ def create_app(
         stop = asyncio.Event()
         if settings.server.health_monitor:
             monitor = HealthMonitor(opened, settings.health)
-            context.extras["health"] = monitor
+            context.health = monitor
             context.spawn(monitor.run(stop))
         for hook in on_start or ():
             await hook(context)

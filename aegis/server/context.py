@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import Request
 
 from aegis.pipeline import Pipeline
+from aegis.runtime.health_monitor import HealthMonitor
 from aegis.server.rate_limit import RateLimiter
 from aegis.server.tokens import TokenVerifier
 from aegis.settings import Settings
@@ -25,7 +26,8 @@ class ServerContext:
     tokens: TokenVerifier
     limiter: RateLimiter
     bus: EventBus | None  # None: submitted events run in the server
-    extras: dict[str, Any] = field(default_factory=dict)  # parts wired by the app: the health monitor, metrics
+    health: HealthMonitor | None = None  # the health monitor running in the server (readiness reads it)
+    extras: dict[str, Any] = field(default_factory=dict)  # state a router keeps for the server's life
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:

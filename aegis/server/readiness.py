@@ -10,7 +10,7 @@ from aegis.server.context import ServerContext
 
 
 async def readiness(context: ServerContext) -> dict[str, Any]:
-    monitor = context.extras.get("health")
+    monitor = context.health
     if monitor is not None:
         report = monitor.latest or await monitor.check_once()
         return report.summary()

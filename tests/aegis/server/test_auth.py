@@ -186,4 +186,4 @@ async def test_readiness_reads_the_health_monitor_running_in_the_server(served: 
     assert ready.status_code == (200 if body["ready"] else 503)
     components = {c["component"]: c["status"] for c in body["components"]}
     assert {"postgres", "redis", "bus", "disk", "memory"} <= set(components), components
-    assert body["origin"] == api.context.extras["health"].origin
+    assert body["origin"] == api.context.health.origin  # type: ignore[union-attr]
