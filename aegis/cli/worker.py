@@ -13,13 +13,31 @@ from rich.console import Console
 
 from aegis.pipeline import Pipeline
 from aegis.runtime.bus_factory import open_bus
+from aegis.runtime.metrics import Metrics, MetricsServer, serve_metrics
+from aegis.runtime.metrics.http import LOOPBACK
 from aegis.runtime.worker import Worker
 from aegis.settings import Settings
 
 
-async def _work(settings: Settings, name: str, concurrency: int, until_idle: bool) -> None:
+async def _work(
+    settings: Settings,
+    name: str,
+    concurrency: int,
+    until_idle: bool,
+    metrics_port: int = 0,
+    metrics_host: str = LOOPBACK,
+) -> None:
     bus = open_bus(settings)
     async with await Pipeline.open(settings) as pipeline:
+        server: MetricsServer | None = None
+        if metrics_port:
+            metrics = Metrics()
+            metrics.attach(pipeline)
+            try:
+                server = serve_metrics(metrics, metrics_port, metrics_host)
+            except OSError as exc:
+                await bus.close()
+                raise typer.BadParameter(f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc}") from None
         worker = Worker(pipeline, bus, name, concurrency=concurrency)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -31,6 +49,8 @@ async def _work(settings: Settings, name: str, concurrency: int, until_idle: boo
             ticks.cancel()
             await asyncio.gather(ticks, return_exceptions=True)
             await bus.close()
+            if server is not None:
+                server.close()
     Console().print(
         f"worker {name}: decided {stats.decided}, rejected {stats.rejected}, left pending {stats.failed}, "
         f"ticks applied {stats.ticks} (refused {stats.ticks_refused})"
@@ -41,9 +61,16 @@ def worker(
     name: Annotated[str | None, typer.Option(help="Consumer name (default: host-pid)")] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Sessions run at once by this worker")] = 4,
     until_idle: Annotated[bool, typer.Option(help="Exit when the bus has nothing to deliver")] = False,
+    metrics_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Serve Prometheus metrics on this port (0: off)")
+    ] = 0,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address the metrics port binds (loopback unless you open it on purpose)")
+    ] = LOOPBACK,
 ) -> None:
     """Run a worker: events from the bus -> sessions -> decisions; ack after persist; SIGTERM drains."""
     settings = Settings()
     if not settings.redis_url:
         raise typer.BadParameter("a worker needs AEGIS_REDIS_URL: the in-process bus lives inside one process")
-    asyncio.run(_work(settings, name or f"{socket.gethostname()}-{os.getpid()}", concurrency, until_idle))
+    consumer = name or f"{socket.gethostname()}-{os.getpid()}"
+    asyncio.run(_work(settings, consumer, concurrency, until_idle, metrics_port, metrics_host))
