@@ -5,7 +5,8 @@
 - Every line carries its category (the status document's seven), and the event and correlation ids of the
   session that wrote it (`aegis.runtime.log_context`).
 - `LogConfig.file` adds a JSON file, rotated by size (`max_bytes`, `backups` kept).
-- `log_to_file` moves the terminal's lines to a file while a live view owns the terminal (`aegis run`).
+- `log_to_file` moves the terminal's lines to a file while a live view owns the terminal (`aegis run`);
+  `logging_to_file` does it for the length of a block (`aegis backtest --bots`).
 - Nothing reaches a line unredacted (`aegis.runtime.redaction`).
 
 Why python-json-logger rather than structlog: every module already logs through the standard `logging`
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Literal, TextIO
@@ -87,14 +90,38 @@ def configure_logging(config: LogConfig, *, stream: TextIO | None = None) -> Non
 
 def log_to_file(path: Path, level: int = logging.INFO, *, max_bytes: int = 10 * 1024 * 1024, backups: int = 5) -> None:
     """Send the log (alerts included) to `path` instead of the terminal, as JSON lines, appending across runs
-    and rotated past `max_bytes`."""
+    and rotated past `max_bytes`: for the rest of the process (`aegis run`'s live view owns the terminal)."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, _OURS, False) and not isinstance(handler, logging.FileHandler):
-            root.removeHandler(handler)  # the live view owns the terminal now
+    for handler in _terminal_handlers(root):
+        root.removeHandler(handler)
     _install(root, _rotating(path, max_bytes, backups), True)
-    if root.level > level or root.level == logging.NOTSET:
-        root.setLevel(level)
+    root.setLevel(min(root.level, level) if root.level != logging.NOTSET else level)
+
+
+@contextmanager
+def logging_to_file(
+    path: Path, level: int = logging.INFO, *, max_bytes: int = 10 * 1024 * 1024, backups: int = 5
+) -> Iterator[None]:
+    """`log_to_file` while the block runs; then the terminal's handlers and the level are back."""
+    root = logging.getLogger()
+    terminal, saved = _terminal_handlers(root), root.level
+    for handler in terminal:
+        root.removeHandler(handler)
+    handler = _rotating(path, max_bytes, backups)
+    _install(root, handler, True)
+    root.setLevel(min(saved, level) if saved != logging.NOTSET else level)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        for held in terminal:
+            root.addHandler(held)
+        root.setLevel(saved)
+
+
+def _terminal_handlers(root: logging.Logger) -> list[logging.Handler]:
+    return [h for h in root.handlers if getattr(h, _OURS, False) and not isinstance(h, logging.FileHandler)]
 
 
 def _rotating(path: Path, max_bytes: int, backups: int) -> RotatingFileHandler:
