@@ -39,7 +39,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             r"(?i)(\b[A-Za-z0-9_]*(?:api[_-]?key|secret|password|passwd)[A-Za-z0-9_]*|\b[A-Za-z0-9_]*_token|"
-            r"\btoken|\bauthorization)(\"?\s*[:=]\s*\"?)(?!\s)(?!\*\*\*)(?!bearer\s)(" + _VALUE + ")"
+            r"\btoken|\bauthorization)((?:\\?\")?\s*[:=]\s*(?:\\?\")?)(?!\s)(?!\*\*\*)(?!bearer\s)(" + _VALUE + ")"
         ),
         rf"\g<1>\g<2>{MASK}",
     ),
