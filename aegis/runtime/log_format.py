@@ -12,6 +12,7 @@ first); else "task". Unknown categories given by a writer become "task" rather t
 from __future__ import annotations
 
 import logging
+from datetime import date, datetime
 from typing import Any, Final
 
 from pythonjsonlogger.json import JsonFormatter
@@ -95,4 +96,5 @@ class ConsoleFormatter(logging.Formatter):
 
 
 def _as_text(value: Any) -> str:
-    return str(value)
+    """What JSON cannot hold, as text: times in ISO 8601, anything else as `str` gives it."""
+    return value.isoformat() if isinstance(value, datetime | date) else str(value)
