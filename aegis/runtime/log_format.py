@@ -6,7 +6,8 @@ errors, and a complete audit trail): agent, message, task, performance, health, 
 
 A line gets its category, in this order: the `category` its writer gave (`extra={"category": "audit"}`);
 "error" for ERROR and above; the category of its logger's package (`CATEGORY_OF_LOGGER`, longest prefix
-first); else "task". Unknown categories given by a writer become "task" rather than being dropped.
+first; a prefix ending in "_" matches any module it begins); else "task". An unknown category given by a
+writer is replaced ("task", or "error" at ERROR and above) rather than passed on.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ CATEGORY_OF_LOGGER: Final[dict[str, str]] = {
     "aegis.alerts": "message",
     "aegis.runtime.feed": "message",
     "aegis.runtime.monitor": "health",
-    "aegis.runtime.health": "health",
+    "aegis.runtime.health_": "health",  # the health monitor's modules (`aegis/runtime/health_*.py`)
     "aegis.runtime.metrics": "performance",
 }
 _PREFIXES = sorted(CATEGORY_OF_LOGGER, key=len, reverse=True)
@@ -50,7 +51,7 @@ def category_of(record: logging.LogRecord) -> str:
         return "error"
     if given is None:
         for prefix in _PREFIXES:
-            if record.name == prefix or record.name.startswith(prefix + "."):
+            if record.name == prefix or record.name.startswith(prefix if prefix.endswith("_") else prefix + "."):
                 return CATEGORY_OF_LOGGER[prefix]
     return "error" if record.levelno >= logging.ERROR else DEFAULT_CATEGORY
 

@@ -1,10 +1,10 @@
 """Keeping secrets out of log lines: by pattern, and by the values known to be secret.
 
-This module owns what counts as a secret in a log line: API keys (`sk-...`), bearer tokens, the password of
-a URL (`postgres://user:pw@host`), the value of any `*api_key*`, `*secret*`, `*password*`, `*_token`
-setting written as `name=value` or `"name": "value"`, a Telegram bot token in a URL, and every value
-registered as secret (`register`: the settings' `SecretStr` values, the providers' keys from their
-environment variables, the passwords of the configured URLs, the server's keys and JWT secret).
+This module owns what counts as a secret in a log line: API keys (`sk-...`, this server's `aegis_<id>_...`),
+bearer tokens, the password of a URL (`postgres://user:pw@host`), the value of any `*api_key*`, `*secret*`,
+`*password*`, `*_token` setting written as `name=value` or `"name": "value"`, a Telegram bot token in a URL,
+and every value registered as secret (`register`: the settings' `SecretStr` values, the server's JWT secret
+among them, the providers' keys from their environment variables, the passwords of the configured URLs).
 
 Decisions that must not be silently changed:
 - Redaction runs on the formatted line (`RedactingFormatter`), after the message's arguments, the extra
@@ -31,6 +31,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/\s\"'\\@]*:)([^@\s\"'\\/]+)(@)"), rf"\g<1>{MASK}\g<3>"),
     # Authorization: Bearer <token>
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+"), rf"\g<1>{MASK}"),
+    # this server's API keys (`state.api_keys`): aegis_<public id>_<secret>; the public id stays readable
+    (re.compile(r"\b(aegis_[0-9a-f]{12}_)[A-Za-z0-9_-]{43}"), rf"\g<1>{MASK}"),
     # provider keys: sk-..., sk-ant-...
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), MASK),
     # a Telegram bot token in a URL's path: /bot<digits>:<secret>

@@ -65,12 +65,14 @@ def test_json_lines_carry_a_category_and_the_sessions_ids() -> None:
         logging.getLogger("aegis.runtime.worker").debug("took %s", "e-1")
     logging.getLogger("aegis.runtime.worker").error("the store is down")
     logging.getLogger("anything").info("p95 computed", extra={"category": "performance"})
+    logging.getLogger("aegis.runtime.health_monitor").info("redis ok")
     lines = json_lines(out.getvalue())
     assert [(line["category"], line["event_id"], line["correlation_id"]) for line in lines] == [
         ("agent", "e-1", "root-1"),
         ("task", "e-1", "root-1"),
         ("error", None, None),
         ("performance", None, None),
+        ("health", None, None),
     ]
     assert lines[1]["message"] == "took e-1" and lines[1]["level"] == "DEBUG"
     assert all(line["category"] in CATEGORIES and line["timestamp"] for line in lines)
@@ -125,6 +127,7 @@ SECRETS = {
     "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw": "https://api.telegram.org/bot%s/sendMessage",
     "webhook-secret-77": '{"slack_api_key": "%s"}',
     "hunter2-registered-value": "a value known to be secret: %s",
+    "Zx9_-Q7rT2mK4pL8vN3bW6yC1dF5gH0jS2aE7uI9oP4": "key aegis_0123456789ab_%s shown once",
 }
 
 
@@ -146,6 +149,7 @@ def test_no_key_token_or_password_reaches_the_file(tmp_path: Path) -> None:
     lines = json_lines(text)  # still JSON: the masks never eat a quote
     assert len(lines) == len(SECRETS) + 2
     assert "postgres://aegis:***@db.internal:5432/aegis" in text and "Bearer ***" in text
+    assert "aegis_0123456789ab_***" in text  # an API key's public id stays readable
     assert lines[-1]["category"] == "error" and "RuntimeError" in lines[-1]["exc_info"]
 
 
