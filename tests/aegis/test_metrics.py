@@ -17,6 +17,9 @@ from aegis.cli.worker import _work
 from aegis.runtime.bus_factory import open_bus
 from aegis.runtime.metrics import Metrics, flow_of, serve_metrics
 from aegis.runtime.metrics.window import LatencyWindow
+from agents.llm.client import LLMClient, LLMReply, LLMRequest
+from agents.llm.config import LLMConfig
+from agents.llm.factory import build_clients
 from agents.llm.scripted import ScriptedClient
 from state.alerts import AlertLevel
 from state.decisions import DecisionRecord, Outcome, StageStatus
@@ -141,6 +144,34 @@ async def test_fills_alerts_and_deliveries_are_counted_as_booked_and_recorded(ma
     assert total(found, "aegis_fills_total") == len(fills)
     assert total(found, "aegis_alerts_total", level="warning", kind="test_condition") == 1
     assert total(found, "aegis_alert_deliveries_total", channel="log", outcome="ok") >= 1
+
+
+class InFlightProbe:
+    """The rules baseline, noting the sessions-in-flight gauge as each role is asked (a session is running)."""
+
+    def __init__(self) -> None:
+        self._inner: LLMClient = build_clients(LLMConfig())["rules"]
+        self.metrics: Metrics | None = None
+        self.seen: list[float] = []
+
+    @property
+    def provider(self) -> str:
+        return self._inner.provider
+
+    async def complete(self, request: LLMRequest) -> LLMReply:
+        if self.metrics is not None:
+            self.seen.append(total(samples(self.metrics), "aegis_sessions_in_flight"))
+        return await self._inner.complete(request)
+
+
+async def test_sessions_in_flight_is_read_from_the_pipeline_at_scrape_time(make_pipeline: PipelineFactory) -> None:
+    probe = InFlightProbe()
+    pipeline = await make_pipeline({"rules": probe})
+    probe.metrics = Metrics()
+    probe.metrics.attach(pipeline)
+    await pipeline.submit_wave(events(4), concurrency=2)
+    assert probe.seen and max(probe.seen) >= 1
+    assert total(samples(probe.metrics), "aegis_sessions_in_flight") == 0
 
 
 async def test_health_and_bus_are_what_was_last_said_and_a_bad_status_is_refused() -> None:
