@@ -80,6 +80,7 @@ async def test_events_stages_and_calls_match_the_decisions(make_pipeline: Pipeli
     assert role_calls, "the roles were asked"
     for (provider, role), count in role_calls.items():
         assert total(found, "aegis_llm_calls_total", provider=str(provider), role=role, outcome="ok") == count
+        assert total(found, "aegis_llm_call_latency_seconds_count", provider=str(provider), role=role) == count
     tokens_in = sum(s.usage.input_tokens for d in decisions for s in d.stages if s.provider and s.usage)
     assert total(found, "aegis_llm_tokens_total", direction="in") == tokens_in
 

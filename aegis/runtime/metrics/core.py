@@ -144,6 +144,7 @@ class Metrics:
 
     def record_call(self, call: ProviderCall) -> None:
         self._i.llm_calls.labels(call.provider, call.model, call.role, "ok" if call.ok else "failed").inc()
+        self._i.llm_latency.labels(call.provider, call.model, call.role).observe(max(call.latency_ms, 0.0) / 1000.0)
 
     def record_fill(self, fill: Fill) -> None:
         self._i.fills.labels(str(fill.side), str(fill.reason)).inc()

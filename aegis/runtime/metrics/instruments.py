@@ -27,6 +27,7 @@ class Instruments:
     orders: Counter
     fills: Counter
     llm_calls: Counter
+    llm_latency: Histogram
     llm_tokens: Counter
     llm_cost: Counter
     alerts: Counter
@@ -85,6 +86,13 @@ def build_instruments(registry: CollectorRegistry) -> Instruments:
             "aegis_llm_calls",
             "LLM provider calls (after the client's retries and failover)",
             ["provider", "model", "role", "outcome"],
+            registry=r,
+        ),
+        llm_latency=Histogram(
+            "aegis_llm_call_latency_seconds",
+            "Latency of one LLM provider call, retries and failover included",
+            ["provider", "model", "role"],
+            buckets=LATENCY_BUCKETS_S,
             registry=r,
         ),
         llm_tokens=Counter(
