@@ -1,7 +1,8 @@
 """Where the process's log goes and in what form: configured once, at the command line's entry.
 
 - A terminal gets human-readable lines; anything else (a pipe, a container's log, a file) gets JSON lines,
-  one object each (`aegis.runtime.log_format`). `LogConfig.format` forces either.
+  one object each (`aegis.runtime.log_format`). `LogConfig.format` forces either. The lines go to standard
+  error, and that is the stream judged: `aegis status | jq` still logs human text to the terminal.
 - Every line carries its category (the status document's seven), and the event and correlation ids of the
   session that wrote it (`aegis.runtime.log_context`).
 - `LogConfig.file` adds a JSON file, rotated by size (`max_bytes`, `backups` kept).
