@@ -143,6 +143,12 @@ class Pipeline:
         self._stack = stack
         self._waves = WaveOrdering()
         self._listeners: list[Callable[[DecisionRecord], None]] = []
+        self._in_flight = 0
+
+    @property
+    def sessions_in_flight(self) -> int:
+        """Sessions running now in this pipeline (events deliberating, workflows resumed after an approval)."""
+        return self._in_flight
 
     def listen_decisions(self, listener: Callable[[DecisionRecord], None]) -> None:
         """Call `listener` with every decision this pipeline makes (after the risk monitor has heard it)."""
@@ -219,6 +225,7 @@ class Pipeline:
         rejected or expired: nothing runs); the request's decision is its result. Idempotent: a thread that
         went on already (the result was lost to a crash) gives its recorded decision."""
         settings, answer = self.settings, {"decided": str(approval.status)}
+        self._in_flight += 1
         try:
             decided = await resume_session(
                 self.router.graphs[WORKFLOW], answer, approval.subject_id, knobs=RunKnobs(),
@@ -235,6 +242,8 @@ class Pipeline:
                 f"request {approval.subject_id} has no workflow waiting for this approval (its checkpoint is gone): "
                 "nothing can run; ask again"
             ) from None
+        finally:
+            self._in_flight -= 1
         await self._decided(decided.decision)
         review = (decided.decision.operation or {}).get("review") or {}
         flagged = [c["name"] for c in review.get("checks", []) if not c.get("passed")]
@@ -487,17 +496,21 @@ class Pipeline:
 
     async def _deliberate(self, graph: Graph, raw: dict[str, Any], knobs: RunKnobs | None) -> Decided:
         settings = self.settings
-        return await run_session(
-            graph,
-            raw,
-            raw_event_id(raw),
-            knobs=knobs or RunKnobs(),
-            store=self.services.store,
-            clock=self.services.clock,
-            timeout_s=settings.session_timeout_s,
-            incremental_save_s=settings.incremental_save_s,
-            durability=settings.checkpoint_durability,
-        )
+        self._in_flight += 1
+        try:
+            return await run_session(
+                graph,
+                raw,
+                raw_event_id(raw),
+                knobs=knobs or RunKnobs(),
+                store=self.services.store,
+                clock=self.services.clock,
+                timeout_s=settings.session_timeout_s,
+                incremental_save_s=settings.incremental_save_s,
+                durability=settings.checkpoint_durability,
+            )
+        finally:
+            self._in_flight -= 1
 
     async def replay(
         self,

@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from aegis.runtime.anomaly_watch import AnomalyWatchConfig
 from aegis.runtime.health_config import HealthConfig
+from aegis.runtime.logs import LogConfig
 from aegis.runtime.monitor import ProtectionConfig
 from aegis.runtime.operations_config import OperationsConfig
 from aegis.runtime.posture_watch import PostureConfig
@@ -87,6 +88,9 @@ class Settings(BaseSettings):
     health: HealthConfig = Field(
         default_factory=HealthConfig,
         description="The health monitor: every 30 s, its thresholds, the worker's memory limit (2 GB)",
+    )
+    log: LogConfig = Field(
+        default_factory=LogConfig, description="The log: format (auto, json, console), level, rotated file"
     )
     hot_window_bars: int = Field(120, ge=60, description="Bars kept per symbol in the hot store")
     checkpoints: bool = Field(True, description="Keep LangGraph checkpoints (PostgreSQL if configured, else SQLite)")

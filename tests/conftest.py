@@ -42,6 +42,10 @@ _detected = getattr(hypothesis.settings, "get_current_profile_name", lambda: Non
 if os.environ.get("CI") or _detected == "ci":
     hypothesis.settings.load_profile("ci")
 
+# The commands run in-process (CliRunner mixes their stderr into their output): their log shows warnings and
+# worse, as it did before the log was configured; the log's own tests set what they need.
+os.environ.setdefault("AEGIS_LOG__LEVEL", "WARNING")
+
 SYMBOL = "AAPL"
 SESSION_DAY = 200  # index of the bundled trading day the sessions happen on (enough history before it)
 

@@ -1,6 +1,7 @@
 """The `aegis` command line. One module per command group; this file only assembles them.
 
 How a failure is reported (one line, exit 2; a traceback only with --debug) lives in `aegis.cli.errors`.
+The log is configured here, once, before any command runs (`aegis.logging_setup`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from aegis.cli import (
     worker,
 )
 from aegis.cli.errors import DEBUG_ENV, AegisCommand, AegisGroup
+from aegis.logging_setup import setup_logging
+from aegis.settings import Settings
 
 app = typer.Typer(
     name="aegis",
@@ -51,7 +54,12 @@ def _root(
     ] = False,
 ) -> None:
     """AEGIS: LLM-deliberated, risk-guarded trading decisions."""
-    # `debug` is read by AegisGroup when a command fails; nothing to do here.
+    # `debug` is read by AegisGroup when a command fails.
+    try:
+        settings: Settings | None = Settings()
+    except Exception:  # the command reads the settings again and reports what is wrong with them, in one line
+        settings = None
+    setup_logging(settings)
 
 
 app.command("run", cls=AegisCommand)(run.run)

@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from state.alerts import Alert, AlertLevel
+from state.alerts import Alert, AlertLevel, Delivery
 from state.clock import Clock
 from state.events import Cause
 from state.store.base import DurableStore
@@ -26,6 +26,20 @@ from tools.notify import AlertDispatcher, NotifyConfig, build_channels, escalati
 log = logging.getLogger("aegis.alerts")
 
 Listener = Callable[[Alert], None]
+DeliveryListener = Callable[[Delivery], None]
+
+
+class _HeardRecorder:
+    """The store as the dispatcher's recorder, telling the delivery listeners of each attempt once recorded."""
+
+    def __init__(self, store: DurableStore, listeners: list[DeliveryListener]) -> None:
+        self._store = store
+        self._listeners = listeners
+
+    async def record_delivery(self, delivery: Delivery) -> None:
+        await self._store.record_delivery(delivery)
+        for listener in self._listeners:
+            listener(delivery)
 
 
 class Alerting:
@@ -39,12 +53,19 @@ class Alerting:
         self._store = store
         self._clock = clock
         self._config = config
-        self._dispatcher = dispatcher or AlertDispatcher(build_channels(config), config, store, clock=clock)
+        self._delivery_listeners: list[DeliveryListener] = []
+        recorder = _HeardRecorder(store, self._delivery_listeners)
+        self._dispatcher = dispatcher or AlertDispatcher(build_channels(config), config, recorder, clock=clock)
         self._listeners: list[Listener] = []
 
     def listen(self, listener: Listener) -> None:
         """Call `listener` with every new alert (the live view)."""
         self._listeners.append(listener)
+
+    def listen_deliveries(self, listener: DeliveryListener) -> None:
+        """Call `listener` with every delivery attempt, once recorded (the metrics; not with a dispatcher
+        passed in, which has a recorder of its own)."""
+        self._delivery_listeners.append(listener)
 
     async def raise_alert(
         self,

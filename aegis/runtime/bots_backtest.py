@@ -26,7 +26,6 @@ Decisions that must not be silently changed:
 from __future__ import annotations
 
 import asyncio
-import logging
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +45,7 @@ from aegis.runtime.backtest_job import (
     write_curves_chart,
 )
 from aegis.runtime.bot_report import BotRow
+from aegis.runtime.logs import logging_to_file
 from aegis.runtime.reference_bots import REFERENCE_BOTS, reference_bots
 from aegis.runtime.replay_job import WARMUP_DAYS, DayProgress, ReplayOptions, run_replay
 from aegis.runtime.summary import RunSummary
@@ -142,7 +142,7 @@ def run_bots_backtest(
         raise RecordsFolderError(
             f"{options.data_dir} holds records already; a backtest starts on fresh records: choose another folder"
         )
-    with _records_folder(options.data_dir) as folder, _log_to(folder / LOG_FILE):
+    with _records_folder(options.data_dir) as folder, logging_to_file(folder / LOG_FILE):
         report = asyncio.run(_run(_backtest_settings(settings, folder), options, panel, on_day))
     report = replace(report, records=options.data_dir, wall_seconds=time.perf_counter() - started)
     if options.chart is None:
@@ -266,23 +266,6 @@ def _backtest_settings(settings: Settings, folder: Path) -> Settings:
         update={"data_dir": folder, "postgres_url": None, "redis_url": None, "notify": NotifyConfig()}
     )
     return with_llm_mode(isolated, LLMMode.RULES)
-
-
-@contextmanager
-def _log_to(path: Path) -> Iterator[None]:
-    """The log (alerts included) to ``path`` while the run lasts, instead of the terminal."""
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(min(level, logging.INFO))
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-        handler.close()
 
 
 @contextmanager

@@ -45,7 +45,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -109,7 +109,12 @@ class HealthMonitor:
         self._emitted: dict[str, Status] = {}
         self._outbox: list[dict[str, Any]] = []
         self.latest: HealthReport | None = None
+        self._listeners: list[Callable[[HealthReport], None]] = []
         self.recycle = False  # the worker was asked to stop for its memory: exit with RECYCLE_EXIT_CODE
+
+    def listen(self, listener: Callable[[HealthReport], None]) -> None:
+        """Call `listener` with every report (the metrics' health gauges); a failing listener is logged."""
+        self._listeners.append(listener)
 
     def watch_feed(self, task: SupervisedTask) -> None:
         self._feeds.append(task)
@@ -134,6 +139,11 @@ class HealthMonitor:
             if store is None or store.status != "down":  # else it would wait out the pool's timeout to fail
                 await self._flush()
         self.latest = report
+        for listener in self._listeners:
+            try:
+                listener(report)
+            except Exception:  # a listener never stops the monitor
+                log.exception("health report listener failed")
         return report
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -11,6 +11,8 @@
   (which the event id makes idempotent on a retry).
 - While it runs, its progress (the stages finished so far) is saved every `incremental_save_s` seconds
   to the durable store, under `session:<event id>`; the full save at the end is the decision record.
+- While it runs, every log line carries its event id and correlation id (`aegis.runtime.log_context`),
+  bound here: every session, first run or resumed, goes through `_stream`.
 - A session says how its event was delivered (`Delivery`): first (decided now), redelivered with the same
   content (the recorded decision returned), or a conflict (the id's first arrival had other content: this
   delivery is rejected, kept in the event conflicts, and its record is not the id's decision). Tallies
@@ -29,6 +31,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Durability
 
+from aegis.runtime.log_context import bound_event
 from graphs.deliberation.context import RunKnobs
 from state.checkpoints import START_AFRESH, SessionSaver
 from state.clock import Clock
@@ -123,8 +126,10 @@ async def run_session(
             config["configurable"][START_AFRESH] = True
         elif durability != "exit":  # stopped mid-run: continue from the last checkpoint
             payload = None
+    chain = raw.get("correlation_id") if isinstance(raw, dict) else None
     return await _stream(graph, payload, config, thread_id, knobs=knobs, store=store, clock=clock,
-                         timeout_s=timeout_s, incremental_save_s=incremental_save_s, durability=durability)  # fmt: skip
+                         timeout_s=timeout_s, incremental_save_s=incremental_save_s, durability=durability,
+                         correlation_id=chain if isinstance(chain, str) else None)  # fmt: skip
 
 
 async def resume_session(
@@ -149,6 +154,26 @@ async def resume_session(
 
 
 async def _stream(
+    graph: CompiledStateGraph[Any, Any, Any, Any],
+    payload: dict[str, Any] | Command[Any] | None,
+    config: RunnableConfig,
+    thread_id: str,
+    *,
+    knobs: RunKnobs,
+    store: DurableStore,
+    clock: Clock,
+    timeout_s: float,
+    incremental_save_s: float,
+    durability: Durability,
+    correlation_id: str | None = None,
+) -> Decided:
+    with bound_event(thread_id, correlation_id):
+        return await _run_bounded(graph, payload, config, thread_id, knobs=knobs, store=store, clock=clock,
+                                  timeout_s=timeout_s, incremental_save_s=incremental_save_s,
+                                  durability=durability)  # fmt: skip
+
+
+async def _run_bounded(
     graph: CompiledStateGraph[Any, Any, Any, Any],
     payload: dict[str, Any] | Command[Any] | None,
     config: RunnableConfig,

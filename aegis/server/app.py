@@ -61,9 +61,11 @@ def create_app(
             bus=bus,
         )
         app.state.aegis = context
+        context.metrics.attach(opened)
         stop = asyncio.Event()
         if settings.server.health_monitor:
             monitor = HealthMonitor(opened, settings.health)
+            monitor.listen(context.metrics.record_health)
             context.health = monitor
             context.spawn(monitor.run(stop))
         for hook in on_start or ():

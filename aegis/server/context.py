@@ -11,6 +11,7 @@ from fastapi import Request
 
 from aegis.pipeline import Pipeline
 from aegis.runtime.health_monitor import HealthMonitor
+from aegis.runtime.metrics import Metrics
 from aegis.server.rate_limit import RateLimiter
 from aegis.server.tokens import TokenVerifier
 from aegis.settings import Settings
@@ -26,6 +27,7 @@ class ServerContext:
     tokens: TokenVerifier
     limiter: RateLimiter
     bus: EventBus | None  # None: submitted events run in the server
+    metrics: Metrics = field(default_factory=Metrics)  # what /metrics serves, fed by the pipeline's records
     health: HealthMonitor | None = None  # the health monitor running in the server (readiness reads it)
     extras: dict[str, Any] = field(default_factory=dict)  # state a router keeps for the server's life
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)

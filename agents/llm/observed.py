@@ -3,7 +3,8 @@ and failover, reported to an observer.
 
 The failure tiers (AEGIS v3.1 section 4: a provider failing for 30 s -> REDUCING, 5 min -> safe mode)
 need to know whether the providers answer. `ObservedClient` wraps any `LLMClient` and tells the observer
-"ok" or "failed" for each `complete` call; it changes nothing about the call itself.
+"ok" or "failed" for each `complete` call; it changes nothing about the call itself. The same outcome, with
+the asking role and the latency (`ProviderCall`), goes to the call listeners (the metrics).
 
 What counts as a failure: a `ProviderError` (the client gave up) and a call cancelled at or past its own
 deadline (the stage runner's timeout). A call cancelled earlier (a worker shutting down) is not an outcome.
@@ -14,7 +15,8 @@ While a route fails nothing else may call it (no new entries reach the roles), s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from agents.llm.client import LLMClient, LLMReply, LLMRequest, ProviderError
 from prompts.loader import Message, messages_hash
@@ -26,10 +28,28 @@ ProviderObserver = Callable[[str, bool], None]
 _DEADLINE_SLACK_S = 0.01  # timers of the loop and of the monotonic clock differ by a hair
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderCall:
+    """One `complete` call's outcome, as the observer hears it, with who asked and how long it took."""
+
+    provider: str
+    model: str
+    role: str  # the request's role: "analyst", ..., "health_check" for a probe
+    ok: bool
+    latency_ms: float
+
+
+CallListener = Callable[[ProviderCall], None]
+
+
 class ObservedClient:
-    def __init__(self, inner: LLMClient, observer: ProviderObserver) -> None:
+    def __init__(
+        self, inner: LLMClient, observer: ProviderObserver | None, listeners: Sequence[CallListener] = ()
+    ) -> None:
+        """`listeners` is read at each call: a list the owner appends to later is heard from then on."""
         self._inner = inner
         self._observer = observer
+        self._listeners = listeners
 
     @property
     def provider(self) -> str:
@@ -40,18 +60,26 @@ class ObservedClient:
         return self._inner
 
     async def complete(self, request: LLMRequest) -> LLMReply:
-        started, route = monotonic_ms(), f"{self.provider}:{request.model}"
+        started = monotonic_ms()
         try:
             reply = await self._inner.complete(request)
         except ProviderError:
-            self._observer(route, False)
+            self._tell(request, False, started)
             raise
         except asyncio.CancelledError:
             if (monotonic_ms() - started) / 1000.0 >= request.timeout_s - _DEADLINE_SLACK_S:
-                self._observer(route, False)
+                self._tell(request, False, started)
             raise
-        self._observer(route, True)
+        self._tell(request, True, started)
         return reply
+
+    def _tell(self, request: LLMRequest, ok: bool, started: float) -> None:
+        if self._observer is not None:
+            self._observer(f"{self.provider}:{request.model}", ok)
+        if self._listeners:
+            call = ProviderCall(self.provider, request.model, request.role, ok, monotonic_ms() - started)
+            for listener in self._listeners:
+                listener(call)
 
 
 _PROBE_MESSAGES = (

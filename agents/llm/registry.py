@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 from agents.llm.client import LLMClient
-from agents.llm.observed import ObservedClient, ProviderObserver, probe_request
+from agents.llm.observed import CallListener, ObservedClient, ProviderObserver, probe_request
 
 
 class UnknownProviderError(KeyError):
@@ -21,10 +21,16 @@ class _WithBreakers(Protocol):
 
 class ProviderRegistry:
     def __init__(self, clients: Mapping[str, LLMClient], observer: ProviderObserver | None = None) -> None:
-        """`observer`, when given, hears every call's outcome (the risk monitor's provider tier)."""
+        """`observer`, when given, hears every call's outcome (the risk monitor's provider tier); the call
+        listeners (`listen_calls`) hear them too, with the role and the latency."""
+        self._listeners: list[CallListener] = []
         self._clients: dict[str, LLMClient] = {
-            name: client if observer is None else ObservedClient(client, observer) for name, client in clients.items()
+            name: ObservedClient(client, observer, self._listeners) for name, client in clients.items()
         }
+
+    def listen_calls(self, listener: CallListener) -> None:
+        """Call `listener` with every provider call's outcome from now on (the metrics). Synchronous and cheap."""
+        self._listeners.append(listener)
 
     def get(self, name: str) -> LLMClient:
         try:

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from typing import Any, cast
@@ -49,6 +49,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed
 from state.clock import Clock, WallClock
 from state.decisions import DecisionRecord
 from state.store import pg_writes
+from state.store.audit_lines import log_audit
 from state.store.base import (
     Finished,
     InvalidRecordError,
@@ -101,6 +102,13 @@ class _Connection:
     def __init__(self, conn: _Conn, schema: str | None) -> None:
         self.raw = conn
         self._schema = schema
+        self._after: list[Callable[[], None]] | None = None  # callbacks waiting for the transaction's commit
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if self._after is None:
+            callback()
+        else:
+            self._after.append(callback)
 
     async def execute(self, query: str, params: Sequence[Any] = ()) -> int:
         cursor = await self.raw.execute(_placeholders(query), tuple(params) if params else None)
@@ -116,8 +124,16 @@ class _Connection:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        async with self.raw.transaction():
-            yield
+        self._after = []
+        try:
+            async with self.raw.transaction():
+                yield
+        except BaseException:
+            self._after = None
+            raise
+        committed, self._after = self._after, None
+        for callback in committed:
+            callback()
 
     async def run_script(self, statements: Sequence[pg_writes.Statement]) -> list[tuple[Any, ...]]:
         """`statements` in one round trip and one implicit transaction (`pg_writes`); the last one's rows."""
@@ -336,4 +352,5 @@ class PostgresStore(SqlStore):
             [(decided, streak, posture_changed)] = await db.run_script(statements)
         if not decided:
             return None
+        log_audit(end.audit)  # written with the decision, in the script's one transaction
         return Finished(0 if streak is None else int(streak), bool(posture_changed))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from types import TracebackType
@@ -20,6 +20,7 @@ from state.context import RecentDecision
 from state.decisions import DecisionRecord
 from state.events import Bar, FieldError
 from state.orders import Fill, Order, OrderStatus, Position
+from state.store.audit_lines import log_audit
 from state.store.base import (
     AccountBook,
     AuditEntry,
@@ -93,6 +94,10 @@ class SqlConnection(Protocol):
 
     async def fetch_many(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
         """Each statement's rows; PostgreSQL sends them all in one round trip."""
+        ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the current transaction commits (at once outside one); never if it rolls back."""
         ...
 
 
@@ -497,6 +502,7 @@ class SqlStore(SqlControls, SqlBots, SqlRules, SqlApprovals, SqlChains, SqlRecen
                 f"VALUES ({_next_seq('audit_log')}, ?, ?, ?, ?)",
                 (ts(at), entry.actor, entry.action, json_text(entry.detail)),
             )
+        db.after_commit(lambda: log_audit(entries))
 
     async def save_order(self, order: Order) -> Order:
         row = order_row(order)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,13 @@ class _Connection:
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self.raw = conn
+        self._after: list[Callable[[], None]] | None = None  # callbacks waiting for the transaction's commit
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if self._after is None:
+            callback()
+        else:
+            self._after.append(callback)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         async with self.raw.execute(sql, tuple(params)) as cursor:
@@ -67,14 +74,19 @@ class _Connection:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         await self.execute("BEGIN IMMEDIATE")
+        self._after = []
         try:
             yield
             await self.execute("COMMIT")
         except BaseException:
+            self._after = None
             if self.raw.in_transaction:  # also when COMMIT itself failed: never leave a transaction open
                 with suppress(sqlite3.Error):
                     await self.execute("ROLLBACK")
             raise
+        committed, self._after = self._after, None
+        for callback in committed:
+            callback()
 
 
 # ---- the store -----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -91,6 +92,11 @@ class PaperBroker:
         self._pending: dict[str, Order] = {}
         self._loaded = False
         self._lock = asyncio.Lock()
+        self._fill_listeners: list[Callable[[Fill], None]] = []
+
+    def listen_fills(self, listener: Callable[[Fill], None]) -> None:
+        """Call `listener` with every fill once booked (entries, exits, brackets, reported fills): the metrics."""
+        self._fill_listeners.append(listener)
 
     # ---- the book --------------------------------------------------------------------------------
 
@@ -384,6 +390,8 @@ class PaperBroker:
         self._positions = positions
         if order is not None:
             self._pending.pop(order.order_id, None)
+        for listener in self._fill_listeners:
+            listener(fill)
         return fill
 
     async def _close(self, order: Order, status: OrderStatus, at: datetime, reason: str) -> Order:

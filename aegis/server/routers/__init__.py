@@ -13,6 +13,7 @@ from aegis.server.routers import (
     events,
     health,
     limits,
+    metrics,
     portfolio,
     posture,
     rules,
@@ -34,4 +35,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     workflow.router,
     approvals.router,
     health.router,
+    metrics.router,
 )

@@ -110,3 +110,19 @@ async def test_a_mutating_route_past_the_callers_burst_is_429_with_retry_after_a
     assert retry is not None and int(retry) >= 1
     assert [b.bot_id for b in await api.pipeline.bots.bots() if b.running] == ["soft"]
     assert len(await audited(api, "bot_stopped")) == 2
+
+
+async def test_metrics_are_scraped_after_events_and_closed_when_not_public(served: ServeFactory) -> None:
+    from tests.conftest import bundled_bars, signal
+
+    api = await served()
+    bar = bundled_bars()[200]
+    for n in range(2):
+        answer = await api.client.post("/api/events", json=signal(f"sig-{n}", bar), headers=api.as_role("trade"))
+        assert answer.status_code == 200, answer.text
+    scrape = (await api.client.get("/metrics")).text
+    outcome = (await api.pipeline.services.store.get_decision("sig-0")).outcome  # type: ignore[union-attr]
+    assert f'aegis_events_total{{event_type="SIGNAL_GENERATED",outcome="{outcome}"}}' in scrape
+    closed = await served(server={"metrics_public": False})
+    assert (await closed.client.get("/metrics")).status_code == 401
+    assert (await closed.client.get("/metrics", headers=closed.as_role("read"))).status_code == 200
