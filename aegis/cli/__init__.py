@@ -14,6 +14,7 @@ from aegis.cli import (
     approvals,
     ask,
     backtest,
+    backup,
     bots,
     control,
     doctor,
@@ -65,6 +66,8 @@ app.command("portfolio", cls=AegisCommand)(portfolio.portfolio)
 app.command("backtest", cls=AegisCommand)(backtest.backtest)
 app.command("trace", cls=AegisCommand)(trace.trace)
 app.command("ask", cls=AegisCommand)(ask.ask)
+app.command("backup", cls=AegisCommand)(backup.backup)
+app.command("restore", cls=AegisCommand)(backup.restore)
 app.add_typer(eval.app, name="eval")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(approvals.app, name="approvals")
