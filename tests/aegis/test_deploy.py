@@ -86,7 +86,8 @@ def _assert_real_aegis_command(command: list[str]) -> None:
     root = typer.main.get_command(app)
     commands = root.commands  # type: ignore[attr-defined]
     assert command[1] in commands, f"`aegis {command[1]}` is not a command: {sorted(commands)}"
-    options = {opt for param in commands[command[1]].params for opt in (*param.opts, *param.secondary_opts)}
+    params = commands[command[1]].params
+    options = {"--help"} | {opt for param in params for opt in (*param.opts, *param.secondary_opts)}
     for token in command[2:]:
         if token.startswith("--"):
             assert token.split("=", 1)[0] in options, f"`aegis {command[1]}` has no option {token}"
@@ -204,7 +205,7 @@ def test_the_manifests_run_real_aegis_commands_with_settings_from_the_configmap_
     _assert_env_names_are_settings(set(config["data"]), "configmap.yaml")
     _assert_env_names_are_settings(set(secret["stringData"]), "secret.yaml")
     assert all("<" in value for value in secret["stringData"].values()), "the Secret is a template: placeholders"
-    workloads = [*_of_kind("Deployment"), *(job["spec"] | {"kind": "Job"} for job in _of_kind("Job"))]
+    workloads = [*_of_kind("Deployment"), *_of_kind("Job")]
     commands = {}
     for workload in workloads:
         for container in _containers(workload):
