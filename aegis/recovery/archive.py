@@ -75,8 +75,8 @@ def take_backup(
             "nothing to back up: neither AEGIS_POSTGRES_URL nor AEGIS_REDIS_URL is set "
             f"(the embedded stores are files in {settings.data_dir}: copy the folder while nothing runs)"
         )
-    if (folder / MANIFEST).exists():
-        raise RecoveryError(f"{folder} already holds a backup: choose a new folder")
+    if folder.exists() and any(folder.iterdir()):
+        raise RecoveryError(f"{folder} is not empty: a backup goes into a new folder")
     folder.mkdir(parents=True, exist_ok=True)
     dumped = postgres.dump(settings.postgres_url, folder / POSTGRES_DUMP) if settings.postgres_url else None
     snap = snapshot(settings.redis_url, folder / REDIS_FOLDER, redis_dir) if with_redis and settings.redis_url else None

@@ -67,13 +67,14 @@ def _config(client: redis.Redis, name: str, default: str) -> str:
 
 def snapshot(url: str, destination: Path, redis_dir: Path | None = None) -> RedisSnapshot:
     """Back up the Redis at `url` into `destination` (created): its AOF folder after a rewrite when that folder
-    is reachable here (`redis_dir`, else the server's own `dir`), else an RDB snapshot through redis-cli."""
+    is reachable here (`redis_dir`, or the server's own `dir` when the server is on this machine's loopback),
+    else an RDB snapshot through redis-cli. A `redis_dir` that holds no AOF is an error, not a fallback."""
     client = _client(url)
     try:
         try:
-            info: dict[str, Any] = client.info("persistence")
+            aof_on = bool(client.info("persistence").get("aof_enabled"))
             version = str(client.info("server").get("redis_version", "unknown"))
-            folder = Path(redis_dir) if redis_dir is not None else Path(_config(client, "dir", "."))
+            server_dir = Path(_config(client, "dir", "."))
             names = {
                 "appenddirname": _config(client, "appenddirname", ""),
                 "appendfilename": _config(client, "appendfilename", "appendonly.aof"),
@@ -81,17 +82,40 @@ def snapshot(url: str, destination: Path, redis_dir: Path | None = None) -> Redi
             }
         except redis.ConnectionError as exc:
             raise ServerUnreachableError(f"cannot reach Redis at {_where(url)}: {exc}") from None
+        folder = redis_dir if redis_dir is not None else (server_dir if _on_loopback(url) else None)
+        manifest = _aof_manifest(folder, names) if aof_on else None
+        if redis_dir is not None and manifest is None:
+            why = "its AOF is off" if not aof_on else f"{redis_dir} holds no AOF manifest"
+            raise RecoveryError(
+                f"no AOF to copy from the Redis at {_where(url)}: {why} (leave out --redis-dir for an RDB)"
+            )
         destination.mkdir(parents=True, exist_ok=True)
-        aof = folder / names["appenddirname"] if names["appenddirname"] else None
-        manifest = aof / f"{names['appendfilename']}.manifest" if aof else None
-        if info.get("aof_enabled") and aof is not None and manifest is not None and manifest.is_file():
+        if manifest is not None:
+            before = manifest.read_bytes()
             _rewrite(client)
-            _copy_aof(aof, destination / aof.name, names["appendfilename"])
+            if manifest.read_bytes() == before:  # a rewrite always writes a new manifest: not this server's files
+                raise RecoveryError(
+                    f"{manifest.parent} is not the AOF of the Redis at {_where(url)}: a rewrite left it as it was"
+                )
+            _copy_aof(manifest.parent, destination / manifest.parent.name, names["appendfilename"])
             return RedisSnapshot("aof", version, **names)
     finally:
         client.close()
     _rdb(url, destination / names["dbfilename"])
     return RedisSnapshot("rdb", version, **{**names, "appenddirname": names["appenddirname"] or "appendonlydir"})
+
+
+def _on_loopback(url: str) -> bool:
+    """The server runs on this machine, so the `dir` it reports is a folder here (not merely one of the same name)."""
+    parts = urlsplit(url)
+    return parts.scheme == "unix" or (parts.hostname or "localhost") in {"localhost", "127.0.0.1", "::1"}
+
+
+def _aof_manifest(folder: Path | None, names: dict[str, str]) -> Path | None:
+    if folder is None or not names["appenddirname"]:
+        return None  # no folder reachable, or a Redis before 7 (one append-only file, no manifest)
+    manifest = folder / names["appenddirname"] / f"{names['appendfilename']}.manifest"
+    return manifest if manifest.is_file() else None
 
 
 def _rewrite(client: redis.Redis) -> None:

@@ -18,7 +18,8 @@ from psycopg import sql
 
 from aegis import Pipeline, Settings
 from aegis.recovery.archive import Manifest, restore_backup, take_backup
-from aegis.recovery.errors import ServerRunningError
+from aegis.recovery.errors import RecoveryError, ServerRunningError
+from aegis.recovery.redis_files import snapshot
 from aegis.runtime.feed import MarketFeed
 from agents.llm.scripted import ScriptedClient
 from graphs.deliberation.config import DeliberationConfig
@@ -202,3 +203,16 @@ def test_an_rdb_snapshot_restores_into_a_redis_with_the_aof_on(tmp_path: Path) -
         assert _redis_contents(target.url) == written
     finally:
         target.kill()
+
+
+def test_an_aof_folder_that_is_not_the_servers_is_refused(tmp_path: Path, throwaway_redis: ThrowawayRedis) -> None:
+    """--redis-dir must be the server's own folder: a stale copy (same names, another machine's, an old volume)
+    is noticed because a rewrite does not touch it; a folder with no AOF is an error, not a silent RDB."""
+    stale = tmp_path / "stale"
+    shutil.copytree(throwaway_redis.directory / "appendonlydir", stale / "appendonlydir")
+    with pytest.raises(RecoveryError, match=r"is not the AOF of the Redis at 127\.0\.0\.1:\d+: a rewrite left it"):
+        snapshot(throwaway_redis.url, tmp_path / "b1", stale)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RecoveryError, match="holds no AOF manifest"):
+        snapshot(throwaway_redis.url, tmp_path / "b2", tmp_path / "empty")
+    assert snapshot(throwaway_redis.url, tmp_path / "b3", throwaway_redis.directory).kind == "aof"
