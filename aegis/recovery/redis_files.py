@@ -83,7 +83,7 @@ def snapshot(url: str, destination: Path, redis_dir: Path | None = None) -> Redi
         except redis.ConnectionError as exc:
             raise ServerUnreachableError(f"cannot reach Redis at {_where(url)}: {exc}") from None
         folder = redis_dir if redis_dir is not None else (server_dir if _on_loopback(url) else None)
-        manifest = _aof_manifest(folder, names) if aof_on else None
+        manifest = _aof_manifest(folder, names, named=redis_dir is not None) if aof_on else None
         if redis_dir is not None and manifest is None:
             why = "its AOF is off" if not aof_on else f"{redis_dir} holds no AOF manifest"
             raise RecoveryError(
@@ -111,11 +111,16 @@ def _on_loopback(url: str) -> bool:
     return parts.scheme == "unix" or (parts.hostname or "localhost") in {"localhost", "127.0.0.1", "::1"}
 
 
-def _aof_manifest(folder: Path | None, names: dict[str, str]) -> Path | None:
+def _aof_manifest(folder: Path | None, names: dict[str, str], *, named: bool) -> Path | None:
     if folder is None or not names["appenddirname"]:
         return None  # no folder reachable, or a Redis before 7 (one append-only file, no manifest)
     manifest = folder / names["appenddirname"] / f"{names['appendfilename']}.manifest"
-    return manifest if manifest.is_file() else None
+    try:
+        return manifest if manifest.is_file() else None
+    except PermissionError:
+        if not named:
+            return None  # the server's folder, not readable by this user: the RDB snapshot instead
+        raise RecoveryError(f"cannot read {manifest}: permission denied (run as a user who may read it)") from None
 
 
 def _rewrite(client: redis.Redis) -> None:
