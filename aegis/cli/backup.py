@@ -19,7 +19,7 @@ RedisDir = Annotated[
     typer.Option(
         "--redis-dir",
         file_okay=False,
-        help="Redis's data folder as seen from here (a mounted volume); default: the server's own `dir`",
+        help="Redis's data folder as seen from here (a mounted volume); default: its own `dir` if on loopback",
     ),
 ]
 SkipRedis = Annotated[bool, typer.Option("--skip-redis", help="Leave Redis out")]
