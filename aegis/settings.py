@@ -1,9 +1,10 @@
 """One `Settings` for the whole system (pydantic-settings).
 
-Layers, later wins: defaults < YAML files (`config/*.yaml` in the working directory, or the files named by
+Layers, later wins: defaults < the profile named by `AEGIS_ENV` (dev, test, staging, prod: YAML files shipped
+in `aegis/profiles/`) < YAML files (`config/*.yaml` in the working directory, or the files named by
 `AEGIS_CONFIG`, comma-separated) < environment variables `AEGIS_*` (nested with `__`, e.g.
 `AEGIS_DELIBERATION__VALIDATION_MODE=sequential`) < explicit arguments. The defaults are the embedded
-ones: no API key and no server needed.
+ones: no API key and no server needed; without `AEGIS_ENV` no profile applies.
 """
 
 from __future__ import annotations
@@ -12,14 +13,17 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
 
+from aegis.profiles import PROFILE_ENV, profile_file
 from aegis.runtime.anomaly_watch import AnomalyWatchConfig
 from aegis.runtime.health_config import HealthConfig
 from aegis.runtime.logs import LogConfig
@@ -50,9 +54,21 @@ def _yaml_files() -> list[Path]:
     return sorted(Path("config").glob("*.yaml")) if Path("config").is_dir() else []
 
 
+def _profile_name(init_settings: PydanticBaseSettingsSource) -> str | None:
+    """The profile asked for: an explicit `Settings(env=...)`, else `AEGIS_ENV` (empty means none)."""
+    explicit = init_settings.init_kwargs.get("env") if isinstance(init_settings, InitSettingsSource) else None
+    return str(explicit) if explicit else (os.environ.get(PROFILE_ENV) or None)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AEGIS_", env_nested_delimiter="__", extra="forbid")
 
+    env: Literal["dev", "test", "staging", "prod"] | None = Field(
+        None, description="The profile in force (AEGIS_ENV): its file in aegis/profiles/ is a layer under config/"
+    )
+    services_required: bool = Field(
+        False, description="Refuse to start without postgres_url and redis_url (the staging and prod profiles)"
+    )
     data_dir: Path = Field(Path("data"), description="Where the embedded stores keep their files")
     mode: OperatingMode = Field(
         OperatingMode.PAPER,
@@ -107,6 +123,19 @@ class Settings(BaseSettings):
     )
     bus_max_deliveries: int = Field(5, ge=1, description="Deliveries before an event goes to the dead-letter stream")
 
+    @field_validator("env", mode="before")
+    @classmethod
+    def _empty_env_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @field_validator("postgres_url", "redis_url")
+    @classmethod
+    def _service_when_required(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("services_required"):
+            # "missing": reported as "setting AEGIS_POSTGRES_URL: is required" by the CLI
+            raise PydanticCustomError("missing", "required by services_required (the staging and prod profiles)")
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -117,4 +146,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         yaml_sources: list[Any] = [YamlConfigSettingsSource(settings_cls, yaml_file=f) for f in reversed(_yaml_files())]
+        profile = _profile_name(init_settings)
+        if profile is not None:
+            yaml_sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=profile_file(profile)))
         return (init_settings, env_settings, *yaml_sources)

@@ -15,6 +15,7 @@ from aegis.cli import (
     approvals,
     ask,
     backtest,
+    backup,
     bots,
     control,
     doctor,
@@ -78,6 +79,8 @@ app.command("backtest", cls=AegisCommand)(backtest.backtest)
 app.command("trace", cls=AegisCommand)(trace.trace)
 app.command("ask", cls=AegisCommand)(ask.ask)
 app.command("serve", cls=AegisCommand)(serve.serve)
+app.command("backup", cls=AegisCommand)(backup.backup)
+app.command("restore", cls=AegisCommand)(backup.restore)
 app.add_typer(eval.app, name="eval")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(approvals.app, name="approvals")

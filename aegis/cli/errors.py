@@ -31,6 +31,7 @@ from typer._click import Context
 from typer._click.exceptions import MissingParameter, UsageError  # typer bundles its own click
 from typer.core import TyperCommand, TyperGroup
 
+from aegis.recovery.errors import RecoveryError
 from state.bus.base import BusUnavailableError
 from state.hot import HotStoreUnavailableError
 from state.store.base import RecordNotFoundError, StoreUnavailableError
@@ -198,6 +199,7 @@ _EXPECTED: tuple[tuple[type[Exception], Callable[[Any, tuple[Path, ...]], str | 
     (yaml.YAMLError, _config_file_problem),
     (StoreUnavailableError, _first_line),
     (RecordNotFoundError, _first_line),  # an id the operator typed that names nothing
+    (RecoveryError, _first_line),
     (HotStoreUnavailableError, _unreachable("is Redis running at AEGIS_REDIS_URL?")),
     (BusUnavailableError, _unreachable("is Redis running at AEGIS_REDIS_URL?")),
     (psycopg.OperationalError, _reach_postgres),
