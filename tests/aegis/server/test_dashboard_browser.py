@@ -1,0 +1,194 @@
+"""The dashboard in a real headless Chromium (Debian's package, driven by Playwright) against a real uvicorn
+server over a pipeline on the embedded defaults: sign in with a key, watch decisions arrive live while events
+are submitted, acknowledge an alert raised through the alerting path, approve a workflow's pending step; each
+effect checked in the store. Screenshots are kept under `test-artifacts/dashboard/` (or
+`$AEGIS_TEST_ARTIFACTS/dashboard/`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from aegis.pipeline import Pipeline
+from aegis.server.app import create_app
+from aegis.server.context import ServerContext
+from state.access import Access
+from state.alerts import AlertLevel
+from state.approvals import ApprovalStatus
+from state.bots import Bot
+from state.clock import SimulatedClock
+from tests.conftest import SESSION_DAY, SYMBOL, PipelineFactory, bundled_bars, signal
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WAIT_MS = 10_000  # the longest any one thing may take to show in the page
+
+
+def artifacts() -> Path:
+    root = os.environ.get("AEGIS_TEST_ARTIFACTS") or Path(__file__).resolve().parents[3] / "test-artifacts"
+    folder = Path(root) / "dashboard"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the test's process keeps its own signal handlers
+        yield
+
+
+@contextlib.asynccontextmanager
+async def served_over_http(pipeline: Pipeline) -> AsyncIterator[tuple[str, ServerContext]]:
+    """A real uvicorn server on a free loopback port, in this event loop (the pipeline's)."""
+    app = create_app(pipeline.settings, pipeline=pipeline)
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=2)
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[listening]))
+    for _ in range(500):  # bounded: uvicorn says it started by a flag only
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}", app.state.aegis
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+        listening.close()
+
+
+@pytest.fixture
+def browser_executable() -> str:
+    """Debian's Chromium; missing, the test skips saying so (fails under AEGIS_REQUIRE_SERVICES=1, as in CI)."""
+    if not Path(CHROMIUM).exists():
+        message = f"no Chromium at {CHROMIUM}: apt-get install -y chromium (.ci/run does)"
+        if os.environ.get("AEGIS_REQUIRE_SERVICES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+async def test_the_dashboard_shows_live_decisions_and_acts_on_alerts_and_approvals(
+    make_pipeline: PipelineFactory, browser_executable: str
+) -> None:
+    from playwright.async_api import async_playwright
+
+    pipeline = await make_pipeline()
+    clock = pipeline.services.clock
+    assert isinstance(clock, SimulatedClock)
+    now = clock.now()
+    bots = [Bot(bot_id=b, strategy=b, allocation=0.3, since=now - timedelta(days=30)) for b in ("value", "growth")]
+    await pipeline.bots.register(bots, actor="test", reason="two reference bots")
+    bars = bundled_bars()
+    shots = artifacts()
+    problems: list[str] = []
+
+    async with served_over_http(pipeline) as (url, context), async_playwright() as playwright:
+        trade = await context.keys.create("desk-trader", Access.TRADE, by="test")
+        read = await context.keys.create("desk-viewer", Access.READ, by="test")
+        browser = await playwright.chromium.launch(executable_path=browser_executable, args=BROWSER_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 1200})
+            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+
+            # Sign in: the page holds no data, has a strict CSP, and keeps the key out of the URL.
+            answer = await page.goto(url + "/")
+            assert answer is not None and answer.ok
+            csp = answer.headers["content-security-policy"]
+            assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+            await page.screenshot(path=str(shots / "01-login.png"))
+            await page.fill("#credential", trade.key)
+            await page.click("#login-button")
+            await page.wait_for_selector("body[data-live='live']", timeout=WAIT_MS)
+            assert trade.key not in page.url
+            assert await page.evaluate("sessionStorage.getItem('aegis.credential')") == trade.key
+            await page.wait_for_selector("#bots tr[data-bot-id='value']", timeout=WAIT_MS)
+            assert "desk-trader · trade" in await page.inner_text("#who")
+
+            # Decisions arrive while events are submitted (a short replay of real bars), no reload.
+            ids = [f"dash-sig-{i}" for i in range(3)]
+            for event_id, bar in zip(ids, bars[SESSION_DAY + 1 : SESSION_DAY + 4], strict=True):
+                clock.set(bar.time)
+                await pipeline.services.hot.push_bar(SYMBOL, bar)
+                decision = await pipeline.submit({**signal(event_id, bar), "bot_id": "growth"})
+                assert decision.stages, decision.reason
+            for event_id in ids:
+                await page.wait_for_selector(f"#decisions tr[data-event-id='{event_id}']", timeout=WAIT_MS)
+            assert "3 live" in await page.inner_text("#dec-count")
+            await page.wait_for_selector("#latency tr.total", timeout=WAIT_MS)
+            stages = await page.locator("#latency tr td:first-child").all_inner_texts()
+            assert "analyst" in stages and stages[-1] == "session", stages
+            await page.screenshot(path=str(shots / "02-live-decisions.png"), full_page=True)
+
+            # A click opens the full record.
+            await page.click(f"#decisions tr[data-event-id='{ids[-1]}']")
+            await page.wait_for_selector("#decision-dialog[open]", timeout=WAIT_MS)
+            detail = await page.inner_text("#dlg-body")
+            recorded = await pipeline.services.store.get_decision(ids[-1])
+            assert recorded is not None and recorded.reason in detail and "analyst" in detail
+            await page.screenshot(path=str(shots / "03-decision-record.png"))
+            await page.click("#decision-dialog button[value='close']")
+
+            # An alert raised through the alerting path shows up live; acknowledging it is recorded with the key.
+            alert, new = await pipeline.alerting.raise_alert(
+                AlertLevel.WARNING, "dashboard_drill", "drill: a stage missed its budget twice"
+            )
+            assert new
+            button = f"#alerts li[data-alert-id='{alert.alert_id}'] button.ack"
+            await page.click(button, timeout=WAIT_MS)
+            await page.wait_for_selector(f"#alerts li[data-alert-id='{alert.alert_id}'].acked", timeout=WAIT_MS)
+            held = await pipeline.services.store.get_alert(alert.alert_id)
+            assert held is not None and held.acknowledged_by == f"key:desk-trader#{trade.record.key_id}"
+
+            # A workflow's change waits for a person; approving it in the page runs it.
+            waiting = await pipeline.request("stop the value bot", requester="ana", role=Access.TRADE)
+            approval_id = f"workflow:{waiting.event_id}"
+            item = f"#approvals li[data-approval-id='{approval_id}']"
+            await page.wait_for_selector(item, timeout=WAIT_MS)
+            await page.screenshot(path=str(shots / "04-pending-approval.png"), full_page=True)
+            await page.fill(f"{item} input.reason-input", "drill: the value bot misbehaves")
+            await page.click(f"{item} button.approve")
+            await page.wait_for_selector(item, state="detached", timeout=WAIT_MS)
+            approval = await pipeline.approval_control.get(approval_id)
+            assert approval is not None and approval.status is ApprovalStatus.APPROVED
+            assert approval.decided_by == f"key:desk-trader#{trade.record.key_id}"
+            assert {b.bot_id: b.running for b in await pipeline.bots.bots()} == {"value": False, "growth": True}
+            await page.wait_for_selector("#bots tr[data-bot-id='value'] .badge.stopped", timeout=WAIT_MS)
+            await page.screenshot(path=str(shots / "05-after-approval.png"), full_page=True)
+
+            # A read key sees the same panels without the buttons that change anything.
+            viewer = await browser.new_page(viewport={"width": 1200, "height": 900})
+            await viewer.goto(url + "/")
+            await viewer.fill("#credential", read.key)
+            await viewer.click("#login-button")
+            await viewer.wait_for_selector("body[data-live='live']", timeout=WAIT_MS)
+            await viewer.wait_for_selector(f"#decisions tr[data-event-id='{ids[0]}']", timeout=WAIT_MS)
+            assert await viewer.locator("button.ack, button.approve, button.reject").count() == 0
+            await viewer.close()
+            await page.close()  # the streams end before the server stops
+        finally:
+            await browser.close()
+    csp_or_script = [p for p in problems if "Content Security Policy" in p or "error" in p.lower()]
+    assert not csp_or_script, csp_or_script
