@@ -6,25 +6,18 @@ effect checked in the store. Screenshots are kept under `test-artifacts/dashboar
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import socket
-from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from aegis.pipeline import Pipeline
-from aegis.server.app import create_app
-from aegis.server.context import ServerContext
 from state.access import Access
 from state.alerts import AlertLevel
 from state.approvals import ApprovalStatus
 from state.bots import Bot
 from state.clock import SimulatedClock
+from tests.aegis.server.http_server import served_over_http
 from tests.conftest import SESSION_DAY, SYMBOL, PipelineFactory, bundled_bars, signal
 
 pytestmark = pytest.mark.slow
@@ -47,35 +40,6 @@ def artifacts() -> Path:
     folder = Path(root) / "dashboard"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the test's process keeps its own signal handlers
-        yield
-
-
-@contextlib.asynccontextmanager
-async def served_over_http(pipeline: Pipeline) -> AsyncIterator[tuple[str, ServerContext]]:
-    """A real uvicorn server on a free loopback port, in this event loop (the pipeline's)."""
-    app = create_app(pipeline.settings, pipeline=pipeline)
-    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.bind(("127.0.0.1", 0))
-    port = listening.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=2)
-    server = _Server(config)
-    task = asyncio.create_task(server.serve(sockets=[listening]))
-    for _ in range(500):  # bounded: uvicorn says it started by a flag only
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}", app.state.aegis
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        listening.close()
 
 
 @pytest.fixture
