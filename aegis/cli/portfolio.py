@@ -5,9 +5,10 @@ aegis portfolio --symbols AAPL,MSFT,JNJ,KO --start 2015-01-01 --profile moderate
 aegis portfolio --lower 0.02 --upper 0.5 --json
 aegis portfolio --bots --data-dir data/runs/20261203T120000
 
-This module owns how an analysis reads on a terminal (`render_analysis`) and as JSON (`analysis_as_json`);
-both take any `PortfolioAnalysis`, whatever its values came from. The arithmetic lives in
-`tools.ops.portfolio_analysis`; this command only loads the values and prints. Bad input (an unknown symbol,
+This module owns how an analysis reads on a terminal (`render_analysis`); as JSON it is
+`tools.ops.portfolio_analysis.analysis_as_json` (the REST API's too). Both take any `PortfolioAnalysis`,
+whatever its values came from. The arithmetic lives in `tools.ops.portfolio_analysis`; this command only loads
+the values and prints. Bad input (an unknown symbol,
 a bad date, bounds that leave nothing to optimise) is a `ValueError` or `typer.BadParameter`: one line, exit 2.
 """
 
@@ -17,7 +18,7 @@ import json
 import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import pandas as pd
 import typer
@@ -28,7 +29,7 @@ from rich.table import Table
 from aegis.cli.bots import DataDir, on_records
 from quant.portfolio import RiskProfile
 from tools.feeds.bundled import load_bundled_daily
-from tools.ops.portfolio_analysis import SCORECARD_COLUMNS, PortfolioAnalysis, Proposal, analyse_portfolio
+from tools.ops.portfolio_analysis import SCORECARD_COLUMNS, PortfolioAnalysis, analyse_portfolio, analysis_as_json
 
 
 class ProfileChoice(StrEnum):
@@ -107,42 +108,6 @@ def render_analysis(console: Console, analysis: PortfolioAnalysis) -> None:
             console.print(table)
     for note in analysis.notes:
         console.print(f"note: {note}", markup=False)
-
-
-def analysis_as_json(analysis: PortfolioAnalysis) -> dict[str, Any]:
-    """The analysis as JSON-ready data; figures that are not finite (an undefined ratio) become null."""
-    return {
-        "bounds": list(analysis.bounds),
-        "risk_free_rate": analysis.risk_free_rate,
-        "min_relative_improvement": analysis.min_relative_improvement,
-        "scorecard": {asset: _finite_map(row) for asset, row in analysis.scorecard.iterrows()},
-        "correlation": {asset: _finite_map(row) for asset, row in analysis.correlation.iterrows()},
-        "expected_returns": _finite_map(analysis.expected_returns),
-        "current": {
-            "weights": _finite_map(analysis.current_weights),
-            "expected_return": _finite(analysis.current.expected_return),
-            "volatility": _finite(analysis.current.volatility),
-            "sharpe": _finite(analysis.current.sharpe),
-            "risk_contributions": _finite_map(analysis.risk_contributions),
-            "diversification_ratio": _finite(analysis.diversification_ratio),
-        },
-        "proposals": {profile.value: _proposal_json(proposal) for profile, proposal in analysis.proposals.items()},
-        "notes": list(analysis.notes),
-    }
-
-
-def _proposal_json(proposal: Proposal) -> dict[str, Any]:
-    return {
-        "weights": _finite_map(proposal.weights),
-        "expected_return": _finite(proposal.expected_return),
-        "volatility": _finite(proposal.volatility),
-        "sharpe": _finite(proposal.sharpe),
-        "sharpe_improvement": _finite(proposal.sharpe_improvement),
-        "rebalance": proposal.rebalance,
-        "reason": proposal.reason,
-        "turnover": _finite(proposal.turnover),
-        "error": proposal.error,
-    }
 
 
 def _tickers(symbols: str | None) -> list[str] | None:
@@ -268,12 +233,3 @@ def _change(relative: float) -> str:
 
 def _odd(value: float) -> str:
     return "n/a" if math.isnan(value) else ("+inf" if value > 0 else "-inf")
-
-
-def _finite(value: float) -> float | None:
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _finite_map(series: pd.Series) -> dict[str, float | None]:
-    return {str(label): _finite(value) for label, value in series.items()}

@@ -81,6 +81,12 @@ class ServerConfig(BaseModel):
         True, description="Serve /metrics without a key (a scraper on a private network); false: read role"
     )
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    max_running_workflows: int = Field(
+        8,
+        ge=1,
+        description="Workflow requests (POST /api/workflow) running at once in this server; more are refused with"
+        " 429 until one ends (each may call the LLM roles)",
+    )
     events_inline: bool | None = Field(
         None,
         description="Run a submitted event in the server (true) or publish it to the bus for the workers (false);"

@@ -15,10 +15,10 @@ from rich.console import Console
 from typer.testing import CliRunner, Result
 
 from aegis.cli.errors import AegisCommand, AegisGroup
-from aegis.cli.portfolio import analysis_as_json, portfolio, render_analysis
+from aegis.cli.portfolio import portfolio, render_analysis
 from quant.portfolio import RiskProfile
 from tools.feeds.bundled import load_bundled_daily
-from tools.ops.portfolio_analysis import analyse_portfolio
+from tools.ops.portfolio_analysis import analyse_portfolio, analysis_as_json
 
 app = typer.Typer(cls=AegisGroup, add_completion=False)
 

@@ -25,7 +25,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -344,3 +344,51 @@ def _late_starts(values: pd.DataFrame, panel: FloatArray) -> list[str]:
 
 def _percent(fraction: float) -> str:
     return f"{fraction * 100:.4g} %"
+
+
+# ---- as JSON (the CLI's --json and the REST API) -------------------------------------------------
+
+
+def analysis_as_json(analysis: PortfolioAnalysis) -> dict[str, Any]:
+    """The analysis as JSON-ready data; figures that are not finite (an undefined ratio) become null."""
+    return {
+        "bounds": list(analysis.bounds),
+        "risk_free_rate": analysis.risk_free_rate,
+        "min_relative_improvement": analysis.min_relative_improvement,
+        "scorecard": {asset: _finite_map(row) for asset, row in analysis.scorecard.iterrows()},
+        "correlation": {asset: _finite_map(row) for asset, row in analysis.correlation.iterrows()},
+        "expected_returns": _finite_map(analysis.expected_returns),
+        "current": {
+            "weights": _finite_map(analysis.current_weights),
+            "expected_return": _finite(analysis.current.expected_return),
+            "volatility": _finite(analysis.current.volatility),
+            "sharpe": _finite(analysis.current.sharpe),
+            "risk_contributions": _finite_map(analysis.risk_contributions),
+            "diversification_ratio": _finite(analysis.diversification_ratio),
+        },
+        "proposals": {profile.value: _proposal_json(proposal) for profile, proposal in analysis.proposals.items()},
+        "notes": list(analysis.notes),
+    }
+
+
+def _proposal_json(proposal: Proposal) -> dict[str, Any]:
+    return {
+        "weights": _finite_map(proposal.weights),
+        "expected_return": _finite(proposal.expected_return),
+        "volatility": _finite(proposal.volatility),
+        "sharpe": _finite(proposal.sharpe),
+        "sharpe_improvement": _finite(proposal.sharpe_improvement),
+        "rebalance": proposal.rebalance,
+        "reason": proposal.reason,
+        "turnover": _finite(proposal.turnover),
+        "error": proposal.error,
+    }
+
+
+def _finite(value: float) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _finite_map(series: pd.Series) -> dict[str, float | None]:
+    return {str(label): _finite(value) for label, value in series.items()}

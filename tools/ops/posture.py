@@ -17,6 +17,9 @@ Decisions that must not be silently changed:
 - An override whose end has passed is no longer in force at once (sessions compare the time themselves);
   `lift_expired`, called as the feed's clock moves, records its end.
 - An evaluation never writes the override, and an override never writes the evaluation.
+- A change that makes the posture in force less defensive loosens: it needs the admin role, one that keeps or
+  tightens it the trade role (`required_role`). Callers that act for a person (the REST API, the workflow)
+  pass that person's role and the control checks it; the evaluation and the rules engine pass none.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from quant.posture import Posture, PostureEvaluation, VixThresholds, posture_from_vix
+from state.access import Access, require
 from state.alerts import AlertLevel, RaiseAlert
 from state.clock import Clock
 from state.context_loader import POSTURE_KEY, VIX_KEY
@@ -103,6 +107,14 @@ class PostureControl:
         said = f"VIX {vix:.2f}" if vix is not None else "VIX unknown: defensive by default"
         return CurrentPosture(posture=posture, source=PostureSource.VIX, reason=f"no evaluation yet: {said}", vix=vix)
 
+    async def required_role(self, wanted: Posture | None) -> Access:
+        """The role moving the posture in force to `wanted` (None: clearing the override, so the evaluation
+        applies again) needs: admin when the result is less defensive than the posture in force, else trade."""
+        book = await self.book()
+        now = await self._in_force(book)
+        after = wanted if wanted is not None else (await self._in_force(PostureBook(evaluated=book.evaluated))).posture
+        return Access.ADMIN if after.caution < now.posture.caution else Access.TRADE
+
     async def history(self, limit: int = 10) -> list[PostureChange]:
         """The last `limit` posture changes (the control's and the sessions'), oldest first."""
         rows = await self._store.posture_history()
@@ -149,11 +161,14 @@ class PostureControl:
                                     why=evaluation.reason)  # fmt: skip
 
     async def override(
-        self, posture: Posture, *, reason: str, actor: str, until: datetime | None = None
+        self, posture: Posture, *, reason: str, actor: str, until: datetime | None = None, role: Access | None = None
     ) -> CurrentPosture:
-        """Set the posture by hand, in either direction, until `until` (None: until cleared)."""
+        """Set the posture by hand, in either direction, until `until` (None: until cleared). With `role` (a
+        person's), a less defensive posture than the one in force needs admin (`AccessDeniedError`)."""
         if not reason.strip() or not actor.strip():
             raise ValueError("a posture override needs a reason and an actor")
+        if role is not None:
+            require(role, await self.required_role(posture), f"overriding the posture to {posture}")
         now = self._clock.now()
         if until is not None and until <= now:
             raise ValueError(f"the override would end at {until.isoformat()}, not after now ({now.isoformat()})")
@@ -164,13 +179,16 @@ class PostureControl:
         await self._hot.set_value(POSTURE_KEY, after.model_dump(mode="json"))
         return await self._recorded(before, after, actor=actor, action="posture_override", why=reason, always=True)
 
-    async def clear(self, *, reason: str, actor: str) -> CurrentPosture:
-        """End the override: the evaluation is in force again. Nothing to clear raises `LookupError`."""
+    async def clear(self, *, reason: str, actor: str, role: Access | None = None) -> CurrentPosture:
+        """End the override: the evaluation is in force again. Nothing to clear raises `LookupError`. With
+        `role`, a clearing that leaves a less defensive posture in force needs admin (`AccessDeniedError`)."""
         if not reason.strip() or not actor.strip():
             raise ValueError("clearing a posture override needs a reason and an actor")
         before = await self.book()
         if before.override is None or not before.override.in_force(self._clock.now()):
             raise LookupError("no posture override is in force")
+        if role is not None:
+            require(role, await self.required_role(None), "clearing the posture override")
         return await self._end_override(before, actor=actor, why=reason)
 
     async def lift_expired(self) -> CurrentPosture | None:

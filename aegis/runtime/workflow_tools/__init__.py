@@ -49,7 +49,7 @@ def build_tool_registry(
         "trading.resume": (controls.resume_trading, None),
         "orders.cancel": (controls.cancel_orders, None),
         "posture.override": (controls.override_posture, controls.posture_access),
-        "posture.clear": (controls.clear_posture, None),
+        "posture.clear": (controls.clear_posture, controls.clear_access),
         "limits.set": (controls.set_limit, controls.limit_access),
     }
     unbound = set(SPECS_BY_NAME) - set(handlers)

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from aegis.runtime.backtest_job import BacktestInputError, BacktestOptions, run_backtest_job
 from aegis.runtime.bot_portfolio import bot_portfolio
-from aegis.runtime.workflow_tools.allocation import profile_allocation
+from aegis.runtime.workflow_tools.allocation import NoAllocationError, profile_allocation, proposal_data
 from aegis.settings import Settings
 from quant.portfolio import RiskProfile
 from state.store.base import DurableStore
@@ -75,16 +75,13 @@ class AnalysisTools:
         improvement threshold would let the scheduled rebalancing apply it."""
         assert isinstance(args, ProfileArgs)
         found = await profile_allocation(self._store, self._bots, self._settings.rebalance, args.profile)
-        if found.proposal is None:
-            raise ToolError(f"no {args.profile} allocation can be proposed: {found.reason}")
-        before = dict(zip(found.bot_ids, (round(w * 100, 2) for w in found.current), strict=True))
-        after = {bot: round(share * 100, 2) for bot, share in found.target.items()}
-        proposal, threshold = found.proposal, self._settings.rebalance.min_sharpe_improvement
-        data = {"profile": args.profile, "before": before, "after": after, "stopped_kept": list(found.stopped),
-                "sharpe_before": round(proposal.before.sharpe, 4), "sharpe_after": round(proposal.after.sharpe, 4),
-                "sharpe_improvement": round(proposal.sharpe_improvement, 4), "turnover": round(proposal.turnover, 4),
-                "history_days": found.history_days,
-                "meets_threshold": proposal.sharpe_improvement >= threshold}  # fmt: skip
+        threshold = self._settings.rebalance.min_sharpe_improvement
+        try:
+            data = proposal_data(found, args.profile, threshold)
+        except NoAllocationError as exc:
+            raise ToolError(str(exc)) from None
+        assert found.proposal is not None
+        proposal, before, after = found.proposal, data["before"], data["after"]
         shares = ", ".join(f"{bot} {before.get(bot, 0):.1f} % -> {share:.1f} %" for bot, share in after.items())
         kept = f"; stopped, keeping theirs: {', '.join(found.stopped)}" if found.stopped else ""
         summary = (f"{args.profile}: {shares}; Sharpe {proposal.before.sharpe:.2f} -> {proposal.after.sharpe:.2f} "

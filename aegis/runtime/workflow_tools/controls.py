@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from aegis.runtime.workflow_tools.allocation import profile_allocation
-from quant.posture import Posture, stricter
+from aegis.runtime.workflow_tools.allocation import NoAllocationError, apply_profile_allocation
+from quant.posture import Posture
 from state.access import Access
 from state.store.base import DurableStore
 from state.trading import ACCOUNT_SCOPE
@@ -105,11 +105,13 @@ class ControlTools:
                           ("posture:override", "audit:posture_override"))  # fmt: skip
 
     async def posture_access(self, args: BaseModel) -> Access:
-        """A less defensive posture than the one in force loosens: it needs admin."""
+        """A less defensive posture than the one in force loosens: it needs admin (the control's rule)."""
         assert isinstance(args, PostureOverride)
-        current = (await self._posture.current()).posture
-        wanted = Posture(args.posture)
-        return Access.ADMIN if stricter(current, wanted) is current and wanted is not current else Access.TRADE
+        return await self._posture.required_role(Posture(args.posture))
+
+    async def clear_access(self, args: BaseModel) -> Access:
+        """Clearing an override that leaves a less defensive posture in force loosens: it needs admin."""
+        return await self._posture.required_role(None)
 
     async def clear_posture(self, args: BaseModel, caller: Caller) -> ToolResult:
         assert isinstance(args, ReasonOnly)
@@ -122,17 +124,15 @@ class ControlTools:
 
     async def rebalance(self, args: BaseModel, caller: Caller) -> ToolResult:
         assert isinstance(args, Rebalance)
-        bots = await self._bots.bots()
-        proposal = await profile_allocation(self._store, self._bots, self._rebalance, args.profile)
-        if proposal.proposal is None:
-            raise ToolError(f"no {args.profile} allocation can be proposed: {proposal.reason}")
-        target = proposal.target
-        before = {b.bot_id: round(b.allocation * 100, 2) for b in bots if b.bot_id in target}
-        await self._bots.set_allocations(target, actor=caller.actor, reason=f"{args.reason} ({args.profile})")
-        after = {bot: round(share * 100, 2) for bot, share in target.items()}
-        why = f"the {args.profile} optimiser over {proposal.history_days} days of the bots' returns: {proposal.reason}"
+        try:
+            applied = await apply_profile_allocation(self._store, self._bots, self._rebalance, args.profile,
+                                                     actor=caller.actor, reason=args.reason)  # fmt: skip
+        except NoAllocationError as exc:
+            raise ToolError(str(exc)) from None
+        before, after = applied.before, applied.after
         data = {"profile": args.profile, "before": before, "after": after,
-                "reasons": {bot: why for bot in after}, "stopped_kept": list(proposal.stopped)}  # fmt: skip
+                "reasons": {bot: applied.why for bot in after},
+                "stopped_kept": list(applied.proposal.stopped)}  # fmt: skip
         shares = ", ".join(f"{bot} {before.get(bot, 0):.1f} % -> {share:.1f} %" for bot, share in after.items())
         return ToolResult(f"allocation applied ({args.profile}): {shares}", data,
                           (*(f"bot_days:{bot}" for bot in after), "audit:allocations"))  # fmt: skip

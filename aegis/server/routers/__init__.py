@@ -4,14 +4,38 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from aegis.server.routers import _dash_stubs, dashboard, decisions, events, health, stream, trading
+from aegis.server.routers import (
+    alerts,
+    anomalies,
+    approvals,
+    bots,
+    dashboard,
+    decisions,
+    events,
+    health,
+    limits,
+    portfolio,
+    posture,
+    rules,
+    stream,
+    trading,
+    workflow,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     decisions.router,
     trading.router,
+    portfolio.router,
+    bots.router,
+    anomalies.router,
+    alerts.router,
+    rules.router,
+    posture.router,
+    limits.router,
+    workflow.router,
+    approvals.router,
     health.router,
-    _dash_stubs.router,  # until the bots, alerts and approvals routers land
     stream.router,
     dashboard.router,
 )
