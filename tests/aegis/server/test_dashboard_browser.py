@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from state.approvals import ApprovalStatus
 from state.bots import Bot
 from state.clock import SimulatedClock
 from tests.aegis.server.http_server import served_over_http
-from tests.conftest import SESSION_DAY, SYMBOL, PipelineFactory, bundled_bars, signal
+from tests.conftest import SESSION_DAY, SYMBOL, PipelineFactory, ScriptedPerEvent, bundled_bars, signal
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +34,15 @@ BROWSER_ARGS = [
     "--no-first-run",
 ]
 WAIT_MS = 10_000  # the longest any one thing may take to show in the page
+IDS = [f"dash-sig-{i}" for i in range(3)]
+LONG = {"direction": "long", "confidence": 0.8, "thesis": "trend up", "evidence": ["report.trend=up"]}
+APPROVE = {"verdict": "approve", "reasons": ["checks pass"], "violated_checks": []}
+HOLD = {"action": "hold", "size_pct": 0.0, "order_type": "market", "rationale": "wait for a pullback"}
+
+
+def buy(size_pct: float) -> dict[str, Any]:
+    return {"action": "buy", "size_pct": size_pct, "order_type": "market", "stop_loss_pct": 1.0,
+            "take_profit_pct": 2.0, "rationale": "enter on the cross"}  # fmt: skip
 
 
 def artifacts() -> Path:
@@ -58,7 +68,10 @@ async def test_the_dashboard_shows_live_decisions_and_acts_on_alerts_and_approva
 ) -> None:
     from playwright.async_api import async_playwright
 
-    pipeline = await make_pipeline()
+    roles = ScriptedPerEvent(LONG, APPROVE)  # the commander's reply per event: an order the guard clips, a hold, one
+    for event_id, reply in zip(IDS, [buy(30.0), HOLD, buy(2.0)], strict=True):
+        roles.script(event_id, reply)
+    pipeline = await make_pipeline({"scripted": roles}, provider="scripted")
     clock = pipeline.services.clock
     assert isinstance(clock, SimulatedClock)
     now = clock.now()
@@ -92,12 +105,14 @@ async def test_the_dashboard_shows_live_decisions_and_acts_on_alerts_and_approva
             assert "desk-trader · trade" in await page.inner_text("#who")
 
             # Decisions arrive while events are submitted (a short replay of real bars), no reload.
-            ids = [f"dash-sig-{i}" for i in range(3)]
+            ids, outcomes = IDS, []
             for event_id, bar in zip(ids, bars[SESSION_DAY + 1 : SESSION_DAY + 4], strict=True):
                 clock.set(bar.time)
                 await pipeline.services.hot.push_bar(SYMBOL, bar)
                 decision = await pipeline.submit({**signal(event_id, bar), "bot_id": "growth"})
                 assert decision.stages, decision.reason
+                outcomes.append(str(decision.outcome))
+            assert outcomes == ["ordered", "hold", "ordered"], outcomes
             for event_id in ids:
                 await page.wait_for_selector(f"#decisions tr[data-event-id='{event_id}']", timeout=WAIT_MS)
             assert "3 live" in await page.inner_text("#dec-count")
@@ -107,11 +122,13 @@ async def test_the_dashboard_shows_live_decisions_and_acts_on_alerts_and_approva
             await page.screenshot(path=str(shots / "02-live-decisions.png"), full_page=True)
 
             # A click opens the full record.
-            await page.click(f"#decisions tr[data-event-id='{ids[-1]}']")
+            await page.click(f"#decisions tr[data-event-id='{ids[0]}']")
             await page.wait_for_selector("#decision-dialog[open]", timeout=WAIT_MS)
             detail = await page.inner_text("#dlg-body")
-            recorded = await pipeline.services.store.get_decision(ids[-1])
+            recorded = await pipeline.services.store.get_decision(ids[0])
             assert recorded is not None and recorded.reason in detail and "analyst" in detail
+            assert recorded.order is not None and recorded.order.order_id in detail
+            assert recorded.guard_changes and "Risk guard changes" in detail  # 30 % asked, the posture's size given
             await page.screenshot(path=str(shots / "03-decision-record.png"))
             await page.click("#decision-dialog button[value='close']")
 
