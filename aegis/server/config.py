@@ -61,8 +61,11 @@ class DashboardConfig(BaseModel):
     latency_window: int = Field(
         500, ge=10, le=5_000, description="The newest decisions whose stages give the latency percentiles"
     )
-    watch_decisions: int = Field(
-        50, ge=5, le=1_000, description="The newest decisions each poll compares (more than arrive between polls)"
+    watch_window: int = Field(
+        50,
+        ge=5,
+        le=1_000,
+        description="The newest decisions and alerts each poll compares (more than arrive between two polls)",
     )
 
 

@@ -84,7 +84,7 @@ class LiveFeed:
             self._task = None
 
     async def _watch(self) -> None:
-        seen, primed = Seen(limit=4 * self._config.watch_decisions), False
+        seen, primed = Seen(limit=4 * self._config.watch_window), False
         while True:
             try:
                 await self._read(seen, publish=primed)  # the first read: what the panels load, not published
@@ -104,16 +104,16 @@ class LiveFeed:
     async def _read(self, seen: Seen, *, publish: bool) -> None:
         store, out = self._context.pipeline.services.store, self.broadcaster
         self.polls += 1
-        for record in reversed(await store.recent_decisions(self._config.watch_decisions)):  # oldest first
+        for record in reversed(await store.recent_decisions(self._config.watch_window)):  # oldest first
             if seen.new_decision(record.event_id) and publish:
                 out.publish("decision", summary(record))
-        for alert in reversed(await store.alerts(limit=self._config.watch_decisions)):
+        alerts: dict[str, str | None] = {}  # the newest alerts only: what left the window is not watched
+        for alert in reversed(await store.alerts(limit=self._config.watch_window)):
             acknowledged = alert.acknowledged_at.isoformat() if alert.acknowledged_at is not None else None
-            if seen.alerts.get(alert.alert_id, "") != acknowledged:
-                known = alert.alert_id in seen.alerts
-                seen.alerts[alert.alert_id] = acknowledged
-                if publish:
-                    out.publish("alert", {**alert.model_dump(mode="json"), "changed": known})
+            alerts[alert.alert_id] = acknowledged
+            if publish and seen.alerts.get(alert.alert_id, "") != acknowledged:
+                out.publish("alert", {**alert.model_dump(mode="json"), "changed": alert.alert_id in seen.alerts})
+        seen.alerts = alerts
         pending = tuple(a.approval_id for a in await store.approvals(ApprovalStatus.PENDING))
         if pending != seen.approvals:
             seen.approvals = pending

@@ -18,6 +18,7 @@ from aegis.server.broadcaster import STREAM_KEY, Broadcaster, Subscription, Upda
 from aegis.server.dashboard_data import stage_latencies
 from aegis.server.live import LIVE_KEY, LiveFeed
 from state.access import Access
+from state.alerts import AlertLevel
 from state.bots import Bot, BotDay
 from state.decisions import DecisionRecord, Outcome, StageRecord, StageStatus
 from tests.aegis.server.conftest import ServeFactory
@@ -182,3 +183,22 @@ async def aiter_events(answer: httpx.Response) -> AsyncIterator[tuple[str, Any]]
         elif line.startswith("data:"):
             yield kind, json.loads(line.partition(":")[2].strip())
             kind = "message"
+
+
+async def test_an_alert_and_its_acknowledgement_are_updates(served: ServeFactory) -> None:
+    api = await served(server=FAST)
+    feed: LiveFeed = api.context.extras[LIVE_KEY]
+    async with feed.broadcaster.subscription() as subscription:
+        assert await feed.broadcaster.primed(5)
+        alert, _ = await api.pipeline.alerting.raise_alert(AlertLevel.WARNING, "drill", "drill: watch this")
+        raised = await _next_of(subscription, "alert")
+        assert (raised["alert_id"], raised["changed"], raised["acknowledged_at"]) == (alert.alert_id, False, None)
+        await api.pipeline.alerting.acknowledge(alert.alert_id, "desk")
+        acked = await _next_of(subscription, "alert")
+        assert (acked["alert_id"], acked["changed"], acked["acknowledged_by"]) == (alert.alert_id, True, "desk")
+
+
+async def _next_of(subscription: Subscription, kind: str) -> dict[str, Any]:
+    while (update := await _next(subscription)).kind != kind:
+        pass
+    return update.data
