@@ -20,8 +20,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from aegis.pipeline import Pipeline
 from aegis.runtime.bus_factory import open_bus
 from aegis.runtime.health_monitor import HealthMonitor
+from aegis.server.broadcaster import STREAM_KEY
 from aegis.server.context import ServerContext
 from aegis.server.errors import install_error_handlers
+from aegis.server.live import attach_live_feed
 from aegis.server.rate_limit import open_rate_limiter
 from aegis.server.routers import ROUTERS
 from aegis.server.tokens import TokenVerifier
@@ -45,7 +47,7 @@ def create_app(
 ) -> FastAPI:
     """The application. With `pipeline`, the app uses it and leaves it open; without, it opens one from
     `settings` when it starts and closes it when it stops. `on_start` hooks run once the context exists
-    (the health monitor, metrics and the live stream attach there)."""
+    (the health monitor and metrics attach there; the dashboard's live feed always does, first)."""
     settings = settings or (pipeline.settings if pipeline is not None else Settings())
 
     @asynccontextmanager
@@ -68,13 +70,16 @@ def create_app(
             monitor.listen(context.metrics.record_health)
             context.health = monitor
             context.spawn(monitor.run(stop))
-        for hook in on_start or ():
+        for hook in (attach_live_feed, *(on_start or ())):
             await hook(context)
         try:
             yield
         finally:
             stop.set()
             await asyncio.sleep(0)  # the monitor sees the stop and closes what it opened
+            stream = context.extras.get(STREAM_KEY)
+            if stream is not None:
+                stream.close()  # the dashboards' streams end
             for task in list(context.tasks):
                 task.cancel()
             await asyncio.gather(*context.tasks, return_exceptions=True)

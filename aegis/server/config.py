@@ -42,6 +42,33 @@ class JwtConfig(BaseModel):
         return self.hs256_secret is not None or self.jwks_url is not None
 
 
+class DashboardConfig(BaseModel):
+    """The web dashboard (`/`) and its live stream (`/api/stream`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    poll_s: float = Field(
+        1.5,
+        gt=0,
+        le=60,
+        description="How often the live stream reads the store's newest decisions, alerts,"
+        " approvals and states while a browser watches (decisions made here are sent at once)",
+    )
+    queue_size: int = Field(
+        256, ge=8, le=100_000, description="Updates held per browser; a slow one loses its oldest, never blocks"
+    )
+    heartbeat_s: float = Field(15.0, gt=0, le=300, description="A comment on an idle stream every so often")
+    latency_window: int = Field(
+        500, ge=10, le=5_000, description="The newest decisions whose stages give the latency percentiles"
+    )
+    watch_window: int = Field(
+        50,
+        ge=5,
+        le=1_000,
+        description="The newest decisions and alerts each poll compares (more than arrive between two polls)",
+    )
+
+
 class ServerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +86,7 @@ class ServerConfig(BaseModel):
     metrics_public: bool = Field(
         True, description="Serve /metrics without a key (a scraper on a private network); false: read role"
     )
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     max_running_workflows: int = Field(
         8,
         ge=1,

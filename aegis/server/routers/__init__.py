@@ -9,6 +9,7 @@ from aegis.server.routers import (
     anomalies,
     approvals,
     bots,
+    dashboard,
     decisions,
     events,
     health,
@@ -17,6 +18,7 @@ from aegis.server.routers import (
     portfolio,
     posture,
     rules,
+    stream,
     trading,
     workflow,
 )
@@ -36,4 +38,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     approvals.router,
     health.router,
     metrics.router,
+    stream.router,
+    dashboard.router,
 )

@@ -51,6 +51,10 @@ ROLES: dict[tuple[str, str], Access] = {
     ("GET", "/api/approvals"): READ,
     ("POST", "/api/approvals/{approval_id}/approve"): TRADE,
     ("POST", "/api/approvals/{approval_id}/reject"): TRADE,
+    ("GET", "/api/stream"): READ,
+    ("GET", "/api/whoami"): READ,
+    ("GET", "/api/dashboard/equity"): READ,
+    ("GET", "/api/dashboard/latency"): READ,
 }
 BELOW = {TRADE: READ, ADMIN: TRADE}
 
