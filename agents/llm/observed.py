@@ -70,14 +70,17 @@ class ObservedClient:
             if (monotonic_ms() - started) / 1000.0 >= request.timeout_s - _DEADLINE_SLACK_S:
                 self._tell(request, False, started)
             raise
-        self._tell(request, True, started)
+        self._tell(request, True, started, reply.model)
         return reply
 
-    def _tell(self, request: LLMRequest, ok: bool, started: float) -> None:
+    def _tell(self, request: LLMRequest, ok: bool, started: float, answered_by: str | None = None) -> None:
+        """`answered_by`: the model the reply names (the `rules` baseline names itself, not the model it stands
+        in for), so the metrics never present a baseline as an LLM."""
         if self._observer is not None:
             self._observer(f"{self.provider}:{request.model}", ok)
         if self._listeners:
-            call = ProviderCall(self.provider, request.model, request.role, ok, monotonic_ms() - started)
+            model = answered_by or request.model
+            call = ProviderCall(self.provider, model, request.role, ok, monotonic_ms() - started)
             for listener in self._listeners:
                 listener(call)
 

@@ -76,10 +76,12 @@ async def test_events_stages_and_calls_match_the_decisions(make_pipeline: Pipeli
         assert total(found, "aegis_stage_latency_seconds_count", flow=flow, stage=stage) == count
         assert total(found, "aegis_stage_latency_seconds_bucket", flow=flow, stage=stage, le="+Inf") == count
 
-    role_calls = Counter((s.provider, s.stage) for d in decisions for s in d.stages if s.provider and s.usage)
+    role_calls = Counter((s.provider, s.model, s.stage) for d in decisions for s in d.stages if s.provider and s.usage)
     assert role_calls, "the roles were asked"
-    for (provider, role), count in role_calls.items():
-        assert total(found, "aegis_llm_calls_total", provider=str(provider), role=role, outcome="ok") == count
+    for (provider, model, role), count in role_calls.items():
+        # the model the reply named: the rules baseline is labelled as itself, never as the LLM it stands in for
+        labels = {"provider": str(provider), "model": str(model), "role": role, "outcome": "ok"}
+        assert total(found, "aegis_llm_calls_total", **labels) == count
         assert total(found, "aegis_llm_call_latency_seconds_count", provider=str(provider), role=role) == count
     tokens_in = sum(s.usage.input_tokens for d in decisions for s in d.stages if s.provider and s.usage)
     assert total(found, "aegis_llm_tokens_total", direction="in") == tokens_in
