@@ -60,6 +60,12 @@ HEALTH_LEVELS: dict[str, int] = {
 }
 
 
+def type_label(event_type: str) -> str:
+    """An event type as a label: a known type, or "unknown" (a rejected event's type is whatever the sender
+    wrote, and every distinct label value would be a new series kept for the process's life)."""
+    return event_type if event_type in EventType.__members__ else "unknown"
+
+
 def flow_of(event_type: str) -> str:
     """The flow an event type goes to (`graphs.router.ROUTES`), the deliberation for any other."""
     try:
@@ -131,7 +137,7 @@ class Metrics:
         if not self._first_time(record):
             return
         i, flow = self._i, flow_of(record.event_type)
-        i.events.labels(record.event_type, str(record.outcome)).inc()
+        i.events.labels(type_label(record.event_type), str(record.outcome)).inc()
         for stage in record.stages:
             i.stages.labels(flow, stage.stage, str(stage.status)).inc()
             if stage.status is not StageStatus.SKIPPED:
@@ -143,7 +149,7 @@ class Metrics:
                 i.llm_tokens.labels(*labels, "out").inc(stage.usage.output_tokens)
                 i.llm_cost.labels(*labels).inc(max(stage.usage.cost_usd, 0.0))
         if record.outcome is Outcome.VETOED:
-            i.vetoes.labels(record.event_type, str("validator" in record.failed_stages).lower()).inc()
+            i.vetoes.labels(type_label(record.event_type), str("validator" in record.failed_stages).lower()).inc()
         if record.outcome is Outcome.BLOCKED:
             i.guard_actions.labels("refused").inc()
         elif record.guard_changes:
