@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from aegis.cli import app
+from aegis.runtime.data_import import import_dataset
 from quant.data_quality import Check, zero_volume
 from tools.feeds.datasets import load_dataset
 
@@ -285,3 +286,11 @@ def test_a_taken_name_needs_replace_and_show_of_an_unknown_name_lists_the_known(
     assert listed.exit_code == 0 and "mine" in listed.output and "375" in listed.output
     show = _aegis(tmp_path, "data", "show", "mine")
     assert show.exit_code == 0 and hashlib.sha256(LONG.read_bytes()).hexdigest() in show.output
+
+
+def test_the_import_reports_its_progress_step_by_step(tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    report = import_dataset([LONG], "steps", tmp_path, progress=lambda *step: seen.append(step))
+    assert report.rows_kept == 375
+    assert seen[0] == ("reading", 0, 1) and seen[-1] == ("writing", 1, 1)
+    assert [s for s in seen if s[0] == "checking"] == [("checking", i, 3) for i in range(4)]  # one per ticker

@@ -36,7 +36,32 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from tools.feeds.bundled import FeedError
+from tools.feeds.source_errors import (
+    ClosesOnlyError,
+    DatesOutOfRangeError,
+    DuplicateBarsError,
+    EmptySourceError,
+    MissingColumnsError,
+    MixedFrequencyError,
+    NonNumericValueError,
+    NoPriceColumnsError,
+    SourceError,
+    UnknownFormatError,
+    UnknownTickersError,
+    UnreadableSourceError,
+)
+from tools.feeds.source_table import (
+    DATA_SUFFIXES,
+    column_key,
+    columns_of,
+    dates_in,
+    found,
+    numbers,
+    origins,
+    read_table,
+    tickers_in,
+    wanted,
+)
 
 __all__ = [
     "FORMATS",
@@ -63,68 +88,7 @@ Layout = Literal["long", "wide", "per-ticker"]
 FORMATS: tuple[Layout, ...] = ("long", "wide", "per-ticker")
 PRICE_FIELDS = ("open", "high", "low", "close")
 ALL_FIELDS = (*PRICE_FIELDS, "volume")
-DATA_SUFFIXES = (".csv", ".parquet", ".pq")
 _SHOWN = 3  # examples quoted in an error line
-
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "date": ("date", "datetime", "timestamp", "time", "day", "trade_date", "trading_date"),
-    "ticker": ("ticker", "symbol", "tic", "asset"),
-    "open": ("open", "open_price"),
-    "high": ("high", "high_price"),
-    "low": ("low", "low_price"),
-    "close": ("close", "close_price", "price", "last"),
-    "adj_close": ("adj_close", "adjclose", "adjusted_close", "adj_close_price"),
-    "volume": ("volume", "vol"),
-}
-_DATE_FORMATS = ("%m/%d/%Y", "%d/%m/%Y", "%Y%m%d", "%Y/%m/%d", "%d.%m.%Y")
-
-
-class SourceError(FeedError, ValueError):
-    """A source file that cannot be imported as it is; the message says where and why, in one line."""
-
-
-class MissingColumnsError(SourceError):
-    pass
-
-
-class ClosesOnlyError(SourceError):
-    pass
-
-
-class MixedFrequencyError(SourceError):
-    pass
-
-
-class DuplicateBarsError(SourceError):
-    pass
-
-
-class NonNumericValueError(SourceError):
-    pass
-
-
-class EmptySourceError(SourceError):
-    pass
-
-
-class UnknownFormatError(SourceError):
-    pass
-
-
-class UnreadableSourceError(SourceError):
-    pass
-
-
-class NoPriceColumnsError(SourceError):
-    pass
-
-
-class UnknownTickersError(SourceError):
-    pass
-
-
-class DatesOutOfRangeError(SourceError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -174,7 +138,7 @@ def read_sources(
     max_gap_days: int = 10,
 ) -> SourceBars:
     """The long bars of `files` in the given (or detected) layout; `SourceError` when they cannot be read."""
-    tables = [(path, _read_table(path)) for path in files]
+    tables = [(path, read_table(path)) for path in files]
     detected = layout is None
     chosen = layout or _detect(tables)
     if chosen != "per-ticker" and len(tables) > 1:
@@ -218,13 +182,13 @@ def read_sources(
 
 def read_vix(path: Path, date_format: str | None = None) -> pd.DataFrame:
     """A VIX file (a date column and a close column; CBOE's DATE,OPEN,HIGH,LOW,CLOSE works) as date, close."""
-    table = _read_table(path)
-    columns = _columns(table)
+    table = read_table(path)
+    columns = columns_of(table)
     missing = [name for name in ("date", "close") if name not in columns]
     if missing:
-        raise MissingColumnsError(f"{path.name} (VIX) lacks {_wanted(missing)}; found {_found(table)}")
-    days = _dates(path, table, columns["date"], date_format)
-    closes = _numbers(path, table, columns["close"])
+        raise MissingColumnsError(f"{path.name} (VIX) lacks {wanted(missing)}; found {found(table)}")
+    days = dates_in(path, table, columns["date"], date_format)
+    closes = numbers(path, table, columns["close"])
     frame = pd.DataFrame({"date": days, "close": closes}).dropna()
     _refuse_duplicates(frame.assign(ticker="VIX", origin=""), what="VIX closes")
     return frame.sort_values("date").reset_index(drop=True)
@@ -261,59 +225,13 @@ def narrow(bars: SourceBars, tickers: Sequence[str] | None, start: date | None, 
     )
 
 
-# ---- reading a table ---------------------------------------------------------------------------
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    if suffix not in DATA_SUFFIXES:
-        raise UnknownFormatError(f"{path.name}: unknown file type {suffix or '(none)'!r}; takes .csv or .parquet")
-    if path.stat().st_size == 0:
-        raise EmptySourceError(f"{path.name} is empty")
-    if suffix == ".csv":
-        try:
-            table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        except pd.errors.EmptyDataError:
-            raise EmptySourceError(f"{path.name} is empty") from None
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise UnreadableSourceError(f"cannot read {path.name} as CSV: {_one_line(exc)}") from None
-        table.attrs["first_line"] = 2  # the header is line 1
-    else:
-        try:
-            table = pd.read_parquet(path)
-        except ImportError as exc:
-            raise UnreadableSourceError(f"cannot read {path.name}: {_one_line(exc)}") from None
-        except Exception as exc:  # pyarrow raises its own ArrowInvalid, OSError and more for a bad file
-            raise UnreadableSourceError(f"cannot read {path.name} as Parquet: {_one_line(exc)}") from None
-        table = table.reset_index() if not isinstance(table.index, pd.RangeIndex) else table
-    if table.empty:
-        raise EmptySourceError(f"{path.name} has a header but no data rows")
-    return table
-
-
-def _key(name: object) -> str:
-    return re.sub(r"[\s_.-]+", "_", str(name).strip().casefold()).strip("_")
-
-
-def _columns(table: pd.DataFrame) -> dict[str, str]:
-    """Our field name -> the table's column, by alias; the first matching column wins."""
-    keyed = {_key(column): str(column) for column in reversed(list(table.columns))}
-    found: dict[str, str] = {}
-    for field, aliases in _ALIASES.items():
-        for alias in aliases:
-            if alias in keyed:
-                found[field] = keyed[alias]
-                break
-    return found
-
-
 def _detect(tables: list[tuple[Path, pd.DataFrame]]) -> Layout:
     if len(tables) > 1:
         return "per-ticker"
     path, table = tables[0]
-    columns = _columns(table)
+    columns = columns_of(table)
     if "date" not in columns:
-        raise MissingColumnsError(f"{path.name} lacks {_wanted(['date'])}; found {_found(table)}")
+        raise MissingColumnsError(f"{path.name} lacks {wanted(['date'])}; found {found(table)}")
     if "ticker" in columns:
         return "long"
     if "close" in columns:
@@ -346,50 +264,50 @@ def _bars(
     date_format: str | None,
     ignored: list[str],
 ) -> pd.DataFrame:
-    columns = _columns(table)
+    columns = columns_of(table)
     needed = ["date", "close"] + (["ticker"] if ticker is None else [])
     if adjusted:
         needed.append("adj_close")
     missing = [name for name in needed if name not in columns]
     if missing:
-        raise MissingColumnsError(f"{path.name} lacks {_wanted(missing)}; found {_found(table)}")
+        raise MissingColumnsError(f"{path.name} lacks {wanted(missing)}; found {found(table)}")
     absent = [name for name in ("open", "high", "low", "volume") if name not in columns]
     if absent and not closes_only:
         if len(absent) == 4:
             raise ClosesOnlyError(
-                f"{path.name} has closes only (no open, high, low or volume; found {_found(table)});"
+                f"{path.name} has closes only (no open, high, low or volume; found {found(table)});"
                 " import it with --closes-only"
             )
         raise MissingColumnsError(
-            f"{path.name} lacks {_wanted(absent)}; found {_found(table)} (or import closes only with --closes-only)"
+            f"{path.name} lacks {wanted(absent)}; found {found(table)} (or import closes only with --closes-only)"
         )
     if "adj_close" in columns and not adjusted:
         ignored.append(columns["adj_close"])
     used = set(columns.values()) if not closes_only else {columns[n] for n in needed}
-    ignored.extend(str(c) for c in table.columns if str(c) not in used and _key(c) not in ("", "unnamed_0"))
-    frame = pd.DataFrame({"date": _dates(path, table, columns["date"], date_format)})
-    frame["ticker"] = ticker if ticker is not None else _tickers(path, table, columns["ticker"])
-    close = _numbers(path, table, columns["close"])
+    ignored.extend(str(c) for c in table.columns if str(c) not in used and column_key(c) not in ("", "unnamed_0"))
+    frame = pd.DataFrame({"date": dates_in(path, table, columns["date"], date_format)})
+    frame["ticker"] = ticker if ticker is not None else tickers_in(path, table, columns["ticker"])
+    close = numbers(path, table, columns["close"])
     if closes_only:
-        real = _numbers(path, table, columns["adj_close"]) if adjusted else close
+        real = numbers(path, table, columns["adj_close"]) if adjusted else close
         for name in PRICE_FIELDS:
             frame[name] = real
         frame["volume"] = np.nan
     else:
-        factor = _numbers(path, table, columns["adj_close"]) / close if adjusted else 1.0
+        factor = numbers(path, table, columns["adj_close"]) / close if adjusted else 1.0
         for name in PRICE_FIELDS:
-            frame[name] = _numbers(path, table, columns[name]) * factor
-        frame["volume"] = _numbers(path, table, columns["volume"])
-    frame["origin"] = _origins(path, table)
+            frame[name] = numbers(path, table, columns[name]) * factor
+        frame["volume"] = numbers(path, table, columns["volume"])
+    frame["origin"] = origins(path, table)
     return frame
 
 
 def _wide(path: Path, table: pd.DataFrame, date_format: str | None, ignored: list[str]) -> pd.DataFrame:
-    columns = _columns(table)
+    columns = columns_of(table)
     if "date" not in columns:
-        raise MissingColumnsError(f"{path.name} lacks {_wanted(['date'])}; found {_found(table)}")
-    days = _dates(path, table, columns["date"], date_format)
-    origins = _origins(path, table)
+        raise MissingColumnsError(f"{path.name} lacks {wanted(['date'])}; found {found(table)}")
+    days = dates_in(path, table, columns["date"], date_format)
+    row_origins = origins(path, table)
     pieces = []
     for column in table.columns:
         if str(column) == columns["date"]:
@@ -399,120 +317,19 @@ def _wide(path: Path, table: pd.DataFrame, date_format: str | None, ignored: lis
         if text and not pd.to_numeric(raw.astype(str).str.replace(",", "", regex=False), errors="coerce").notna().any():
             ignored.append(str(column))  # no number at all: a label column, not a ticker
             continue
-        values = _numbers(path, table, column)
+        values = numbers(path, table, column)
         keep = ~np.isnan(values)
         piece = pd.DataFrame({"date": days[keep], "ticker": str(column).strip().upper()})
         for name in PRICE_FIELDS:
             piece[name] = values[keep]
         piece["volume"] = np.nan
-        piece["origin"] = origins[keep]
+        piece["origin"] = row_origins[keep]
         pieces.append(piece)
     if not pieces:
         raise NoPriceColumnsError(
-            f"{path.name} is a wide file with no numeric column besides {columns['date']!r}; found {_found(table)}"
+            f"{path.name} is a wide file with no numeric column besides {columns['date']!r}; found {found(table)}"
         )
     return pd.concat(pieces, ignore_index=True)
-
-
-# ---- cells ---------------------------------------------------------------------------------------
-
-
-def _where(path: Path, table: pd.DataFrame, row: int) -> str:
-    first = table.attrs.get("first_line")
-    return f"{path.name}, line {row + first}" if first is not None else f"{path.name}, row {row + 1}"
-
-
-def _origins(path: Path, table: pd.DataFrame) -> np.ndarray[tuple[int], np.dtype[np.object_]]:
-    first = table.attrs.get("first_line")
-    rows = np.arange(len(table))
-    labels = (
-        [f"{path.name}:{r + first}" for r in rows] if first is not None else [f"{path.name}:row {r + 1}" for r in rows]
-    )
-    return np.array(labels, dtype=object)
-
-
-def _numbers(path: Path, table: pd.DataFrame, column: object) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
-    raw = table[column]
-    if raw.dtype.kind in "iuf":
-        numbers: np.ndarray[tuple[int], np.dtype[np.float64]] = raw.to_numpy(dtype=np.float64)
-        return numbers
-    text = raw.astype(str).str.strip().str.replace(",", "", regex=False)
-    blank = text.isin(["", "nan", "NaN", "NA", "N/A", "null", "None"]) | raw.isna()
-    values = pd.to_numeric(text.where(~blank), errors="coerce")
-    bad = values.isna() & ~blank
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        more = int(bad.sum()) - 1
-        also = f" ({more} more in this column)" if more else ""
-        raise NonNumericValueError(
-            f"{_where(path, table, row)}, column {str(column)!r}: {raw.iloc[row]!r} is not a number{also}"
-        )
-    parsed: np.ndarray[tuple[int], np.dtype[np.float64]] = values.to_numpy(dtype=np.float64)
-    return parsed
-
-
-def _tickers(path: Path, table: pd.DataFrame, column: str) -> pd.Series:
-    tickers = table[column].astype(str).str.strip().str.upper()
-    empty = tickers.isin(["", "NAN", "NONE"])
-    if empty.any():
-        row = int(np.flatnonzero(empty.to_numpy())[0])
-        raise MissingColumnsError(f"{_where(path, table, row)}, column {column!r}: empty ticker")
-    return tickers.reset_index(drop=True)
-
-
-def _dates(
-    path: Path, table: pd.DataFrame, column: str, date_format: str | None
-) -> np.ndarray[tuple[int], np.dtype[np.object_]]:
-    raw = table[column]
-    if pd.api.types.is_datetime64_any_dtype(raw):
-        stamps = pd.Series(pd.DatetimeIndex(raw).tz_localize(None) if getattr(raw.dt, "tz", None) else raw)
-    else:
-        stamps = _parse_dates(path, table, column, date_format)
-    _refuse_intraday(path, table, column, stamps)
-    return np.array(stamps.dt.date.to_numpy(), dtype=object)
-
-
-def _parse_dates(path: Path, table: pd.DataFrame, column: str, date_format: str | None) -> pd.Series:
-    text = table[column].astype(str).str.strip()
-    formats = (date_format,) if date_format else ("ISO8601", *_DATE_FORMATS)
-    fits = []
-    for fmt in formats:
-        parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=False)
-        if parsed.notna().all():
-            fits.append((fmt, parsed))
-            if fmt == "ISO8601":
-                break
-    if len(fits) > 1 and {fits[0][0], fits[1][0]} == {"%m/%d/%Y", "%d/%m/%Y"}:
-        raise UnknownFormatError(
-            f"{path.name}, column {column!r}: dates like {text.iloc[0]!r} read as both month/day and day/month;"
-            " give --date-format '%m/%d/%Y' or '%d/%m/%Y'"
-        )
-    if not fits:
-        parsed = pd.to_datetime(text, format=formats[0] if date_format else "ISO8601", errors="coerce")
-        row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-        hint = f"format {date_format!r}" if date_format else "a date (YYYY-MM-DD, M/D/YYYY, ...; or give --date-format)"
-        raise UnknownFormatError(f"{_where(path, table, row)}, column {column!r}: {text.iloc[row]!r} is not {hint}")
-    parsed = fits[0][1]
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_localize(None)
-    return parsed
-
-
-def _refuse_intraday(path: Path, table: pd.DataFrame, column: str, stamps: pd.Series) -> None:
-    times = stamps - stamps.dt.normalize()
-    distinct = times.unique()
-    if len(distinct) <= 1:
-        return  # all at midnight, or all at one time of day (a daily file stamped at the close)
-    first_day = stamps.dt.normalize().iloc[0]
-    rows = np.flatnonzero((stamps.dt.normalize() == first_day).to_numpy())[:2]
-    if len(rows) < 2:
-        rows = np.flatnonzero((times != times.iloc[0]).to_numpy())[:1]
-        rows = np.array([0, rows[0]])
-    seen = " and ".join(f"{stamps.iloc[r]:%Y-%m-%d %H:%M}" for r in rows)
-    raise MixedFrequencyError(
-        f"{path.name}, column {column!r}: intraday timestamps ({len(distinct)} times of day, e.g. {seen}"
-        f" at {_where(path, table, int(rows[0])).split(', ', 1)[1]}); this import takes daily bars"
-    )
 
 
 # ---- whole-file rules ----------------------------------------------------------------------------
@@ -552,17 +369,3 @@ def _refuse_gaps(frame: pd.DataFrame, max_gap_days: int) -> None:
                 f" ({group['origin'].iloc[worst + 1]}) in daily bars; the limit is {max_gap_days}"
                 " (setting data_import.max_gap_days)"
             )
-
-
-def _wanted(fields: Sequence[str]) -> str:
-    shown = [f"{field} ({'/'.join(_ALIASES[field][:3])})" for field in fields]
-    return f"column{'s' if len(shown) > 1 else ''} {', '.join(shown)}"
-
-
-def _found(table: pd.DataFrame) -> str:
-    names = [str(c) for c in table.columns]
-    return ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
-
-
-def _one_line(exc: BaseException) -> str:
-    return str(exc).strip().split("\n", 1)[0].strip() or type(exc).__name__
