@@ -115,14 +115,15 @@ def build_set(spec: SetSpec, out: Path, dataset: Dataset | None = None) -> Path:
     data = dataset or bundled_dataset()
     panel = data.panel.symbols_subset(list(spec.symbols)) if spec.symbols else data.panel
     _check_window(data, spec, panel)
-    panel = panel.window(end=spec.end)
+    whole, panel = panel, panel.window(end=spec.end)
     first_row = max(bisect.bisect_left(panel.dates, spec.start), spec.warmup_days)
     if first_row >= len(panel.dates) - spec.horizon:
+        earliest = whole.dates[spec.warmup_days] if len(whole.dates) > spec.warmup_days else None
         raise ValueError(
             f"set {spec.name!r}: no event can be labelled in {spec.start}..{spec.end}: an event needs "
-            f"{spec.warmup_days} trading days of history before it (for the screens) and {spec.horizon} after it "
-            f"(for its label) inside the window; the data ({data.name}) covers "
-            f"{data.panel.dates[0]}..{data.panel.dates[-1]}"
+            f"{spec.warmup_days} trading days of data before it (the screens' warm-up; the first event day this "
+            f"data allows is {earliest or 'none'}) and {spec.horizon} after it inside the window (its label); "
+            f"the data ({data.name}) covers {data.panel.dates[0]}..{data.panel.dates[-1]}"
         )
     source = None if data.source.startswith("tape:") else data.source
     events = sorted(
