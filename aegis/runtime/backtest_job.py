@@ -320,10 +320,9 @@ def _check_warm_up(strategy: Strategy, panel: OhlcvPanel, data: DailyPanel, data
     bundle = dataset.panel.symbols_subset(list(data.symbols))
     full = OhlcvPanel(bundle.symbols, bundle.open, bundle.high, bundle.low, bundle.close, screen_volume(bundle))
     warm_up = _first_signal_bar(strategy, full)
+    whole = "the whole bundle" if dataset.source.startswith("tape:") else "all of the data"
     needs = (
-        "more than the whole bundle"
-        if dataset.source.startswith("tape:")
-        else "more than all of the data"
+        f"more than {whole}"
         if warm_up is None
         else f"at least {warm_up + 2} ({warm_up} to warm up its indicators, one to decide, one to fill)"
     )
