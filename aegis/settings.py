@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 from aegis.profiles import PROFILE_ENV, profile_file
 from aegis.runtime.anomaly_watch import AnomalyWatchConfig
+from aegis.runtime.data_import import DataImportConfig
 from aegis.runtime.health_config import HealthConfig
 from aegis.runtime.logs import LogConfig
 from aegis.runtime.monitor import ProtectionConfig
@@ -94,6 +95,9 @@ class Settings(BaseSettings):
     )
     anomalies: AnomalyWatchConfig = Field(
         default_factory=AnomalyWatchConfig, description="The market and bot anomaly rules run as the feed moves"
+    )
+    data_import: DataImportConfig = Field(
+        default_factory=DataImportConfig, description="`aegis data import`: what makes a user's file irregular, flagged"
     )
     replay: ReplayTimeConfig = Field(
         default_factory=ReplayTimeConfig, description="What a replayed tape must respect in time: gaps, order"

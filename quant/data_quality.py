@@ -47,6 +47,7 @@ class Check(StrEnum):
     DUPLICATE_DAY = "duplicate_day"
     OUT_OF_ORDER_DAY = "out_of_order_day"
     RETURN_OUTLIER = "return_outlier"
+    ZERO_VOLUME = "zero_volume"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,23 @@ def check_calendar(dates: npt.ArrayLike, calendar: npt.ArrayLike | None = None) 
             reason = f"{days[row]} is not a trading day of the calendar"
             findings.append(Finding(Check.UNEXPECTED_DAY, reason, row=int(row), day=_day(days[row])))
     return findings
+
+
+# --- volume ------------------------------------------------------------------------------------------
+
+
+def zero_volume(volume: npt.ArrayLike, dates: npt.ArrayLike | None = None) -> list[Finding]:
+    """Bars that traded nothing (volume exactly 0), per row and symbol column.
+
+    Not part of ``check_ohlcv`` or its score: a zero-volume day is real on a halted or illiquid name, but
+    a price on it was not traded and deserves a flag.
+    """
+    v = np.asarray(volume, dtype=np.float64)
+    days = None if dates is None else np.asarray(dates, dtype="datetime64[D]")
+    return [
+        _at(Check.ZERO_VOLUME, "volume is 0: nothing traded", index[0], _column(index), v.ndim, days, "volume", 0.0)
+        for index in map(tuple, np.argwhere(v == 0.0))
+    ]
 
 
 # --- outliers ------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from aegis.cli import (
     backup,
     bots,
     control,
+    data,
     doctor,
     drill,
     eval,
@@ -82,6 +83,7 @@ app.command("serve", cls=AegisCommand)(serve.serve)
 app.command("backup", cls=AegisCommand)(backup.backup)
 app.command("restore", cls=AegisCommand)(backup.restore)
 app.add_typer(eval.app, name="eval")
+app.add_typer(data.app, name="data")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(approvals.app, name="approvals")
 app.add_typer(bots.app, name="bots")
