@@ -25,10 +25,21 @@ import matplotlib.pyplot as plt
 
 from evals.runner import DECISIONS_FILE, TIMINGS_FILE, read_lines
 from evals.scores import Curves, Score, is_buy, score_run, scores_by_bot, scores_json, would_have_lost
-from evals.sets import read_labels
+from evals.sets import read_labels, read_manifest
 
 SCORES_FILE, REPORT_FILE, BY_BOT_FILE = "scores.json", "report.md", "scores_by_bot.json"
 CHARTS = ("equity.png", "latency.png", "direction.png", "vetoes.png")
+
+
+def _data_line(set_folder: Path) -> str:
+    """Which data the set was built from, as its manifest records it (older sets: nothing)."""
+    data = read_manifest(set_folder).get("data")
+    if not isinstance(data, dict):
+        return ""
+    fields = ", ".join(data.get("real_fields", []))
+    closes = " (closes only: volume rules skipped)" if data.get("closes_only") else ""
+    where = f"{data.get('name')} ({data.get('source')}, sha256 {data.get('sha256')})"
+    return f"Data: {where}; real fields: {fields}{closes}\n\n"
 
 
 def write_report(set_folder: Path, run_folder: Path) -> dict[str, Score]:
@@ -38,7 +49,11 @@ def write_report(set_folder: Path, run_folder: Path) -> dict[str, Score]:
     labels = read_labels(set_folder)
     text = json.dumps(scores_json(scores), sort_keys=True, indent=1) + "\n"
     (run_folder / SCORES_FILE).write_text(text, encoding="utf-8")
-    markdown = f"# Eval report: {run_folder.name} on {set_folder.name}\n\n" + score_table(scores) + "\n"
+    markdown = (
+        f"# Eval report: {run_folder.name} on {set_folder.name}\n\n{_data_line(set_folder)}"
+        + score_table(scores)
+        + "\n"
+    )
     by_bot = scores_by_bot(set_folder, run_folder)
     bot_json = {bot: scores_json(own) for bot, own in by_bot.items()}
     (run_folder / BY_BOT_FILE).write_text(json.dumps(bot_json, sort_keys=True, indent=1) + "\n", encoding="utf-8")

@@ -34,6 +34,7 @@ from aegis.pipeline import Pipeline
 from aegis.runtime.tape_bots import read_tape_bots
 from aegis.settings import Settings
 from evals.progress import Steps
+from evals.set_folder import check_set_folder
 from evals.sets import TAPE_FILE
 from state.clock import SimulatedClock
 from state.decisions import DecisionRecord
@@ -105,7 +106,9 @@ async def replay_set(
 
 
 def run_set(set_folder: Path, out: Path, options: RunOptions = RunOptions()) -> list[DecisionRecord]:
-    """Replay the set in `set_folder` (records in a temporary folder), write the run's files to `out`."""
+    """Replay the set in `set_folder` (records in a temporary folder), write the run's files to `out`. The
+    folder is checked first (`evals.set_folder.check_set_folder`): a `SetFolderError` before any replay."""
+    manifest = check_set_folder(set_folder)
     with tempfile.TemporaryDirectory(prefix="aegis-eval-") as data_dir:
         settings = with_llm_mode(Settings(data_dir=Path(data_dir)), options.llm, options.cassettes)
         decisions, session_ms = asyncio.run(replay_set(set_folder, settings, options.progress, options.concurrency))
@@ -118,6 +121,7 @@ def run_set(set_folder: Path, out: Path, options: RunOptions = RunOptions()) -> 
         "llm": str(options.llm),
         "providers": provider_label(settings),
         "concurrency": options.concurrency,
+        "data": manifest.get("data"),  # the data the set was built from (source, name, sha256, real fields)
     }
     (out / RUN_FILE).write_text(json.dumps(run, sort_keys=True, indent=1) + "\n", encoding="utf-8")
     return decisions

@@ -30,6 +30,10 @@ Decisions that must not be silently changed:
   the report splits the scores by bot. The standard sets are built without (one default bot).
 - Development 2012-09..2015-12 and holdout 2016-01..2017-09 are split by time; the holdout tape's warm-up
   ticks come from late 2015 (market history only, no event, no label).
+- A set records the data it was built from (`manifest.json` "data": source, name, sha256 of the data file,
+  real fields). On imported data (`aegis eval build --data NAME --windows ...`) each window is a set, its
+  events and ticks say `source: data:<name>`, and closes-only data has no ``volume_spike`` events (the
+  manifest says so under "skipped"): its volume is unknown, never read as zero.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from aegis.runtime.market_data import screen_volume
 from aegis.runtime.reference_bots import as_bots, reference_bots, starting_allocation
 from aegis.runtime.replay_job import WARMUP_DAYS
 from aegis.runtime.signals import signal_event
@@ -64,8 +69,9 @@ from quant.posture import posture_from_vix
 from quant.screen import ScreenParams, Trigger, screen_panel
 from state.events import EventType
 from tools.feeds.bars import panel_bar
-from tools.feeds.bundled import DailyPanel, bar_time, load_bundled_daily
-from tools.feeds.tape import tick_event, vix_event
+from tools.feeds.bundled import DailyPanel, bar_time
+from tools.feeds.datasets import Dataset, bundled_dataset
+from tools.feeds.tape import TAPE_SOURCE, tick_event, vix_event
 from tools.ops.allocation import RebalanceConfig
 
 SET_SOURCE = "evals:bundled-daily"
@@ -104,13 +110,26 @@ class _Event:
     label: dict[str, Any]
 
 
-def build_set(spec: SetSpec, out: Path) -> Path:
-    """Write the set `spec` into ``out / spec.name`` and return that folder."""
-    panel = load_bundled_daily(spec.symbols, end=spec.end)
+def build_set(spec: SetSpec, out: Path, dataset: Dataset | None = None) -> Path:
+    """Write the set `spec` into ``out / spec.name`` from `dataset` (None: the bundled data); that folder."""
+    data = dataset or bundled_dataset()
+    panel = data.panel.symbols_subset(list(spec.symbols)) if spec.symbols else data.panel
+    _check_window(data, spec, panel)
+    whole, panel = panel, panel.window(end=spec.end)
     first_row = max(bisect.bisect_left(panel.dates, spec.start), spec.warmup_days)
     if first_row >= len(panel.dates) - spec.horizon:
-        raise ValueError(f"set {spec.name!r}: no event can be labelled in {spec.start}..{spec.end}")
-    events = sorted(_events(panel, spec, first_row), key=lambda e: (e.row, _KIND_ORDER[e.kind], e.raw["id"]))
+        earliest = whole.dates[spec.warmup_days] if len(whole.dates) > spec.warmup_days else None
+        raise ValueError(
+            f"set {spec.name!r}: no event can be labelled in {spec.start}..{spec.end}: an event needs "
+            f"{spec.warmup_days} trading days of data before it (the screens' warm-up; the first event day this "
+            f"data allows is {earliest or 'none'}) and {spec.horizon} after it inside the window (its label); "
+            f"the data ({data.name}) covers {data.panel.dates[0]}..{data.panel.dates[-1]}"
+        )
+    source = None if data.source.startswith("tape:") else data.source
+    events = sorted(
+        _events(panel, spec, first_row, source, data.closes_only),
+        key=lambda e: (e.row, _KIND_ORDER[e.kind], e.raw["id"]),
+    )
     folder = out / spec.name
     folder.mkdir(parents=True, exist_ok=True)
     tick_row = max(0, first_row - spec.warmup_days)
@@ -119,14 +138,40 @@ def build_set(spec: SetSpec, out: Path) -> Path:
         by_row.setdefault(event.row, []).append(event)
     if spec.bots:
         _attribute_to_bots(panel, tick_row, first_row, events, folder / TAPE_FILE)
-    _write_lines(folder / TAPE_FILE, _tape_lines(panel, tick_row, by_row))
+    _write_lines(folder / TAPE_FILE, _tape_lines(panel, tick_row, by_row, source or TAPE_SOURCE))
     _write_lines(folder / LABELS_FILE, (e.label for e in events))
-    manifest = _manifest(panel, spec, first_row, tick_row, events)
+    manifest = _manifest(panel, spec, first_row, tick_row, events) | _data_block(data)
     (folder / MANIFEST_FILE).write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
     return folder
 
 
 _KIND_ORDER = {"vix_regime": 0, "trigger": 1, "volume_spike": 2}
+
+
+def _check_window(data: Dataset, spec: SetSpec, panel: DailyPanel) -> None:
+    """A window inside the data, else one line saying the data's range. (A window starting within the data's
+    first `warmup_days` has its events from the end of the warm-up on, as the development set does.)"""
+    first, last = panel.dates[0], panel.dates[-1]
+    covers = f"the data ({data.name}) covers {first}..{last}"
+    if spec.start > spec.end:
+        raise ValueError(f"set {spec.name!r}: window {spec.start}..{spec.end} ends before it starts")
+    if spec.end < first or spec.start > last:
+        raise ValueError(f"set {spec.name!r}: window {spec.start}..{spec.end} is outside the data; {covers}")
+
+
+def _data_block(data: Dataset) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "data": {
+            "source": data.source,
+            "name": data.name,
+            "sha256": data.sha256,
+            "real_fields": list(data.real_fields),
+            "closes_only": data.closes_only,
+        }
+    }
+    if data.closes_only:
+        block["skipped"] = {"volume_spike": "closes-only data: volume unknown"}
+    return block
 
 
 def _attribute_to_bots(panel: DailyPanel, tick_row: int, first_row: int, events: list[_Event], tape: Path) -> None:
@@ -146,20 +191,23 @@ def _attribute_to_bots(panel: DailyPanel, tick_row: int, first_row: int, events:
     tape_bots_path(tape).write_text(text, encoding="utf-8")
 
 
-def _events(panel: DailyPanel, spec: SetSpec, first_row: int) -> Iterator[_Event]:
-    triggers = screen_panel(panel.open, panel.high, panel.low, panel.close, panel.volume, spec.screen)
+def _events(
+    panel: DailyPanel, spec: SetSpec, first_row: int, source: str | None, closes_only: bool
+) -> Iterator[_Event]:
+    triggers = screen_panel(panel.open, panel.high, panel.low, panel.close, screen_volume(panel), spec.screen)
     surged = {(t.row, t.column) for t in triggers if t.signal == "volume_surge"}
     for trigger in triggers:
         if trigger.row >= first_row:
-            yield from _labelled(panel, spec, trigger, "trigger")
-    for row, column, direction, ratio in _volume_spikes(panel, spec.volume_spike_ratio):
+            yield from _labelled(panel, spec, trigger, "trigger", source)
+    spikes = [] if closes_only else _volume_spikes(panel, spec.volume_spike_ratio)
+    for row, column, direction, ratio in spikes:
         if row >= first_row and (row, column) not in surged:
             spike = Trigger(row, column, "volume_spike", direction, 1.0 - spec.volume_spike_ratio / ratio)
-            yield from _labelled(panel, spec, spike, "volume_spike")
-    yield from _vix_regimes(panel, spec, first_row)
+            yield from _labelled(panel, spec, spike, "volume_spike", source)
+    yield from _vix_regimes(panel, spec, first_row, source)
 
 
-def _labelled(panel: DailyPanel, spec: SetSpec, trigger: Trigger, kind: str) -> Iterator[_Event]:
+def _labelled(panel: DailyPanel, spec: SetSpec, trigger: Trigger, kind: str, source: str | None) -> Iterator[_Event]:
     c, t = trigger.column, trigger.row
     bars = BarsAfter.of(panel.open[:, c], panel.high[:, c], panel.low[:, c], panel.close[:, c], t)
     try:
@@ -167,7 +215,7 @@ def _labelled(panel: DailyPanel, spec: SetSpec, trigger: Trigger, kind: str) -> 
     except IncompleteFutureError:
         return
     raw = signal_event(panel, trigger)
-    raw["source"] = SET_SOURCE
+    raw["source"] = source or SET_SOURCE
     day = panel.dates[t]
     yield _Event(
         t,
@@ -199,7 +247,7 @@ def _volume_spikes(panel: DailyPanel, ratio: float) -> Iterator[tuple[int, int, 
                 yield t, c, "long" if moves[c] > 0 else "short", float(ratios[c])
 
 
-def _vix_regimes(panel: DailyPanel, spec: SetSpec, first_row: int) -> Iterator[_Event]:
+def _vix_regimes(panel: DailyPanel, spec: SetSpec, first_row: int, source: str | None) -> Iterator[_Event]:
     for t in range(max(first_row, 1), len(panel.dates)):
         before, now = float(panel.vix[t - 1]), float(panel.vix[t])
         if not (math.isfinite(before) and math.isfinite(now)):
@@ -220,7 +268,7 @@ def _vix_regimes(panel: DailyPanel, spec: SetSpec, first_row: int) -> Iterator[_
         raw: dict[str, Any] = {
             "id": f"VIX-{day.isoformat()}-regime",
             "type": EventType.ECONOMIC_RELEASE.value,
-            "source": SET_SOURCE,
+            "source": source or SET_SOURCE,
             "symbols": [],
             "event_time": bar_time(day).isoformat(),
             "payload": {"indicator": f"VIX:{old}->{new}", "actual": now, "previous": before},
@@ -241,12 +289,14 @@ def _vix_regimes(panel: DailyPanel, spec: SetSpec, first_row: int) -> Iterator[_
         yield _Event(t, "vix_regime", raw, label)
 
 
-def _tape_lines(panel: DailyPanel, tick_row: int, by_row: dict[int, list[_Event]]) -> Iterator[dict[str, Any]]:
+def _tape_lines(
+    panel: DailyPanel, tick_row: int, by_row: dict[int, list[_Event]], source: str
+) -> Iterator[dict[str, Any]]:
     for t in range(tick_row, len(panel.dates)):
         for c, symbol in enumerate(panel.symbols):
             bar = panel_bar(panel, t, c)
             if bar is not None:
-                yield tick_event(symbol, bar)
+                yield tick_event(symbol, bar, source)
         vix = float(panel.vix[t])
         if math.isfinite(vix):
             yield vix_event(bar_time(panel.dates[t]), vix)

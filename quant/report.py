@@ -3,7 +3,10 @@
 This module owns what "the numbers" mean in a deliberation: which indicators, which periods, the trend
 dead band and the anomaly flags. It reads only the last value of each indicator series, computed from data
 up to the last bar. Short history never raises: values whose warm-up is not met are NaN and the report is
-flagged ``insufficient_history``. Pure: no I/O, no clock.
+flagged ``insufficient_history``. Volume that is not known (closes-only data: every volume of the trailing
+window 0) leaves ``volume_ratio`` NaN and is flagged ``no_volume``, not ``insufficient_history``: the price
+indicators stand on their own. Bars whose open, high and low all equal the close (closes-only data) are
+flagged ``closes_only``: ATR is then the close-to-close true range. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ class QuantReport:
     volume_ratio: float  # last volume / mean of the previous 20
     volatility_annual: float  # fraction, from 20 daily log returns
     trend: str  # "up" | "down" | "flat" (sma_fast vs sma_slow with a 0.1 % dead band)
-    flags: tuple[str, ...]  # "volume_surge", "gap_move", "high_volatility", "insufficient_history"
+    flags: tuple[str, ...]  # "volume_surge", "gap_move", "high_volatility", "insufficient_history",
+    # "no_volume" (volume unknown over the trailing window), "closes_only" (open = high = low = close throughout)
 
     def as_dict(self) -> dict[str, float | str | list[str] | None]:
         """JSON-safe: NaN becomes None and the flags a list."""
@@ -85,7 +89,7 @@ def build_report(
     lengths = {name: len(a) for name, a in zip(names, series, strict=True)}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"series lengths differ: {lengths}")
-    _, h, lo, c, v = series
+    o, h, lo, c, v = series
     if len(c) == 0:
         raise ValueError(f"no bars for {symbol}")
     if (c <= 0.0).any():
@@ -115,7 +119,11 @@ def build_report(
         bars_used=len(c),
         last_close=last_close,
         trend=_trend(sma_fast, sma_slow),
-        flags=_flags(values),
+        flags=_flags(
+            values,
+            no_volume=len(v) > VOLUME_PERIOD and not (v[-VOLUME_PERIOD - 1 : -1] > 0).any(),
+            closes_only=bool((o == c).all() and (h == c).all() and (lo == c).all()),
+        ),
         **values,
     )
 
@@ -133,7 +141,7 @@ def _trend(sma_fast: float, sma_slow: float) -> str:
     return "flat"
 
 
-def _flags(values: dict[str, float]) -> tuple[str, ...]:
+def _flags(values: dict[str, float], *, no_volume: bool = False, closes_only: bool = False) -> tuple[str, ...]:
     flags: list[str] = []
     if values["volume_ratio"] >= VOLUME_SURGE_RATIO:
         flags.append("volume_surge")
@@ -141,6 +149,11 @@ def _flags(values: dict[str, float]) -> tuple[str, ...]:
         flags.append("gap_move")
     if values["volatility_annual"] >= HIGH_VOLATILITY_ANNUAL:
         flags.append("high_volatility")
-    if any(math.isnan(value) for value in values.values()):
+    priced = [value for name, value in values.items() if not (no_volume and name == "volume_ratio")]
+    if any(math.isnan(value) for value in priced):
         flags.append("insufficient_history")
+    if no_volume:
+        flags.append("no_volume")
+    if closes_only:
+        flags.append("closes_only")
     return tuple(flags)

@@ -32,6 +32,7 @@ from aegis.runtime.backtest_job import (
     BacktestOptions,
     BacktestReport,
     BacktestWindowError,
+    ClosesOnlyStrategyError,
     UnknownStrategyError,
     run_backtest_job,
 )
@@ -42,16 +43,19 @@ from aegis.runtime.bots_backtest import (
     RecordsFolderError,
     run_bots_backtest,
 )
+from aegis.runtime.market_data import data_label, fields_note
 from aegis.runtime.replay_job import WARMUP_DAYS, DayProgress
 from aegis.settings import Settings
 from quant.metrics import PerformanceMetrics
 from tools.feeds.bundled import UnknownSymbolError
+from tools.feeds.datasets import load_dataset
 
 _DAY = ["%Y-%m-%d"]
 _R = TypeVar("_R")
 # Which option a job's input error is about, so the one line names it.
 _OPTION_OF: tuple[tuple[type[ValueError], str], ...] = (
     (UnknownStrategyError, "'--strategy'"),
+    (ClosesOnlyStrategyError, "'--strategy'"),
     (UnknownSymbolError, "'--symbols'"),
     (BacktestWindowError, "'--start' / '--end'"),
     (NoReferenceBotError, "'--symbols'"),
@@ -89,7 +93,11 @@ def backtest(
     bots: Annotated[
         bool, typer.Option("--bots", help="The reference bots together, allocation and rebalancing as live")
     ] = False,
-    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols (default: all bundled)")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(help="An imported dataset (`aegis data import`), for --strategy (default: the bundled data)"),
+    ] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols (default: all of the data's)")] = None,
     start: Annotated[
         datetime | None, typer.Option(formats=_DAY, help="First day, YYYY-MM-DD (default: start of the bundle)")
     ] = None,
@@ -119,6 +127,11 @@ def backtest(
         raise typer.BadParameter("give --chart PATH or --no-chart, not both", param_hint="'--chart' / '--no-chart'")
     if data_dir is not None and not bots:
         raise typer.BadParameter("only a --bots run keeps records", param_hint="'--data-dir'")
+    if data is not None and bots:
+        raise typer.BadParameter(
+            "the reference bots trade the bundled tickers; backtest imported data with --strategy growth|value",
+            param_hint="'--data' / '--bots'",
+        )
     first, last = (start.date() if start else None), (end.date() if end else None)
     default_chart = Path(f"backtest-{strategy or 'bots'}.png")
     chart_path = None if no_chart else chart or default_chart
@@ -130,7 +143,13 @@ def backtest(
         else:
             _print_bots(report, Console(soft_wrap=True))
         return
-    single = BacktestOptions(strategy, _symbols(symbols), first, last, chart_path)
+    dataset = None
+    if data is not None:
+        try:
+            dataset = load_dataset(Settings().data_dir, data)
+        except ValueError as exc:  # none of that name (it names those that exist), or its files changed
+            raise typer.BadParameter(str(exc), param_hint="'--data'") from None
+    single = BacktestOptions(strategy, _symbols(symbols), first, last, chart_path, dataset)
     strategy_report = _reported(lambda: run_backtest_job(Settings(), single))
     if json_output:
         typer.echo(json.dumps(report_json(strategy_report), indent=1))
@@ -152,8 +171,17 @@ def _reported(job: Callable[[], _R]) -> _R:
 def report_json(report: BacktestReport) -> dict[str, Any]:
     """The report as JSON-ready values: fractions as fractions, non-finite numbers as None."""
     result, dates = report.result, report.dates
+    dataset = report.options.dataset
     return {
         "strategy": result.strategy,
+        "data": None
+        if dataset is None
+        else {
+            "name": dataset.name,
+            "source": dataset.source,
+            "sha256": dataset.sha256,
+            "real_fields": list(dataset.real_fields),
+        },
         "symbols": list(result.symbols),
         "start": dates[0].isoformat(),
         "end": dates[-1].isoformat(),
@@ -234,6 +262,9 @@ def _print(report: BacktestReport, console: Console) -> None:
         f"starting cash {report.config.initial_cash:,.2f}; each bar's posture from its VIX",
         highlight=False,
     )
+    if report.options.dataset is not None:
+        dataset = report.options.dataset
+        console.print(f"data: {data_label(dataset)}; {fields_note(dataset)}", highlight=False)
     table = Table("metric", result.strategy, "buy-and-hold")
     for label, name, shape in _ROWS:
         table.add_row(label, _shown(report.metrics, name, shape), _shown(report.benchmark_metrics, name, shape))

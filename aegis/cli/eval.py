@@ -1,6 +1,7 @@
 """`aegis eval` (also `python -m evals`): build the event sets, run one, report, compare two runs, gate.
 
 aegis eval build --out evals/sets
+aegis eval build --data sp20 --windows 2019-01-01:2019-12-31 --tickers AAPL,MSFT --out evals/mine
 aegis eval run evals/sets/development --llm rules --out runs/dev-rules --concurrency 4
 aegis eval --compare runs/dev-rules runs/dev-new
 aegis eval gate
@@ -9,13 +10,18 @@ aegis eval gate
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from aegis.llm_mode import LLMMode
+
+if TYPE_CHECKING:
+    from evals.sets import SetSpec
+    from tools.feeds.datasets import Dataset
 
 # The `evals` modules are imported inside the commands: they import this package (`decision_summary`)
 # and matplotlib, which no other `aegis` command should pay for.
@@ -52,22 +58,81 @@ def build(
     bots: Annotated[
         bool, typer.Option(help="Give each event the reference bot whose universe holds it (scores split by bot)")
     ] = False,
+    data: Annotated[
+        str | None, typer.Option(help="An imported dataset (`aegis data import`) (default: the bundled data)")
+    ] = None,
+    windows: Annotated[
+        str | None,
+        typer.Option(
+            help="Event windows START:END[,START:END...] (YYYY-MM-DD, inclusive), one set each "
+            "(default: the development and holdout windows)"
+        ),
+    ] = None,
+    tickers: Annotated[
+        str | None, typer.Option(help="Comma-separated tickers (default: all of the data's; the gate set's own)")
+    ] = None,
 ) -> None:
-    """Build the development and holdout sets from the bundled daily data (reproducible)."""
-    import dataclasses
-
+    """Build event sets from daily data (reproducible): by default the development and holdout sets from the
+    bundled data; with --data / --windows / --tickers, sets of your own data, windows and tickers."""
     from evals.progress import Steps
-    from evals.sets import GATE, STANDARD_SETS, build_set
+    from evals.sets import build_set
 
-    specs = tuple(dataclasses.replace(s, bots=bots) for s in (*STANDARD_SETS, *((GATE,) if gate else ())))
+    specs, dataset = _build_specs(data, windows, tickers, gate=gate, bots=bots)
     built = []
     with Steps("building the sets", len(specs), console=console) as steps:
         for spec in specs:
             steps.describe(spec.name)
-            built.append((spec.name, build_set(spec, out)))
+            try:
+                built.append((spec.name, build_set(spec, out, dataset)))
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="'--windows'") from None
             steps.advance()
     for name, folder in built:
         console.print(f"{name}: {folder}")
+
+
+def _build_specs(
+    data: str | None, windows: str | None, tickers: str | None, *, gate: bool, bots: bool
+) -> tuple[list[SetSpec], Dataset]:
+    """The sets to build and the data they come from, the options checked (one line each)."""
+    import dataclasses
+
+    from aegis.runtime.market_data import DataChoiceError, choose_dataset, pick_symbols
+    from aegis.settings import Settings
+    from evals.sets import GATE, STANDARD_SETS, SetSpec
+
+    try:
+        dataset = choose_dataset(Settings().data_dir, data)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--data'") from None
+    try:
+        symbols = pick_symbols(dataset, tickers.split(",")) if tickers is not None else None
+    except DataChoiceError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--tickers'") from None
+    if windows is None:
+        specs = [*STANDARD_SETS, *((GATE,) if gate else ())]
+        if symbols is not None:
+            specs = [dataclasses.replace(s, symbols=symbols) for s in specs]
+    else:
+        prefix = "bundled" if data is None else data
+        specs = [SetSpec(f"{prefix}_{start}_{end}", start, end, symbols=symbols) for start, end in _windows(windows)]
+    return [dataclasses.replace(s, bots=bots) for s in specs], dataset
+
+
+def _windows(value: str) -> list[tuple[date, date]]:
+    found = []
+    for part in (p.strip() for p in value.split(",")):
+        start, sep, end = part.partition(":")
+        try:
+            first, last = date.fromisoformat(start), date.fromisoformat(end)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise typer.BadParameter(f"{part!r} is not START:END (YYYY-MM-DD:YYYY-MM-DD)", param_hint="'--windows'")
+        if first > last:
+            raise typer.BadParameter(f"window {part} ends before it starts", param_hint="'--windows'")
+        found.append((first, last))
+    return found
 
 
 @app.command("run")
@@ -83,11 +148,13 @@ def run(
     """Replay a set through the graph, write decisions, timings, scores, the report and its charts."""
     from evals.report import score_table, write_report
     from evals.runner import RunOptions, run_set
+    from evals.set_folder import check_set_folder
 
     try:
+        check_set_folder(set_folder)  # before anything is replayed
         run_set(set_folder, out, RunOptions(llm=llm, cassettes=cassettes, concurrency=concurrency))
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        raise typer.BadParameter(str(exc), param_hint="'SET_FOLDER'") from None
     scores = write_report(set_folder, out)
     console.print(score_table(scores))
     console.print(f"report: {out / 'report.md'}")

@@ -23,13 +23,21 @@ from rich.console import Console
 from aegis.llm_mode import LLMMode, provider_label, with_llm_mode
 from aegis.runtime.live_view import LiveView
 from aegis.runtime.logs import log_to_file
+from aegis.runtime.market_data import (
+    DataChoiceError,
+    choose_dataset,
+    data_label,
+    fields_note,
+    pick_symbols,
+    window_panel,
+)
 from aegis.runtime.replay_job import WARMUP_DAYS, DayProgress, ReplayOptions, RunStart, run_replay
 from aegis.runtime.run_record import RunRecord, claim_folder
 from aegis.runtime.summary import RunSummary
 from aegis.services import RECORDS_FILE
 from aegis.settings import Settings
 from state.bots import Bot
-from tools.feeds.bundled import load_bundled_daily
+from tools.feeds.datasets import Dataset
 
 _EXIT_ON = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as a shell reports it
 
@@ -41,42 +49,36 @@ def _day(value: str | None, option: str) -> date | None:
         raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
 
 
-def _symbols(value: str | None) -> tuple[str, ...] | None:
-    """The asked symbols (upper case, each once), all of them in the bundle; None: all bundled."""
+def _symbols(dataset: Dataset, value: str | None) -> tuple[str, ...] | None:
+    """The asked symbols (upper case, each once), all of them in the data; None: all of them."""
     if not value:
         return None
-    asked = tuple(dict.fromkeys(s.strip().upper() for s in value.split(",") if s.strip()))
-    bundled = load_bundled_daily().symbols
-    unknown = [s for s in asked if s not in bundled]
-    if unknown or not asked:
-        what = f"unknown symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}" if unknown else "no symbol"
-        raise typer.BadParameter(f"{what}; bundled symbols: {', '.join(bundled)}", param_hint="'--symbols'")
-    return asked
+    try:
+        return pick_symbols(dataset, value.split(","))
+    except DataChoiceError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--symbols'") from None
 
 
-def _window(start: str | None, end: str | None) -> tuple[date | None, date | None]:
-    """`start`..`end` as dates, checked against the bundle: in order, with enough trading days to run."""
+def _window(
+    dataset: Dataset, symbols: tuple[str, ...] | None, start: str | None, end: str | None
+) -> tuple[date | None, date | None]:
+    """`start`..`end` as dates, checked against the data: in order, with enough trading days to run."""
     first, last = _day(start, "'--start'"), _day(end, "'--end'")
     hint = " / ".join(name for name, given in (("'--start'", start), ("'--end'", end)) if given) or None
-    if first is not None and last is not None and first > last:
-        raise typer.BadParameter(f"--start {first} is after --end {last}", param_hint=hint)
-    bundle = load_bundled_daily()
-    covers = f"the bundle covers {bundle.dates[0]}..{bundle.dates[-1]}"
-    days = len(bundle.window(first, last).dates)
-    if days == 0:
-        between = f"{first or bundle.dates[0]} and {last or bundle.dates[-1]}"
-        raise typer.BadParameter(f"no trading days between {between}; {covers}", param_hint=hint)
-    if days <= WARMUP_DAYS:
-        raise typer.BadParameter(
-            f"{days} trading days from {first or bundle.dates[0]} to {last or bundle.dates[-1]}; a run needs more "
-            f"than {WARMUP_DAYS} (they warm up the indicators); {covers}",
-            param_hint=hint,
+    try:
+        window_panel(
+            dataset, symbols, first, last, needs_days=WARMUP_DAYS, needs_why="a run ... (they warm up the indicators)"
         )
+    except DataChoiceError as exc:
+        raise typer.BadParameter(str(exc), param_hint=hint) from None
     return first, last
 
 
 def run(
-    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols (default: all bundled)")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="An imported dataset (`aegis data import`) to run on (default: the bundled data)")
+    ] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated symbols (default: all of the data's)")] = None,
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default: start of the bundle)")] = None,
     end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (default: end of the bundle)")] = None,
     speed: Annotated[
@@ -94,7 +96,7 @@ def run(
     llm: Annotated[LLMMode, typer.Option(help="Providers for the roles (rules: the offline baseline)")] = LLMMode.RULES,
     cassettes: Annotated[Path | None, typer.Option(help="Cassette folder for --llm record / replay")] = None,
 ) -> None:
-    """Replay bundled real daily bars as a live feed through the deliberation graph, then print a summary.
+    """Replay real daily bars (bundled, or --data) as a live feed through the deliberation graph, then print a summary.
 
     ^C stops after the current day and prints how to resume; rerun into the same --data-dir to resume."""
     console = Console(soft_wrap=True)
@@ -104,20 +106,29 @@ def run(
         settings = with_llm_mode(configured.model_copy(update={"data_dir": run_dir}), llm, cassettes)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
-    first, last = _window(start, end)
+    try:
+        dataset = choose_dataset(configured.data_dir, data)
+    except ValueError as exc:  # no such dataset (it names those that exist), or its files are unreadable
+        raise typer.BadParameter(str(exc), param_hint="'--data'") from None
+    asked_symbols = _symbols(dataset, symbols)
+    first, last = _window(dataset, asked_symbols, start, end)
     options = ReplayOptions(
-        symbols=_symbols(symbols),
+        dataset=dataset,
+        symbols=asked_symbols,
         start=first,
         end=last,
         days_per_second=speed,
         concurrency=concurrency,
         events_out=events_out,
     )
-    command = _command(run_dir, options, llm, cassettes)
-    panel = load_bundled_daily(options.symbols, first, last)
+    command = _command(run_dir, options, data, llm, cassettes)
+    panel = window_panel(dataset, options.symbols, first, last, needs_days=WARMUP_DAYS, needs_why="a run ...")
     asked = RunRecord.of(panel.symbols, panel.dates, options.screen, settings, command)
     resumed = claim_folder(run_dir, asked, RECORDS_FILE)
-    heading = f"[bold]AEGIS[/] replay of bundled real daily data; roles: {provider_label(settings)}; records: {run_dir}"
+    heading = (
+        f"[bold]AEGIS[/] replay of {data_label(dataset)}; {fields_note(dataset)}; roles: {provider_label(settings)}; "
+        f"records: {run_dir}"
+    )
     if resumed is None:
         console.print(heading)
     else:
@@ -174,9 +185,11 @@ def _stopped_at(summary: RunSummary) -> str:
     return f"stopped after {summary.last_decided} (day {summary.days_decided} of {summary.trading_days})"
 
 
-def _command(run_dir: Path, options: ReplayOptions, llm: LLMMode, cassettes: Path | None) -> str:
+def _command(run_dir: Path, options: ReplayOptions, data: str | None, llm: LLMMode, cassettes: Path | None) -> str:
     """The command line that runs (and resumes) this run: its options as given, its folder spelled out."""
     args = ["aegis", "run", "--data-dir", str(run_dir)]
+    if data:
+        args += ["--data", data]
     if options.symbols:
         args += ["--symbols", ",".join(options.symbols)]
     if options.start:

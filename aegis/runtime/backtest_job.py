@@ -34,13 +34,15 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from aegis.runtime.market_data import covers, screen_volume
 from aegis.settings import Settings
 from quant import metrics
 from quant.backtest import BacktestConfig, BacktestResult, GrowthStrategy, OhlcvPanel, Strategy, ValueStrategy
 from quant.backtest import run_backtest as run_engine
 from quant.metrics import PerformanceMetrics
 from quant.posture import VixThresholds
-from tools.feeds.bundled import DailyPanel, load_bundled_daily
+from tools.feeds.bundled import DailyPanel, UnknownSymbolError
+from tools.feeds.datasets import Dataset, bundled_dataset
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -58,6 +60,10 @@ class UnknownStrategyError(BacktestInputError):
         super().__init__(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
 
 
+class ClosesOnlyStrategyError(BacktestInputError):
+    """A strategy that reads volume, asked to run on closes-only data."""
+
+
 class BacktestWindowError(BacktestInputError):
     """The window is reversed, holds no trading day, or is too short for the strategy's warm-up."""
 
@@ -72,6 +78,7 @@ class BacktestOptions:
     start: date | None = None
     end: date | None = None
     chart: Path | None = None
+    dataset: Dataset | None = None  # imported data (`aegis backtest --data`); None: the bundled data
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -158,9 +165,16 @@ def run_backtest_job(settings: Settings, options: BacktestOptions) -> BacktestRe
     """Backtest ``options.strategy`` on the bundled bars, benchmark it, and write the chart if asked."""
     strategy = strategy_named(options.strategy)
     config = backtest_config(settings)
-    data = _window(options)
-    panel = OhlcvPanel(data.symbols, data.open, data.high, data.low, data.close, data.volume)
-    _check_warm_up(strategy, panel, data)
+    dataset = options.dataset or bundled_dataset()
+    if dataset.closes_only and strategy.name == "growth":
+        raise ClosesOnlyStrategyError(
+            f"growth confirms its entries with a volume surge, and dataset {dataset.name!r} is closes only "
+            "(its volume is unknown); backtest it with --strategy value (closes only)"
+        )
+    data = _window(options, dataset)
+    # Closes-only cells: volume 0 (unknown) so the engine takes them as bars; value reads no volume.
+    panel = OhlcvPanel(data.symbols, data.open, data.high, data.low, data.close, screen_volume(data))
+    _check_warm_up(strategy, panel, data, dataset)
     result = run_engine(panel, strategy, config, vix=data.vix, dates=data.dates)
     benchmark = buy_and_hold(panel, config.initial_cash, fee_bps=config.fee_bps, slippage_bps=config.slippage_bps)
     report = BacktestReport(
@@ -281,35 +295,40 @@ def write_curves_chart(
 # ---- helpers -------------------------------------------------------------------------------------------
 
 
-def _window(options: BacktestOptions) -> DailyPanel:
+def _window(options: BacktestOptions, dataset: Dataset) -> DailyPanel:
     if options.start is not None and options.end is not None and options.start > options.end:
         raise BacktestWindowError(f"start {options.start} is after end {options.end}")
-    data = load_bundled_daily(options.symbols, options.start, options.end)
+    if options.symbols is not None:
+        missing = [s for s in options.symbols if s not in dataset.panel.symbols]
+        if missing:
+            raise UnknownSymbolError(missing[0], dataset.panel.symbols)
+    whole = dataset.panel.symbols_subset(list(options.symbols)) if options.symbols else dataset.panel
+    data = whole.window(options.start, options.end)
     if not data.dates:
-        bundle = load_bundled_daily().dates
+        bundle = whole.dates
         raise BacktestWindowError(
-            f"no trading days between {options.start or bundle[0]} and {options.end or bundle[-1]}; "
-            f"the bundle covers {bundle[0]}..{bundle[-1]}"
+            f"no trading days between {options.start or bundle[0]} and {options.end or bundle[-1]}; {covers(dataset)}"
         )
     return data
 
 
-def _check_warm_up(strategy: Strategy, panel: OhlcvPanel, data: DailyPanel) -> None:
+def _check_warm_up(strategy: Strategy, panel: OhlcvPanel, data: DailyPanel, dataset: Dataset) -> None:
     """The strategy's entry signal must be defined on some bar before the last, so an order can fill."""
     first = _first_signal_bar(strategy, panel)
     if first is not None and first < panel.bars - 1:
         return
-    bundle = load_bundled_daily(data.symbols)
-    full = OhlcvPanel(bundle.symbols, bundle.open, bundle.high, bundle.low, bundle.close, bundle.volume)
+    bundle = dataset.panel.symbols_subset(list(data.symbols))
+    full = OhlcvPanel(bundle.symbols, bundle.open, bundle.high, bundle.low, bundle.close, screen_volume(bundle))
     warm_up = _first_signal_bar(strategy, full)
+    whole = "the whole bundle" if dataset.source.startswith("tape:") else "all of the data"
     needs = (
-        "more than the whole bundle"
+        f"more than {whole}"
         if warm_up is None
         else f"at least {warm_up + 2} ({warm_up} to warm up its indicators, one to decide, one to fill)"
     )
     raise BacktestWindowError(
         f"{panel.bars} trading days from {data.dates[0]} to {data.dates[-1]} are too few for {strategy.name}: "
-        f"it needs {needs}; the bundle covers {bundle.dates[0]}..{bundle.dates[-1]}"
+        f"it needs {needs}; {covers(dataset)}"
     )
 
 

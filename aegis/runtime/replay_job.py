@@ -35,7 +35,9 @@ import numpy as np
 from aegis.llm_mode import provider_label
 from aegis.pipeline import Pipeline
 from aegis.runtime.bot_report import BotRow, bot_rows
+from aegis.runtime.market_data import CLOSES_ONLY_NOTE, data_label, screen_volume, window_panel
 from aegis.runtime.reference_bots import BotSignals, as_bots, reference_bots, starting_allocation
+from aegis.runtime.signals import SOURCE as SIGNAL_SOURCE
 from aegis.runtime.signals import signal_event
 from aegis.runtime.summary import Percentiles, RunSummary, RunTally, marked_equity, read_records
 from aegis.runtime.tape_bots import write_tape_bots
@@ -47,8 +49,9 @@ from state.clock import SimulatedClock
 from state.decisions import DecisionRecord, Outcome
 from tools.broker.paper import PaperBroker
 from tools.feeds.bars import panel_bar
-from tools.feeds.bundled import DailyPanel, bar_time, load_bundled_daily
-from tools.feeds.tape import EventTape, tick_event, vix_event
+from tools.feeds.bundled import DailyPanel, bar_time
+from tools.feeds.datasets import Dataset, bundled_dataset
+from tools.feeds.tape import TAPE_SOURCE, EventTape, tick_event, vix_event
 
 __all__ = ["WARMUP_DAYS", "DayProgress", "ReplayOptions", "RunStart", "run_replay", "signal_event"]
 
@@ -67,6 +70,7 @@ class ReplayOptions:
     screen: ScreenParams = field(default_factory=ScreenParams)
     events_out: Path | None = None  # also write the run's ticks and signals as JSON lines (replayable)
     bots: bool = True  # the reference bots (`aegis.runtime.reference_bots`); False: one default bot
+    dataset: Dataset | None = None  # the data to replay (None: the bundled data); imported data: one default bot
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +113,15 @@ async def run_replay(
     read from the records. With `stop` set, the run ends after the day in progress (the summary says how far
     it got: `RunSummary.days_decided`)."""
     started = time.perf_counter()
-    panel = load_bundled_daily(options.symbols, options.start, options.end)
-    if len(panel.dates) <= WARMUP_DAYS:
-        raise ValueError(f"the window has {len(panel.dates)} trading days; the replay needs more than {WARMUP_DAYS}")
+    dataset = options.dataset or bundled_dataset()
+    imported = options.dataset is not None and not dataset.source.startswith("tape:")
+    panel = window_panel(
+        dataset, options.symbols, options.start, options.end, needs_days=WARMUP_DAYS, needs_why="the replay ..."
+    )
+    tick_source, signal_source = (dataset.source, dataset.source) if imported else (TAPE_SOURCE, SIGNAL_SOURCE)
     triggers: dict[int, list[Trigger]] = {}
-    for trigger in screen_panel(panel.open, panel.high, panel.low, panel.close, panel.volume, options.screen):
+    volume = screen_volume(panel)  # closes-only cells: screened on their closes, the volume rule cannot fire
+    for trigger in screen_panel(panel.open, panel.high, panel.low, panel.close, volume, options.screen):
         if trigger.row >= WARMUP_DAYS:
             triggers.setdefault(trigger.row, []).append(trigger)
 
@@ -140,7 +148,8 @@ async def run_replay(
     seconds_per_day = 1.0 / options.days_per_second if options.days_per_second > 0 else 0.0
 
     try:
-        reference = reference_bots(panel.symbols) if options.bots else []
+        # The reference bots trade the bundled tickers; on imported data one default bot takes every signal.
+        reference = reference_bots(panel.symbols) if options.bots and not imported else []
         signals = BotSignals(panel, reference) if reference else None
         decided_before = days_decided = await _days_decided(pipeline, len(panel.dates))
         bot_table: tuple[BotRow, ...] = ()
@@ -161,14 +170,14 @@ async def run_replay(
                 bar = panel_bar(panel, t, c)
                 if bar is not None:
                     if tape:
-                        tape.write(tick_event(symbol, bar))
+                        tape.write(tick_event(symbol, bar, tick_source))
                     await feed.bar(symbol, bar)
             vix = float(panel.vix[t])
             await feed.vix(vix if np.isfinite(vix) else None)
             if tape and np.isfinite(vix):
                 tape.write(vix_event(bar_time(day), vix))
             if signals is None:
-                events = [signal_event(panel, tr) for tr in triggers.get(t, [])]
+                events = [signal_event(panel, tr, source=signal_source) for tr in triggers.get(t, [])]
             else:
                 holders = {symbol: p.bot_id for symbol, p in broker.positions().items()}
                 events = signals.events(t, triggers.get(t, []), holders) if t >= WARMUP_DAYS else []
@@ -232,6 +241,9 @@ async def run_replay(
         anomalies=records.anomalies,
         bots=tuple(bots),
         postures=records.postures,
+        data=data_label(dataset) if imported else None,
+        real_fields=dataset.real_fields,
+        data_note=CLOSES_ONLY_NOTE if dataset.closes_only else None,
     )
 
 

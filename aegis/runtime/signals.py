@@ -45,8 +45,10 @@ def bar_signal_event(
     return event
 
 
-def signal_event(panel: DailyPanel, trigger: Trigger, bot_id: str | None = None) -> dict[str, object]:
+def signal_event(
+    panel: DailyPanel, trigger: Trigger, bot_id: str | None = None, *, source: str = SOURCE
+) -> dict[str, object]:
     bar = panel_bar(panel, trigger.row, trigger.column)
     if bar is None:  # the screen triggers on usable cells only
         raise ValueError(f"no bar at row {trigger.row}, column {trigger.column} for a trigger")
-    return bar_signal_event(panel.symbols[trigger.column], bar, trigger, bot_id=bot_id)
+    return bar_signal_event(panel.symbols[trigger.column], bar, trigger, source=source, bot_id=bot_id)

@@ -184,6 +184,9 @@ class RunSummary:
     bots: tuple[BotRow, ...] = ()
     anomalies: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (rule, severity) found
     postures: tuple[str, ...] = ()  # every posture change with its cause, oldest first
+    data: str | None = None  # which data the run read (None: the bundled data)
+    real_fields: tuple[str, ...] = ("open", "high", "low", "close", "volume")  # the fields the data really holds
+    data_note: str | None = None  # what the data leaves out and how the run deals with it (closes-only data)
 
     @property
     def strategy_return(self) -> float:
@@ -236,6 +239,9 @@ class RunSummary:
         here = " (this process)" if self.in_part_here else ""
         out = [
             head,
+            *([f"  data                 {self.data}"] if self.data else []),
+            f"  real fields          {', '.join(self.real_fields)}"
+            + (f"  ({self.data_note})" if self.data_note else ""),
             f"  roles                {self.providers}",
             f"  events               {self.events}{self._operations()}",
             f"  deliberations        {self.deliberations}  (screened out without LLM: {self.screened_out})",

@@ -9,17 +9,19 @@ from tools.feeds.bundled import DailyPanel, bar_time
 
 
 def panel_bar(panel: DailyPanel, row: int, column: int) -> Bar | None:
-    """The bar of one symbol on one day, or None where the panel has no (finite) data for it."""
-    values = (
+    """The bar of one symbol on one day, or None where the panel has no (finite) prices for it. A cell with
+    prices but no volume (closes-only data) gets volume 0: unknown, which the volume rules skip."""
+    prices = (
         float(panel.open[row, column]),
         float(panel.high[row, column]),
         float(panel.low[row, column]),
         float(panel.close[row, column]),
-        float(panel.volume[row, column]),
     )
-    if not all(math.isfinite(v) for v in values):
+    if not all(math.isfinite(v) for v in prices):
         return None
-    o, h, lo, c, v = values
+    o, h, lo, c = prices
+    volume = float(panel.volume[row, column])
+    v = volume if math.isfinite(volume) else 0.0
     return Bar(time=bar_time(panel.dates[row]), open=o, high=h, low=lo, close=c, volume=v)
 
 

@@ -17,11 +17,12 @@ TAPE_SOURCE = "tape:bundled-daily"
 VIX_SYMBOL = "VIX"
 
 
-def tick_event(symbol: str, bar: Bar) -> dict[str, Any]:
+def tick_event(symbol: str, bar: Bar, source: str = TAPE_SOURCE) -> dict[str, Any]:
+    """One bar as a MARKET_TICK; `source` names the data it came from (`Dataset.source`, e.g. "data:sp20")."""
     return {
         "id": f"{symbol}-{bar.time.date().isoformat()}-bar",
         "type": EventType.MARKET_TICK.value,
-        "source": TAPE_SOURCE,
+        "source": source,
         "symbols": [symbol],
         "event_time": bar.time.isoformat(),
         "payload": {"bar": bar.model_dump(mode="json")},
@@ -29,6 +30,7 @@ def tick_event(symbol: str, bar: Bar) -> dict[str, Any]:
 
 
 def vix_event(at: datetime, level: float) -> dict[str, Any]:
+    """The VIX close as a tick; it always comes from the bundled VIX series (whatever the stocks' data)."""
     bar = Bar(time=at, open=level, high=level, low=level, close=level, volume=0.0)
     return tick_event(VIX_SYMBOL, bar)
 
