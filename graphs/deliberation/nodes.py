@@ -175,7 +175,7 @@ class DeliberationNodes:
         if market is None:
             return {}
         columns = np.array([[b.open, b.high, b.low, b.close, b.volume] for b in market.bars], dtype=np.float64)
-        report = build_report(market.symbol, *columns.T)
+        report = build_report(market.symbol, *columns.T, bar_dates=[b.time.date() for b in market.bars])
         return {"report": report}
 
     async def pre_screen(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
