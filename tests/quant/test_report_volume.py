@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pytest
 
 from quant import indicators
+from quant.anomalies import scan_volume_spikes
 from quant.report import VOLUME_PERIOD, QuantReport, build_report
 from quant.screen import ScreenParams, screen_panel
 from tools.feeds.bundled import load_bundled_daily
@@ -86,3 +87,14 @@ def test_the_screen_skips_a_volume_surge_whose_baseline_holds_a_zero_and_keeps_p
     expected = {(t.row, t.column) for t in clean if t.signal in {"golden_cross", "death_cross", "sigma_move"}}
     got = {(t.row, t.column) for t in no_volume if t.signal in {"golden_cross", "death_cross", "sigma_move"}}
     assert got == expected and not [t for t in no_volume if t.signal == "volume_surge"]
+
+
+def test_the_volume_spike_anomaly_is_skipped_when_a_zero_deflates_its_baseline() -> None:
+    volume = np.array([100.0] * 20 + [960.0])
+    times = np.arange(21, dtype=np.float64) * 86_400
+    assert not scan_volume_spikes(volume, times_s=times, symbols=["X"]).findings()  # 9.6x: under 10x
+    volume[5] = 0.0  # the mean falls to 95: 10.1x, a spike made by the missing volume alone
+    assert not scan_volume_spikes(volume, times_s=times, symbols=["X"]).findings()
+    volume[5] = 100.0
+    volume[-1] = 1_000.0
+    assert len(scan_volume_spikes(volume, times_s=times, symbols=["X"]).findings()) == 1  # a real 10x still fires
