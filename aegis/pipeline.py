@@ -374,6 +374,7 @@ class Pipeline:
                 settings.posture,
                 settings.deliberation.vix_thresholds,
                 market,
+                settings.deliberation.max_vix_age_days,
             ),
             limits=self.limits,
         )

@@ -164,6 +164,7 @@ async def open_stack(
             clock=clock,
             config=settings.protection,
             snapshot_dir=settings.data_dir / "snapshots",
+            max_vix_age_days=settings.deliberation.max_vix_age_days,
         )
         approvals = ApprovalControl(store, clock, alerting.raise_alert, alerting.acknowledge)
         config = settings.deliberation
@@ -175,6 +176,7 @@ async def open_stack(
             default_mode=settings.mode,
             starting_cash=settings.starting_cash,
             risk_limits=config.risk_limits,
+            max_vix_age_days=config.max_vix_age_days,
         )
         services = Services(
             clock=clock,
@@ -209,7 +211,14 @@ async def open_stack(
             monitor,
             settings.releases,
             posture,
-            PostureWatch(posture, hot, clock, settings.posture, settings.deliberation.vix_thresholds),
+            PostureWatch(
+                posture,
+                hot,
+                clock,
+                settings.posture,
+                settings.deliberation.vix_thresholds,
+                max_vix_age_days=settings.deliberation.max_vix_age_days,
+            ),
         )
         checkpointer = await _checkpointer(settings, closers)
         registry, analysis = build_tool_registry(settings, store, broker, bots, trading, posture, limits)

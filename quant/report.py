@@ -3,16 +3,20 @@
 This module owns what "the numbers" mean in a deliberation: which indicators, which periods, the trend
 dead band and the anomaly flags. It reads only the last value of each indicator series, computed from data
 up to the last bar. Short history never raises: values whose warm-up is not met are NaN and the report is
-flagged ``insufficient_history``. Volume that is not known (closes-only data: every volume of the trailing
-window 0) leaves ``volume_ratio`` NaN and is flagged ``no_volume``, not ``insufficient_history``: the price
-indicators stand on their own. Bars whose open, high and low all equal the close (closes-only data) are
-flagged ``closes_only``: ATR is then the close-to-close true range. Pure: no I/O, no clock.
+flagged ``insufficient_history``. A bar with zero or missing (NaN) volume is marked (``no_volume_bars``);
+when one lies in the volume window (the last bar and the 20 before it) the volume ratio is NaN, the report is
+flagged ``no_volume`` and ``volume_surge`` is skipped with the reason in ``skipped`` (e.g. ``volume_surge:
+skipped, zero volume on 2018-03-02``); it never counts as short history. Bars whose open,
+high and low all equal the close throughout (closes-only data) are flagged ``closes_only``: ATR is then the
+close-to-close true range. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from datetime import date
 
 import numpy as np
 import numpy.typing as npt
@@ -48,8 +52,10 @@ class QuantReport:
     volume_ratio: float  # last volume / mean of the previous 20
     volatility_annual: float  # fraction, from 20 daily log returns
     trend: str  # "up" | "down" | "flat" (sma_fast vs sma_slow with a 0.1 % dead band)
-    flags: tuple[str, ...]  # "volume_surge", "gap_move", "high_volatility", "insufficient_history",
-    # "no_volume" (volume unknown over the trailing window), "closes_only" (open = high = low = close throughout)
+    flags: tuple[str, ...]  # "volume_surge", "gap_move", "high_volatility", "no_volume", "insufficient_history",
+    # "closes_only" (open = high = low = close throughout)
+    no_volume_bars: tuple[str, ...] = ()  # bars with zero or missing volume: their dates (else "bar -k")
+    skipped: tuple[str, ...] = ()  # rules not applied and why, e.g. "volume_surge: skipped, zero volume on ..."
 
     def as_dict(self) -> dict[str, float | str | list[str] | None]:
         """JSON-safe: NaN becomes None and the flags a list."""
@@ -75,11 +81,13 @@ def build_report(
     *,
     fast: int = 20,
     slow: int = 50,
+    bar_dates: Sequence[date] | None = None,
 ) -> QuantReport:
     """The report at the last bar of 1-D daily OHLCV series, oldest first.
 
     Raises ``ValueError`` for empty or mismatched series, a NaN or infinity in them, or a non-positive close;
-    never for a history too short for an indicator (that value is NaN and the report is flagged).
+    never for a history too short for an indicator (that value is NaN and the report is flagged). A NaN
+    volume is "missing", not an error. `bar_dates`, one per bar, name the bars in ``no_volume_bars``.
     """
     series = [np.asarray(a, dtype=np.float64) for a in (open_, high, low, close, volume)]
     names = ("open", "high", "low", "close", "volume")
@@ -94,6 +102,18 @@ def build_report(
         raise ValueError(f"no bars for {symbol}")
     if (c <= 0.0).any():
         raise ValueError(f"close of {symbol} must be positive, got {c[c <= 0.0][0]}")
+    if bar_dates is not None and len(bar_dates) != len(c):
+        raise ValueError(f"{len(bar_dates)} bar dates for {len(c)} bars")
+    no_volume = ~(v > 0.0)  # zero or NaN
+    labels = [bar_dates[i].isoformat() if bar_dates is not None else f"bar {i - len(c)}" for i in range(len(c))]
+    in_window = bool(indicators.no_volume_window(v, VOLUME_PERIOD)[-1])
+    skipped: tuple[str, ...] = ()
+    if in_window:
+        volume_ratio = math.nan
+        first = max(0, len(c) - VOLUME_PERIOD - 1)
+        skipped = (f"volume_surge: skipped, {_no_volume_said(v, labels, first)}",)
+    else:
+        volume_ratio = _last(indicators.volume_ratio(v, VOLUME_PERIOD))
 
     last_close = float(c[-1])
     return_1d_pct = (last_close / float(c[-2]) - 1.0) * 100.0 if len(c) >= 2 else math.nan
@@ -111,7 +131,7 @@ def build_report(
         "macd_histogram": _last(macd.histogram),
         "atr": atr,
         "atr_pct": atr / last_close * 100.0,
-        "volume_ratio": _last(indicators.volume_ratio(v, VOLUME_PERIOD)),
+        "volume_ratio": volume_ratio,
         "volatility_annual": _last(indicators.rolling_volatility(c, VOLATILITY_PERIOD)),
     }
     return QuantReport(
@@ -120,12 +140,23 @@ def build_report(
         last_close=last_close,
         trend=_trend(sma_fast, sma_slow),
         flags=_flags(
-            values,
-            no_volume=len(v) > VOLUME_PERIOD and not (v[-VOLUME_PERIOD - 1 : -1] > 0).any(),
-            closes_only=bool((o == c).all() and (h == c).all() and (lo == c).all()),
+            values, no_volume=in_window, closes_only=bool((o == c).all() and (h == c).all() and (lo == c).all())
         ),
+        no_volume_bars=tuple(label for label, none in zip(labels, no_volume.tolist(), strict=True) if none),
+        skipped=skipped,
         **values,
     )
+
+
+def _no_volume_said(volume: npt.NDArray[np.float64], labels: list[str], first: int) -> str:
+    """ "zero volume on 2018-03-02, 2018-03-05; missing volume on ..." for the bars from `first` on."""
+    parts = []
+    for kind, hit in (("zero", volume == 0.0), ("missing", np.isnan(volume))):
+        days = [labels[i] for i in range(first, len(volume)) if hit[i]]
+        if days:
+            shown = ", ".join(days[:3]) + (f" and {len(days) - 3} more" if len(days) > 3 else "")
+            parts.append(f"{kind} volume on {shown}")
+    return "; ".join(parts)
 
 
 def _last(series: npt.NDArray[np.float64]) -> float:
@@ -141,7 +172,7 @@ def _trend(sma_fast: float, sma_slow: float) -> str:
     return "flat"
 
 
-def _flags(values: dict[str, float], *, no_volume: bool = False, closes_only: bool = False) -> tuple[str, ...]:
+def _flags(values: dict[str, float], *, no_volume: bool, closes_only: bool = False) -> tuple[str, ...]:
     flags: list[str] = []
     if values["volume_ratio"] >= VOLUME_SURGE_RATIO:
         flags.append("volume_surge")
@@ -149,11 +180,10 @@ def _flags(values: dict[str, float], *, no_volume: bool = False, closes_only: bo
         flags.append("gap_move")
     if values["volatility_annual"] >= HIGH_VOLATILITY_ANNUAL:
         flags.append("high_volatility")
-    priced = [value for name, value in values.items() if not (no_volume and name == "volume_ratio")]
-    if any(math.isnan(value) for value in priced):
-        flags.append("insufficient_history")
     if no_volume:
-        flags.append("no_volume")
+        flags.append("no_volume")  # the volume ratio is NaN for want of volume, not of history
+    if any(math.isnan(value) for name, value in values.items() if not (no_volume and name == "volume_ratio")):
+        flags.append("insufficient_history")
     if closes_only:
         flags.append("closes_only")
     return tuple(flags)

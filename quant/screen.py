@@ -2,9 +2,12 @@
 
 This module owns the signal definitions and their ranking. Every signal at row ``t`` is computed from rows
 ``<= t`` only, so a replay sees exactly what a live session would have seen. Panels are ``(time, symbols)``
-and may hold NaN (a symbol listed later, a halted day): a cell is usable only when its open, high, low,
-close and volume are all finite, with close > 0 and volume >= 0. Each unbroken run of usable cells is
+and may hold NaN (a symbol listed later, a halted day): a cell is usable only when its open, high, low and
+close are all finite, with close > 0, and its volume is not negative. Each unbroken run of usable cells is
 screened on its own, so the indicators restart their warm-up after a gap and unusable cells never trigger.
+A zero or missing (NaN) volume does not make a cell unusable: the price signals still run, and
+``volume_surge`` is skipped for every cell whose volume window (the bar and the ``vol_window`` bars
+before it) holds such a bar (a zero in the baseline would inflate the ratio; closes-only data has none).
 
 Signals, from strongest to weakest (when several fire on one cell, the first wins; ties cannot occur):
 
@@ -94,8 +97,8 @@ def screen_panel(
         shapes = [np.shape(a) for a in (o, h, lo, c, v)]
         raise ValueError(f"open, high, low, close, volume must be 2-D (time, symbols) of one shape, got {shapes}")
     with np.errstate(invalid="ignore"):
-        usable = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c) & np.isfinite(v)
-        usable &= (c > 0) & (v >= 0)
+        usable = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)
+        usable &= (c > 0) & ~(v < 0)  # a NaN volume is "missing", not unusable
 
     code = np.zeros(c.shape, dtype=np.int8)
     direction = np.zeros(c.shape, dtype=np.int8)
@@ -117,6 +120,14 @@ def screen_panel(
         )
         for t, s in zip(rows.tolist(), cols.tolist(), strict=True)
     ]
+
+
+def _volume_ratio_where_known(volume: FloatArray, window: int) -> FloatArray:
+    """``volume_ratio`` with NaN wherever the volume window holds a zero or missing volume."""
+    known = np.where(volume > 0, volume, 0.0)
+    ratio = indicators.volume_ratio(known, window)
+    ratio[indicators.no_volume_window(volume, window)] = np.nan
+    return ratio
 
 
 def _runs(usable: npt.NDArray[np.bool_]) -> dict[tuple[int, int], list[int]]:
@@ -177,7 +188,7 @@ def _screen_block(
         return_sign = np.zeros(shape, dtype=np.int8)
         return_sign[1:] = np.sign(log_return[1:])
 
-        ratio = indicators.volume_ratio(volume, params.vol_window)
+        ratio = _volume_ratio_where_known(volume, params.vol_window)
         mark(
             "volume_surge",
             (ratio >= params.volume_surge_ratio) & (return_sign != 0),

@@ -17,6 +17,7 @@ from quant.risk_guard import RiskLimits
 from state.bots import BotBook
 from state.events import Bar
 from state.orders import Position
+from state.staleness import StaleInput
 from state.trading import TradingStates
 
 
@@ -94,6 +95,7 @@ class SessionContext(_Frozen):
     price_mismatches: dict[str, float] = Field(default_factory=dict)  # symbol -> broker vs market, percent
     llm_cost_today_usd: float = 0.0  # what LLM calls have cost so far today, as of the session's start
     market: MarketSnapshot | None = None
+    stale_inputs: tuple[StaleInput, ...] = ()  # inputs past their maximum age (`state.staleness`): fail closed
     source: str = "hot"  # which store served the hot context: "hot", or the durable fallbacks and why
 
     def digest(self) -> str:

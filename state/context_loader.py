@@ -7,6 +7,8 @@ defensive when the last sessions failed in a row or stop-loss exits came in a ro
 copy of the control that does not parse is defensive (fail closed). The risk limits are the settings' with the
 risk-limit control's overrides (`LIMITS_KEY`) applied; a hot copy of them that does not parse puts the account
 in REDUCING for the session (no entries, reductions pass), since the limits in force are then unknown.
+A VIX older than `max_vix_age_days` on the session's clock (`state.staleness`) is stale: the session records
+it (`SessionContext.stale_inputs`), takes the defensive posture and is REDUCING (no new entries; exits pass).
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from state.clock import Clock
 from state.context import MarketSnapshot, OperatingMode, Portfolio, SessionContext
 from state.posture import PostureBook, session_posture
 from state.risk_limits import LimitOverrides
+from state.staleness import StaleInput, vix_staleness
 from state.store.base import DurableStore
 from state.tiered_hot import Served, TieredHot
 from state.trading import ACCOUNT_SCOPE, TradingState, TradingStates, TradingStatus
 
 # Keys shared by the writers (feed, persist step) and this reader.
 VIX_KEY = "market:vix"
+VIX_AS_OF_KEY = "market:vix_as_of"  # when the VIX value was observed (ISO datetime): its age (`state.staleness`)
 DAY_START_EQUITY_KEY = "book:day_start_equity"
 TRADING_STATE_KEY = "ops:trading_state"  # the durable trading states, mirrored (`tools.ops.trading`)
 POSTURE_KEY = "ops:posture"  # the posture control's evaluation and override, mirrored (`tools.ops.posture`)
@@ -64,6 +68,7 @@ class ContextPolicy:
     recent_decisions: int = 10
     stop_losses_to_defensive: int = 3
     risk_limits: RiskLimits = field(default_factory=RiskLimits)  # the settings', before the operator's overrides
+    max_vix_age_days: float = 5.0  # a VIX observed longer ago than this is stale (fail closed)
 
 
 class ContextLoader:
@@ -83,6 +88,7 @@ class ContextLoader:
         keys = (
             DAY_START_EQUITY_KEY,
             VIX_KEY,
+            VIX_AS_OF_KEY,
             TRADING_STATE_KEY,
             PRICE_MISMATCH_KEY,
             FEED_OUTAGE_KEY,
@@ -144,6 +150,12 @@ class ContextLoader:
         if stop_losses >= self._policy.stop_losses_to_defensive:
             posture = stricter(posture, Posture.DEFENSIVE)
             reason += f"; {stop_losses} stop-loss exits in a row: defensive"
+        stale: tuple[StaleInput, ...] = ()
+        vix_stale = vix_staleness(hot.values[VIX_AS_OF_KEY], now, self._policy.max_vix_age_days)
+        if vix is not None and vix_stale is not None:
+            stale = (vix_stale,)
+            posture = stricter(posture, Posture.DEFENSIVE)
+            reason += f"; {vix_stale.describe()}: defensive, no new entries"
 
         market = None
         bars = hot.bars.get(symbol, ()) if symbol is not None else ()
@@ -156,6 +168,8 @@ class ContextLoader:
         limits, unreadable = _risk_limits(hot.values[LIMITS_KEY], self._policy.risk_limits)
         if unreadable is not None:
             trading = _reducing(trading, unreadable, now)
+        for input_ in stale:
+            trading = _reducing(trading, f"{input_.describe()}: reducing only (no new entries)", now)
         entry_types = book.values.get(ENTRY_ORDER_TYPES_KEY)
         return SessionContext(
             loaded_at=now,
@@ -174,6 +188,7 @@ class ContextLoader:
             recent_entry_order_types=tuple(str(t) for t in entry_types or ()),
             llm_cost_today_usd=book.counters[cost_counter] / MICRO_USD,
             market=market,
+            stale_inputs=stale,
             source=_describe(sources) + _cached_data(hot.values[FEED_OUTAGE_KEY], now),
         )
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from state.events import FieldError
 from state.orders import Order
+from state.staleness import StaleInput
 
 
 class Outcome(StrEnum):
@@ -120,6 +121,7 @@ class DecisionRecord(BaseModel):
     context_hash: str | None = None
     context_source: str | None = None  # "hot", or which keys the durable fallback served and why
     market_age_s: float | None = None  # age of the newest bar the session saw
+    stale_inputs: list[StaleInput] = Field(default_factory=list)  # inputs past their maximum age (fail closed)
     quant_report: dict[str, Any] | None = None
     operation: dict[str, Any] | None = None  # an operations flow's findings and actions (rebalance, breaker)
     correlation_id: str | None = None  # the event's chain (its root event's id)

@@ -1,7 +1,8 @@
 """Applying market data to the running system: what a feed does between events.
 
 A bar reaches the paper broker (which fills earlier orders at this bar's open and checks stops and
-targets) and the hot store (the sessions' market snapshot). The VIX sets the posture's input (with a posture
+targets) and the hot store (the sessions' market snapshot). The VIX (with the time it was observed, which
+sets its age) sets the posture's input (with a posture
 watch, a VIX reading runs the posture evaluation when due and each step of time ends an override whose
 time is up: `aegis.runtime.posture_watch`); with the risk-limit control, each step of time rebuilds the
 sessions' copy of the limits when another process (the CLI) changed them. The first
@@ -34,7 +35,7 @@ from aegis.runtime.daily_ops import DailyOperations
 from aegis.runtime.monitor import RiskMonitor
 from aegis.runtime.posture_watch import PostureWatch
 from state.clock import Clock, SimulatedClock
-from state.context_loader import DAY_START_EQUITY_KEY, VIX_KEY
+from state.context_loader import DAY_START_EQUITY_KEY, VIX_AS_OF_KEY, VIX_KEY
 from state.events import Bar
 from state.tiered_hot import TieredHot
 from tools.broker.paper import PaperBroker
@@ -122,7 +123,7 @@ class MarketFeed:
     async def bar(self, symbol: str, bar: Bar) -> None:
         await self.advance(bar.time)
         if symbol == VIX_SYMBOL:
-            await self.vix(bar.close)
+            await self.vix(bar.close, as_of=bar.time)
             return
         fills = await self._broker.on_bar(symbol, bar)
         self.fills += len(fills)
@@ -137,7 +138,13 @@ class MarketFeed:
         if self._supervisor is not None and applied:
             await self._supervisor.bar(symbol, fills)
 
-    async def vix(self, level: float | None) -> None:
+    async def vix(self, level: float | None, *, as_of: datetime | None = None) -> None:
+        """The VIX for this step of time, observed at `as_of` (its close; earlier than now when carried
+        forward): its age is what makes it stale (`state.staleness`)."""
         await self._hot.set_value(VIX_KEY, level)
+        if as_of is not None:
+            await self._hot.set_value(VIX_AS_OF_KEY, as_of.isoformat())
+        if self._monitor is not None:
+            await self._monitor.check_inputs()
         if self._posture is not None:
             await self._posture.vix_seen()

@@ -14,6 +14,9 @@ What each tier does:
   positions closing; over 30 s -> HALTED until an authorised reset. A feed back within the tier lifts REDUCING.
 - broker vs market price 0.5-2 % -> the symbol's mismatch is published for the validator (which vetoes new
   entries); over 2 % -> that symbol HALTED until confirmed, CRITICAL alert.
+- an input that sets risk past its maximum age (the VIX: `deliberation.max_vix_age_days`, `state.staleness`)
+  -> CRITICAL alert, once per input per staleness episode (dedup key: the input and when it was observed); the
+  sessions themselves fail closed on it (defensive, no new entries: `state.context_loader`).
 - three stop-loss exits in a row -> the defensive posture is forced (a durable counter the context loader reads)
   until the next posture evaluation (30 min, `forced_defensive_s`); then the streak counts from 0 again. Its
   WARNING alert is caused by the stop-loss exit that completed the streak and belongs to that exit's chain
@@ -64,11 +67,19 @@ from quant.tiers import (
 )
 from state.alerts import AlertLevel
 from state.clock import Clock
-from state.context_loader import FEED_OUTAGE_KEY, POSTURE_KEY, PRICE_MISMATCH_KEY, STOP_LOSS_STREAK_COUNTER
+from state.context_loader import (
+    FEED_OUTAGE_KEY,
+    POSTURE_KEY,
+    PRICE_MISMATCH_KEY,
+    STOP_LOSS_STREAK_COUNTER,
+    VIX_AS_OF_KEY,
+    VIX_KEY,
+)
 from state.decisions import DecisionRecord, Outcome
 from state.events import Cause
 from state.orders import Fill, FillReason, Position
 from state.posture import PostureBook
+from state.staleness import StaleInput, vix_staleness
 from state.store.base import DurableStore
 from state.tiered_hot import TieredHot
 from state.trading import TradingState
@@ -137,8 +148,11 @@ class RiskMonitor:
         clock: Clock,
         config: ProtectionConfig,
         snapshot_dir: Path | None = None,
+        max_vix_age_days: float = math.inf,
     ) -> None:
         self._trading = trading
+        self._max_vix_age_days = max_vix_age_days
+        self._stale: dict[str, str] = {}  # input -> the dedup key of its staleness episode alerted
         self._alerting = alerting
         self._store = store
         self._hot = hot
@@ -463,7 +477,30 @@ class RiskMonitor:
         await self._probe_failing()
         await self._provider_tier()
         await self._feed_tier()
+        await self.check_inputs()
         await self._alerting.escalate()
+
+    async def check_inputs(self) -> list[StaleInput]:
+        """The inputs that set risk, past their maximum age on the clock: each alerted once per staleness
+        episode (a fresh observation ends it); the stale ones."""
+        stale: list[StaleInput] = []
+        if math.isfinite(self._max_vix_age_days) and await self._hot.get_value(VIX_KEY) is not None:
+            vix = vix_staleness(await self._hot.get_value(VIX_AS_OF_KEY), self._clock.now(), self._max_vix_age_days)
+            if vix is not None:
+                stale.append(vix)
+        now_stale = {s.input: s for s in stale}
+        for name in [n for n in self._stale if n not in now_stale]:
+            del self._stale[name]
+            self._note(f"stale:{name}", "fresh", "fresh again")
+        for name, input_ in now_stale.items():
+            if self._stale.get(name) == input_.dedup_key:
+                continue
+            self._stale[name] = input_.dedup_key
+            message = f"{input_.describe()}: sessions defensive, no new entries (exits still allowed)"
+            self._note(f"stale:{name}", "stale", message)
+            detail = input_.model_dump(mode="json")
+            await self._alert(AlertLevel.CRITICAL, "stale_input", message, key=input_.dedup_key, **detail)
+        return stale
 
     async def run_ticks(self, every_s: float = 1.0) -> None:
         """`tick` every `every_s` seconds of wall time until cancelled (a live process: a worker, a feed). A

@@ -11,6 +11,8 @@ result to the posture control, which records, mirrors and alerts a change.
 Decisions that must not be silently changed:
 - The evaluation is `quant.posture.evaluate_posture`: never looser than the VIX posture; a market input
   without enough history is left out (the VIX alone decides).
+- A VIX observed longer ago than `max_vix_age_days` (on the feed's clock, `state.staleness`) is stale: the
+  evaluation is defensive and says how old the VIX is (a VIX carried forward never keeps a looser posture).
 - The due time is kept in the durable record (the last evaluation's time), so a restart neither skips nor
   repeats an evaluation.
 """
@@ -24,11 +26,12 @@ from datetime import datetime, timedelta
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from quant.posture import RegimeThresholds, VixThresholds, evaluate_posture
+from quant.posture import Posture, PostureEvaluation, RegimeThresholds, VixThresholds, evaluate_posture
 from quant.regime import market_regime
 from state.clock import Clock
-from state.context_loader import VIX_KEY
+from state.context_loader import VIX_AS_OF_KEY, VIX_KEY
 from state.posture import CurrentPosture
+from state.staleness import vix_staleness
 from state.tiered_hot import TieredHot
 from tools.ops.posture import PostureControl
 
@@ -65,8 +68,10 @@ class PostureWatch:
         config: PostureConfig,
         vix_thresholds: VixThresholds,
         market_symbols: Sequence[str] | None = None,
+        max_vix_age_days: float = math.inf,
     ) -> None:
         self._control = control
+        self._max_vix_age_days = max_vix_age_days
         self._hot = hot
         self._clock = clock
         self._config = config
@@ -103,7 +108,12 @@ class PostureWatch:
         value = await self._hot.get_value(VIX_KEY)
         vix = float(value) if isinstance(value, int | float) and math.isfinite(value) else None
         regime = market_regime(await self._market_closes(), vix)
-        current = await self._control.evaluated(evaluate_posture(regime, self._thresholds), vix)
+        evaluation = evaluate_posture(regime, self._thresholds)
+        stale = vix_staleness(await self._hot.get_value(VIX_AS_OF_KEY), self._clock.now(), self._max_vix_age_days)
+        if vix is not None and stale is not None:
+            said = f"{stale.describe()}: defensive; {evaluation.reason}"
+            evaluation = PostureEvaluation(Posture.DEFENSIVE, Posture.DEFENSIVE, said)
+        current = await self._control.evaluated(evaluation, vix)
         self._last = self._clock.now()
         self.evaluations += 1
         return current

@@ -172,9 +172,9 @@ async def run_replay(
                     if tape:
                         tape.write(tick_event(symbol, bar, tick_source))
                     await feed.bar(symbol, bar)
-            vix = float(panel.vix[t])
-            await feed.vix(vix if np.isfinite(vix) else None)
-            if tape and np.isfinite(vix):
+            vix, vix_day = float(panel.vix[t]), panel.vix_day(t)
+            await feed.vix(vix if np.isfinite(vix) else None, as_of=bar_time(vix_day) if vix_day else None)
+            if tape and np.isfinite(vix) and vix_day == day:  # a value carried forward is no new reading
                 tape.write(vix_event(bar_time(day), vix))
             if signals is None:
                 events = [signal_event(panel, tr, source=signal_source) for tr in triggers.get(t, [])]

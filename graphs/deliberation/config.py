@@ -139,6 +139,12 @@ class DeliberationConfig(BaseModel):
     max_event_age_s: float = Field(
         300.0, gt=0, description="An event older than this on the session's clock is stale: screened out"
     )
+    max_vix_age_days: float = Field(
+        5.0,
+        gt=0,
+        description="A VIX observed longer ago than this (days, on the session's clock) is stale: the session is "
+        "defensive with no new entries (exits pass) and an alert goes out; 5 covers a weekend with a holiday",
+    )
     failed_sessions_to_defensive: int = Field(3, ge=1)
     stop_losses_to_defensive: int = Field(
         3, ge=1, description="Stop-loss exits in a row that force the defensive posture"

@@ -175,7 +175,7 @@ class DeliberationNodes:
         if market is None:
             return {}
         columns = np.array([[b.open, b.high, b.low, b.close, b.volume] for b in market.bars], dtype=np.float64)
-        report = build_report(market.symbol, *columns.T)
+        report = build_report(market.symbol, *columns.T, bar_dates=[b.time.date() for b in market.bars])
         return {"report": report}
 
     async def pre_screen(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
@@ -372,6 +372,7 @@ class DeliberationNodes:
             context_hash=context.digest() if context else None,
             context_source=context.source if context else None,
             market_age_s=context.market.age_s if context and context.market else None,
+            stale_inputs=list(context.stale_inputs) if context else [],
             quant_report=report.as_dict() if report else None,
             operation=state.get("findings"),
             correlation_id=event.chain_id if event else None,

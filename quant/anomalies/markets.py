@@ -11,7 +11,9 @@ source documents). Each scan returns a ``RuleScan`` shaped ``(time, symbols)``.
   one minute.
 - ``market.volume_spike``: volume of 10 or more times the mean volume of the previous 20 bars (the
   current bar excluded, as ``quant.indicators.volume_ratio``); undefined for the first 20 bars and where
-  that mean is 0. LOW; 20x MEDIUM; 50x HIGH: heavy volume is information, not yet danger.
+  that mean is 0, and skipped wherever the bar or one of those 20 holds a zero volume (a zero would only
+  deflate the baseline: `quant.indicators.no_volume_window`). LOW; 20x MEDIUM; 50x HIGH: heavy volume is
+  information, not yet danger.
 - ``market.funding_extreme``: a funding rate beyond +-0.1 % per 8 hours (``|rate| > 0.1 %``). Rates come
   as exchanges publish them, a fraction per funding interval (0.0001 = 0.01 %), and are scaled linearly
   to 8 hours (``rate * 8 / interval_hours``). A daily *mean* of 8-hour prints is still a rate per 8 hours,
@@ -128,6 +130,7 @@ def scan_volume_spikes(
     trailing_mean[1:] = indicators.sma(v, p.volume_window_bars)[:-1]
     with np.errstate(invalid="ignore", divide="ignore"):
         multiple = np.where(trailing_mean > 0.0, v / trailing_mean, np.nan)
+    multiple[indicators.no_volume_window(v, p.volume_window_bars)] = np.nan
     return _scan(
         Rule.VOLUME_SPIKE, symbols, t, multiple, p.volume_at_least_multiple, p.volume_severity,
         strict=False, on_magnitude=False, basis=trailing_mean, unit="x trailing mean volume",

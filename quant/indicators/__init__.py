@@ -25,7 +25,7 @@ from quant.indicators._arrays import FloatArray
 from quant.indicators.moving_averages import MacdResult, ema, macd, sma
 from quant.indicators.oscillators import StochasticResult, rsi, stochastic
 from quant.indicators.volatility import BollingerBands, atr, bollinger, rolling_std, rolling_volatility, true_range
-from quant.indicators.volume import obv, volume_ratio, vwap
+from quant.indicators.volume import no_volume_window, obv, volume_ratio, vwap
 
 __all__ = [
     "BollingerBands",
@@ -36,6 +36,7 @@ __all__ = [
     "bollinger",
     "ema",
     "macd",
+    "no_volume_window",
     "obv",
     "rolling_std",
     "rolling_volatility",

@@ -26,6 +26,18 @@ def volume_ratio(volume: npt.ArrayLike, period: int = 20) -> FloatArray:
     return out
 
 
+def no_volume_window(volume: FloatArray, window: int) -> npt.NDArray[np.bool_]:
+    """Per cell of a (time, symbols) panel: whether the bar or one of the ``window`` bars before it has a zero
+    or missing (NaN) volume, so that a volume rule on it must be skipped."""
+    missing = ~(volume > 0)  # NaN compares false
+    counts = np.cumsum(missing, axis=0, dtype=np.int64)
+    before = np.zeros_like(counts)
+    if len(counts) > window + 1:
+        before[window + 1 :] = counts[: -(window + 1)]
+    result: npt.NDArray[np.bool_] = (counts - before) > 0
+    return result
+
+
 def obv(close: npt.ArrayLike, volume: npt.ArrayLike) -> FloatArray:
     """On-balance volume, in volume units: a running total of volume signed by the close-to-close move.
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from quant import indicators
 from quant.screen import ScreenParams, Trigger, screen_panel
 
 FloatArray = npt.NDArray[np.float64]
@@ -168,10 +169,13 @@ def test_nan_cells_and_all_nan_columns_never_trigger() -> None:
     close[:, 0] = np.nan  # never listed
     for a in (open_, high, low, close, volume):
         a[:150, 1] = np.nan  # listed at row 150
-    volume[200:210, 2] = np.nan  # a gap in one field is enough to make the cell unusable
+    open_[180:185, 3] = np.nan  # a gap in one price field is enough to make the cell unusable
+    volume[200:210, 2] = np.nan  # a missing volume is not: the price signals run, the volume rule does not
     triggers = screen_panel(open_, high, low, close, volume)
-    missing = ~(np.isfinite(open_) & np.isfinite(high) & np.isfinite(low) & np.isfinite(close) & np.isfinite(volume))
+    missing = ~(np.isfinite(open_) & np.isfinite(high) & np.isfinite(low) & np.isfinite(close))
     assert not [t for t in triggers if missing[t.row, t.column]]
+    no_volume = indicators.no_volume_window(volume, ScreenParams().vol_window)
+    assert not [t for t in triggers if t.signal == "volume_surge" and no_volume[t.row, t.column]]
     assert not [t for t in triggers if t.column == 0]
     assert [t for t in triggers if t.column == 3]
 

@@ -10,7 +10,9 @@ Decisions that must not be silently changed:
 - A malformed row fails the whole load with the file, line and column; nothing is skipped, repaired or
   defaulted. OHLC consistency (low <= open, close <= high; prices > 0; volume >= 0) counts as well-formed.
 - The VIX value of a day is that day's close or, if the VIX file lacks the day, the last earlier close;
-  it is never taken from a later day (no look-ahead). Days before the first VIX close get NaN.
+  it is never taken from a later day (no look-ahead). Days before the first VIX close get NaN. The day each
+  value was closed on is kept (`vix_as_of`), so that a value carried forward can be known as stale
+  (`deliberation.max_vix_age_days`); the carry-forward itself sets no limit.
 - A `DailyPanel` is immutable: its arrays are read-only, and `window` / `symbols_subset` return new panels.
 """
 
@@ -46,7 +48,7 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 
 BUNDLED_STOCKS_FILE = "us_stocks_daily_2012_2017.csv"
-BUNDLED_VIX_FILE = "vix_daily_2012_2017.csv"
+BUNDLED_VIX_FILE = "vix_daily_cboe_1990_2026.csv"
 _BUNDLED_PACKAGE = "aegis"
 _BUNDLED_FOLDER = ("data", "market")
 
@@ -87,7 +89,9 @@ class DailyPanel:
 
     Prices are in the quote currency of each symbol, volume in shares; arrays are float64 of shape
     (len(dates), len(symbols)) with NaN where a symbol has no bar that day. `vix` holds the VIX close
-    (index points) for each date, carried forward from the last earlier close, NaN before the first one.
+    (index points) for each date, carried forward from the last earlier close, NaN before the first one;
+    `vix_as_of` the day of that close (None where `vix` is NaN). A panel built without `vix_as_of` takes each
+    finite VIX value as that day's own close.
     """
 
     dates: tuple[date, ...]
@@ -98,6 +102,7 @@ class DailyPanel:
     close: FloatArray
     volume: FloatArray
     vix: FloatArray
+    vix_as_of: tuple[date | None, ...] | None = None
 
     def __post_init__(self) -> None:
         if any(later <= earlier for earlier, later in zip(self.dates, self.dates[1:], strict=False)):
@@ -110,6 +115,18 @@ class DailyPanel:
                 raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")
         if self.vix.shape != (len(self.dates),):
             raise ValueError(f"vix has shape {self.vix.shape}, expected {(len(self.dates),)}")
+        if self.vix_as_of is None:
+            own = tuple(day if math.isfinite(value) else None for day, value in zip(self.dates, self.vix, strict=True))
+            object.__setattr__(self, "vix_as_of", own)
+        elif len(self.vix_as_of) != len(self.dates):
+            raise ValueError(f"vix_as_of has {len(self.vix_as_of)} days, expected {len(self.dates)}")
+        elif any(d is not None and d > day for d, day in zip(self.vix_as_of, self.dates, strict=True)):
+            raise ValueError("a VIX value cannot be closed after the day it is used on (look-ahead)")
+
+    def vix_day(self, row: int) -> date | None:
+        """The day the VIX value of `row` was closed on (earlier than the row's day when carried forward)."""
+        assert self.vix_as_of is not None  # set by __post_init__
+        return self.vix_as_of[row]
 
     def window(self, start: date | None = None, end: date | None = None) -> DailyPanel:
         """The days from `start` to `end`, both inclusive; None leaves that side open."""
@@ -127,6 +144,7 @@ class DailyPanel:
             close=self.close[rows],
             volume=self.volume[rows],
             vix=self.vix[rows],
+            vix_as_of=None if self.vix_as_of is None else self.vix_as_of[rows],
         )
 
     def symbols_subset(self, symbols: Sequence[str]) -> DailyPanel:
@@ -151,6 +169,7 @@ class DailyPanel:
             close=_read_only(self.close[:, columns]),
             volume=_read_only(self.volume[:, columns]),
             vix=self.vix,
+            vix_as_of=self.vix_as_of,
         )
 
 
@@ -336,6 +355,7 @@ def _build_panel(bars: list[_Bar], vix_closes: list[tuple[date, float]]) -> Dail
         grid[rows, columns] = np.fromiter((getattr(bar, name) for bar in bars), np.float64, len(bars))
         return _read_only(grid)
 
+    vix, vix_as_of = _vix_as_of(dates, vix_closes)
     return DailyPanel(
         dates=dates,
         symbols=symbols,
@@ -344,22 +364,27 @@ def _build_panel(bars: list[_Bar], vix_closes: list[tuple[date, float]]) -> Dail
         low=field("low"),
         close=field("close"),
         volume=field("volume"),
-        vix=_read_only(_vix_as_of(dates, vix_closes)),
+        vix=_read_only(vix),
+        vix_as_of=vix_as_of,
     )
 
 
-def _vix_as_of(dates: Sequence[date], vix_closes: list[tuple[date, float]]) -> FloatArray:
-    """The last VIX close on or before each date (no look-ahead); NaN before the first close."""
+def _vix_as_of(
+    dates: Sequence[date], vix_closes: list[tuple[date, float]]
+) -> tuple[FloatArray, tuple[date | None, ...]]:
+    """The last VIX close on or before each date (no look-ahead) and the day it was closed on; NaN and None
+    before the first close."""
     aligned = np.full(len(dates), np.nan, dtype=np.float64)
     if not vix_closes:
-        return aligned
+        return aligned, (None,) * len(dates)
     vix_days = np.array([day.toordinal() for day, _ in vix_closes], dtype=np.int64)
     vix_values = np.array([close for _, close in vix_closes], dtype=np.float64)
     wanted = np.array([day.toordinal() for day in dates], dtype=np.int64)
     latest = np.searchsorted(vix_days, wanted, side="right") - 1
     known = latest >= 0
     aligned[known] = vix_values[latest[known]]
-    return aligned
+    as_of = tuple(vix_closes[i][0] if i >= 0 else None for i in latest.tolist())
+    return aligned, as_of
 
 
 def _read_only(array: FloatArray) -> FloatArray:

@@ -298,7 +298,7 @@ def panel_from_frame(bars: pd.DataFrame, vix: pd.DataFrame | None = None) -> Dai
     if vix is not None:
         vix_days = pd.to_datetime(vix["date"]).dt.date
         vix_closes = sorted(zip(vix_days, vix["close"].astype(float), strict=True))
-    aligned = _vix_as_of(dates, vix_closes)
+    aligned, as_of = _vix_as_of(dates, vix_closes)  # each day's VIX and the day it was closed on
     aligned.flags.writeable = False
     return DailyPanel(
         dates=dates,
@@ -309,6 +309,7 @@ def panel_from_frame(bars: pd.DataFrame, vix: pd.DataFrame | None = None) -> Dai
         close=field("close"),
         volume=field("volume"),
         vix=aligned,
+        vix_as_of=as_of,
     )
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner, Result
 
 from aegis.cli import app
 from quant.report import build_report
-from tests.usedata import user_data
+from tests.aegis.usedata import user_data
 from tools.feeds.datasets import Dataset
 
 TICKERS = ["AAPL", "JPM", "XOM", "PFE", "WMT", "AMZN"]

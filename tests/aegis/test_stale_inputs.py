@@ -1,0 +1,70 @@
+"""Stale inputs fail closed, on a real pipeline (SQLite, paper broker, rules baseline) and a fake clock: past
+`max_vix_age_days` the sessions are defensive and REDUCING (no new entries; a held position can still be
+managed and closed), the decision records say which input, how old and the limit, and one alert goes out per
+staleness episode."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aegis import Pipeline
+from aegis.runtime.feed import MarketFeed
+from state.decisions import Outcome
+from state.orders import OrderRequest, OrderType, Side
+from tests.conftest import SESSION_DAY, PipelineFactory, bundled_bars, signal
+
+BARS = bundled_bars()
+DAY = BARS[SESSION_DAY]  # 2013-06-24 (a Monday)
+
+
+async def stale_alerts(pipeline: Pipeline) -> list[str]:
+    return [a.dedup_key for a in await pipeline.services.store.alerts() if a.kind == "stale_input"]
+
+
+async def market_order(pipeline: Pipeline, feed: MarketFeed, side: Side, at: int) -> None:
+    """A market order filled at the next bar's open."""
+    request = OrderRequest(event_id=f"{side}-{at}", symbol="AAPL", side=side, quantity=10,
+                           order_type=OrderType.MARKET, created_at=BARS[at].time)  # fmt: skip
+    await pipeline.paper_broker.submit(request)
+    await feed.bar("AAPL", BARS[at + 1])
+
+
+async def test_past_the_vix_limit_no_entry_passes_a_held_position_is_managed_and_one_alert_goes_out(
+    make_pipeline: PipelineFactory,
+) -> None:
+    pipeline = await make_pipeline()
+    feed = pipeline.market_feed()
+    await feed.vix(14.0, as_of=DAY.time)  # the last VIX close the feed will see for a while
+    await market_order(pipeline, feed, Side.BUY, SESSION_DAY)  # held from 06-25
+    # 06-26..06-28: under 5 days; 07-01 is 7 days after 06-24: stale from there on.
+    for t in range(SESSION_DAY + 2, SESSION_DAY + 11):
+        await feed.bar("AAPL", BARS[t])
+        fresh = BARS[t].time - DAY.time <= timedelta(days=5)
+        assert (await stale_alerts(pipeline) == []) is fresh, BARS[t].time
+    assert await stale_alerts(pipeline) == [f"stale_input:vix:{DAY.time.isoformat()}"]  # once, not per day
+
+    now = SESSION_DAY + 10
+    managed = await pipeline.submit(signal("exit-while-stale", BARS[now], "short"))
+    assert managed.outcome is not Outcome.SCREENED_OUT, managed.reason  # a reduction reaches the roles
+    assert managed.posture == "defensive" and "vix stale: last observed 2013-06-24" in (managed.posture_reason or "")
+    [stale] = managed.stale_inputs
+    assert (stale.input, stale.as_of, stale.limit, stale.unit) == ("vix", DAY.time, 5.0, "days")
+    assert stale.age == (BARS[now].time - DAY.time).total_seconds() / 86_400
+
+    await market_order(pipeline, feed, Side.SELL, now)  # the exit fills while the VIX is stale
+    assert pipeline.paper_broker.positions() == {}
+    entry = await pipeline.submit(signal("entry-while-stale", BARS[now + 1]))
+    assert entry.outcome is Outcome.SCREENED_OUT and entry.order is None
+    assert "trading is reducing" in entry.reason and "vix stale" in entry.reason
+    assert entry.stale_inputs and entry.posture == "defensive"
+
+    await feed.vix(15.0, as_of=BARS[now + 1].time)  # a fresh reading ends the episode
+    again = await pipeline.submit(signal("entry-fresh", BARS[now + 1]))
+    assert again.stale_inputs == [] and "reducing" not in again.reason
+    for t in range(now + 2, now + 9):  # stale again: a new episode, a second alert
+        await feed.bar("AAPL", BARS[t])
+    assert sorted(await stale_alerts(pipeline)) == [
+        f"stale_input:vix:{DAY.time.isoformat()}",
+        f"stale_input:vix:{BARS[now + 1].time.isoformat()}",
+    ]
+    assert [t.tier for t in pipeline.monitor.transitions if t.source == "stale:vix"] == ["stale", "fresh", "stale"]
