@@ -5,19 +5,19 @@ ordered, the decisions record the VIX's age, and one alert goes out for the whol
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import dataclasses
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from aegis import Settings
-from aegis.runtime import replay_job
 from aegis.runtime.replay_job import DayProgress, ReplayOptions, run_replay
 from state.alerts import Alert
 from state.orders import Side
 from state.store.sqlite import SqliteStore
-from tools.feeds.bundled import DailyPanel, load_bundled_daily
+from tools.feeds.bundled import DailyPanel
+from tools.feeds.datasets import bundled_dataset
 
 LAST_VIX = date(2017, 4, 28)  # a Friday; the bars go on to the end of June
 LIMIT_DAYS = 5
@@ -34,17 +34,13 @@ def vix_ending(panel: DailyPanel, last: date) -> DailyPanel:
 
 
 @pytest.mark.slow
-async def test_a_run_past_the_end_of_its_vix_is_defensive_enters_nothing_and_alerts_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def loader(symbols: Sequence[str] | None, start: date | None, end: date | None) -> DailyPanel:
-        return vix_ending(load_bundled_daily(symbols, start, end), LAST_VIX)
-
-    monkeypatch.setattr(replay_job, "load_bundled_daily", loader)
+async def test_a_run_past_the_end_of_its_vix_is_defensive_enters_nothing_and_alerts_once(tmp_path: Path) -> None:
+    bundled = bundled_dataset()
+    cut = dataclasses.replace(bundled, panel=vix_ending(bundled.panel, LAST_VIX))  # the bundled bars, a VIX that ends
     days: list[DayProgress] = []
     alerts: list[Alert] = []
     options = ReplayOptions(symbols=("AAPL", "MSFT", "JPM"), start=date(2017, 1, 3), end=date(2017, 6, 30),
-                            days_per_second=0)  # fmt: skip
+                            days_per_second=0, dataset=cut)  # fmt: skip
     settings = Settings(data_dir=tmp_path)
     assert settings.deliberation.max_vix_age_days == LIMIT_DAYS
     await run_replay(settings, options, on_day=days.append, on_alert=alerts.append)

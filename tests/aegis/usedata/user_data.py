@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from aegis.cli import app
 from tools.feeds.datasets import Dataset, load_dataset
 
-REPO = Path(__file__).parent.parent.parent
+REPO = Path(__file__).parents[3]
 WIDE_CLOSES = REPO / "tests" / "data" / "pypfopt_stock_prices.csv"
 SPY_OHLCV = REPO / "tests" / "data" / "market" / "per_ticker" / "yahoofinance-SPY-20170103-20171229.csv"
-VIX = REPO / "aegis" / "data" / "market" / "vix_daily_2012_2017.csv"
+VIX = REPO / "aegis" / "data" / "market" / "vix_daily_cboe_1990_2026.csv"
 
 
 def _import(data_dir: Path, name: str, *args: str) -> Dataset:
