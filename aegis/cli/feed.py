@@ -130,8 +130,8 @@ async def _feed_live(settings: Settings, kind: Source, options: LiveOptions) -> 
                 await supervise(pipeline, bus, SupervisedTask(source.name, runner.play), watched=market, tiers=market)
             finally:
                 stats = runner.stats
-                Console().print(f"{source.name}: {stats.events} events, {stats.dead_letters} dead letters, "
-                                f"{stats.disconnects} disconnects")  # fmt: skip
+                typer.echo(f"{source.name}: {stats.events} events, {stats.dead_letters} dead letters, "
+                           f"{stats.disconnects} disconnects")  # fmt: skip
     finally:
         await bus.close()
 
@@ -181,5 +181,5 @@ def feed(
     try:
         asyncio.run(_feed_live(settings, source, options))
     except FeedGaveUpError as exc:
-        Console(stderr=True).print(f"feed stopped: {exc}", markup=False)
+        typer.echo(f"feed stopped: {exc}", err=True)  # one line, never wrapped
         raise typer.Exit(1) from None
