@@ -24,6 +24,7 @@ from tools.feeds.live import Connection, DeadLetter, FeedEvent, Signal
 from tools.feeds.market_socket import Gap, MarketSocketSource, MessageMapping
 
 T0 = datetime(2026, 12, 4, 14, 30, tzinfo=UTC)
+NOW = SimulatedClock(T0 + timedelta(hours=1))  # the feed's clock: after every bar the server sends
 FAST = FeedsConfig(
     max_reconnects=3, backoff_base_s=1.0, backoff_max_s=4.0, heartbeat_s=0.05, pong_timeout_s=0.5, data_silence_s=0.3
 )
@@ -111,6 +112,7 @@ async def test_a_drop_a_garbled_message_a_gap_and_a_stall_then_it_gives_up_after
             await connection.send(bar_message("MSFT", 1, seq=2))
             await connection.send("{not json")
             await connection.send(bar_message("AAPL", 2, seq=3, close=-5.0))  # a bar that does not validate
+            await connection.send(bar_message("MSFT", 600))  # ten hours ahead of the feed's clock
             await connection.send(json.dumps({"type": "heartbeat"}))
             drop(connection)
         elif n == 2:
@@ -121,7 +123,7 @@ async def test_a_drop_a_garbled_message_a_gap_and_a_stall_then_it_gives_up_after
 
     sleep = FakeSleep()
     async with LocalServer(script) as server:
-        source = MarketSocketSource(server.url, ["AAPL", "MSFT"], FAST, SimulatedClock(T0), sleep=sleep,
+        source = MarketSocketSource(server.url, ["AAPL", "MSFT"], FAST, NOW, sleep=sleep,
                                     random=lambda: 1.0)  # fmt: skip
         with caplog.at_level(logging.INFO, logger="tools.feeds.market_socket"):
             seen = await collect(source.signals())
@@ -133,7 +135,12 @@ async def test_a_drop_a_garbled_message_a_gap_and_a_stall_then_it_gives_up_after
     ]  # fmt: skip
     assert {e["source"] for e in events} == {"websocket"}
     letters = [s for s in seen if isinstance(s, DeadLetter)]
-    assert [letter.reason.split(":")[0] for letter in letters] == ["not JSON", "unreadable bar"]
+    assert [letter.reason.split(":")[0] for letter in letters] == [
+        "not JSON",
+        "unreadable bar",
+        "bar time 2026-12-05T00",
+    ]
+    assert letters[2].reason.endswith("is in the future (now 2026-12-04T15:30:00+00:00)")
     assert letters[1].reason == "unreadable bar: open: Input should be greater than 0"
     assert source.gaps == [
         Gap("*", "sequence", "3", "6", 2),
@@ -180,7 +187,7 @@ async def test_the_backfill_hook_fills_a_gap_before_the_bar_that_revealed_it() -
 
     async with LocalServer(script) as server:
         source = MarketSocketSource(server.url, ["AAPL"], FAST.model_copy(update={"max_reconnects": 0}),
-                                    SimulatedClock(T0), backfill=backfill, sleep=FakeSleep())  # fmt: skip
+                                    NOW, backfill=backfill, sleep=FakeSleep())  # fmt: skip
         seen = await collect(source.signals())
     minutes = [int(s.event["id"][-5:-3]) for s in seen if isinstance(s, FeedEvent)]
     assert minutes == [31, 32, 33, 34] and len(asked) == 1 and asked[0].missing == 2

@@ -10,7 +10,8 @@ may send `{"type": "heartbeat"}`. Other types (acknowledgements, status) are ign
 What it guarantees:
 - every bar becomes a MARKET_TICK whose id is `<source>-<symbol>-<bar time>`: a bar sent again after a
   reconnect is the same event (and a bar not after the symbol's last one is skipped here already);
-- a message that is not JSON, not an object, or a bar that does not validate is one `DeadLetter`, never a crash;
+- a message that is not JSON, not an object, a bar that does not validate or one from the future (past the
+  feed clock's 5 s skew) is one `DeadLetter`, never a crash;
 - a ping after `heartbeat_s` without a message; no pong within `pong_timeout_s`: the connection is dead; no data
   for `data_silence_s` (pings answered or not): the stream is stalled. Either way it reconnects. A pong, a
   provider heartbeat message and a bar are each a `Connection("heartbeat")` (or an event): the failure tiers'
@@ -44,7 +45,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from state.clock import Clock
-from state.events import Bar
+from state.events import CLOCK_SKEW, Bar
 from tools.feeds.config import FeedsConfig
 from tools.feeds.live import Connection, DeadLetter, FeedError, FeedEvent, Signal, Sleep, compact_time, event_id
 
@@ -222,8 +223,13 @@ class MarketSocketSource:
             return []
         try:
             symbol, bar, seq = self._bar(data)
-        except (ValueError, TypeError, KeyError) as exc:
+        except (ValueError, TypeError, KeyError, OverflowError, OSError) as exc:
             return [DeadLetter(message[:500], f"unreadable bar: {_one_line(exc)}")]
+        now = self.clock.now()
+        if bar.time > now + CLOCK_SKEW:  # it would hide every real bar after it ("not after the last one")
+            return [
+                DeadLetter(message[:500], f"bar time {bar.time.isoformat()} is in the future (now {now.isoformat()})")
+            ]
         signals: list[Signal] = []
         signals.extend(await self._sequence_gap(seq))
         last = self._last_bar.get(symbol)
