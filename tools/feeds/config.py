@@ -31,6 +31,11 @@ class FeedsConfig(BaseModel):
     news_max_bytes: int = Field(2_000_000, gt=0, description="Largest news feed document read")
     news_headline_max: int = Field(300, ge=1, le=500, description="Characters kept of a news headline")
     news_body_max: int = Field(4000, ge=0, le=20_000, description="Characters kept of a news body")
+    news_symbols: dict[str, tuple[str, ...]] = Field(
+        default_factory=dict,
+        description="Symbols a news entry concerns when it names them: symbol -> words (e.g. AAPL: [Apple, iPhone]);"
+        " the ticker itself always counts. Without a symbol a NEWS event is recorded, not deliberated",
+    )
     news_seen_max: int = Field(5000, ge=10, description="Ids and content hashes remembered for deduplication")
     calendar_figures_poll_s: float = Field(
         5.0, gt=0, description="While a release waits for its actual figure, how often the files are re-read"

@@ -11,6 +11,8 @@ What it guarantees:
 - only http(s) feed URLs are fetched, with a time limit and a size limit; a feed that cannot be fetched is logged
   and tried again at the next poll; a document that is no feed at all is a dead letter (once while it stays the
   same).
+An entry that names a watched symbol (`news_symbols`: the ticker, or one of its words) carries it, so the
+deliberation reads it for that symbol; without one it is recorded, not deliberated.
 The event's time is when the poller saw the entry (a feed's own dates can be anything); its id is
 `news-<hash of the entry id>`.
 """
@@ -58,6 +60,17 @@ def untrusted_text(text: str, limit: int) -> str:
     kept = "".join(c for c in plain if c in "\n\t" or unicodedata.category(c)[0] != "C")
     kept = _LINES.sub("\n\n", "\n".join(_SPACE.sub(" ", line).strip() for line in kept.split("\n"))).strip()
     return kept if len(kept) <= limit else kept[: max(limit - 1, 0)].rstrip() + "…"
+
+
+def mentioned_symbols(text: str, watch: dict[str, tuple[str, ...]]) -> list[str]:
+    """The watched symbols `text` names: the ticker as a word (case kept), or one of its words (any case)."""
+    found = []
+    for symbol, words in watch.items():
+        if re.search(rf"(?<![A-Za-z0-9]){re.escape(symbol)}(?![A-Za-z0-9])", text) or any(
+            re.search(rf"\b{re.escape(word)}\b", text, re.IGNORECASE) for word in words
+        ):
+            found.append(symbol)
+    return found
 
 
 def http_url(url: str) -> bool:
@@ -164,9 +177,10 @@ class NewsPollerSource:
         if not headline:
             return DeadLetter(ident[:300], "news entry without a headline")
         now = self.clock.now()
+        symbols = mentioned_symbols(f"{headline}\n{body}", self.config.news_symbols)
         return checked({
             "id": f"news-{id_key[3:]}", "type": "NEWS", "source": self.name, "event_time": now.isoformat(),
-            "received_time": now.isoformat(),
+            "received_time": now.isoformat(), "symbols": symbols,
             "payload": {"headline": headline, "body": body, "url": link if http_url(link) else None},
         })  # fmt: skip
 
