@@ -175,6 +175,8 @@ def feed(
             raise typer.BadParameter("give a tape (or --source websocket|calendar|news)")
         asyncio.run(_feed(settings, tape.read_text(encoding="utf-8").splitlines(), screen))
         return
+    if tape is not None:
+        raise typer.BadParameter(f"a tape is played with --source tape, not --source {source.value}")
     names = [s.strip() for entry in symbols or () for s in entry.split(",") if s.strip()]
     options = LiveOptions(url, names, mapping, calendar, figures, list(feed_urls or ()))
     check_options(source, options)

@@ -24,6 +24,7 @@ __all__ = ["redis_namespace"]
         (["--source", "news"], "--source news needs at least one --feed-url"),
         (["--source", "calendar"], "--source calendar needs --calendar FILE (.csv or .ics)"),
         ([], "give a tape (or --source websocket|calendar|news)"),
+        (["--source", "news", __file__], "a tape is played with --source tape, not --source news"),
     ],
 )
 def test_a_missing_option_is_one_line(
