@@ -38,6 +38,7 @@ from graphs.deliberation.config import DeliberationConfig
 from graphs.workflow.config import WorkflowConfig
 from state.context import OperatingMode
 from tools.broker.paper import CostModel
+from tools.feeds.config import FeedsConfig
 from tools.notify import NotifyConfig
 from tools.ops.allocation import RebalanceConfig
 from tools.ops.breaker import BreakerConfig
@@ -108,6 +109,10 @@ class Settings(BaseSettings):
     health: HealthConfig = Field(
         default_factory=HealthConfig,
         description="The health monitor: every 30 s, its thresholds, the worker's memory limit (2 GB)",
+    )
+    feeds: FeedsConfig = Field(
+        default_factory=FeedsConfig,
+        description="Live feeds: reconnects (10), backoff, heartbeat and silence, gaps, news polling, calendar",
     )
     log: LogConfig = Field(
         default_factory=LogConfig, description="The log: format (auto, json, console), level, rotated file"

@@ -36,7 +36,9 @@ class TapeFeeder:
     holds already counts as applied, an event published again is the same event (its id is the idempotency key:
     the session returns the first decision)."""
 
-    def __init__(self, pipeline: Pipeline, bus: EventBus, lines: Sequence[str], screen: LiveScreen | None = None):
+    def __init__(
+        self, pipeline: Pipeline, bus: EventBus, lines: Sequence[str] = (), screen: LiveScreen | None = None
+    ) -> None:
         self._pipeline = pipeline
         self._bus = bus
         self._lines = lines
@@ -59,6 +61,11 @@ class TapeFeeder:
             raw: Any = json.loads(line)
         except json.JSONDecodeError as exc:
             raw = {"id": None, "unparsed_line": line[:500], "error": exc.msg}  # the workers record it as rejected
+        await self.apply(raw)
+
+    async def apply(self, raw: Any) -> None:
+        """One event as the tape's lines are played: a tick applied, anything else published (a live feed's
+        events and dead letters take this same path: `aegis.runtime.live_feed`)."""
         tick = as_tick(raw) if isinstance(raw, dict) else None
         if tick is None:
             await self._bus.publish(raw if isinstance(raw, dict) else {"value": raw})
