@@ -22,7 +22,7 @@ from state.events import Bar
 from tools.feeds.bars import symbol_bars
 from tools.feeds.bundled import load_bundled_daily
 
-pytest_plugins = ["tests.production"]  # fixtures for the PostgreSQL / Redis tests
+pytest_plugins = ["tests.production", "tests.system.throwaway_postgres"]  # fixtures: services, throwaway PostgreSQL
 
 # In CI, property tests draw new examples on every run, so that every build explores further; a red build
 # stays reproducible: the failing example is printed as a `@reproduce_failure` blob and saved in the example

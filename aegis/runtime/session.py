@@ -167,25 +167,6 @@ async def _stream(
     durability: Durability,
     correlation_id: str | None = None,
 ) -> Decided:
-    with bound_event(thread_id, correlation_id):
-        return await _run_bounded(graph, payload, config, thread_id, knobs=knobs, store=store, clock=clock,
-                                  timeout_s=timeout_s, incremental_save_s=incremental_save_s,
-                                  durability=durability)  # fmt: skip
-
-
-async def _run_bounded(
-    graph: CompiledStateGraph[Any, Any, Any, Any],
-    payload: dict[str, Any] | Command[Any] | None,
-    config: RunnableConfig,
-    thread_id: str,
-    *,
-    knobs: RunKnobs,
-    store: DurableStore,
-    clock: Clock,
-    timeout_s: float,
-    incremental_save_s: float,
-    durability: Durability,
-) -> Decided:
     final: dict[str, Any] = {}
 
     async def run() -> None:
@@ -207,8 +188,9 @@ async def _run_bounded(
                         journal.update(node, update)
 
     try:
-        async with asyncio.timeout(timeout_s):  # in this task: no task of its own, as wait_for would make
-            await run()
+        with bound_event(thread_id, correlation_id):  # the session's log lines carry its event and chain
+            async with asyncio.timeout(timeout_s):  # in this task: no task of its own, as wait_for would make
+                await run()
     except TimeoutError:
         raise SessionTimeoutError(f"session {thread_id} ran past {timeout_s:.0f} s") from None
     decision = final.get("decision")

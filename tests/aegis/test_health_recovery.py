@@ -4,7 +4,6 @@ same process, without a restart."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from aegis.runtime.health_config import HealthConfig
 from aegis.runtime.health_monitor import HealthMonitor
 from state.clock import SimulatedClock
 from tests.services import require_service
-from tests.system.throwaway_postgres import ThrowawayPostgres, postgres_bindir
+from tests.system.throwaway_postgres import ThrowawayPostgres
 from tests.throwaway import ThrowawayRedis, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -31,22 +30,6 @@ FAST = HealthConfig(probe_timeout_s=1.5, system_memory_degraded_pct=100,
 def steady_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """The machine's CPU load (other tests running) is not under test here."""
     monkeypatch.setattr(psutil, "cpu_percent", lambda interval=None: 5.0)
-
-
-@pytest.fixture
-def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
-    bindir = postgres_bindir()
-    require_service("PostgreSQL binaries", bindir is not None, "no pg_ctl on PATH or under /usr/lib/postgresql")
-    assert bindir is not None
-    if os.geteuid() == 0:
-        require_service("runuser", shutil.which("runuser") is not None, "initdb refuses root and runuser is missing")
-    server = ThrowawayPostgres(bindir)
-    try:
-        server.init()
-        server.start()
-        yield server
-    finally:
-        server.destroy()
 
 
 @pytest.fixture

@@ -9,17 +9,13 @@ The tools live in modules of their own, one idea each:
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.services import require_service
 from tests.system.fleet import WorkerFleet
 from tests.system.tapes import write_replay_tape
-from tests.system.throwaway_postgres import ThrowawayPostgres, postgres_bindir
 
 
 @pytest.fixture(scope="session")
@@ -44,19 +40,3 @@ def fleets() -> Iterator[Callable[..., WorkerFleet]]:
     yield make
     for fleet in made:
         fleet.close()
-
-
-@pytest.fixture
-def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
-    bindir = postgres_bindir()
-    require_service("PostgreSQL binaries", bindir is not None, "no pg_ctl on PATH or under /usr/lib/postgresql")
-    assert bindir is not None
-    if os.geteuid() == 0:
-        require_service("runuser", shutil.which("runuser") is not None, "initdb refuses root and runuser is missing")
-    server = ThrowawayPostgres(bindir)
-    try:
-        server.init()
-        server.start()
-        yield server
-    finally:
-        server.destroy()

@@ -9,8 +9,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from tests.services import require_service
 from tests.throwaway import free_port
 
 
@@ -64,3 +68,19 @@ class ThrowawayPostgres:
         with contextlib.suppress(RuntimeError):  # not running
             self.stop("immediate")
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
+    bindir = postgres_bindir()
+    require_service("PostgreSQL binaries", bindir is not None, "no pg_ctl on PATH or under /usr/lib/postgresql")
+    assert bindir is not None
+    if os.geteuid() == 0:
+        require_service("runuser", shutil.which("runuser") is not None, "initdb refuses root and runuser is missing")
+    server = ThrowawayPostgres(bindir)
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.destroy()
