@@ -1,6 +1,7 @@
 """`aegis worker`: consume events from the Redis Streams bus (one of many workers in a consumer group).
 
-Beside the worker run the risk monitor's ticks and the health monitor (`aegis.runtime.health_monitor`: every
+SIGTERM drains; SIGUSR1 writes every asyncio task's stack to stderr (what a worker that does not finish waits
+on). Beside the worker run the risk monitor's ticks and the health monitor (`aegis.runtime.health_monitor`: every
 `health.interval_s`, with this worker's heartbeat). A worker past `health.memory_limit_mb` stops taking events,
 finishes those in flight and exits with code 75 (`RECYCLE_EXIT_CODE`): its supervisor starts a fresh one.
 """
@@ -21,6 +22,7 @@ from aegis.runtime.bus_factory import open_bus
 from aegis.runtime.health_monitor import RECYCLE_EXIT_CODE, HealthMonitor
 from aegis.runtime.metrics import Metrics, MetricsServer, serve_metrics
 from aegis.runtime.metrics.http import LOOPBACK
+from aegis.runtime.task_dump import dump_tasks_on_sigusr1
 from aegis.runtime.worker import Worker
 from aegis.settings import Settings
 
@@ -50,6 +52,7 @@ async def _work(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
+        dump_tasks_on_sigusr1(loop)  # `kill -USR1`: what each task waits on, for a worker that does not finish
         ticks = asyncio.create_task(pipeline.monitor.run_ticks())  # the time-driven tiers and escalations
         health = HealthMonitor(pipeline, settings.health, worker=worker)
         if metrics is not None:

@@ -5,18 +5,20 @@ slots that a test kills with SIGKILL and starts again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-# `aegis worker` runs on the wall clock and the bundled bars are from 2012-2017: without this every event
-# would be screened out as stale market data and the roles would never be asked.
+# `aegis worker` runs on the wall clock and the bundled bars are from 2012-2017: without these every event
+# would be screened out as stale (its market data, the event itself, the VIX) and the roles would never be asked.
 MAX_MARKET_AGE_S = 1e10
 
 
@@ -47,6 +49,9 @@ def aegis_env(
             "AEGIS_BUS_CLAIM_IDLE_MS": str(claim_idle_ms),
             "AEGIS_BUS_MAX_DELIVERIES": str(max_deliveries),
             "AEGIS_DELIBERATION__MAX_MARKET_AGE_S": str(MAX_MARKET_AGE_S),
+            "AEGIS_DELIBERATION__MAX_EVENT_AGE_S": str(MAX_MARKET_AGE_S),
+            "AEGIS_DELIBERATION__MAX_VIX_AGE_DAYS": str(MAX_MARKET_AGE_S / 86_400),
+            "AEGIS_DELIBERATION__RISK_LIMITS__MAX_REFERENCE_AGE_S": str(MAX_MARKET_AGE_S),  # the guard's price
         }
     )
     return env
@@ -124,6 +129,7 @@ class WorkerFleet:
         deadline = loop.time() + timeout_s
         while self.running():
             if loop.time() > deadline:
+                self.dump_tasks()
                 pytest.fail(f"workers {self.running()} still running after {timeout_s:.0f} s\n{self.tails()}")
             await asyncio.sleep(0.2)
 
@@ -133,6 +139,26 @@ class WorkerFleet:
             if run.process.poll() is None:
                 run.process.send_signal(signal.SIGTERM)
         await self.wait(timeout_s)
+
+    @contextlib.contextmanager
+    def paused(self, names: Sequence[str]) -> Iterator[None]:
+        """SIGSTOP the named workers for the block, SIGCONT them after it (also when it fails)."""
+        stopped = [run for name in names if (run := self.current(name)) is not None]
+        for run in stopped:
+            run.process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for run in stopped:
+                if run.process.poll() is None:
+                    run.process.send_signal(signal.SIGCONT)
+
+    def dump_tasks(self) -> None:
+        """SIGUSR1 to every running worker: each writes its asyncio tasks' stacks into its log."""
+        for run in self.runs:
+            if run.process.poll() is None:
+                run.process.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
 
     def close(self) -> None:
         for run in self.runs:
@@ -149,7 +175,9 @@ class WorkerFleet:
         for run in self.runs:
             text = run.log.read_text(errors="replace").splitlines() if run.log.exists() else []
             status = "killed" if run.killed else f"exit {run.process.poll()}"
-            parts.append(f"--- {run.log.name} ({status})\n" + "\n".join(text[-lines:]))
+            dumped = [n for n, line in enumerate(text) if line.endswith("asyncio task(s)")]
+            shown = text[dumped[-1] : dumped[-1] + 300] if dumped else text[-lines:]  # a task dump, whole
+            parts.append(f"--- {run.log.name} ({status})\n" + "\n".join(shown))
         return "\n".join(parts)
 
 
@@ -164,5 +192,8 @@ async def wait_until(
         if fleet is not None and fleet.crashed():
             pytest.fail(f"a worker died while waiting for {what}\n{details}")
         if loop.time() > deadline:
+            if fleet is not None:
+                fleet.dump_tasks()
+                details = fleet.tails()
             pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}\n{details}")
         await asyncio.sleep(0.2)

@@ -67,13 +67,17 @@ class BusProbe:
             dead_ids=[str(d["event"].get("id")) for d in dead],
         )
 
-    async def pending_of(self, consumer: str) -> int:
-        """Entries delivered to `consumer` and not yet acked (what it holds in flight)."""
+    async def pending_of(self, consumer: str) -> set[str]:
+        """The ids of the entries delivered to `consumer` and not yet acked (what it holds in flight)."""
         rows = await self._client.xpending_range(
             self._stream, self._group, min="-", max="+", count=10_000, consumername=consumer
         )
-        return len(rows)
+        return {_text(row["message_id"]) for row in rows}  # type: ignore[arg-type]
 
     async def close(self) -> None:
         await self._bus.close()
         await self._client.aclose()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

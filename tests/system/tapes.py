@@ -138,14 +138,16 @@ def invalid_events(base: dict[str, Any], count: int) -> list[dict[str, Any]]:
 
 def build_tape(replay_tape: Path, out: Path, *, valid: int, invalid: int = 0) -> Tape:
     """A tape for the feeder: the replay's last TICK_DAYS days of ticks, then `valid` signal events in time
-    order (the replay's most recent ones; more made from real bars if it has too few) with `invalid`
-    rejected-on-purpose events spread among them."""
+    order (the replay's most recent ones, the default bot's; more made from real bars if it has too few) with
+    `invalid` rejected-on-purpose events spread among them."""
     lines = [json.loads(line) for line in replay_tape.read_text(encoding="utf-8").splitlines() if line.strip()]
     ticks = [e for e in lines if e["type"] == EventType.MARKET_TICK.value]
     recent_days = set(sorted({e["event_time"] for e in ticks})[-TICK_DAYS:])
     ticks = [e for e in ticks if e["event_time"] in recent_days]
     signals = [e for e in lines if e["type"] == EventType.SIGNAL_GENERATED.value]
-    chosen = signals[-valid:] if valid <= len(signals) else signals
+    # The replay's signals name the reference bot that found them; a deployment of workers has no bots
+    # registered, so each would be settled at the pre-screen ("not registered"): the default bot's, here.
+    chosen = [_without_bot(e) for e in (signals[-valid:] if valid <= len(signals) else signals)]
     extra = extra_signals(valid - len(chosen), {e["id"] for e in chosen}) if valid > len(chosen) else []
     events = sorted(chosen + extra, key=lambda e: (e["event_time"], e["id"]))
     bad = invalid_events(events[0], invalid)
@@ -162,3 +164,7 @@ def build_tape(replay_tape: Path, out: Path, *, valid: int, invalid: int = 0) ->
         replay_signals=len(chosen),
         extra_signals=len(extra),
     )
+
+
+def _without_bot(event: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in event.items() if key != "bot_id"}

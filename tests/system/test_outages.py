@@ -57,6 +57,8 @@ async def _check_exactly_once(postgres_url: str, tape: Tape, after: BusState) ->
     found = await records(postgres_url)
     assert set(found.outcomes) == tape.valid_ids | tape.invalid_ids
     assert found.with_outcome("rejected") == tape.invalid_ids
+    asked = {event_id for event_id, outcome in found.outcomes.items() if outcome not in ("screened_out", "rejected")}
+    assert len(asked) >= 20  # the roles were asked: a run stopped at the pre-screen would prove little
     assert len(found.order_event_ids) == len(set(found.order_event_ids))
     assert set(found.order_event_ids) == found.with_outcome("ordered")
     assert (after.pending, after.unacked) == (0, 0)
