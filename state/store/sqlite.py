@@ -112,7 +112,7 @@ class _Connection:
     def _inline(self) -> sqlite3.Connection:
         """The connection itself, used from the event loop's thread inside a batch: the store's lock is held
         and nothing is in flight on the connection's own thread."""
-        return self.raw._conn  # noqa: SLF001 - aiosqlite's connection; opened with check_same_thread=False
+        return self.raw._conn  # aiosqlite's sqlite3 connection, opened with check_same_thread=False
 
     async def fetch_one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         rows = await self.fetch_all(sql, params)
