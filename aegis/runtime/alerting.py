@@ -105,7 +105,9 @@ class Alerting:
         held, new = await self._store.save_alert(alert)
         if not new:
             return held, False
-        self._next_due = None  # a new alert: the next escalation reads the alerts again
+        if self._next_due is not None:  # the new alert's first escalation may come sooner than the others'
+            due = next_escalation([held], self._clock.now(), self._config.escalation.minutes)
+            self._next_due = min(self._next_due, due)
         log.log(_LOG_LEVELS[level], "%s alert %s: %s", level.upper(), kind, message)
         self._dispatcher.dispatch(held, 0)
         for listener in self._listeners:
