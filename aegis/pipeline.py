@@ -72,6 +72,7 @@ from state.clock import Clock, monotonic_ms
 from state.decisions import DecisionRecord
 from state.events import EventEnvelope, EventRejectedError, EventType, MarketTickEvent, parse_event
 from state.hot import HotStoreUnavailableError
+from state.store.base import DurableStore
 from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
 from tools.ops.approvals import ApprovalControl
@@ -143,24 +144,32 @@ class _TickRun:
     """Consecutive ticks of a replay, their writes in one batch of the durable store (`DurableStore.batch`):
     opened by the first tick, closed (committed) after `most` ticks and before anything else happens."""
 
-    def __init__(self, open_batch: Callable[[], AbstractAsyncContextManager[None]], most: int) -> None:
-        self._open_batch = open_batch
+    def __init__(self, store: DurableStore, broker: PaperBroker, most: int) -> None:
+        self._store = store
+        self._broker = broker
         self._most = most
         self._batch: AbstractAsyncContextManager[None] | None = None
+        self._marks: AbstractAsyncContextManager[None] | None = None
         self._ticks = 0
 
     async def tick(self) -> None:
         """A tick is about to be applied."""
         if self._batch is None:
-            self._batch, self._ticks = self._open_batch(), 0
+            self._batch, self._ticks = self._store.batch(), 0
             await self._batch.__aenter__()
+            self._marks = self._broker.deferred_marks()  # the run's marks, once per symbol, in its batch
+            await self._marks.__aenter__()
         self._ticks += 1
 
     async def end(self) -> None:
-        """Commit the run, if one is open."""
-        batch, self._batch = self._batch, None
-        if batch is not None:
-            await batch.__aexit__(None, None, None)
+        """Commit the run, if one is open: its marks are saved, then its batch."""
+        batch, marks, self._batch, self._marks = self._batch, self._marks, None, None
+        try:
+            if marks is not None:
+                await marks.__aexit__(None, None, None)
+        finally:
+            if batch is not None:
+                await batch.__aexit__(None, None, None)
 
     async def applied(self) -> None:
         """A tick was applied: the run commits when it is full."""
@@ -621,7 +630,7 @@ class Pipeline:
             for line, one in zip(lines, await self._submit_wave(raws, knobs, concurrency, on_decision), strict=True):
                 told(LineOutcome(line.number, one.decision, one.delivery, line.refused, False, line.byte_order_mark))
 
-        run = _TickRun(self.services.store.batch, self.settings.replay.ticks_per_commit)
+        run = _TickRun(self.services.store, self.paper_broker, self.settings.replay.ticks_per_commit)
         chunks = await asyncio.to_thread(Path(path).open, "rb")
         try:
             # Reading, decoding and judging lines runs in a worker thread, a batch of steps at a time.

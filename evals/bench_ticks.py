@@ -59,10 +59,16 @@ class Replayed:
     ticks: int
     decided: int
     seconds: float
+    cpu_seconds: float  # of this process, all its threads
 
     @property
     def rate(self) -> float:
         return self.ticks / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def cpu_us(self) -> float:
+        """CPU microseconds per tick: what a loaded machine changes least."""
+        return self.cpu_seconds / self.ticks * 1e6 if self.ticks else 0.0
 
 
 async def replay_ticks(tape: Path, folder: Path, every: int = 0) -> tuple[Replayed, list[tuple[int, float]]]:
@@ -84,10 +90,10 @@ async def replay_ticks(tape: Path, folder: Path, every: int = 0) -> tuple[Replay
     async with await Pipeline.open(settings, clock=SimulatedClock(tape_start(tape))) as pipeline:
         if every:
             samples.append((0, process.memory_info().rss / 2**20))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await pipeline.replay(tape, on_line=on_line)
-        seconds = time.perf_counter() - started
-    return Replayed(counts["lines"], counts["ticks"], counts["decided"], seconds), samples
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return Replayed(counts["lines"], counts["ticks"], counts["decided"], seconds, cpu), samples
 
 
 async def floor_writes(tape: Path, folder: Path, batch: int, window: int) -> Replayed:
@@ -100,7 +106,7 @@ async def floor_writes(tape: Path, folder: Path, batch: int, window: int) -> Rep
     db.execute("PRAGMA synchronous=FULL")
     windows: dict[str, deque[dict[str, object]]] = {}
     insert = "INSERT INTO market_bars (symbol, bar_time, record) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     lines = 0
     rows: list[tuple[str, str, str]] = []
     with tape.open("rb") as data:
@@ -115,9 +121,9 @@ async def floor_writes(tape: Path, folder: Path, batch: int, window: int) -> Rep
                 rows = []
     if rows:
         _write(db, insert, rows)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     db.close()
-    return Replayed(lines, lines, 0, seconds)
+    return Replayed(lines, lines, 0, seconds, cpu)
 
 
 def _write(db: sqlite3.Connection, insert: str, rows: list[tuple[str, str, str]]) -> None:
@@ -147,14 +153,18 @@ async def throughput(ticks: int, repeats: int, folder: Path) -> None:
     )
     print("    floor: the same tape decoded (json.loads), its bars into a records file (executemany, one "
           f"transaction per {batch}) and per-symbol deques")  # fmt: skip
-    print(f"| {'subject':34} | {'ticks/s':>9} | {'runs':>21} | {'target':>7} | met    |")
-    print(f"|{'-' * 36}|{'-' * 11}|{'-' * 23}|{'-' * 9}|--------|")
+    cpu, floor_cpu = _median([r.cpu_us for r in subject]), _median([r.cpu_us for r in floor])
+    print(f"| {'subject':27} | {'ticks/s':>8} | {'runs':>21} | {'CPU us/tick':>11} | {'target':>7} | met    |")
+    print(f"|{'-' * 29}|{'-' * 10}|{'-' * 23}|{'-' * 13}|{'-' * 9}|--------|")
     runs = ", ".join(f"{r.rate:,.0f}" for r in subject)
     met = "met" if rate >= TARGET_TICKS_S else "missed"
-    print(f"| {'aegis replay (embedded)':34} | {rate:>9,.0f} | {runs:>21} | {TARGET_TICKS_S:>7,.0f} | {met:6} |")
+    target = f"{TARGET_TICKS_S:,.0f}"
+    print(f"| {'aegis replay (embedded)':27} | {rate:>8,.0f} | {runs:>21} | {cpu:>11.1f} | {target:>7} | {met:6} |")
     runs = ", ".join(f"{r.rate:,.0f}" for r in floor)
-    print(f"| {'floor: sqlite3 + deques':34} | {floor_rate:>9,.0f} | {runs:>21} | {'':>7} |        |")
-    print(f"| {'ratio subject/floor (time)':34} | {ratio:>8.1f}x | {'':>21} | {'':>7} |        |")
+    floor_row = f"| {'floor: sqlite3 + deques':27} | {floor_rate:>8,.0f} | {runs:>21} | {floor_cpu:>11.1f} |"
+    print(f"{floor_row} {'':>7} |        |")
+    cpu_ratio = cpu / floor_cpu if floor_cpu else float("inf")
+    print(f"| {'ratio subject/floor':27} | {ratio:>7.1f}x | {'':>21} | {cpu_ratio:>10.1f}x | {'':>7} |        |")
     print(f"    ticks applied per run: {', '.join(str(r.ticks) for r in subject)} (of {subject[0].lines} lines)")
 
 
@@ -187,16 +197,18 @@ def memory_run(lines: int, folder: Path) -> tuple[Replayed, list[tuple[int, floa
 def memory(lines: int, long: bool, folder: Path) -> None:
     sizes = [lines, lines * 10] if long else [lines]
     runs = {size: memory_run(size, folder) for size in sizes}
+    tolerance = f"{(FLAT_TOLERANCE - 1) * 100:.0f} %"
     print(f"(b) RSS of embedded replays of tick-only tapes (a child process each; sampled every 1/{SAMPLES} of the "
-          f"tape; target under {TARGET_RSS_MB:.0f} MB throughout, and the 10x tape's maximum within "
-          f"{(FLAT_TOLERANCE - 1) * 100:.0f} % of the 1x one's)")  # fmt: skip
-    print(f"| {'lines':>11} | {'ticks':>11} | {'ticks/s':>8} | {'RSS max MB':>10} | {'target':>6} | met    |")
-    print(f"|{'-' * 13}|{'-' * 13}|{'-' * 10}|{'-' * 12}|{'-' * 8}|--------|")
+          f"tape; target under {TARGET_RSS_MB:.0f} MB throughout, the 10x tape's maximum within {tolerance} of the "
+          "1x one's)")  # fmt: skip
+    header = f"| {'lines':>11} | {'ticks':>11} | {'ticks/s':>8} | {'CPU us/tick':>11} | {'RSS max MB':>10} |"
+    print(f"{header} {'target':>6} | met    |")
+    print(f"|{'-' * 13}|{'-' * 13}|{'-' * 10}|{'-' * 13}|{'-' * 12}|{'-' * 8}|--------|")
     for size, (replayed, samples) in runs.items():
         peak = max(mb for _, mb in samples)
         met = "met" if peak < TARGET_RSS_MB else "missed"
-        print(f"| {size:>11,} | {replayed.ticks:>11,} | {replayed.rate:>8,.0f} | {peak:>10.0f} | "
-              f"{TARGET_RSS_MB:>6.0f} | {met:6} |")  # fmt: skip
+        row = f"| {size:>11,} | {replayed.ticks:>11,} | {replayed.rate:>8,.0f} | {replayed.cpu_us:>11.1f} |"
+        print(f"{row} {peak:>10.0f} | {TARGET_RSS_MB:>6.0f} | {met:6} |")
     for size, (_, samples) in runs.items():
         curve = ", ".join(f"{mb:.0f}" for _, mb in samples[:: max(1, len(samples) // 10)])
         print(f"    RSS curve at {size:,} lines (MB, start to end): {curve}")
