@@ -180,7 +180,13 @@ class DailyOperations:
         report = self.folder / f"{day}.md"
         # The day's files in one trip to a worker thread: a replay closes a day in well under a millisecond.
         archived = await asyncio.to_thread(
-            _write_day, self.folder, day, self._tally, render(self._tally, figures, drawn), drawn, dict(equity)
+            _write_day,
+            self.folder,
+            day,
+            self._tally,
+            render(self._tally, figures, drawn),
+            drawn,
+            dict(equity) if drawn else {},
         )
         if drawn is not None:
             self._charted = now
