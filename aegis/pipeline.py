@@ -24,6 +24,7 @@ import itertools
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -71,6 +72,7 @@ from state.clock import Clock, monotonic_ms
 from state.decisions import DecisionRecord
 from state.events import EventEnvelope, EventRejectedError, EventType, MarketTickEvent, parse_event
 from state.hot import HotStoreUnavailableError
+from state.store.base import DurableStore
 from state.trading import ACCOUNT_SCOPE, TradingStatus
 from tools.broker.paper import PaperBroker
 from tools.ops.approvals import ApprovalControl
@@ -134,8 +136,45 @@ def tape_steps(lines: Iterable[dict[str, Any]]) -> Iterator[MarketTickEvent | li
             yield step.event
 
 
-def _next_steps(steps: Iterator[TapeLine | list[TapeLine]], most: int = 256) -> list[TapeLine | list[TapeLine]]:
+def _next_steps(steps: Iterator[TapeLine | list[TapeLine]], most: int = 1024) -> list[TapeLine | list[TapeLine]]:
     return list(itertools.islice(steps, most))
+
+
+class _TickRun:
+    """Consecutive ticks of a replay, their writes in one batch of the durable store (`DurableStore.batch`):
+    opened by the first tick, closed (committed) after `most` ticks and before anything else happens."""
+
+    def __init__(self, store: DurableStore, broker: PaperBroker, most: int) -> None:
+        self._store = store
+        self._broker = broker
+        self._most = most
+        self._batch: AbstractAsyncContextManager[None] | None = None
+        self._marks: AbstractAsyncContextManager[None] | None = None
+        self._ticks = 0
+
+    async def tick(self) -> None:
+        """A tick is about to be applied."""
+        if self._batch is None:
+            self._batch, self._ticks = self._store.batch(), 0
+            await self._batch.__aenter__()
+            self._marks = self._broker.deferred_marks()  # the run's marks, once per symbol, in its batch
+            await self._marks.__aenter__()
+        self._ticks += 1
+
+    async def end(self) -> None:
+        """Commit the run, if one is open: its marks are saved, then its batch."""
+        batch, marks, self._batch, self._marks = self._batch, self._marks, None, None
+        try:
+            if marks is not None:
+                await marks.__aexit__(None, None, None)
+        finally:
+            if batch is not None:
+                await batch.__aexit__(None, None, None)
+
+    async def applied(self) -> None:
+        """A tick was applied: the run commits when it is full."""
+        if self._ticks >= self._most:
+            await self.end()
 
 
 class Pipeline:
@@ -579,6 +618,7 @@ class Pipeline:
                 problem = (
                     f"the {symbol} bar at {bar.time.isoformat()} is not after its previous one, at {last.isoformat()}"
                 )
+                await run.end()  # a refused line is deliberated (recorded as a dead letter): not in the run
                 await submitted([line.refuse(TICK_NOT_AFTER, problem, line.raw)])
                 return
             await feed.bar(symbol, bar)
@@ -590,6 +630,7 @@ class Pipeline:
             for line, one in zip(lines, await self._submit_wave(raws, knobs, concurrency, on_decision), strict=True):
                 told(LineOutcome(line.number, one.decision, one.delivery, line.refused, False, line.byte_order_mark))
 
+        run = _TickRun(self.services.store, self.paper_broker, self.settings.replay.ticks_per_commit)
         chunks = await asyncio.to_thread(Path(path).open, "rb")
         try:
             # Reading, decoding and judging lines runs in a worker thread, a batch of steps at a time.
@@ -597,6 +638,7 @@ class Pipeline:
             while batch := await asyncio.to_thread(_next_steps, steps):
                 for step in batch:
                     if isinstance(step, list):
+                        await run.end()  # the ticks before a wave are committed before it starts
                         moments = [line.event.event_time for line in step if line.event is not None]
                         if moments:
                             await register_due(max(moments))
@@ -605,9 +647,13 @@ class Pipeline:
                     elif step.raw is None:
                         told(LineOutcome(step.number, blank=True, byte_order_mark=step.byte_order_mark))
                     else:
+                        await run.tick()
                         await ticked(step)
+                        await run.applied()
+                await run.end()
             await feed.finish()
         finally:
+            await run.end()
             chunks.close()
         return decisions
 

@@ -25,7 +25,7 @@ from pydantic_settings import (
 
 from aegis.profiles import PROFILE_ENV, profile_file
 from aegis.runtime.anomaly_watch import AnomalyWatchConfig
-from aegis.runtime.data_import import DataImportConfig
+from aegis.runtime.data_import_config import DataImportConfig
 from aegis.runtime.health_config import HealthConfig
 from aegis.runtime.logs import LogConfig
 from aegis.runtime.monitor import ProtectionConfig

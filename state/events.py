@@ -379,10 +379,14 @@ def _non_finite_paths(value: Any, path: str = "") -> list[str]:
     return found
 
 
-def parse_event(raw: Mapping[str, Any] | EventEnvelope, *, now: datetime | None = None) -> Event:
+def parse_event(
+    raw: Mapping[str, Any] | EventEnvelope, *, now: datetime | None = None, text: bytes | None = None
+) -> Event:
     """Validate a raw event (a mapping, e.g. decoded JSON) into its typed model.
 
-    `now` enables the "not from the future" check; pass the injected clock's time.
+    `now` enables the "not from the future" check; pass the injected clock's time. `text`: the JSON `raw` was
+    decoded from (a tape's line), validated as it is when it holds no non-finite token (NaN, Infinity),
+    which saves encoding `raw` again: the same JSON, so the same event or the same errors.
     Raises `EventRejectedError` listing every offending field.
     """
     if isinstance(raw, EventEnvelope):
@@ -396,16 +400,22 @@ def parse_event(raw: Mapping[str, Any] | EventEnvelope, *, now: datetime | None 
         raise EventRejectedError(
             event_id, [FieldError(field="type", message=f"unknown event type {kind!r}; known: {known}")]
         )
+    if text is not None and b"NaN" not in text and b"Infinity" not in text:
+        try:
+            return _EVENT_ADAPTER.validate_json(text, strict=True, context={"now": now})
+        except ValidationError as exc:
+            errors = [FieldError(field=_field_path(e["loc"]), message=e["msg"]) for e in exc.errors()]
+            raise EventRejectedError(event_id, errors) from None
     non_finite = _non_finite_paths(raw)
     if non_finite:
         errors = [FieldError(field=p, message="must be a finite number (NaN/inf refused)") for p in non_finite]
         raise EventRejectedError(event_id, errors)
     try:
-        text = json.dumps(dict(raw), default=_json_value)
+        encoded = json.dumps(dict(raw), default=_json_value)
     except (TypeError, ValueError) as exc:
         raise EventRejectedError(event_id, [FieldError(field="<event>", message=f"not JSON data: {exc}")]) from None
     try:  # strict: a number sent as a string, or a time sent as a number, is refused, never converted
-        return _EVENT_ADAPTER.validate_json(text, strict=True, context={"now": now})
+        return _EVENT_ADAPTER.validate_json(encoded, strict=True, context={"now": now})
     except ValidationError as exc:
         errors = [FieldError(field=_field_path(e["loc"]), message=e["msg"]) for e in exc.errors()]
         raise EventRejectedError(event_id, errors) from None

@@ -13,8 +13,10 @@ Decisions that must not be silently changed:
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from state.alerts import Alert, AlertLevel, Delivery
@@ -22,6 +24,7 @@ from state.clock import Clock
 from state.events import Cause
 from state.store.base import DurableStore
 from tools.notify import AlertDispatcher, NotifyConfig, build_channels, escalations_due
+from tools.notify.escalation import next_escalation
 
 log = logging.getLogger("aegis.alerts")
 
@@ -42,6 +45,9 @@ class _HeardRecorder:
             listener(delivery)
 
 
+RECHECK_S = 1.0  # wall seconds between reads of the open alerts while none can escalate yet
+
+
 class Alerting:
     def __init__(
         self,
@@ -57,6 +63,10 @@ class Alerting:
         recorder = _HeardRecorder(store, self._delivery_listeners)
         self._dispatcher = dispatcher or AlertDispatcher(build_channels(config), config, recorder, clock=clock)
         self._listeners: list[Listener] = []
+        # When the alerts read last can next escalate (None: read again); read again anyway after
+        # `RECHECK_S` of wall time, so alerts raised by other processes on the same records are seen.
+        self._next_due: datetime | None = None
+        self._read_at = 0.0
 
     def listen(self, listener: Listener) -> None:
         """Call `listener` with every new alert (the live view)."""
@@ -95,6 +105,9 @@ class Alerting:
         held, new = await self._store.save_alert(alert)
         if not new:
             return held, False
+        if self._next_due is not None:  # the new alert's first escalation may come sooner than the others'
+            due = next_escalation([held], self._clock.now(), self._config.escalation.minutes)
+            self._next_due = min(self._next_due, due)
         log.log(_LOG_LEVELS[level], "%s alert %s: %s", level.upper(), kind, message)
         self._dispatcher.dispatch(held, 0)
         for listener in self._listeners:
@@ -103,9 +116,14 @@ class Alerting:
 
     async def escalate(self) -> list[Alert]:
         """Page the next contacts of every unacknowledged alert that is due; returns the alerts escalated."""
+        now, minutes = self._clock.now(), self._config.escalation.minutes
+        if self._next_due is not None and now < self._next_due and time.monotonic() - self._read_at < RECHECK_S:
+            return []  # nothing read last time can escalate yet, and nothing was raised here since
         open_alerts = await self._store.alerts(unacknowledged_only=True, limit=1000)
+        self._read_at = time.monotonic()
+        self._next_due = next_escalation(open_alerts, now, minutes)
         escalated = []
-        for due in escalations_due(open_alerts, self._clock.now(), self._config.escalation.minutes):
+        for due in escalations_due(open_alerts, now, minutes):
             alert = due.alert.model_copy(update={"escalation_step": due.step})
             await self._store.update_alert(alert)
             self._dispatcher.dispatch(alert, due.step)

@@ -1,7 +1,8 @@
 """The daily operations of AEGIS v3.1 section 7, scheduled on the feed's clock, each recorded.
 
 - Before the open (the first moment of a trading day): the pre-session checks (`aegis.runtime.day_checks`:
-  the roles' API keys, the stores, the limits, the backups); a failure raises a WARNING alert.
+  the roles' API keys, the stores, the limits, the backups); a failure raises a WARNING alert. Their result
+  is reused for `CHECKS_EVERY_S` (1 s) of wall time: a replay runs hundreds of days a second.
 - During the session: the latency check every 10 minutes (the sessions' p95 against the full-cycle SLA of
   4 s), the P&L check every 30 minutes, the success rate every hour (failed sessions against
   `min_success_rate`); a breach raises a WARNING alert. The anomaly monitor runs beside them
@@ -10,7 +11,8 @@
   not fill are cancelled; the day's records are archived; the day's report is written (Markdown, and the
   equity chart: at most once every `chart_every_s` of wall-clock time and on the feed's last day, since a
   chart costs about 0.1 s: a live day gets its chart, a replay of years one a minute); the readiness for
-  the next day is checked (a WARNING alert when not).
+  the next day is checked (a WARNING alert when not). The chart's history is the last `EQUITY_DAYS_KEPT`
+  days (ten years), so a long replay's memory stays flat.
 
 Each day's outcome is a durable value (`ops:day:<day>`) and an audit line, and its files are in the
 `reports` folder of the data folder. With a feed of daily bars the clock moves a day at a time: each check
@@ -42,6 +44,8 @@ ACTOR = "daily_operations"
 REPORTS_FOLDER = "reports"  # in the data folder
 DAY_KEY = "ops:day:{day}"
 EQUITY_KEY = "ops:equity_by_day"
+EQUITY_DAYS_KEPT = 2520  # the equity history charted: the last ten years of trading days
+CHECKS_EVERY_S = 1.0  # wall seconds a pre-open check result is reused for (a replay runs days by the thousand)
 
 
 @dataclass(slots=True)
@@ -70,6 +74,8 @@ class DailyOperations:
     _windows: dict[str, _Window] = field(default_factory=dict)
     _equity: dict[date, float] | None = None
     _charted: float = float("-inf")  # when the last chart was drawn (monotonic wall-clock seconds)
+    _pre_open: list[str] = field(default_factory=list)  # the last pre-open checks' lines
+    _checked_at: float = float("-inf")  # when they ran (monotonic wall-clock seconds)
 
     # ---- what the day is made of ----------------------------------------------------------------------
 
@@ -114,7 +120,10 @@ class DailyOperations:
         return report
 
     async def before_open(self, day: date) -> None:
-        checks = await asyncio.to_thread(pre_open_checks, self.settings, self.folder)
+        if monotonic() - self._checked_at >= CHECKS_EVERY_S:  # a replay's days come faster than they can change
+            self._pre_open = await asyncio.to_thread(pre_open_checks, self.settings, self.folder)
+            self._checked_at = monotonic()
+        checks = self._pre_open
         self._pre_open_failed = [c for c in checks if not c.startswith("ok")]
         self._checks = [f"before the open: {c}" for c in checks]
         if self._pre_open_failed:
@@ -158,24 +167,30 @@ class DailyOperations:
         opened = datetime.combine(day, time.min, tzinfo=moment.tzinfo)
         async with self.store.account_lock():
             cancelled = await self.broker.cancel_created_before(opened, "unfilled after its session", moment)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        archived = await asyncio.to_thread(write_archive, self.folder / f"{day}.records.jsonl.gz", self._tally)
         reasons = await readiness(self.trading, self._pre_open_failed)
         equity = await self._equity_by_day(day)
         self.days_reported += 1
         now = monotonic()
         drawn = f"{day}.png" if chart or now - self._charted >= self.config.chart_every_s else None
-        if drawn is not None:
-            await asyncio.to_thread(write_chart, self.folder / drawn, equity)
-            self._charted = now
-            await self.store.put_value(EQUITY_KEY, {d.isoformat(): v for d, v in equity.items()}, moment)
         figures = DayFigures(
             equity=self.broker.equity(), day_start_equity=self._day_start_equity, cash=self.broker.cash(),
             positions=len(self.broker.positions()), cancelled_orders=[o.order_id for o in cancelled],
             checks=self._checks, ready=not reasons, readiness=reasons,
         )  # fmt: skip
         report = self.folder / f"{day}.md"
-        await asyncio.to_thread(report.write_text, render(self._tally, figures, drawn), "utf-8")
+        # The day's files in one trip to a worker thread: a replay closes a day in well under a millisecond.
+        archived = await asyncio.to_thread(
+            _write_day,
+            self.folder,
+            day,
+            self._tally,
+            render(self._tally, figures, drawn),
+            drawn,
+            dict(equity) if drawn else {},
+        )
+        if drawn is not None:
+            self._charted = now
+            await self.store.put_value(EQUITY_KEY, {d.isoformat(): v for d, v in equity.items()}, moment)
         outcome = {"report": report.name, "archived": archived, "cancelled": figures.cancelled_orders,
                    "ready": figures.ready, "readiness": reasons, "equity": figures.equity}  # fmt: skip
         await self.store.put_value(DAY_KEY.format(day=day), outcome, moment)
@@ -193,4 +208,17 @@ class DailyOperations:
             listed = held[0] if held is not None and isinstance(held[0], dict) else {}
             self._equity = {date.fromisoformat(k): float(v) for k, v in listed.items()}
         self._equity[day] = self.broker.equity()
+        while len(self._equity) > EQUITY_DAYS_KEPT:  # a long replay's history stays bounded: the recent days
+            del self._equity[min(self._equity)]
         return self._equity
+
+
+def _write_day(folder: Path, day: date, tally: DayTally, report: str, chart: str | None,
+               equity: dict[date, float]) -> int:  # fmt: skip
+    """The day's archive, its chart when one is drawn, and its report; how many records were archived."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archived = write_archive(folder / f"{day}.records.jsonl.gz", tally)
+    if chart is not None:
+        write_chart(folder / chart, equity)
+    (folder / f"{day}.md").write_text(report, "utf-8")
+    return archived

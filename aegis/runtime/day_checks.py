@@ -15,7 +15,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from aegis.doctor import stores
 from aegis.settings import Settings
 from agents.llm.catalog import CATALOG
 from state.trading import TradingState
@@ -24,6 +23,8 @@ from tools.ops.trading import TradingControl
 
 def pre_open_checks(settings: Settings, folder: Path) -> list[str]:
     """One line per check, `ok ...` or what failed (blocking: stores are probed with a 3 s timeout)."""
+    from aegis.doctor import stores  # the doctor imports every provider's client: only when the checks run
+
     lines = []
     used = sorted({role.provider for role in settings.deliberation.roles.values()})
     for provider in used:

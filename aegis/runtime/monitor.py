@@ -366,6 +366,9 @@ class RiskMonitor:
         """The account marked to market: loss per minute, the day's drawdown, positions down 2 %, the target."""
         now, losses = self._clock.now(), self._config.losses
         self._equity.append((now, equity))
+        start = now - timedelta(seconds=losses.loss_window_s)
+        while self._equity and self._equity[0][0] < start:  # out of this window and of every later one
+            self._equity.popleft()
         minute = loss_per_minute(list(self._equity), now, losses)
         if minute.breached:
             await self._alert(

@@ -11,12 +11,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from agents.llm.anthropic_client import AnthropicClient
 from agents.llm.cassette import CassetteShelf, RecordingClient, ReplayClient
 from agents.llm.catalog import CATALOG, ProviderSpec
 from agents.llm.client import LLMClient, LLMReply, LLMRequest, ProviderRejectedError
 from agents.llm.config import LLMConfig
-from agents.llm.openai_compat import OpenAICompatibleClient
 from agents.llm.resilience import CircuitBreaker, ResilientClient, Route
 from agents.llm.rules import RulesClient
 
@@ -37,6 +35,10 @@ class UnconfiguredClient:
 
 
 def _sdk_client(spec: ProviderSpec, api_key: str, base_url: str | None) -> LLMClient:
+    # The SDKs are imported when a live client is made: about 100 MB that a rules or replayed run never needs.
+    from agents.llm.anthropic_client import AnthropicClient
+    from agents.llm.openai_compat import OpenAICompatibleClient
+
     if spec.sdk == "anthropic":
         return AnthropicClient(spec, api_key=api_key, base_url=base_url)
     return OpenAICompatibleClient(spec, api_key=api_key, base_url=base_url)

@@ -196,6 +196,12 @@ class DurableStore(Protocol):
     Lists come back oldest first unless the method says "newest first".
     """
 
+    def batch(self) -> AbstractAsyncContextManager[None]:
+        """A run of writes (a replay's run of ticks) committed together where the engine gains by it: one
+        transaction, one fsync, on SQLite; elsewhere each write commits as it goes. A batch is short: other
+        connections wait for its commit to write."""
+        ...
+
     # ---- events -----------------------------------------------------------------------------------
     async def record_event(self, event_id: str, event_type: str, received_at: datetime, raw: Mapping[str, Any]) -> bool:
         """Record an arriving event, valid or not. A repeated `event_id` is ignored (first arrival wins);

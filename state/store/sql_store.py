@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
@@ -123,6 +123,11 @@ class SqlStore(SqlControls, SqlBots, SqlRules, SqlApprovals, SqlChains, SqlRecen
     _RECENT_OUTCOMES = (
         "SELECT event_id, symbol, outcome, decided_at FROM decisions ORDER BY decided_at DESC, seq DESC LIMIT ?"
     )
+
+    def batch(self) -> AbstractAsyncContextManager[None]:
+        """Each write commits as it goes (PostgreSQL's commits cost no fsync per batch saved); SQLite
+        overrides it with one transaction."""
+        return nullcontext()
 
     @abstractmethod
     def _use(self, *, transaction: bool = False) -> AbstractAsyncContextManager[SqlConnection]:

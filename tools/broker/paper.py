@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,6 +94,10 @@ class PaperBroker:
         self._loaded = False
         self._lock = asyncio.Lock()
         self._fill_listeners: list[Callable[[Fill], None]] = []
+        # A replay's run of ticks (`deferred_marks`): a bar that fills, expires or exits nothing keeps its mark
+        # here, the newest per symbol, saved when the run ends (in its transaction) or before the next write.
+        self._deferring = False
+        self._unsaved: dict[str, tuple[float, datetime]] = {}
 
     def listen_fills(self, listener: Callable[[Fill], None]) -> None:
         """Call `listener` with every fill once booked (entries, exits, brackets, reported fills): the metrics."""
@@ -120,7 +125,26 @@ class PaperBroker:
     async def load(self) -> None:
         """Restore cash, positions, marks and pending orders from the store."""
         async with self._lock:
+            await self._save_unsaved()
             await self._restore()
+
+    @asynccontextmanager
+    async def deferred_marks(self) -> AsyncIterator[None]:
+        """Within the block, the marks of bars that change nothing else are saved once per symbol, when it
+        ends: a run of ticks written in one transaction writes a dozen marks, not one per tick. A bar that
+        fills, expires or exits anything saves the held marks and its own first, as without the block."""
+        self._deferring = True
+        try:
+            yield
+        finally:
+            self._deferring = False
+            async with self._lock:
+                await self._save_unsaved()
+
+    async def _save_unsaved(self) -> None:
+        unsaved, self._unsaved = self._unsaved, {}
+        for symbol, (price, at) in unsaved.items():
+            await self._store.save_mark(symbol, price, at)
 
     async def _restore(self) -> None:
         cash = await self._store.cash()
@@ -253,7 +277,10 @@ class PaperBroker:
             if previous is not None and bar.time <= previous:
                 return []
             fills: list[Fill] = []
-            for order in self._eligible(symbol, bar, previous):
+            eligible = [o for o in self._eligible(symbol, bar, previous) if o.order_id in self._pending]
+            if eligible:
+                await self._save_unsaved()  # the marks before this bar are saved before what it may write
+            for order in eligible:
                 if order.order_id not in self._pending:
                     continue  # settled by a reload from the store meanwhile (see `_book`)
                 fill = await self._execute(order, bar)
@@ -262,7 +289,11 @@ class PaperBroker:
             exit_fill = await self._check_bracket(symbol, bar)
             if exit_fill is not None:
                 fills.append(exit_fill)
-            await self._store.save_mark(symbol, bar.close, bar.time)
+            if self._deferring and not eligible and exit_fill is None:
+                self._unsaved[symbol] = (bar.close, bar.time)
+            else:
+                await self._save_unsaved()  # after an exit: the held marks follow it at once
+                await self._store.save_mark(symbol, bar.close, bar.time)
             self._marks[symbol] = bar.close
             self._last_bar[symbol] = bar.time
             return fills

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from tools.feeds.bundled import (
     BUNDLED_STOCKS_FILE,
@@ -40,6 +39,9 @@ from tools.feeds.bundled import (
     _vix_as_of,
     load_bundled_daily,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: about 130 MB with pyarrow, for imported data only
 
 __all__ = [
     "ALL_FIELDS",
@@ -173,6 +175,8 @@ def read_provenance(data_dir: Path, name: str) -> dict[str, Any]:
 
 def load_dataset(data_dir: Path, name: str) -> Dataset:
     """The imported dataset `name` from `<data_dir>/datasets/<name>/`, its hashes verified."""
+    import pandas as pd
+
     provenance = read_provenance(data_dir, name)
     folder = dataset_folder(data_dir, name)
     bars_path = folder / BARS_FILE
@@ -280,6 +284,8 @@ def store_dataset(
 def panel_from_frame(bars: pd.DataFrame, vix: pd.DataFrame | None = None) -> DailyPanel:
     """A panel from long bars (columns date, ticker, open, high, low, close, volume; one row per date and
     ticker) and an optional VIX frame (date, close)."""
+    import pandas as pd
+
     days = pd.to_datetime(bars["date"]).dt.date
     dates = tuple(sorted(set(days)))
     symbols = tuple(sorted(set(bars["ticker"])))

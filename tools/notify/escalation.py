@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from state.alerts import Alert
@@ -51,6 +51,19 @@ def escalations_due(alerts: Iterable[Alert], now: datetime, minutes: Sequence[fl
         if step > alert.escalation_step:
             due.append(EscalationDue(alert=alert, step=step))
     return due
+
+
+def next_escalation(alerts: Iterable[Alert], now: datetime, minutes: Sequence[float]) -> datetime:
+    """The earliest time after `now` at which one of the unacknowledged `alerts` reaches a step above the one it
+    has at `now` (`datetime.max`, in UTC, when every one is at the last step): until then none can escalate."""
+    soonest = datetime.max.replace(tzinfo=UTC)
+    for alert in alerts:
+        if alert.acknowledged:
+            continue
+        step = max(alert.escalation_step, escalation_step(alert.raised_at, now, minutes))
+        if step < len(minutes):
+            soonest = min(soonest, alert.raised_at + timedelta(minutes=minutes[step]))
+    return soonest
 
 
 def contacts_paged(contacts: Sequence[ContactT], step: int, final_step: int) -> tuple[ContactT, ...]:

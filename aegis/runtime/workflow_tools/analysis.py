@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from aegis.runtime.backtest_job import BacktestInputError, BacktestOptions, run_backtest_job
-from aegis.runtime.bot_portfolio import bot_portfolio
 from aegis.runtime.workflow_tools.allocation import NoAllocationError, profile_allocation, proposal_data
 from aegis.settings import Settings
 from quant.portfolio import RiskProfile
@@ -39,6 +38,8 @@ class AnalysisTools:
         return sorted(p.name for p in self._eval_sets.iterdir() if p.is_dir()) if self._eval_sets.is_dir() else []
 
     async def _analysis(self, profiles: tuple[RiskProfile, ...]) -> Any:
+        from aegis.runtime.bot_portfolio import bot_portfolio  # pandas, imported when a request needs it
+
         try:
             return await bot_portfolio(self._store, self._settings.rebalance, profiles)
         except ValueError as exc:
