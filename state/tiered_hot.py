@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -156,8 +156,11 @@ class TieredHot:
             async with marks:
                 try:
                     yield held
-                finally:
-                    await self.flush()
+                except BaseException:
+                    with suppress(Exception):  # sent as it would have been; the block's own error is raised
+                        await self.flush()
+                    raise
+                await self.flush()
         finally:
             self._held = None
 

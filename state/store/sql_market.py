@@ -14,7 +14,7 @@ held back: they keep their own transactions.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from typing import Any
 
@@ -51,10 +51,16 @@ class SqlMarketWrites(SqlPart):
         self._marks_held = {}
         try:
             yield
-        finally:
-            held, self._marks_held = self._marks_held, None
-            if held:
-                await self._write_market((), (), list(held.values()))
+        except BaseException:
+            with suppress(Exception):  # written as they would have been; the block's own error is the one raised
+                await self._write_held_marks()
+            raise
+        await self._write_held_marks()
+
+    async def _write_held_marks(self) -> None:
+        held, self._marks_held = self._marks_held, None
+        if held:
+            await self._write_market((), (), list(held.values()))
 
     def _hold_mark(self, row: tuple[str, float, str]) -> bool:
         """Keep `row` for later if marks are held back (True), else False: the caller writes it now."""
