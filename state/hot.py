@@ -39,6 +39,14 @@ class HotSnapshot:
 class HotStore(Protocol):
     async def push_bar(self, symbol: str, bar: Bar) -> None: ...
 
+    async def push_batch(
+        self, bars: Sequence[tuple[str, Bar]], values: Sequence[tuple[str, JSON, float | None]] = ()
+    ) -> list[tuple[str, Bar]]:
+        """A feed's batch in one go (one round trip on a server): each bar pushed as `push_bar` would, in
+        order, then each value set as `set_value` would (key, value, ttl_s). Returns the bars refused (not
+        after their symbol's last one), in order, instead of raising: the others are kept."""
+        ...
+
     async def bars(self, symbol: str) -> tuple[Bar, ...]: ...
 
     async def set_value(self, key: str, value: JSON, ttl_s: float | None = None) -> None: ...
@@ -67,6 +75,19 @@ class InMemoryHotStore:
         if bars and bar.time <= bars[-1].time:
             raise ValueError(f"{symbol}: bar at {bar.time} is not after the last one at {bars[-1].time}")
         bars.append(bar)
+
+    async def push_batch(
+        self, bars: Sequence[tuple[str, Bar]], values: Sequence[tuple[str, JSON, float | None]] = ()
+    ) -> list[tuple[str, Bar]]:
+        refused = []
+        for symbol, bar in bars:
+            try:
+                await self.push_bar(symbol, bar)
+            except ValueError:
+                refused.append((symbol, bar))
+        for key, value, ttl_s in values:
+            await self.set_value(key, value, ttl_s)
+        return refused
 
     async def bars(self, symbol: str) -> tuple[Bar, ...]:
         return tuple(self._bars.get(symbol, ()))

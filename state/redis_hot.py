@@ -25,6 +25,7 @@ import math
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
@@ -154,12 +155,45 @@ class RedisHotStore:
 
     async def push_bar(self, symbol: str, bar: Bar) -> None:
         self._check_open()
-        args: list[str | int] = [time_key(bar.time), _SEPARATOR + bar.model_dump_json(), _KEY_WIDTH, self._window]
         async with _redis_errors(f"push_bar {symbol}"):
-            last = await self._push_bar(keys=[self.bars_key(symbol)], args=args)
+            last = await self._push_bar(keys=[self.bars_key(symbol)], args=self._push_args(bar))
         if last is not None:
             last_time = self._decode_bar(symbol, _text(last)).time
             raise ValueError(f"{symbol}: bar at {bar.time} is not after the last one at {last_time}")
+
+    async def push_batch(
+        self, bars: Sequence[tuple[str, Bar]], values: Sequence[tuple[str, JSON, float | None]] = ()
+    ) -> list[tuple[str, Bar]]:
+        """One pipelined round trip (not a transaction: each push is atomic on its own, as apart)."""
+        self._check_open()
+        for _, _, ttl_s in values:
+            if ttl_s is not None and not math.isfinite(ttl_s):
+                raise ValueError(f"ttl_s must be finite, got {ttl_s}")
+        if not bars and not values:
+            return []
+        async with _redis_errors(f"push_batch of {len(bars)} bars, {len(values)} values"):
+            pipe = self._client.pipeline(transaction=False)
+            for symbol, bar in bars:
+                await self._push_bar(keys=[self.bars_key(symbol)], args=self._push_args(bar), client=pipe)
+            for key, value, ttl_s in values:
+                self._queue_value(pipe, key, json.dumps(value), ttl_s)
+            replies = await pipe.execute()
+        return [tick for tick, last in zip(bars, replies, strict=False) if last is not None]
+
+    def _push_args(self, bar: Bar) -> list[str | int]:
+        return [time_key(bar.time), _SEPARATOR + bar.model_dump_json(), _KEY_WIDTH, self._window]
+
+    @staticmethod
+    def _ttl_ms(ttl_s: float) -> int:
+        return max(1, round(ttl_s * 1000))
+
+    def _queue_value(self, pipe: Any, key: str, text: str, ttl_s: float | None) -> None:
+        if ttl_s is None:
+            pipe.set(self.value_key(key), text)
+        elif ttl_s <= 0:  # already expired, as in memory: the key simply goes away
+            pipe.delete(self.value_key(key))
+        else:
+            pipe.set(self.value_key(key), text, px=self._ttl_ms(ttl_s))
 
     async def bars(self, symbol: str) -> tuple[Bar, ...]:
         self._check_open()
@@ -197,7 +231,7 @@ class RedisHotStore:
             elif ttl_s <= 0:  # already expired, as in memory: the key simply goes away
                 await self._client.delete(self.value_key(key))
             else:
-                await self._client.set(self.value_key(key), text, px=max(1, round(ttl_s * 1000)))
+                await self._client.set(self.value_key(key), text, px=self._ttl_ms(ttl_s))
 
     async def get_value(self, key: str) -> JSON | None:
         self._check_open()

@@ -10,14 +10,23 @@ A write that reaches the durable copy but not the hot store is not an error: the
 durable copy. A write that reaches neither raises: nothing is silently lost. While the hot store is down,
 that is said once (then counted, summarised at most every minute and when it answers again), not once per
 write: a day of bars is a dozen writes.
+
+A feed writes in batches (`batch()`): its bars and values are held in memory and sent together, the durable
+copy's first (one transaction: `state.store.sql_market`, with the broker's marks), then the hot store's (one
+round trip), instead of a statement and a round trip or two per tick. A read through this object that would
+miss a held write (a held symbol's bars, a held value) sends the batch first, so this process reads its own
+writes as before; other processes see a batch once it is sent. Redoing a batch is harmless: a bar is
+insert-or-ignore in the durable copy and refused by the hot store when it is not after the last one.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager, nullcontext, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from state.clock import Clock
@@ -95,6 +104,19 @@ class RepeatedWarning:
         self._repeats, self._since = 0, now
 
 
+@dataclass
+class HeldWrites:
+    """A batch's writes not yet sent (bars in order; values by key, the last set of each: value, ttl_s, written
+    at), and the bars the hot store refused when they were."""
+
+    bars: list[tuple[str, Bar]] = field(default_factory=list)
+    values: dict[str, tuple[JSON, float | None, datetime]] = field(default_factory=dict)
+    refused: list[tuple[str, Bar]] = field(default_factory=list)
+
+    def symbols(self) -> set[str]:
+        return {symbol for symbol, _ in self.bars}
+
+
 class TieredHot:
     def __init__(
         self,
@@ -111,13 +133,84 @@ class TieredHot:
         self._hot_down = RepeatedWarning(
             log, "hot store unavailable, writes kept in the durable copy only", monotonic=monotonic
         )
+        self._held: HeldWrites | None = None  # the current batch's writes, not yet sent
 
     def _hot_answered(self) -> None:
         self._hot_down.clear("hot store available again")
 
+    # ---- batches -------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[HeldWrites]:
+        """Hold this block's writes back and send them together at its end (see the module): the durable
+        copy's in one transaction, the hot store's in one round trip. The block's bars that the hot store
+        refused (not after their symbol's last one: a redo, or out of order) are in the yielded `refused`;
+        the caller decides, as it would on `push_bar`'s ValueError. If the block raises, what it held is
+        still sent (as it would have been, write by write); a redo of the block writes it again, unchanged."""
+        if self._held is not None:  # nested: the outer block sends
+            yield self._held
+            return
+        held = self._held = HeldWrites()
+        marks = self.mirror.marks_behind() if self.mirror is not None else nullcontext()
+        try:
+            async with marks:
+                try:
+                    yield held
+                except BaseException:
+                    with suppress(Exception):  # sent as it would have been; the block's own error is raised
+                        await self.flush()
+                    raise
+                await self.flush()
+        finally:
+            self._held = None
+
+    async def flush(self) -> None:
+        """Send what the current batch holds (nothing outside one). Reads do it first when they would
+        otherwise miss a held write; so does the feeder before it publishes an event."""
+        held = self._held
+        if held is None or not (held.bars or held.values):
+            return
+        bars, values = held.bars, held.values
+        held.bars, held.values = [], {}
+        held.refused.extend(await self._send(bars, [(key, *written) for key, written in values.items()]))
+
+    async def push_batch(
+        self, bars: Sequence[tuple[str, Bar]], values: Sequence[tuple[str, JSON, float | None]] = ()
+    ) -> list[tuple[str, Bar]]:
+        """`HotStore.push_batch`, the durable copy first (one transaction), as `push_bar` does for one bar."""
+        await self.flush()
+        now = self._clock.now()
+        return await self._send(bars, [(key, value, ttl_s, now) for key, value, ttl_s in values])
+
+    async def _send(
+        self, bars: Sequence[tuple[str, Bar]], values: Sequence[tuple[str, JSON, float | None, datetime]]
+    ) -> list[tuple[str, Bar]]:
+        if self.mirror is not None:
+            await self.mirror.save_market(bars, [(key, value, at) for key, value, _, at in values])
+        try:
+            refused = await self.hot.push_batch(bars, [(key, value, ttl) for key, value, ttl, _ in values])
+        except HotStoreUnavailableError as exc:
+            if self.mirror is None:
+                raise
+            self._hot_down.warn("hot store unavailable, %d bars kept in the durable copy only: %s", len(bars), exc)
+            return []
+        self._hot_answered()
+        return refused
+
+    async def _flush_if_held(self, symbols: Sequence[str] = (), keys: Sequence[str] = ()) -> None:
+        """Flush first if a read of `symbols`' bars or of `keys` would miss a held write."""
+        held = self._held
+        if held is None:
+            return
+        if any(key in held.values for key in keys) or (held.bars and not held.symbols().isdisjoint(symbols)):
+            await self.flush()
+
     # ---- writes --------------------------------------------------------------------------------
 
     async def push_bar(self, symbol: str, bar: Bar) -> None:
+        if self._held is not None:
+            self._held.bars.append((symbol, bar))
+            return
         if self.mirror is not None:
             await self.mirror.save_bar(symbol, bar)
         try:
@@ -132,6 +225,10 @@ class TieredHot:
             self._hot_answered()
 
     async def set_value(self, key: str, value: JSON, ttl_s: float | None = None) -> None:
+        if self._held is not None:
+            self._held.values.pop(key, None)  # re-inserted last: the values are sent in the order last set
+            self._held.values[key] = (value, ttl_s, self._clock.now())
+            return
         if self.mirror is not None:
             await self.mirror.put_value(key, value, self._clock.now())
         try:
@@ -168,6 +265,7 @@ class TieredHot:
         and where each was served from, under "bars:<symbol>" (window or last bar) and the value's key.
         `durable_values`: the durable copies of `values`, when the caller reads them anyway (the session's
         book read brings them in the same round trip); called only if a value is missing here."""
+        await self._flush_if_held([*bars, *last_bars], values)
         down = None
         try:
             hot = await self.hot.snapshot(bars, last_bars, values)
@@ -216,6 +314,7 @@ class TieredHot:
         return (found, served) if found else ((), HOT)  # absent everywhere: nothing fell back
 
     async def bars_served(self, symbol: str) -> tuple[tuple[Bar, ...], Served]:
+        await self._flush_if_held([symbol])
         try:
             bars = await self.hot.bars(symbol)
         except HotStoreUnavailableError as exc:
@@ -229,6 +328,7 @@ class TieredHot:
         return (found, served) if found else (bars, HOT)  # absent everywhere: nothing fell back
 
     async def value_served(self, key: str) -> tuple[Any, Served]:
+        await self._flush_if_held(keys=[key])
         try:
             value = await self.hot.get_value(key)
         except HotStoreUnavailableError as exc:

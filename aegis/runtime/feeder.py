@@ -7,20 +7,24 @@ workers: the feeder applies the ticks so that they keep one order; a tick that i
 workers' fast path (`aegis.runtime.worker`), never a session. With a live screen (`aegis feed --screen`, for
 a tape of ticks only: a recorded tape holds its signals already), each tick applied is screened and the
 signals found are published like the tape's own events (`aegis.runtime.live_screen`). `aegis feed` plays the
-tape as a supervised task that the health monitor restarts when its last tick is too old (`TapeFeeder`).
+tape as a supervised task that the health monitor restarts when its last tick is too old (`TapeFeeder`), in
+batches of lines whose market writes go together (no transaction or round trip per tick).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aegis.pipeline import Pipeline, as_tick
 from aegis.runtime.live_screen import LiveScreen
 from aegis.runtime.supervised_task import SupervisedTask
 from state.bus.base import EventBus
+from state.tiered_hot import HeldWrites
+
+TICKS_PER_BATCH = 100  # lines applied together (capped at the hot window): their market writes go as one
 
 
 @dataclass
@@ -32,9 +36,13 @@ class FeedStats:
 
 class TapeFeeder:
     """Plays a tape's lines from where it stopped: run as a `SupervisedTask` (`play` beats at each line), a
-    restart after a stall resumes at the line that was in progress. That line is done again: a tick the hot store
-    holds already counts as applied, an event published again is the same event (its id is the idempotency key:
-    the session returns the first decision)."""
+    restart after a stall resumes after the last line whose writes were sent. The lines of a batch are applied
+    one by one (the broker's fills, its orders' and fills' transactions, the watches: as apart), and the market
+    writes they cause (bars, hot values, marks) are sent together at the batch's end, or earlier when a read
+    needs them (`TieredHot.batch`) or before an event is published (the workers see the market it comes
+    after). The lines after the last sending are done again on a restart: a tick the hot store holds already
+    counts as applied, an event published again is the same event (its id is the
+    idempotency key: the session returns the first decision)."""
 
     def __init__(
         self, pipeline: Pipeline, bus: EventBus, lines: Sequence[str] = (), screen: LiveScreen | None = None
@@ -44,15 +52,46 @@ class TapeFeeder:
         self._lines = lines
         self._screen = screen
         self._feed = pipeline.market_feed(reload_orders=True)
-        self.position = 0  # the next line to play
+        self.position = 0  # the next line to play: the first of the batch in progress
+        self.batch = TICKS_PER_BATCH
+        self._held: HeldWrites | None = None  # the batch in progress
+        self._index = 0  # the line in progress
+        self._counted = FeedStats()  # the stats as of `position`
         self.stats = FeedStats()
 
     async def play(self, task: SupervisedTask | None = None) -> None:
+        hot = self._pipeline.services.hot
+        size = max(1, min(self.batch, hot.window))  # a redo's refused bars are still in the hot window
         while self.position < len(self._lines):
-            await self._line(self._lines[self.position])
-            self.position += 1
-            if task is not None:
-                task.beat()
+            end = min(self.position + size, len(self._lines))
+            self._counted = replace(self.stats)
+            try:
+                async with hot.batch() as self._held:
+                    for index in range(self.position, end):
+                        self._index = index
+                        await self._line(self._lines[index])
+                        if task is not None:
+                            task.beat()
+                    self._index = end
+                    await self._settle()
+            except BaseException:
+                self.stats = self._counted  # the lines from `position` are done again: counted then
+                raise
+            finally:
+                self._held = None
+
+    async def _settle(self) -> None:
+        """The lines before `_index` are done: their writes sent (the bars the hot store refused judged as
+        `apply` judges one), so a restart resumes at `_index`. Outside `play`: the writes sent, if held."""
+        hot = self._pipeline.services.hot
+        await hot.flush()
+        if self._held is None:
+            return
+        for symbol, bar in self._held.refused:
+            if bar not in await hot.bars(symbol):
+                raise ValueError(f"{symbol}: bar at {bar.time} is not after the symbol's last one")
+        self._held.refused.clear()
+        self.position, self._counted = self._index, replace(self.stats)
 
     async def _line(self, line: str) -> None:
         if not line.strip():
@@ -68,6 +107,7 @@ class TapeFeeder:
         events and dead letters take this same path: `aegis.runtime.live_feed`)."""
         tick = as_tick(raw) if isinstance(raw, dict) else None
         if tick is None:
+            await self._settle()  # the workers see the market this event comes after
             await self._bus.publish(raw if isinstance(raw, dict) else {"value": raw})
             self.stats.published += 1
             return
@@ -79,6 +119,7 @@ class TapeFeeder:
                 raise
         self.stats.ticks += 1
         for signal in self._screen.bar(symbol, bar) if self._screen is not None else ():
+            await self._settle()
             await self._bus.publish(signal)
             self.stats.published += 1
             self.stats.signals += 1

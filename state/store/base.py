@@ -337,6 +337,15 @@ class DurableStore(Protocol):
         """The newest `limit` bars of `symbol`, oldest first."""
         ...
 
+    async def save_market(self, bars: Sequence[tuple[str, Bar]], values: Sequence[tuple[str, Any, datetime]]) -> None:
+        """A feed's batch of bars (as `save_bar`) and values (name, value, written at: as `put_value`), with
+        the marks held back by `marks_behind`, in one transaction (`state.store.sql_market`)."""
+        ...
+
+    def marks_behind(self) -> AbstractAsyncContextManager[None]:
+        """While open, `save_mark` holds the newest mark per symbol back until the next batch or statement."""
+        ...
+
     async def put_value(self, name: str, value: Any, at: datetime) -> None:
         """Keep a named hot-context value (JSON) with the time it was written."""
         ...

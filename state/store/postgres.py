@@ -114,6 +114,10 @@ class _Connection:
         cursor = await self.raw.execute(_placeholders(query), tuple(params) if params else None)
         return cursor.rowcount
 
+    async def execute_many(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.raw.cursor() as cursor:
+            await cursor.executemany(_placeholders(query), [tuple(row) for row in rows])
+
     async def fetch_all(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         cursor = await self.raw.execute(_placeholders(query), tuple(params) if params else None)
         return [tuple(row) for row in await cursor.fetchall()]
@@ -297,6 +301,7 @@ class PostgresStore(SqlStore):
 
     @asynccontextmanager
     async def _use(self, *, transaction: bool = False) -> AsyncIterator[_Connection]:
+        await self._release_marks()  # held-back marks first: this statement reads or writes after them
         pool = self._pool
         if pool is None:
             raise StoreClosedError(f"PostgreSQL store {self._where} is not open")

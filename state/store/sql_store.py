@@ -61,6 +61,7 @@ from state.store.sql_bots import SqlBots
 from state.store.sql_chains import SqlChains
 from state.store.sql_controls import SqlControls
 from state.store.sql_limits import SqlLimits
+from state.store.sql_market import PUT_VALUE, SAVE_BAR, SAVE_MARK, SqlMarketWrites, mark_row
 from state.store.sql_recent_orders import SqlRecentOrders
 from state.store.sql_rules import SqlRules
 from state.trading import TradingStatus
@@ -96,6 +97,10 @@ class SqlConnection(Protocol):
         """Each statement's rows; PostgreSQL sends them all in one round trip."""
         ...
 
+    async def execute_many(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`query` once per row (PostgreSQL pipelines them: one round trip, not one per row)."""
+        ...
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the current transaction commits (at once outside one); never if it rolls back."""
         ...
@@ -103,14 +108,21 @@ class SqlConnection(Protocol):
 
 async def _upsert_value(db: SqlConnection, row: tuple[str, str, str]) -> None:
     """(name, JSON text, updated at) into the durable values."""
-    await db.execute(
-        "INSERT INTO hot_values (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) "
-        "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        row,
-    )
+    await db.execute(PUT_VALUE, row)
 
 
-class SqlStore(SqlControls, SqlBots, SqlRules, SqlApprovals, SqlChains, SqlRecentOrders, SqlLimits, SqlApiKeys, ABC):
+class SqlStore(
+    SqlControls,
+    SqlBots,
+    SqlRules,
+    SqlApprovals,
+    SqlChains,
+    SqlRecentOrders,
+    SqlLimits,
+    SqlApiKeys,
+    SqlMarketWrites,
+    ABC,
+):
     """The protocol's methods whose SQL is the same on every engine."""
 
     _byte_order = ""  # how to make ORDER BY symbol compare bytes (SQLite's default; PostgreSQL needs COLLATE "C")
@@ -379,22 +391,16 @@ class SqlStore(SqlControls, SqlBots, SqlRules, SqlApprovals, SqlChains, SqlRecen
         return None if row is None else float(row[0])
 
     async def save_mark(self, symbol: str, price: float, at: datetime) -> None:
-        row = (symbol, finite("price", price), ts(at))
+        row = mark_row(symbol, price, at)
+        if self._hold_mark(row):  # a feed's batch: written with its bars (`sql_market`)
+            return
         async with self._use() as db:
-            await db.execute(
-                "INSERT INTO marks (symbol, price, as_of) VALUES (?, ?, ?) ON CONFLICT (symbol) "
-                "DO UPDATE SET price = excluded.price, as_of = excluded.as_of",
-                row,
-            )
+            await db.execute(SAVE_MARK, row)
 
     async def save_bar(self, symbol: str, bar: Bar) -> None:
         row = (symbol, ts(bar.time), bar.model_dump_json())
         async with self._use() as db:
-            await db.execute(
-                "INSERT INTO market_bars (symbol, bar_time, record) VALUES (?, ?, ?) "
-                "ON CONFLICT (symbol, bar_time) DO NOTHING",
-                row,
-            )
+            await db.execute(SAVE_BAR, row)
 
     async def recent_bars(self, symbol: str, limit: int) -> list[Bar]:
         if limit <= 0:

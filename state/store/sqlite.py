@@ -98,6 +98,9 @@ class _Connection:
         async with self.raw.execute(sql, tuple(params)) as cursor:
             return cursor.rowcount
 
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.raw.executemany(sql, [tuple(row) for row in rows])
+
     async def fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if self._batch is not None:
             rows = self._inline.execute(sql, tuple(params))
@@ -222,6 +225,7 @@ class SqliteStore(SqlStore):
 
     @asynccontextmanager
     async def _use(self, *, transaction: bool = False) -> AsyncIterator[_Connection]:
+        await self._release_marks()  # held-back marks first: this statement reads or writes after them
         async with self._lock:
             db = self._db
             if db is None:

@@ -106,3 +106,26 @@ async def test_durable_copies_handed_in_are_used_and_only_when_a_value_is_missin
     assert found.values == {"vix": 15.0, "mode": "manage_only", "never": None} and asked == ["copies"]
     assert served["vix"] == HOT and served["never"] == HOT
     assert str(served["mode"]) == "durable (missing or expired in the hot store)"
+
+
+async def test_a_batch_holds_its_writes_until_its_end_or_a_read_that_needs_them(
+    tiered: tuple[TieredHot, SwitchableHot, SqliteStore],
+) -> None:
+    store, hot, durable = tiered
+    async with store.batch() as held:
+        await store.push_bar("AAPL", bar(0, 10.0))
+        await store.push_bar("MSFT", bar(0, 20.0))
+        await store.set_value("vix", 14.0)
+        await durable.save_mark("AAPL", 10.0, bar(0, 10.0).time)
+        assert await hot.bars("AAPL") == () and await durable.recent_bars("MSFT", 5) == []
+        assert await store.bars("AAPL") == (bar(0, 10.0),)  # the read sends the batch first
+        assert await durable.recent_bars("MSFT", 5) == [bar(0, 20.0)]
+        assert await durable.marks() == {"AAPL": (10.0, bar(0, 10.0).time)}  # a statement writes the marks first
+        await store.push_bar("AAPL", bar(0, 10.0))  # a redo: refused when sent, kept aside for the caller
+        await store.push_bar("AAPL", bar(1, 11.0))
+        await durable.save_mark("AAPL", 11.0, bar(1, 11.0).time)
+    assert held.refused == [("AAPL", bar(0, 10.0))]
+    assert await hot.bars("AAPL") == (bar(0, 10.0), bar(1, 11.0))
+    assert await durable.recent_bars("AAPL", 5) == [bar(0, 10.0), bar(1, 11.0)]
+    assert await hot.get_value("vix") == 14.0 and await durable.get_value("vix") is not None
+    assert await durable.marks() == {"AAPL": (11.0, bar(1, 11.0).time)}
