@@ -57,7 +57,7 @@ import redis.asyncio as aioredis
 from aegis import Pipeline
 from agents.llm.scripted import ScriptedClient
 from evals.bench_priority import priority_runs, report_priorities
-from evals.bench_profile import profile_one_worker
+from evals.bench_profile import cpu_profiler, profile_one_worker
 from evals.bench_setup import (
     MAX_MARKET_AGE_S,
     RISK_LIMITS,
@@ -89,6 +89,7 @@ APPROVE = {"verdict": "approve", "reasons": ["checks pass"], "violated_checks": 
 TARGET_P99_MS = 10.0
 TARGET_PER_WORKER = 100.0
 TARGET_SCALING = 1.8
+FLOOR_WARM_UP = 20  # runs of the floor before it is timed
 TARGET_CPU_OVER_FLOOR = 1.8  # one worker's CPU per event over the floor's CPU per run
 
 
@@ -298,7 +299,7 @@ async def floor_throughput(dep: Deployment, events: int) -> Throughput:
             await compiled.ainvoke({"event": {"id": n}}, config, durability="exit")
 
     try:
-        await asyncio.gather(*(run(-n - 1) for n in range(20)))  # warm-up
+        await asyncio.gather(*(run(-n - 1) for n in range(FLOOR_WARM_UP)))
         started, cpu_at_start = time.perf_counter(), own_cpu_sample()
         await asyncio.gather(*(run(n) for n in range(events)))
         wall, cpu = time.perf_counter() - started, own_cpu_sample() - cpu_at_start
@@ -332,8 +333,14 @@ async def main(events: int, samples: int, profile: bool) -> None:
             floor = await floor_throughput(dep, events)
         profiled = ""
         if profile:
+            floor_profiler = cpu_profiler()
             async with deployment(admin, redis_url) as dep:
-                profiled = await profile_one_worker(dep, folder / "p", end, events)
+                floor_profiler.enable()
+                await floor_throughput(dep, events)
+                floor_profiler.disable()
+            async with deployment(admin, redis_url) as dep:
+                runs_profiled = events + FLOOR_WARM_UP
+                profiled = await profile_one_worker(dep, folder / "p", end, events, floor_profiler, runs_profiled)
     report(latency, runs, floor, end)
     if profiled:
         print(profiled)
