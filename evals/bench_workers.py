@@ -26,10 +26,13 @@ context + bus), against its targets. Prints a table; asserts nothing.
     the time to its action and the tick throughput, with the priority read and with a single-class (FIFO)
     read, on the in-process bus and on Redis Streams.
 
-Every event of (a) and (b) goes the whole way (pre-screen passed, three roles asked, an order placed):
-a long signal on a real bundled AAPL bar on which the rules deliberation orders. Each run gets a fresh
-database and its own Redis key prefix, dropped afterwards. `--profile` also runs one worker in this
-process under cProfile and prints the calls that dominate.
+Every event of (a) and (b) is a long signal on a real bundled AAPL bar on which the rules deliberation
+orders: pre-screen passed, three roles asked. In (a) each one places an order. In (b) the rules commander
+sizes each buy at the posture's entry size (2.5 % of equity that day), so the pending buys commit the cash
+after about 40 orders; the later events end at the risk guard ("below one unit"), without RUNE, the
+account lock and the order (their outcomes are printed). Each run gets a fresh database and its own Redis
+key prefix, dropped afterwards. `--profile` also runs one worker in this process under cProfile and prints
+where its CPU goes, package by package, beside the floor's.
 
 Servers: AEGIS_BENCH_POSTGRES_URL (admin URL, default postgresql://postgres@127.0.0.1:5432/postgres) and
 AEGIS_BENCH_REDIS_URL (default redis://127.0.0.1:6379/0).
