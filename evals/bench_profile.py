@@ -1,5 +1,11 @@
 """`bench_workers --profile`: one worker in the benchmark's process, its round trips counted and its CPU
-split by package (cProfile)."""
+split by package (cProfile), next to the framework's floor profiled the same way.
+
+The profiler's clock is the process's CPU time, not the wall clock: on a machine whose cores are shared
+with the servers, a wall-clock profile charges a system call with the time the process waited while the
+server it woke ran (a loopback `send` showed 1-2 ms a call that way), which is not the worker's CPU.
+Profiling costs the most where calls are many and short (LangGraph, psycopg's generators), so the shares
+are rough; compare them with the floor's, measured with the same clock and overhead."""
 
 from __future__ import annotations
 
@@ -85,9 +91,17 @@ def cpu_by_package(profiler: cProfile.Profile) -> Counter[str]:
     return shares
 
 
-async def profile_one_worker(dep: Deployment, folder: Path, end: int, events: int) -> str:
+def cpu_profiler() -> cProfile.Profile:
+    """A profiler on the process's CPU clock (see the module's docstring)."""
+    return cProfile.Profile(time.process_time)
+
+
+async def profile_one_worker(
+    dep: Deployment, folder: Path, end: int, events: int, floor: cProfile.Profile, floor_runs: int
+) -> str:
     """One worker in this process, twice over `events` events: first plain (CPU and statements per event),
-    then under cProfile (where the CPU goes)."""
+    then under cProfile (where the CPU goes), each package's share next to the floor's (`floor`, profiled
+    over `floor_runs` runs)."""
     bars = symbol_bars(load_bundled_daily([SYMBOL]), SYMBOL)
     await publish_full_path_events(dep, folder, end, events, "plain")
     settings = dep.settings(
@@ -97,7 +111,7 @@ async def profile_one_worker(dep: Deployment, folder: Path, end: int, events: in
         ),
     )
     counts: Counter[str] = Counter()
-    profiler = cProfile.Profile()
+    profiler = cpu_profiler()
     async with await Pipeline.open(settings) as pipeline:
         bus = open_bus(settings)
         worker = Worker(pipeline, bus, "profile", concurrency=WORKER_CONCURRENCY, block_ms=100)
@@ -119,8 +133,16 @@ async def profile_one_worker(dep: Deployment, folder: Path, end: int, events: in
         f"  per event: {statements:.1f} SQL statements, {commands:.1f} Redis commands (a pipeline counts once)",
     ]
     lines += [f"  {n / done:6.2f}  {what}" for what, n in counts.most_common(12)]
-    shares = cpu_by_package(profiler)
-    total = sum(shares.values())
-    lines.append(f"  own CPU time by package (cProfile, {events} more events):")
-    lines += [f"  {100 * t / total:5.1f}%  {package}" for package, t in shares.most_common(10)]
+    shares, floor_shares = cpu_by_package(profiler), cpu_by_package(floor)
+    per_event = {package: 1000 * t / events for package, t in shares.items()}
+    per_run = {package: 1000 * t / floor_runs for package, t in floor_shares.items()}
+    lines.append(
+        f"  own CPU by package, profiled (cProfile on the CPU clock; {events} more events, {floor_runs} floor runs): "
+        f"worker {sum(per_event.values()):.2f} ms per event, floor {sum(per_run.values()):.2f} ms per run"
+    )
+    lines.append(f"  {'worker ms':>10} {'floor ms':>9} {'beyond':>7}  package")
+    beyond = sorted(per_event, key=lambda p: per_run.get(p, 0.0) - per_event[p])
+    for package in beyond[:14]:
+        own, at_floor = per_event[package], per_run.get(package, 0.0)
+        lines.append(f"  {own:10.2f} {at_floor:9.2f} {own - at_floor:7.2f}  {package}")
     return "\n".join(lines)

@@ -16,17 +16,23 @@ context + bus), against its targets. Prints a table; asserts nothing.
     worker has asked for events (the later worker's start-up left out), with the backlog left then; and
     the CPU per event of the workers and of the rest of the machine (PostgreSQL, Redis, the OS), from
     /proc over the same span: on a machine that also runs the servers, it bounds what more workers add.
-(c) The framework's floor: the same topology (11 nodes, analyst || validator) with no-op async nodes, the
+(c) The framework's floor: the same topology (13 nodes, analyst || validator) with no-op async nodes, the
     same Postgres checkpointer and durability, 4 runs at a time in one process, as one worker runs them.
+    Its CPU per run (this process's, over the timed runs) against one worker's CPU per event (the worker
+    process's, from /proc, first receive to last ack) is the ratio with a target: what the project's own
+    work costs beyond LangGraph's steps and the checkpoint, whatever the machine's speed that minute.
 
 (d) `--scenario priorities` (`evals.bench_priority`): a critical anomaly published behind a backlog of ticks,
     the time to its action and the tick throughput, with the priority read and with a single-class (FIFO)
     read, on the in-process bus and on Redis Streams.
 
-Every event of (a) and (b) goes the whole way (pre-screen passed, three roles asked, an order placed):
-a long signal on a real bundled AAPL bar on which the rules deliberation orders. Each run gets a fresh
-database and its own Redis key prefix, dropped afterwards. `--profile` also runs one worker in this
-process under cProfile and prints the calls that dominate.
+Every event of (a) and (b) is a long signal on a real bundled AAPL bar on which the rules deliberation
+orders: pre-screen passed, three roles asked. In (a) each one places an order. In (b) the rules commander
+sizes each buy at the posture's entry size (2.5 % of equity that day), so the pending buys commit the cash
+after about 40 orders; the later events end at the risk guard ("below one unit"), without RUNE, the
+account lock and the order (their outcomes are printed). Each run gets a fresh database and its own Redis
+key prefix, dropped afterwards. `--profile` also runs one worker in this process under cProfile and prints
+where its CPU goes, package by package, beside the floor's.
 
 Servers: AEGIS_BENCH_POSTGRES_URL (admin URL, default postgresql://postgres@127.0.0.1:5432/postgres) and
 AEGIS_BENCH_REDIS_URL (default redis://127.0.0.1:6379/0).
@@ -54,7 +60,7 @@ import redis.asyncio as aioredis
 from aegis import Pipeline
 from agents.llm.scripted import ScriptedClient
 from evals.bench_priority import priority_runs, report_priorities
-from evals.bench_profile import profile_one_worker
+from evals.bench_profile import cpu_profiler, profile_one_worker
 from evals.bench_setup import (
     MAX_MARKET_AGE_S,
     RISK_LIMITS,
@@ -86,6 +92,8 @@ APPROVE = {"verdict": "approve", "reasons": ["checks pass"], "violated_checks": 
 TARGET_P99_MS = 10.0
 TARGET_PER_WORKER = 100.0
 TARGET_SCALING = 1.8
+FLOOR_WARM_UP = 20  # runs of the floor before it is timed
+TARGET_CPU_OVER_FLOOR = 1.8  # one worker's CPU per event over the floor's CPU per run
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -294,13 +302,19 @@ async def floor_throughput(dep: Deployment, events: int) -> Throughput:
             await compiled.ainvoke({"event": {"id": n}}, config, durability="exit")
 
     try:
-        await asyncio.gather(*(run(-n - 1) for n in range(20)))  # warm-up
-        started = time.perf_counter()
+        await asyncio.gather(*(run(-n - 1) for n in range(FLOOR_WARM_UP)))
+        started, cpu_at_start = time.perf_counter(), own_cpu_sample()
         await asyncio.gather(*(run(n) for n in range(events)))
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, own_cpu_sample() - cpu_at_start
     finally:
         await close_postgres_checkpointer(saver)
-    return Throughput(1, events, wall, Counter())
+    return Throughput(1, events, wall, Counter(), cpu=cpu)
+
+
+def own_cpu_sample() -> CpuSample:
+    """The machine's busy time, and this process's CPU as the "workers'" (the floor runs its graphs here)."""
+    machine = cpu_sample([]).machine
+    return CpuSample(machine, time.process_time(), 0.0)
 
 
 # ---- main ----------------------------------------------------------------------------------------
@@ -322,8 +336,14 @@ async def main(events: int, samples: int, profile: bool) -> None:
             floor = await floor_throughput(dep, events)
         profiled = ""
         if profile:
+            floor_profiler = cpu_profiler()
             async with deployment(admin, redis_url) as dep:
-                profiled = await profile_one_worker(dep, folder / "p", end, events)
+                floor_profiler.enable()
+                await floor_throughput(dep, events)
+                floor_profiler.disable()
+            async with deployment(admin, redis_url) as dep:
+                runs_profiled = events + FLOOR_WARM_UP
+                profiled = await profile_one_worker(dep, folder / "p", end, events, floor_profiler, runs_profiled)
     report(latency, runs, floor, end)
     if profiled:
         print(profiled)
@@ -360,6 +380,8 @@ def report(latency: Latencies, runs: list[Throughput], floor: Throughput, end: i
     scaling = two.per_second / one.per_second
     steady_scaling = two.steady_per_second / one.steady_per_second
     per_worker, scale = f">= {TARGET_PER_WORKER:g}", f">= {TARGET_SCALING:g}x"
+    one_cpu, floor_cpu = cpu_per_event(one), cpu_per_event(floor)
+    cpu_ratio = one_cpu / floor_cpu
     rows = [
         ("p99 event -> analysis start", f"{p99:.2f} ms", f"< {TARGET_P99_MS:g} ms", p99 < TARGET_P99_MS),
         ("p50 event -> analysis start", f"{percentile(analyst, 50):.2f} ms", "", None),
@@ -370,12 +392,25 @@ def report(latency: Latencies, runs: list[Throughput], floor: Throughput, end: i
         ("same, all workers up", f"{steady_scaling:.2f}x", scale, steady_scaling >= TARGET_SCALING),
         ("floor: no-op graph, runs/s", f"{floor.per_second:.1f}", "", None),
         ("floor / 1 worker", f"{floor.per_second / one.per_second:.1f}x", "", None),
+        ("CPU per event, 1 worker", f"{one_cpu:.2f} ms", "", None),
+        ("floor: CPU per run", f"{floor_cpu:.2f} ms", "", None),
+        (
+            "worker CPU / floor CPU",
+            f"{cpu_ratio:.2f}x",
+            f"<= {TARGET_CPU_OVER_FLOOR:g}x",
+            cpu_ratio <= TARGET_CPU_OVER_FLOOR,
+        ),
     ]
     print(f"| {'measure':32} | {'value':>10} | {'target':>10} | met |")
     print(f"|{'-' * 34}|{'-' * 12}|{'-' * 12}|-----|")
     for name, value, target, met in rows:
         verdict = "" if met is None else ("yes" if met else "NO")
         print(f"| {name:32} | {value:>10} | {target:>10} | {verdict:>3} |")
+
+
+def cpu_per_event(run: Throughput) -> float:
+    """ms of the workers' CPU (the floor's: this process's) per event of the run; NaN without /proc."""
+    return 1000 * run.cpu.workers / run.events if run.cpu is not None else float("nan")
 
 
 async def priorities(ticks: int, repeats: int) -> None:

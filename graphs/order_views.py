@@ -10,6 +10,7 @@ its limit, or at the reference price for a market order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import cast
@@ -21,9 +22,18 @@ from state.orders import Fill, FillReason, Order, OrderStatus
 _ORDER_FILLS = (FillReason.ENTRY, FillReason.EXIT)  # an order's own fills (the others are its position's bracket)
 
 
+_VIEWS_KEPT = 4096  # views kept by their order: RUNE sees every open and recent order again each session
+
+
 def order_view(order: Order, fill_price: float | None = None) -> OrderView:
     """The view of a stored order; `fill_price` is the price of its own fill, when known (only a filled order's
-    is kept)."""
+    is kept). Built once per distinct order and price: both views and orders are frozen, and building one
+    checks every field again."""
+    return _order_view(order, fill_price)
+
+
+@functools.lru_cache(maxsize=_VIEWS_KEPT)
+def _order_view(order: Order, fill_price: float | None) -> OrderView:
     request = order.request
     closed = order.status is not OrderStatus.PENDING
     return OrderView(

@@ -11,7 +11,6 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 from langgraph.runtime import Runtime
 
 from agents import analyst, commander, validator
@@ -22,10 +21,10 @@ from graphs.deliberation.context import RunKnobs
 from graphs.deliberation.facts import base_facts, commander_facts, external_texts, validator_facts
 from graphs.deliberation.integrity import check_guarded_order
 from graphs.deliberation.prescreen import pre_screen
+from graphs.deliberation.report_memo import ReportMemo
 from graphs.deliberation.services import Services
 from graphs.deliberation.state import DeliberationState, Settlement
 from quant.posture import Posture, stricter
-from quant.report import build_report
 from quant.risk_guard import Action, GuardDecision, ProposedOrder, guard_order
 from state.context import OperatingMode, SessionContext
 from state.context_loader import ENTRY_ORDER_TYPES_KEY, FAILED_SESSIONS_COUNTER
@@ -107,6 +106,7 @@ class DeliberationNodes:
     def __init__(self, services: Services) -> None:
         self.s = services
         self._configs: dict[RunKnobs, DeliberationConfig] = {}
+        self._reports = ReportMemo()
 
     def config(self, runtime: Runtime[RunKnobs] | None) -> DeliberationConfig:
         """The settings with the run's knobs applied (once per distinct knobs: a session asks eight times)."""
@@ -174,9 +174,7 @@ class DeliberationNodes:
         market = state["context"].market
         if market is None:
             return {}
-        columns = np.array([[b.open, b.high, b.low, b.close, b.volume] for b in market.bars], dtype=np.float64)
-        report = build_report(market.symbol, *columns.T, bar_dates=[b.time.date() for b in market.bars])
-        return {"report": report}
+        return {"report": self._reports.report(market.symbol, market.bars)}
 
     async def pre_screen(self, state: DeliberationState, runtime: Runtime[RunKnobs]) -> Update:
         config = self.config(runtime)

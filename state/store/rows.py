@@ -12,6 +12,7 @@ engines share exactly one definition of what a row looks like and cannot drift a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -42,6 +43,7 @@ __all__ = [
     "finite",
     "json_text",
     "known_vix",
+    "order_from_json",
     "order_row",
     "parse",
     "position_from",
@@ -114,6 +116,21 @@ def content_hash(text: str) -> str:
     """sha256 of a stored JSON text: `json_text` is canonical (sorted keys, one spelling per value), so equal
     contents hash alike, however their keys were ordered on arrival."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_ORDERS_KEPT = 4096  # parsed orders kept by their stored text: a session reads the open ones three times
+
+
+@functools.lru_cache(maxsize=_ORDERS_KEPT)
+def order_from_json(text: str) -> Order:
+    """The `Order` a stored record's text holds, parsed once per distinct text.
+
+    Every account read (the risk guard's, RUNE's, the execute step's under the lock) returns every open
+    order, so validating each one's JSON again was the worker's largest cost once orders pile up. An
+    `Order` is frozen and holds nothing mutable, so one instance may serve every read of the same text; a
+    changed order (filled, cancelled) is a new text. A text that does not parse raises every time (errors
+    are not cached)."""
+    return Order.model_validate_json(text)
 
 
 def parse(kind: str, key: object, build: Callable[[_A], _T], raw: _A) -> _T:

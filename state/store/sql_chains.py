@@ -14,9 +14,8 @@ from datetime import datetime
 
 from state.alerts import Alert
 from state.decisions import DecisionRecord
-from state.orders import Order
 from state.store.base import ChainRecords, RecordedEvent
-from state.store.rows import FILL_COLUMNS, fill_from, parse
+from state.store.rows import FILL_COLUMNS, fill_from, order_from_json, parse
 from state.store.sql_parts import SqlPart
 
 # The chain of a record, by its id: an event (or its decision), an order, a fill, an alert.
@@ -51,7 +50,7 @@ class SqlChains(SqlPart):
             chain_id=chain_id,
             events=tuple(parse("event", r[0], _recorded_event, r) for r in events),
             decisions=tuple(parse("decision", r[0], DecisionRecord.model_validate_json, r[1]) for r in decisions),
-            orders=tuple(parse("order", r[0], Order.model_validate_json, r[1]) for r in orders),
+            orders=tuple(parse("order", r[0], order_from_json, r[1]) for r in orders),
             fills=tuple(parse("fill", r[0], fill_from, r) for r in fills),
             alerts=tuple(parse("alert", r[0], Alert.model_validate_json, r[1]) for r in alerts),
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from state.orders import Order
-from state.store.rows import parse, ts
+from state.store.rows import order_from_json, parse, ts
 from state.store.sql_parts import SqlPart
 
 
@@ -28,4 +28,4 @@ class SqlRecentOrders(SqlPart):
                 f"ORDER BY created_at, order_id{self._byte_order}",
                 (since, since),
             )
-        return [parse("order", r[0], Order.model_validate_json, r[1]) for r in rows]
+        return [parse("order", r[0], order_from_json, r[1]) for r in rows]

@@ -48,6 +48,7 @@ from state.store.rows import (
     finite,
     json_text,
     known_vix,
+    order_from_json,
     order_row,
     parse,
     position_from,
@@ -330,7 +331,7 @@ class SqlStore(
         return AccountBook(
             positions=tuple(parse("position", r[0], position_from, r) for r in positions),
             cash=None if not cash else float(cash[0][0]),
-            open_orders=tuple(parse("order", r[0], Order.model_validate_json, r[1]) for r in orders),
+            open_orders=tuple(parse("order", r[0], order_from_json, r[1]) for r in orders),
             marks={r[0]: float(r[1]) for r in marks},
             trading=tuple(parse("trading state", r[0], TradingStatus.model_validate_json, r[1]) for r in trading),
         )
@@ -340,7 +341,7 @@ class SqlStore(
             row = await db.fetch_one("SELECT record FROM orders WHERE event_id = ?", (event_id,))
         if row is None:
             return None
-        return parse("order", event_id, Order.model_validate_json, row[0])
+        return parse("order", event_id, order_from_json, row[0])
 
     async def fills(self) -> list[Fill]:
         async with self._use() as db:
@@ -531,7 +532,7 @@ class SqlStore(
             existing = await db.fetch_one("SELECT record FROM orders WHERE event_id = ?", (order.event_id,))
         if existing is None:
             raise StoreConflictError(f"order id {order.order_id} is already held by another event's order")
-        return parse("order", order.event_id, Order.model_validate_json, existing[0])
+        return parse("order", order.event_id, order_from_json, existing[0])
 
     async def update_order(self, order: Order) -> None:
         async with self._use(transaction=True) as db:
@@ -549,7 +550,7 @@ class SqlStore(
     async def open_orders(self) -> list[Order]:
         async with self._use() as db:
             rows = await db.fetch_all(self._OPEN_ORDERS + self._byte_order, (OrderStatus.PENDING.value,))
-        return [parse("order", r[0], Order.model_validate_json, r[1]) for r in rows]
+        return [parse("order", r[0], order_from_json, r[1]) for r in rows]
 
     async def save_fill(self, fill: Fill) -> None:
         async with self._use(transaction=True) as db:

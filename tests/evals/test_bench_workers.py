@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MEASURES = (
     "p99 event -> analysis start", "p50 event -> analysis start", "events/s, 1 worker", "events/s, 2 workers",
     "events/s per worker, 2 workers", "2 workers / 1 worker", "same, all workers up", "floor: no-op graph, runs/s",
+    "CPU per event, 1 worker", "floor: CPU per run", "worker CPU / floor CPU",
 )  # fmt: skip
 
 
@@ -45,6 +46,8 @@ def test_the_benchmark_prints_every_measure_and_the_round_trips_per_event(
     # (+ receives)
     assert sql_statements == 11.0
     assert 2.0 <= redis_commands <= 2.6
+    assert re.search(r"^\| worker CPU / floor CPU +\| +[0-9.]+x +\| +<= 1\.8x +\| +(yes|NO) \|$", out, re.M), out
+    assert re.search(r"^ +worker ms +floor ms +beyond  package$", out, re.M), out  # the profile, beside the floor's
 
 
 def test_the_priority_scenario_prints_both_buses_both_reads_and_the_anomaly_jumps_the_ticks(

@@ -73,3 +73,10 @@ def test_a_guarded_order_is_named_by_its_event_id() -> None:
     )
     with pytest.raises(ValueError, match="side must be one of"):
         candidate_view(replace(guarded, side="short"), "e9", "growth", T0)
+
+
+def test_an_order_read_again_gets_the_view_built_the_first_time() -> None:
+    first = order_view(stored("e9"))
+    assert order_view(stored("e9")) is first  # an equal order (a new read of the same record): built once
+    assert order_view(stored("e9"), fill_price=100.0) == first  # a pending order keeps no fill price anyway
+    assert order_view(stored("e9", OrderStatus.FILLED), fill_price=100.0).fill_price == 100.0
