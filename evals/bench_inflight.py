@@ -74,13 +74,12 @@ def servers() -> tuple[str, str]:
     return admin, os.environ.get("AEGIS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-async def one_level(limit: int, end: int, window_s: float, seed: int, profile: bool, out: Path) -> None:
-    """The child's part: one limit, its result as JSON in `out`."""
+async def one_level(limit: int, end: int, window_s: float, seed: int, profile: bool) -> LevelResult:
+    """The child's part: one limit on a deployment of its own."""
     admin, redis_url = servers()
     with tempfile.TemporaryDirectory(prefix="aegis-bench-inflight-") as tmp:
         async with deployment(admin, redis_url) as dep:
-            result = await run_level(dep, Path(tmp), end, limit, window_s, seed, profile)
-    out.write_text(json.dumps(result.to_json()))
+            return await run_level(dep, Path(tmp), end, limit, window_s, seed, profile)
 
 
 def run_levels(limits: tuple[int, ...], window_s: float, seed: int, profile_at: int | None) -> list[LevelResult]:
@@ -152,8 +151,17 @@ def report(results: list[LevelResult], window_s: float, seed: int) -> None:
         print(
             f"limit {r.limit}: published {r.published}, decided {r.decided} ({r.outcomes}), failed {r.failed}, "
             f"rejected {r.rejected}; decisions in PostgreSQL {r.decisions_in_db}; left on the bus {r.left_on_bus}, "
-            f"pending {r.pending}; ramp {r.ramp_s:.1f} s, window {r.window_s:.1f} s, {r.ended_in_window} ended in it"
+            f"pending {r.pending} (cut at the end: {r.cut}); ramp {r.ramp_s:.1f} s, window {r.window_s:.1f} s, "
+            f"{r.ended_in_window} ended in it"
         )
+        lock = r.lock
+        if lock:
+            print(
+                f"  account lock over the window: {lock['count']:.0f} taken, wait p50 {lock['wait_ms_p50']:.1f} ms "
+                f"(max {lock['wait_ms_max']:.0f}), held {lock['hold_ms_mean']:.1f} ms each, "
+                f"{100 * lock['held_share']:.0f} % of the window held; pending orders in the book at the end: "
+                f"{r.decided} (limit buys wait for the next bar, which never comes here)"
+            )
     print()
     for r in results:
         sla_table(r)
@@ -213,8 +221,10 @@ def targets(results: list[LevelResult]) -> None:
 
 def main(arguments: Any) -> None:
     if arguments.level is not None:
-        asyncio.run(one_level(arguments.level, arguments.end, arguments.window, arguments.seed,
-                              arguments.profile_level, Path(arguments.json)))  # fmt: skip
+        result = asyncio.run(
+            one_level(arguments.level, arguments.end, arguments.window, arguments.seed, arguments.profile_level)
+        )
+        Path(arguments.json).write_text(json.dumps(result.to_json()))
         return
     limits = QUICK_LIMITS if arguments.quick else tuple(int(x) for x in arguments.limits.split(","))
     window = 3.0 if arguments.quick else arguments.window

@@ -21,7 +21,7 @@ import math
 import pstats
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from evals.role_latency import RoleLatency, critical_wait
 from graphs.deliberation.config import DeliberationConfig
 from graphs.deliberation.nodes import DeliberationNodes
 from state.clock import SimulatedClock
+from state.store.postgres import PostgresStore
 from tools.broker.paper import PaperBroker
 from tools.feeds.bars import symbol_bars
 from tools.feeds.bundled import load_bundled_daily
@@ -51,6 +52,8 @@ SIZE_PCT = 1e-4
 TIMED_NODES = ("analyst", "validator", "commander", "execute")
 SAMPLE_S = 0.1
 LAG_TICK_S = 0.01
+RAMP_CAP_S = 30.0  # the ramp ends after this long even if fewer than `limit` sessions have ended
+DRAIN_S = 20.0  # after the window: how long the stopped worker may take to finish what it holds
 
 
 def commander_buy(price: float) -> dict[str, Any]:
@@ -72,6 +75,7 @@ class Session:
     ended: float = math.nan
     marks: dict[str, float] = field(default_factory=dict)
     accepted: float = math.nan  # the broker's submit returned: the order accepted
+    decided: bool = False  # `submit` returned (a session that failed raised)
 
 
 @dataclass
@@ -101,6 +105,8 @@ class LevelResult:
     # per session ended in the window, ms
     overhead: list[float]
     stages: dict[str, list[float]]
+    cut: int  # sessions still running DRAIN_S after the stop, cancelled (their events stay pending)
+    lock: dict[str, float]  # the account lock over the window: waits, holds, the share of the window held
     profile: list[str] = field(default_factory=list)
 
     @property
@@ -119,10 +125,25 @@ def _rss_mb(field_name: str = "VmRSS") -> float:
 
 
 @contextmanager
-def instrumented(sessions: dict[str, Session], marks: dict[str, dict[str, float]]) -> Iterator[None]:
-    """Time each session (`Pipeline.submit`), its roles' and execute's nodes, and the broker's acceptance:
-    class attributes replaced for the run, no product code changed."""
+def instrumented(
+    sessions: dict[str, Session], marks: dict[str, dict[str, float]], holds: list[tuple[float, float, float]]
+) -> Iterator[None]:
+    """Time each session (`Pipeline.submit`), its roles' and execute's nodes, the broker's acceptance and the
+    account lock (asked, taken, released: `holds`): class attributes replaced for the run, no product code
+    changed."""
     submit: Callable[..., Awaitable[Any]] = Pipeline.submit
+    account_lock: Callable[[PostgresStore], AbstractAsyncContextManager[None]] = PostgresStore.account_lock
+
+    @asynccontextmanager
+    async def timed_account_lock(store: PostgresStore) -> Any:
+        asked = time.perf_counter()
+        async with account_lock(store):
+            taken = time.perf_counter()
+            try:
+                yield
+            finally:
+                holds.append((asked, taken, time.perf_counter()))
+
     broker_submit: Callable[..., Awaitable[Any]] = PaperBroker.submit
     nodes = {name: getattr(DeliberationNodes, name) for name in TIMED_NODES}
 
@@ -130,7 +151,9 @@ def instrumented(sessions: dict[str, Session], marks: dict[str, dict[str, float]
     async def timed_submit(pipeline: Pipeline, event: Any, *args: Any, **kwargs: Any) -> Any:
         session = sessions[str(event["id"])] = Session(time.perf_counter())
         try:
-            return await submit(pipeline, event, *args, **kwargs)
+            decision = await submit(pipeline, event, *args, **kwargs)
+            session.decided = True
+            return decision
         finally:
             session.ended = time.perf_counter()
 
@@ -144,6 +167,7 @@ def instrumented(sessions: dict[str, Session], marks: dict[str, dict[str, float]
 
     setattr(Pipeline, "submit", timed_submit)  # noqa: B010 (a class attribute swapped for the run)
     setattr(PaperBroker, "submit", timed_broker_submit)  # noqa: B010
+    setattr(PostgresStore, "account_lock", timed_account_lock)  # noqa: B010
     for name, original in nodes.items():
         setattr(DeliberationNodes, name, timestamping(original, marks, name, end=True))
     try:
@@ -151,6 +175,7 @@ def instrumented(sessions: dict[str, Session], marks: dict[str, dict[str, float]
     finally:
         setattr(Pipeline, "submit", submit)  # noqa: B010
         setattr(PaperBroker, "submit", broker_submit)  # noqa: B010
+        setattr(PostgresStore, "account_lock", account_lock)  # noqa: B010
         for name, original in nodes.items():
             setattr(DeliberationNodes, name, original)
 
@@ -197,9 +222,10 @@ async def run_level(
     marks: dict[str, dict[str, float]] = {}
     samples: list[tuple[float, int, float]] = []  # time, sessions in flight, RSS MB
     lags: list[float] = []
+    holds: list[tuple[float, float, float]] = []
     profiler = cProfile.Profile() if profile else None
     # The nodes are timed before the pipeline is opened: the graph binds them when it is built.
-    with instrumented(sessions, marks):
+    with instrumented(sessions, marks, holds):
         async with await Pipeline.open(settings, providers={"scripted": script}) as pipeline:
             bus = open_bus(settings)
             worker = Worker(pipeline, bus, "inflight", concurrency=limit, block_ms=100)
@@ -208,6 +234,8 @@ async def run_level(
             lagging = asyncio.create_task(_lag(lags))
             started = time.perf_counter()
             while sum(1 for s in sessions.values() if not math.isnan(s.ended)) < limit:
+                if time.perf_counter() - started > RAMP_CAP_S:
+                    break
                 if running.done():
                     await running  # raises what ended it
                     raise RuntimeError("the worker stopped before the ramp ended")
@@ -223,7 +251,8 @@ async def run_level(
             cpu = cpu_sample([]) - cpu_before
             pools_after, window_lags = _pool_stats(pipeline), lags[lag_from:]
             worker.stop()
-            stats = await running
+            cut = await _drain(running)
+            stats = worker.stats
             sampling.cancel()
             lagging.cancel()
             redis_connections = _redis_connections()
@@ -231,7 +260,7 @@ async def run_level(
             await bus.close()
     outcomes = await outcomes_in(dep.postgres_url)
     in_window = [s for s in samples if ramp_end <= s[0] <= stop]
-    ended = {event: s for event, s in sessions.items() if ramp_end <= s.ended <= stop}
+    ended = {event: s for event, s in sessions.items() if ramp_end <= s.ended <= stop and s.decided}
     overhead, stages = _per_session(ended, marks, latency.waits)
     mean_wait = sum(critical_wait(latency.waits[e]) for e in ended) / max(1, len(ended))
     return LevelResult(
@@ -244,7 +273,8 @@ async def run_level(
         rss_max_mb=max((s[2] for s in samples), default=math.nan), rss_peak_mb=_rss_mb("VmHWM"),
         loop_lag_ms=_lag_summary(window_lags), pools=_pool_delta(pools_before, pools_after),
         redis_connections=redis_connections, ideal_per_s=limit / mean_wait if mean_wait > 0 else math.nan,
-        overhead=overhead, stages=stages, profile=_profile_lines(profiler) if profiler is not None else [],
+        overhead=overhead, stages=stages, cut=cut, lock=_lock_summary(holds, ramp_end, stop),
+        profile=_profile_lines(profiler) if profiler is not None else [],
     )  # fmt: skip
 
 
@@ -267,6 +297,35 @@ def _per_session(
         if "execute" in mark and not math.isnan(session.accepted):
             stages["to_order"].append(1000 * (session.accepted - mark["execute"]))
     return overhead, stages
+
+
+async def _drain(running: asyncio.Task[Any]) -> int:
+    """Let the stopped worker finish what it holds, up to DRAIN_S; then cancel the sessions left (a large limit
+    holds up to twice its sessions, which would take minutes). Returns how many were cancelled."""
+    try:
+        await asyncio.wait_for(asyncio.shield(running), DRAIN_S)
+        return 0
+    except TimeoutError:
+        left = [t for t in asyncio.all_tasks() if getattr(t.get_coro(), "__qualname__", "") == "Worker.handle"]
+        for task in left:
+            task.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        return len(left)
+
+
+def _lock_summary(holds: list[tuple[float, float, float]], start: float, stop: float) -> dict[str, float]:
+    inside = [(asked, taken, released) for asked, taken, released in holds if start <= released <= stop]
+    if not inside:
+        return {}
+    waits = sorted(1000 * (taken - asked) for asked, taken, _ in inside)
+    held = [1000 * (released - taken) for _, taken, released in inside]
+    return {
+        "count": len(inside),
+        "wait_ms_p50": waits[len(waits) // 2],
+        "wait_ms_max": waits[-1],
+        "hold_ms_mean": sum(held) / len(held),
+        "held_share": sum(held) / (1000 * (stop - start)),
+    }
 
 
 async def _sample(pipeline: Pipeline, samples: list[tuple[float, int, float]]) -> None:
@@ -324,7 +383,7 @@ def _profile_lines(profiler: cProfile.Profile, top: int = 15) -> list[str]:
     stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     rows = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
     lines.append("top functions by own time:")
-    for (filename, line, name), (_, calls, own, cumulative, _) in rows:
+    for (filename, line, name), (_, calls, own, _, _) in rows:
         where = "/".join(Path(filename).parts[-2:])
         lines.append(f"{100 * own / total:5.1f}%  {calls:>8} calls  {where}:{line} {name}")
     return lines

@@ -19,8 +19,8 @@ import random
 from collections.abc import Mapping
 from statistics import NormalDist
 
-from agents.llm.client import LLMRequest
 from aegis.runtime.log_context import event_id_var
+from agents.llm.client import LLMRequest
 from graphs.deliberation.config import RoleConfig
 
 SIGMA = 0.25

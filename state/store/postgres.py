@@ -196,6 +196,7 @@ class PostgresStore(SqlStore):
         self._where = _describe(url) + (f" schema {schema}" if schema else "")
         self._pool: AsyncConnectionPool[_Conn] | None = None
         self._open_lock = asyncio.Lock()
+        self._account_turn = asyncio.Lock()  # this process's turn at the account lock (`account_lock`)
 
     @property
     def schema(self) -> str | None:
@@ -320,9 +321,14 @@ class PostgresStore(SqlStore):
     @asynccontextmanager
     async def account_lock(self) -> AsyncIterator[None]:
         """One writer of the account's orders at a time, across every process: a session advisory lock on
-        a pooled connection, held until the block ends (or the connection dies, which releases it)."""
+        a pooled connection, held until the block ends (or the connection dies, which releases it).
+
+        The sessions of this process queue for it in the process first (`_account_turn`), so only one of them
+        holds a pooled connection while it waits for the advisory lock: were each waiter to hold one, a few
+        of them would take the whole pool and the holder, whose reads and order need a connection of their
+        own, would wait for the pool until it timed out."""
         key = _lock_key(self._schema, _ACCOUNT_LOCK)
-        async with self._use() as db:
+        async with self._account_turn, self._use() as db:
             await db.execute("SELECT pg_advisory_lock(%s)", (key,))
             try:
                 yield
