@@ -123,8 +123,8 @@ def report(results: list[LevelResult], window_s: float, seed: int) -> None:
     print(f"account: {STARTING_CASH:.0e} cash, 1e-4 % of equity an order (no limit refuses any); steady window "
           f"{window_s:g} s after the first `limit` sessions ended")  # fmt: skip
     print()
-    columns = ("limit", "in flight", "events/s", "peer/s", "ratio", "CPU ms/ev", "worker cores", "machine cores", "lag p99 ms",
-               "loop busy", "RSS MB", "ovh p50", "ovh p95", "ovh p99 ms", "store pool wait", "ckpt pool wait",
+    columns = ("limit", "in flight", "events/s", "peer/s", "ratio", "CPU ms/ev", "worker cores", "machine cores",
+               "lag p99 ms", "loop busy", "RSS MB", "ovh p50", "ovh p95", "ovh p99 ms", "store pool wait", "ckpt pool wait",
                "redis conns")  # fmt: skip
     rows = []
     for r in results:
@@ -133,7 +133,8 @@ def report(results: list[LevelResult], window_s: float, seed: int) -> None:
         rows.append([
             f"{r.limit}", f"{r.in_flight_mean:.0f} (min {r.in_flight_min})", f"{r.per_second:.1f}",
             f"{r.ideal_per_s:.1f}", f"{r.per_second / r.ideal_per_s:.2f}", f"{r.cpu_s * per_event:.1f}",
-            f"{r.cpu_s / r.window_s:.2f}", f"{r.machine_busy_s / r.window_s:.2f}", f"{r.loop_lag_ms.get('p99', float('nan')):.1f}",
+            f"{r.cpu_s / r.window_s:.2f}", f"{r.machine_busy_s / r.window_s:.2f}",
+            f"{r.loop_lag_ms.get('p99', float('nan')):.1f}",
             f"{100 * r.loop_lag_ms.get('busy_share', float('nan')):.0f} %", f"{r.rss_max_mb:.0f}",
             f"{_p(r.overhead, 50):.1f}", f"{_p(r.overhead, 95):.1f}", f"{_p(r.overhead, 99):.1f}",
             f"{store.get('wait_ms_per_request', float('nan')):.2f} ms/{store.get('max_size', 0):.0f}",
@@ -145,9 +146,9 @@ def report(results: list[LevelResult], window_s: float, seed: int) -> None:
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:
         print("| " + " | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) + " |")
-    print("worker cores: the worker process's CPU seconds per second of the window; machine cores: the whole machine's "
-          "busy CPU (all processes); loop busy: the share of the window a 10 ms sleeper was late by; pool wait: the mean "
-          "ms a request waited for a pooled connection / the pool's max size")  # fmt: skip
+    print("worker cores: the worker process's CPU seconds per second of the window; machine cores: the whole "
+          "machine's busy CPU (all processes); loop busy: the share of the window a 10 ms sleeper was late by; "
+          "pool wait: the mean ms a request waited for a pooled connection / the pool's max size")  # fmt: skip
     print()
     for r in results:
         print(
