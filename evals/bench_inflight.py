@@ -124,8 +124,8 @@ def report(results: list[LevelResult], window_s: float, seed: int) -> None:
           f"{window_s:g} s after the first `limit` sessions ended")  # fmt: skip
     print()
     columns = ("limit", "in flight", "events/s", "peer/s", "ratio", "CPU ms/ev", "worker cores", "machine cores",
-               "lag p99 ms", "loop busy", "RSS MB", "ovh p50", "ovh p95", "ovh p99 ms", "store pool wait", "ckpt pool wait",
-               "redis conns")  # fmt: skip
+               "lag p99 ms", "loop busy", "RSS MB", "ovh p50", "ovh p95", "ovh p99 ms", "store pool wait",
+               "ckpt pool wait", "redis conns")  # fmt: skip
     rows = []
     for r in results:
         per_event = 1000 / max(1, r.ended_in_window)
