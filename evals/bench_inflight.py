@@ -171,7 +171,7 @@ def report(results: list[LevelResult], window_s: float, seed: int) -> None:
     targets(results)
     for r in results:
         if r.profile:
-            print(f"profile of limit {r.limit} over its window (cProfile, own time; it slows the run):")
+            print(f"profile of limit {r.limit} over its window (cProfile, own CPU time; it slows the run):")
             print("\n".join(f"  {line}" for line in r.profile))
 
 
