@@ -2,8 +2,9 @@
 limit, the pipeline on PostgreSQL (records, checkpoints with durability "exit") and Redis (hot context, bus),
 scripted roles that wait like real ones (`evals.role_latency`), a backlog of full-path events on the bus.
 
-The worker runs until `limit` sessions have ended (the ramp: the first wave starts at once), then for `window_s`
-more (the steady window), then is stopped: what it received is finished, the rest stays on the bus. Measured:
+The worker runs until `limit` sessions have ended or RAMP_CAP_S passed (the ramp: the first wave starts at once),
+then for `window_s` more (the steady window), then is stopped: what it received is finished (sessions still
+running DRAIN_S later are cancelled, their events left pending), the rest stays on the bus. Measured:
 per session (ended in the window) its wall time (`Pipeline.submit` start to return: the decision persisted)
 less the roles' waits on its critical path, and the SLA stages from node marks; over the window the sessions
 ended per second, the process's CPU, the machine's busy CPU (/proc/stat), the event loop's lag (a 10 ms
