@@ -111,11 +111,21 @@ class Latencies:
     sources: Counter[str]
 
 
-def _timestamping(original: Callable[..., Awaitable[Any]], marks: dict[str, dict[str, float]], name: str) -> Any:
+def timestamping(
+    original: Callable[..., Awaitable[Any]], marks: dict[str, dict[str, float]], name: str, *, end: bool = False
+) -> Any:
+    """`original` (a node of `DeliberationNodes`) noting in `marks[event id]` when it starts (`name`), and with
+    `end` when it returns (`name:end`)."""
+
     @functools.wraps(original)  # LangGraph reads the signature (runtime or not) through __wrapped__
     async def node(self: DeliberationNodes, state: Any, **kwargs: Any) -> Any:
-        marks.setdefault(state["event"]["id"], {})[name] = time.perf_counter()
-        return await original(self, state, **kwargs)
+        times = marks.setdefault(state["event"]["id"], {})
+        times[name] = time.perf_counter()
+        try:
+            return await original(self, state, **kwargs)
+        finally:
+            if end:
+                times[f"{name}:end"] = time.perf_counter()
 
     return node
 
@@ -133,7 +143,7 @@ async def analysis_start(dep: Deployment, folder: Path, end: int, samples: int, 
     marks: dict[str, dict[str, float]] = {}
     originals = {name: getattr(DeliberationNodes, name) for name in TIMED_NODES}
     for name, original in originals.items():
-        setattr(DeliberationNodes, name, _timestamping(original, marks, name))
+        setattr(DeliberationNodes, name, timestamping(original, marks, name))
     try:
         clock = SimulatedClock(bars[end].time)
         async with await Pipeline.open(settings, clock=clock, providers={"scripted": script}) as pipeline:

@@ -2,7 +2,11 @@
 
 Each role gets a queue of `Scripted` replies: raw text (parsed like a real model's text), an optional
 delay (to exercise stage budgets) and an optional error to raise (to exercise failure paths). The last
-reply of a queue repeats. Every request is kept in `requests` so tests can inspect what a role was asked.
+reply of a queue repeats. Every request is kept in `requests` so tests can inspect what a role was asked
+(unless `keep_requests` is off: a long benchmark would hold every prompt).
+
+`latency`, if given, is asked for each request's wait in seconds (added to the reply's own delay): a model
+that takes as long as a real one, e.g. drawn per event and role from a seeded distribution.
 
 A repair request (the stage runner's second try after an invalid reply) never takes a reply from the
 role's queue, which belongs to the next events: it gets the next reply of the role's `repairs` queue if
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,9 +57,18 @@ def is_repair(request: LLMRequest) -> bool:
 
 
 class ScriptedClient:
-    def __init__(self, script: Script, repairs: Script | None = None) -> None:
+    def __init__(
+        self,
+        script: Script,
+        repairs: Script | None = None,
+        *,
+        latency: Callable[[LLMRequest], float] | None = None,
+        keep_requests: bool = True,
+    ) -> None:
         self._queues = _queues(script)
         self._repairs = _queues(repairs or {})
+        self._latency = latency
+        self._keep_requests = keep_requests
         self.requests: list[LLMRequest] = []
 
     @property
@@ -63,11 +76,13 @@ class ScriptedClient:
         return PROVIDER
 
     async def complete(self, request: LLMRequest) -> LLMReply:
-        self.requests.append(request)
+        if self._keep_requests:
+            self.requests.append(request)
         reply = self._repair_reply(request) if is_repair(request) else self._next_reply(request.role)
         started = monotonic_ms()
-        if reply.delay_s > 0:
-            await asyncio.sleep(reply.delay_s)
+        delay_s = reply.delay_s + (self._latency(request) if self._latency is not None else 0.0)
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
         if reply.error is not None:
             raise reply.error
         return LLMReply(

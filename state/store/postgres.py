@@ -36,7 +36,8 @@ import asyncio
 import functools
 import hashlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, nullcontext, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -159,6 +160,15 @@ class _Connection:
         await self.execute("SELECT pg_advisory_xact_lock(%s)", (_lock_key(self._schema, table),))
 
 
+@dataclass(eq=False)
+class _HeldLock:
+    """The task holding the account lock and the connection holding its advisory lock."""
+
+    task: asyncio.Task[Any] | None
+    conn: _Conn
+    busy: bool = False  # a statement block of the holder uses it now (a nested one takes a pooled connection)
+
+
 # ---- the store -----------------------------------------------------------------------------------
 
 
@@ -200,6 +210,8 @@ class PostgresStore(SqlStore):
         self._where = _describe(url) + (f" schema {schema}" if schema else "")
         self._pool: AsyncConnectionPool[_Conn] | None = None
         self._open_lock = asyncio.Lock()
+        self._account_turn = asyncio.Lock()  # this process's turn at the account lock (`account_lock`)
+        self._held: _HeldLock | None = None  # the account lock's holder and its connection, while held
 
     @property
     def schema(self) -> str | None:
@@ -305,8 +317,11 @@ class PostgresStore(SqlStore):
         pool = self._pool
         if pool is None:
             raise StoreClosedError(f"PostgreSQL store {self._where} is not open")
+        held = self._held_by_this_task()
         try:
-            async with pool.connection() as conn:
+            if held is not None:  # the account lock's holder: its own connection, not a place in the pool's queue
+                held.busy = True
+            async with nullcontext(held.conn) if held is not None else pool.connection() as conn:
                 db = _Connection(conn, self._schema)
                 if transaction:
                     async with db.transaction():
@@ -321,17 +336,36 @@ class PostgresStore(SqlStore):
             raise InvalidRecordError(f"{self._where} refuses the value: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreUnavailableError(f"{self._where}: {exc}") from exc
+        finally:
+            if held is not None:
+                held.busy = False
+
+    def _held_by_this_task(self) -> _HeldLock | None:
+        """The account lock's connection, if this very task holds the lock and is not using it already."""
+        held = self._held
+        if held is None or held.busy or held.task is not asyncio.current_task():
+            return None
+        return held
 
     @asynccontextmanager
     async def account_lock(self) -> AsyncIterator[None]:
         """One writer of the account's orders at a time, across every process: a session advisory lock on
-        a pooled connection, held until the block ends (or the connection dies, which releases it)."""
+        a pooled connection, held until the block ends (or the connection dies, which releases it).
+
+        The sessions of this process queue for it in the process first (`_account_turn`), so only one of them
+        holds a pooled connection while it waits for the advisory lock: were each waiter to hold one, a few
+        of them would take the whole pool and the holder, whose reads and order need a connection of their
+        own, would wait for the pool until it timed out. Inside the block, the holding task's statements go
+        through the lock's connection (`_use`): the holder never queues for the pool behind sessions that do
+        not hold the lock, which would stretch the time every other writer waits."""
         key = _lock_key(self._schema, _ACCOUNT_LOCK)
-        async with self._use() as db:
+        async with self._account_turn, self._use() as db:
             await db.execute("SELECT pg_advisory_lock(%s)", (key,))
+            self._held = _HeldLock(asyncio.current_task(), db.raw)
             try:
                 yield
             finally:
+                self._held = None
                 with suppress(psycopg.Error):
                     await db.execute("SELECT pg_advisory_unlock(%s)", (key,))
 

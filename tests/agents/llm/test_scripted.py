@@ -52,3 +52,18 @@ async def test_an_unparseable_reply_holds_its_event_and_the_next_event_gets_its_
     assert second.outcome is Outcome.ORDERED, second.reason
     assert second.order is not None and second.order.request.limit_price == bar.close
     assert second.failed_stages == []
+
+
+async def test_a_latency_waits_per_request_on_top_of_the_replys_delay() -> None:
+    asked: list[str] = []
+
+    def latency(request: object) -> float:
+        asked.append(getattr(request, "role", ""))
+        return 0.05
+
+    client = ScriptedClient({"commander": [buy(100.0)]}, latency=latency, keep_requests=False)
+    result = await command(FACTS, client=client, model="m", budget=BUDGET)
+
+    assert result.record.status is StageStatus.OK
+    assert asked == ["commander"] and result.record.latency_ms >= 50
+    assert client.requests == []  # not kept
