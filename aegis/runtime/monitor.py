@@ -507,13 +507,16 @@ class RiskMonitor:
 
     async def run_ticks(self, every_s: float = 1.0) -> None:
         """`tick` every `every_s` seconds of wall time until cancelled (a live process: a worker, a feed). A
-        tick that fails is logged and the next one tries again: the monitor never ends the process."""
+        tick that fails is logged and the next one tries again: the monitor never ends the process. A
+        cancellation that something inside a tick swallowed still ends the loop (a worker waits for it to exit:
+        a loop that outlived its cancellation kept a worker running after its work was done)."""
         while True:
             await asyncio.sleep(every_s)
             try:
                 await self.tick()
             except Exception:  # the store or Redis away for a moment: say so, keep watching
                 log.exception("risk monitor tick failed; trying again in %.1f s", every_s)
+            _end_if_cancelled()
 
     # ---- actions -------------------------------------------------------------------------------------
 
@@ -573,3 +576,11 @@ class RiskMonitor:
 
     def _note(self, source: str, tier: Any, action: str) -> None:
         self.transitions.append(Transition(self._clock.now(), source, str(tier), action))
+
+
+def _end_if_cancelled() -> None:
+    """Raise CancelledError if this task was asked to stop and the request was lost on the way (3.11's
+    `cancelling()` still counts it)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

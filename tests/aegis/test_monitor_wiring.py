@@ -192,3 +192,32 @@ async def test_run_ticks_keeps_ticking_after_a_failure(make_pipeline: PipelineFa
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_run_ticks_ends_on_cancel_even_when_a_tick_swallows_the_cancellation(
+    make_pipeline: PipelineFactory,
+) -> None:
+    pipeline = await make_pipeline()
+    monitor = pipeline.monitor
+    in_tick = asyncio.Event()
+
+    swallowed: list[bool] = []
+
+    async def swallowing() -> None:  # as a library's timeout can lose a cancellation that races its own
+        in_tick.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            if swallowed:  # only the first: a loop that outlives it can still be ended by the test's clean-up
+                raise
+            swallowed.append(True)
+
+    monitor.tick = swallowing  # type: ignore[method-assign]
+    task = asyncio.create_task(monitor.run_ticks(every_s=0.01))
+    await asyncio.wait_for(in_tick.wait(), 5.0)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5.0)
+    if task not in done:
+        task.cancel()
+    assert swallowed and task in done, "the loop outlived its cancellation"
+    assert task.cancelled()
