@@ -291,3 +291,15 @@ async def test_redis_down_is_warned_once_then_counted(tmp_path: Path, caplog: py
             "hot store unavailable, market:vix kept in the durable copy only: "
             "redis hot store unavailable (set_value): connection refused"
         ]
+
+
+@pytest.mark.parametrize(
+    ("value", "said"), [("0", "should be greater than or equal to 1"), ("abc", "is not a whole number")]
+)
+def test_a_bad_ticks_per_commit_is_one_line_before_any_tick_is_read(tmp_path: Path, value: str, said: str) -> None:
+    tape = tmp_path / "tape.jsonl"
+    tape.write_text("{}\n", encoding="utf-8")
+
+    result = aegis("replay", str(tape), env={"AEGIS_REPLAY__TICKS_PER_COMMIT": value})
+
+    assert_one_line(result, "aegis replay: setting AEGIS_REPLAY__TICKS_PER_COMMIT", f"'{value}' {said}")
