@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from state.alerts import Alert, AlertLevel, Delivery
@@ -67,6 +67,9 @@ class Alerting:
         # `RECHECK_S` of wall time, so alerts raised by other processes on the same records are seen.
         self._next_due: datetime | None = None
         self._read_at = 0.0
+        # Alerts raised before this time were at their last step after the last complete read (None: none
+        # yet), so a read need not parse them again: the open alerts of a long run are read in bounded time.
+        self._settled_before: datetime | None = None
 
     def listen(self, listener: Listener) -> None:
         """Call `listener` with every new alert (the live view)."""
@@ -119,7 +122,7 @@ class Alerting:
         now, minutes = self._clock.now(), self._config.escalation.minutes
         if self._next_due is not None and now < self._next_due and time.monotonic() - self._read_at < RECHECK_S:
             return []  # nothing read last time can escalate yet, and nothing was raised here since
-        open_alerts = await self._store.alerts(unacknowledged_only=True, limit=1000)
+        open_alerts = await self._store.alerts(unacknowledged_only=True, limit=1000, raised_since=self._settled_before)
         self._read_at = time.monotonic()
         self._next_due = next_escalation(open_alerts, now, minutes)
         escalated = []
@@ -129,6 +132,10 @@ class Alerting:
             self._dispatcher.dispatch(alert, due.step)
             log.warning("alert %s escalated to step %d", alert.alert_id, due.step)
             escalated.append(alert)
+        # Every alert read is now at the step it has reached at `now`; those raised before the last threshold
+        # counted back from `now` are at their last one. (An alert another process stores later than that
+        # with an older raise time would be missed: processes store an alert as they raise it.)
+        self._settled_before = now - timedelta(minutes=max(minutes, default=0.0))
         return escalated
 
     async def acknowledge(self, alert_id: str, by: str) -> Alert:

@@ -482,8 +482,10 @@ class DurableStore(Protocol):
         """Insert unless an unacknowledged alert with the same dedup key exists; (the alert held, is new)."""
         ...
 
-    async def alerts(self, *, unacknowledged_only: bool = False, limit: int = 100) -> list[Alert]:
-        """Alerts, newest first."""
+    async def alerts(
+        self, *, unacknowledged_only: bool = False, limit: int = 100, raised_since: datetime | None = None
+    ) -> list[Alert]:
+        """Alerts, newest first; with `raised_since`, only those raised at or after it."""
         ...
 
     async def get_alert(self, alert_id: str) -> Alert | None: ...

@@ -66,11 +66,20 @@ class SqlControls(SqlPart):
             )
         return alert, True
 
-    async def alerts(self, *, unacknowledged_only: bool = False, limit: int = 100) -> list[Alert]:
+    async def alerts(
+        self, *, unacknowledged_only: bool = False, limit: int = 100, raised_since: datetime | None = None
+    ) -> list[Alert]:
         """Alerts newest first."""
-        where = "WHERE acknowledged_at IS NULL " if unacknowledged_only else ""
+        conditions = ["acknowledged_at IS NULL"] if unacknowledged_only else []
+        parameters: list[object] = []
+        if raised_since is not None:
+            conditions.append("raised_at >= ?")  # the stored form (`ts`) orders as the times do
+            parameters.append(ts(raised_since))
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         async with self._use() as db:
-            rows = await db.fetch_all(f"SELECT alert_id, record FROM alerts {where}ORDER BY seq DESC LIMIT ?", (limit,))
+            rows = await db.fetch_all(
+                f"SELECT alert_id, record FROM alerts {where}ORDER BY seq DESC LIMIT ?", (*parameters, limit)
+            )
         return [parse("alert", r[0], Alert.model_validate_json, r[1]) for r in rows]
 
     async def get_alert(self, alert_id: str) -> Alert | None:
