@@ -63,6 +63,11 @@ class TradingStates(BaseModel):
         account = next((s for s in statuses if s.scope == ACCOUNT_SCOPE), None) or initial_status(at)
         return cls(account=account, symbols={s.scope: s for s in statuses if s.scope != ACCOUNT_SCOPE})
 
+    def next_end(self, after: datetime) -> datetime | None:
+        """The earliest end (`until`) later than `after` of a state that ends by itself (None: none does)."""
+        ends = [s.until for s in (self.account, *self.symbols.values()) if s.until is not None and s.until > after]
+        return min(ends, default=None)
+
     def effective(self, symbol: str | None) -> TradingStatus:
         """The stricter of the account's state and `symbol`'s (the account's on a tie)."""
         own = self.symbols.get(symbol) if symbol is not None else None

@@ -13,12 +13,12 @@ Decisions that must not be silently changed:
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from aegis.runtime.recheck import Recheck
 from state.alerts import Alert, AlertLevel, Delivery
 from state.clock import Clock
 from state.events import Cause
@@ -45,9 +45,6 @@ class _HeardRecorder:
             listener(delivery)
 
 
-RECHECK_S = 1.0  # wall seconds between reads of the open alerts while none can escalate yet
-
-
 class Alerting:
     def __init__(
         self,
@@ -63,10 +60,10 @@ class Alerting:
         recorder = _HeardRecorder(store, self._delivery_listeners)
         self._dispatcher = dispatcher or AlertDispatcher(build_channels(config), config, recorder, clock=clock)
         self._listeners: list[Listener] = []
-        # When the alerts read last can next escalate (None: read again); read again anyway after
-        # `RECHECK_S` of wall time, so alerts raised by other processes on the same records are seen.
-        self._next_due: datetime | None = None
-        self._read_at = 0.0
+        # The open alerts are read again when one can escalate, after one was raised here, or after a moment
+        # of wall time (alerts raised by other processes on the same records).
+        self._recheck = Recheck()
+        self._raised = 0  # alerts raised by this process: the recheck's revision
         # Alerts raised before this time were at their last step after the last complete read (None: none
         # yet), so a read need not parse them again: the open alerts of a long run are read in bounded time.
         self._settled_before: datetime | None = None
@@ -108,9 +105,7 @@ class Alerting:
         held, new = await self._store.save_alert(alert)
         if not new:
             return held, False
-        if self._next_due is not None:  # the new alert's first escalation may come sooner than the others'
-            due = next_escalation([held], self._clock.now(), self._config.escalation.minutes)
-            self._next_due = min(self._next_due, due)
+        self._raised += 1  # its first escalation may come sooner than the others'
         log.log(_LOG_LEVELS[level], "%s alert %s: %s", level.upper(), kind, message)
         self._dispatcher.dispatch(held, 0)
         for listener in self._listeners:
@@ -120,11 +115,10 @@ class Alerting:
     async def escalate(self) -> list[Alert]:
         """Page the next contacts of every unacknowledged alert that is due; returns the alerts escalated."""
         now, minutes = self._clock.now(), self._config.escalation.minutes
-        if self._next_due is not None and now < self._next_due and time.monotonic() - self._read_at < RECHECK_S:
+        if not self._recheck.needed(now, self._raised):
             return []  # nothing read last time can escalate yet, and nothing was raised here since
+        raised = self._raised
         open_alerts = await self._store.alerts(unacknowledged_only=True, limit=1000, raised_since=self._settled_before)
-        self._read_at = time.monotonic()
-        self._next_due = next_escalation(open_alerts, now, minutes)
         escalated = []
         for due in escalations_due(open_alerts, now, minutes):
             alert = due.alert.model_copy(update={"escalation_step": due.step})
@@ -136,6 +130,7 @@ class Alerting:
         # counted back from `now` are at their last one. (An alert another process stores later than that
         # with an older raise time would be missed: processes store an alert as they raise it.)
         self._settled_before = now - timedelta(minutes=max(minutes, default=0.0))
+        self._recheck.read(next_escalation(open_alerts, now, minutes), raised)
         return escalated
 
     async def acknowledge(self, alert_id: str, by: str) -> Alert:

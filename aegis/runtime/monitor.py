@@ -48,6 +48,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from aegis.runtime.alerting import Alerting
+from aegis.runtime.recheck import Recheck
 from quant.data_quality import MismatchThresholds, MismatchTier, classify_mismatch
 from quant.tiers import (
     FeedThresholds,
@@ -151,6 +152,7 @@ class RiskMonitor:
         max_vix_age_days: float = math.inf,
     ) -> None:
         self._trading = trading
+        self._state_ends = Recheck()
         self._max_vix_age_days = max_vix_age_days
         self._stale: dict[str, str] = {}  # input -> the dedup key of its staleness episode alerted
         self._alerting = alerting
@@ -475,7 +477,9 @@ class RiskMonitor:
     async def tick(self) -> None:
         """Re-read the time-driven tiers on the clock, end the trading states whose time is up (a market
         anomaly's cooldown), and escalate unacknowledged alerts."""
-        await self._trading.lift_expired(self._clock.now())
+        now, revision = self._clock.now(), self._trading.revision
+        if self._state_ends.needed(now, revision):  # the durable states, read when one can have ended
+            self._state_ends.read((await self._trading.lift_expired(now)).next_end, revision)
         await self._release_defensive()
         await self._probe_failing()
         await self._provider_tier()

@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from aegis.runtime.recheck import Recheck
 from quant.posture import Posture, PostureEvaluation, RegimeThresholds, VixThresholds, evaluate_posture
 from quant.regime import market_regime
 from state.clock import Clock
@@ -79,17 +80,23 @@ class PostureWatch:
         self._market = tuple(config.market_symbols if market_symbols is None else market_symbols)
         self._last: datetime | None = None
         self._last_read = False
+        self._override_end = Recheck()
         self.evaluations = 0
 
     async def time_passed(self) -> None:
         """Time moved on the feed's clock: end an override whose time is up, rebuild a lost hot copy (one
-        read of the durable record when neither is needed)."""
+        read of the durable record when neither is needed, and none at all until the override can have
+        ended or a moment of wall time has passed: `aegis.runtime.recheck`)."""
+        now, revision = self._clock.now(), self._control.revision
+        if not self._override_end.needed(now, revision):
+            return
         book = await self._control.book()
         override = book.override
-        if override is not None and not override.in_force(self._clock.now()):
-            await self._control.lift_expired()  # writes the hot copy itself
+        if override is not None and not override.in_force(now):
+            await self._control.lift_expired()  # writes the hot copy itself; read again at the next step
             return
         await self._control.sync(book)
+        self._override_end.read(override.until if override is not None else None, revision)
 
     async def vix_seen(self) -> CurrentPosture | None:
         """A VIX reading arrived: evaluate if the evaluation is due; the posture in force after it, or None

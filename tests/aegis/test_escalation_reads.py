@@ -70,7 +70,7 @@ async def test_a_daily_unacknowledged_alert_climbs_to_its_last_step_while_sweeps
 async def test_an_alert_stored_by_another_process_is_escalated(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("aegis.runtime.alerting.RECHECK_S", 0.0)  # no wall-clock wait before reading again
+    monkeypatch.setattr("aegis.runtime.recheck.RECHECK_S", 0.0)  # no wall-clock wait before reading again
     store, alerting, clock = pipeline.services.store, pipeline.alerting, pipeline.services.clock
     assert isinstance(clock, SimulatedClock)
     clock.set(T0)

@@ -76,6 +76,7 @@ class PostureControl:
         self._clock = clock
         self._raise_alert = raise_alert
         self._vix_thresholds = vix_thresholds or VixThresholds()
+        self.revision = 0  # counts the records written through this control (`aegis.runtime.recheck`)
 
     # ---- reads -----------------------------------------------------------------------------------------
 
@@ -155,6 +156,7 @@ class PostureControl:
         before = await self.book()
         record = PostureEvaluated(posture=evaluation.posture, reason=evaluation.reason, vix=vix, at=now)
         await self._store.put_value(EVALUATED_KEY, record.model_dump(mode="json"), now)
+        self.revision += 1
         after = PostureBook(evaluated=record, override=before.override)
         await self._hot.set_value(POSTURE_KEY, after.model_dump(mode="json"))
         return await self._recorded(before, after, actor="scheduler", action="posture_evaluated",
@@ -175,6 +177,7 @@ class PostureControl:
         before = await self.book()
         record = PostureOverride(posture=posture, reason=reason, actor=actor, since=now, until=until)
         await self._store.put_value(OVERRIDE_KEY, record.model_dump(mode="json"), now)
+        self.revision += 1
         after = PostureBook(evaluated=before.evaluated, override=record)
         await self._hot.set_value(POSTURE_KEY, after.model_dump(mode="json"))
         return await self._recorded(before, after, actor=actor, action="posture_override", why=reason, always=True)
@@ -207,6 +210,7 @@ class PostureControl:
     ) -> CurrentPosture:
         now = self._clock.now()
         await self._store.put_value(OVERRIDE_KEY, None, now)
+        self.revision += 1
         after = PostureBook(evaluated=before.evaluated, override=None)
         await self._hot.set_value(POSTURE_KEY, after.model_dump(mode="json"))
         return await self._recorded(

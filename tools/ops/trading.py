@@ -46,6 +46,12 @@ class HaltReport:
     waited_for_sessions: bool = True  # False: the account lock was not free in time (a session stuck mid-submit)
 
 
+@dataclass(frozen=True, slots=True)
+class LiftedStates:
+    lifted: list[TradingStatus]  # the states that ended and went back to ACTIVE
+    next_end: datetime | None  # when the next state that ends by itself ends (None: none does)
+
+
 class TradingControl:
     def __init__(
         self, store: DurableStore, hot: TieredHot, broker: Broker, clock: Clock, *, lock_wait_s: float = 5.0
@@ -55,6 +61,7 @@ class TradingControl:
         self._broker = broker
         self._clock = clock
         self._lock_wait_s = lock_wait_s
+        self.revision = 0  # counts the states written through this control (`aegis.runtime.recheck`)
 
     async def states(self) -> TradingStates:
         """The durable states (the truth; the hot copy may lag by one write)."""
@@ -108,6 +115,7 @@ class TradingControl:
             "reset": reset,
         }
         await self._store.set_trading_state(status, AuditEntry(actor, "trading_state", detail))
+        self.revision += 1
         await self.publish()
         log.warning("trading state of %s -> %s by %s: %s", scope, state, actor, reason)
         return status
@@ -135,7 +143,7 @@ class TradingControl:
         """REDUCING (only reductions pass); with `until`, back to ACTIVE by itself then (`lift_expired`)."""
         return await self.set(TradingState.REDUCING, reason=reason, actor=actor, scope=scope, until=until)
 
-    async def lift_expired(self, now: datetime) -> list[TradingStatus]:
+    async def lift_expired(self, now: datetime) -> LiftedStates:
         """Back to ACTIVE every scope whose state ended (`until` reached); the risk monitor's tick calls it."""
         states = await self.states()
         due = [s for s in (states.account, *states.symbols.values()) if s.until is not None and s.until <= now]
@@ -144,7 +152,7 @@ class TradingControl:
             if status.state is not TradingState.ACTIVE and not status.needs_reset:
                 reason = f"ended at {status.until.isoformat()}: {status.reason}" if status.until else status.reason
                 lifted.append(await self.resume(reason=reason, actor="scheduler", scope=status.scope))
-        return lifted
+        return LiftedStates(lifted, states.next_end(now))
 
     async def resume(
         self, *, reason: str, actor: str, scope: str = ACCOUNT_SCOPE, reset: bool = False

@@ -1,0 +1,132 @@
+"""The recheck gate of time-driven polls: a read when the feed's clock reaches the next change, after this
+process wrote, after a moment of wall time, and never otherwise; and the polls that use it (the trading
+states' ends, a posture override's end) still act at once on the feed's clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aegis import Pipeline, Settings
+from aegis.runtime.posture_watch import PostureWatch
+from aegis.runtime.recheck import Recheck
+from quant.posture import Posture
+from state.clock import SimulatedClock
+from state.store.base import AuditEntry
+from state.trading import TradingState, TradingStatus
+from tests.conftest import SESSION_DAY, bundled_bars
+
+T0 = bundled_bars()[SESSION_DAY].time
+
+
+class Wall:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_recheck_reads_at_the_next_change_after_a_write_or_after_a_moment_of_wall_time() -> None:
+    wall = Wall()
+    gate = Recheck(every_s=1.0, wall=wall)
+    now = datetime(2024, 1, 2, 15, tzinfo=UTC)
+    assert gate.needed(now)  # never read yet
+    gate.read(now + timedelta(minutes=10), revision=3)
+    assert not gate.needed(now + timedelta(minutes=9, seconds=59), revision=3)
+    assert gate.needed(now + timedelta(minutes=10), revision=3)  # the change is due: at it, not after it
+    assert gate.needed(now, revision=4)  # this process wrote since
+    wall.now += 0.999
+    assert not gate.needed(now, revision=3)
+    wall.now += 0.001
+    assert gate.needed(now, revision=3)  # another process may have written
+    gate.read(None, revision=3)
+    assert not gate.needed(now + timedelta(days=10_000), revision=3)  # nothing changes by time alone
+    gate.forget()
+    assert gate.needed(now, revision=3)
+
+
+@pytest.fixture
+async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
+    opened = await Pipeline.open(Settings(data_dir=tmp_path / "data", checkpoints=False), clock=SimulatedClock(T0))
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, target: Any, name: str) -> list[int]:
+    calls: list[int] = []
+    original = getattr(target, name)
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, counted)
+    return calls
+
+
+async def test_a_cooldown_ends_on_the_feeds_clock_with_no_read_of_the_states_between(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = pipeline.services.clock
+    assert isinstance(clock, SimulatedClock)
+    await pipeline.monitor.tick()
+    await pipeline.trading.reduce(
+        reason="cooldown", actor="tier:market", scope="AAPL", until=T0 + timedelta(minutes=10)
+    )
+    reads = counting(monkeypatch, pipeline.services.store, "trading_states")
+    await pipeline.monitor.tick()  # this process wrote: read once, learn the end
+    assert len(reads) == 1
+    for minute in range(1, 10):
+        clock.set(T0 + timedelta(minutes=minute))
+        await pipeline.monitor.tick()
+    assert len(reads) == 1  # nothing could have ended: the durable states were not read again
+    assert (await pipeline.trading.states()).effective("AAPL").state is TradingState.REDUCING
+    clock.set(T0 + timedelta(minutes=10))
+    await pipeline.monitor.tick()
+    assert (await pipeline.trading.states()).effective("AAPL").state is TradingState.ACTIVE
+
+
+async def test_a_state_another_process_writes_is_lifted_after_a_moment_of_wall_time(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = pipeline.services.clock
+    assert isinstance(clock, SimulatedClock)
+    await pipeline.monitor.tick()
+    elsewhere = TradingStatus(
+        scope="MSFT", state=TradingState.REDUCING, reason="cooldown", actor="tier:market", since=T0,
+        until=T0 + timedelta(minutes=1),
+    )  # fmt: skip
+    await pipeline.services.store.set_trading_state(elsewhere, AuditEntry("tier:market", "trading_state", {}))
+    clock.set(T0 + timedelta(minutes=2))
+    monkeypatch.setattr("aegis.runtime.recheck.RECHECK_S", 0.0)  # the moment of wall time has passed
+    await pipeline.monitor.tick()
+    assert (await pipeline.trading.states()).effective("MSFT").state is TradingState.ACTIVE
+
+
+async def test_a_posture_override_ends_at_its_time_with_no_read_of_the_book_between(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = pipeline.services.clock
+    assert isinstance(clock, SimulatedClock)
+    settings = pipeline.settings
+    watch = PostureWatch(pipeline.posture, pipeline.services.hot, clock, settings.posture,
+                         settings.deliberation.vix_thresholds)  # fmt: skip
+    until = T0 + timedelta(hours=1)
+    await pipeline.posture.override(Posture.DEFENSIVE, reason="drill", actor="ops", until=until)
+    reads = counting(monkeypatch, pipeline.posture, "book")
+    await watch.time_passed()
+    for minute in range(1, 60):
+        clock.set(T0 + timedelta(minutes=minute))
+        await watch.time_passed()
+    assert len(reads) == 1
+    assert (await pipeline.posture.book()).override is not None
+    clock.set(until)
+    await watch.time_passed()
+    assert (await pipeline.posture.book()).override is None
