@@ -76,7 +76,9 @@ class PostureControl:
         self._clock = clock
         self._raise_alert = raise_alert
         self._vix_thresholds = vix_thresholds or VixThresholds()
-        self.revision = 0  # counts the records written through this control (`aegis.runtime.recheck`)
+        # Counts the overrides set or ended through this control (`aegis.runtime.recheck`): what can end by
+        # time alone. An evaluation writes the hot copy itself and ends nothing.
+        self.revision = 0
 
     # ---- reads -----------------------------------------------------------------------------------------
 
@@ -156,7 +158,6 @@ class PostureControl:
         before = await self.book()
         record = PostureEvaluated(posture=evaluation.posture, reason=evaluation.reason, vix=vix, at=now)
         await self._store.put_value(EVALUATED_KEY, record.model_dump(mode="json"), now)
-        self.revision += 1
         after = PostureBook(evaluated=record, override=before.override)
         await self._hot.set_value(POSTURE_KEY, after.model_dump(mode="json"))
         return await self._recorded(before, after, actor="scheduler", action="posture_evaluated",
