@@ -40,6 +40,7 @@ __all__ = [
     "AccountBook",
     "AuditEntry",
     "BookSnapshot",
+    "BrokerBook",
     "ChainRecords",
     "CorruptRecordError",
     "DurableStore",
@@ -190,6 +191,16 @@ class Finished:
     posture_changed: bool  # the posture was recorded: it differed from the last one recorded
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerBook:
+    """A broker's durable state as `DurableStore.broker_book` reads it."""
+
+    cash: float | None
+    positions: list[Position]
+    marks: dict[str, tuple[float, datetime]]
+    open_orders: list[Order]
+
+
 class DurableStore(Protocol):
     """What sessions, the broker and the front door may persist and read back.
 
@@ -326,6 +337,11 @@ class DurableStore(Protocol):
 
     async def marks(self) -> dict[str, tuple[float, datetime]]:
         """symbol -> (last price, time of the bar it came from)."""
+        ...
+
+    async def broker_book(self) -> BrokerBook:
+        """What a broker restores (`cash`, `positions`, `marks`, `open_orders`), on one connection, in one
+        round trip on PostgreSQL (as `account_book`): a feed reloads it every trading day."""
         ...
 
     # ---- posture, audit, counters -----------------------------------------------------------------
