@@ -382,6 +382,10 @@ class DurableStore(Protocol):
 
     async def audit(self, actor: str, action: str, detail: Mapping[str, Any], at: datetime) -> None: ...
 
+    async def put_values_audited(self, values: Sequence[tuple[str, Any]], audit: AuditEntry, at: datetime) -> None:
+        """`put_value` of each of `values` and the `audit` line that records them, in one transaction."""
+        ...
+
     async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The last `limit` entries newest first, each {"seq", "at", "actor", "action", "detail"}."""
         ...

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from state.events import Bar
+from state.store.base import AuditEntry
 from state.store.rows import finite, json_text, ts
 from state.store.sql_parts import SqlPart
 
@@ -82,6 +83,14 @@ class SqlMarketWrites(SqlPart):
             [(name, json_text(value), ts(at)) for name, value, at in values],
             list(held.values()) if held else [],
         )
+
+    async def put_values_audited(self, values: Sequence[tuple[str, Any]], audit: AuditEntry, at: datetime) -> None:
+        """Durable values (as `put_value`) and the audit line that records them, in one transaction: both or
+        neither, one commit instead of one per write (the daily operations close every trading day so)."""
+        async with self._use(transaction=True) as db:
+            for name, value in values:
+                await db.execute(PUT_VALUE, (name, json_text(value), ts(at)))
+            await self._insert_audit(db, (audit,), at)
 
     async def _write_market(
         self, bars: Sequence[tuple[str, str, str]], values: Sequence[tuple[str, str, str]], marks: Sequence[Any]
