@@ -7,8 +7,9 @@ keep the newest), so it goes in one transaction per batch (`save_market`), not o
 Marks are the broker's: while `marks_behind()` is open, `save_mark` keeps the newest mark of each symbol in
 memory; they are written with the batch's bars, and before any other statement of this store (every engine's
 `_use` calls `_release_marks` first), so whatever this process reads or writes next (an order's or a fill's
-transaction, the broker's reload) finds them written, as before. Orders, fills, positions and cash are never
-held back: they keep their own transactions.
+transaction, the broker's reload) finds them written, as before. Marks released alone go in one multi-row
+statement (one round trip, atomic), not a transaction of their own: a feed's broker reloads its book every
+trading day. Orders, fills, positions and cash are never held back: they keep their own transactions.
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ PUT_VALUE = (
     "INSERT INTO hot_values (name, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (name) "
     "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at"
 )
+
+MARKS_PER_STATEMENT = 1_000  # more go row by row in one transaction (a statement's parameters are bounded)
+
+
+def save_marks(count: int) -> str:
+    """SAVE_MARK for `count` marks of distinct symbols in one statement (atomic like one row)."""
+    head, _, tail = SAVE_MARK.partition("VALUES (?, ?, ?)")
+    return head + "VALUES " + ", ".join(["(?, ?, ?)"] * count) + tail
 
 
 def mark_row(symbol: str, price: float, at: datetime) -> tuple[str, float, str]:
@@ -96,6 +105,12 @@ class SqlMarketWrites(SqlPart):
         self, bars: Sequence[tuple[str, str, str]], values: Sequence[tuple[str, str, str]], marks: Sequence[Any]
     ) -> None:
         if not (bars or values or marks):
+            return
+        if not (bars or values) and len(marks) <= MARKS_PER_STATEMENT:
+            # Marks alone (released before another statement): one statement, one trip, no BEGIN/COMMIT.
+            newest = list({row[0]: row for row in marks}.values())  # one row per symbol: the last, as in order
+            async with self._use() as db:
+                await db.execute(save_marks(len(newest)), [field for row in newest for field in row])
             return
         async with self._use(transaction=True) as db:
             for query, rows in ((SAVE_BAR, bars), (PUT_VALUE, values), (SAVE_MARK, marks)):

@@ -48,3 +48,13 @@ async def test_an_audit_line_that_fails_leaves_no_value_written(store: Store, mo
     with pytest.raises(OSError, match="audit line"):
         await store.put_values_audited([("ops:day:2024-03-05", {"ok": 1})], closed, T0)
     assert await store.get_value("ops:day:2024-03-05") is None
+
+
+async def test_held_marks_released_before_a_read_are_the_newest_of_each_symbol(store: Store) -> None:
+    async with store.marks_behind():
+        await store.save_mark("AAPL", 180.0, T0)
+        await store.save_mark("MSFT", 400.0, T0)
+        await store.save_mark("AAPL", 181.5, T0 + timedelta(days=1))
+        assert await store.marks() == {"AAPL": (181.5, T0 + timedelta(days=1)), "MSFT": (400.0, T0)}
+        await store.save_mark("MSFT", 402.0, T0 + timedelta(days=1))
+    assert (await store.broker_book()).marks["MSFT"] == (402.0, T0 + timedelta(days=1))
