@@ -79,6 +79,21 @@ class SqlMarketWrites(SqlPart):
         self._marks_held[row[0]] = row
         return True
 
+    @asynccontextmanager
+    async def _marks_kept_back(self) -> AsyncIterator[dict[str, tuple[str, float, str]]]:
+        """For a read that lays the held marks over what it reads itself (the broker's book): the held marks,
+        not written first; they stay held (behind any newer one held meanwhile) for the batch to write."""
+        held = self._marks_held or {}
+        if self._marks_held is not None:
+            self._marks_held = {}
+        try:
+            yield dict(held)
+        finally:
+            if held and self._marks_held is None:  # the holding block ended meanwhile: written now, as it would
+                await self._write_market((), (), list(held.values()))
+            elif held and self._marks_held is not None:
+                self._marks_held = {**held, **self._marks_held}
+
     async def _release_marks(self) -> None:
         if self._marks_held:
             held, self._marks_held = self._marks_held, {}

@@ -495,12 +495,16 @@ class SqlStore(
             (f"SELECT symbol, price, as_of FROM marks ORDER BY symbol{self._byte_order}", ()),
             (self._OPEN_ORDERS + self._byte_order, (OrderStatus.PENDING.value,)),
         ]
-        async with self._use() as db:
+        # The marks this process holds back are laid over the stored ones (what writing them first would
+        # read), so the daily reload costs one round trip, not a transaction of marks before it.
+        async with self._marks_kept_back() as held, self._use() as db:
             cash, positions, marks, orders = await db.fetch_many(statements)
+        newest = {r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in marks}
+        newest.update({symbol: (price, datetime.fromisoformat(at)) for symbol, price, at in held.values()})
         return BrokerBook(
             cash=None if not cash else float(cash[0][0]),
             positions=[parse("position", r[0], position_from, r) for r in positions],
-            marks={r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in marks},
+            marks=newest,
             open_orders=[parse("order", r[0], order_from_json, r[1]) for r in orders],
         )
 

@@ -58,3 +58,16 @@ async def test_held_marks_released_before_a_read_are_the_newest_of_each_symbol(s
         assert await store.marks() == {"AAPL": (181.5, T0 + timedelta(days=1)), "MSFT": (400.0, T0)}
         await store.save_mark("MSFT", 402.0, T0 + timedelta(days=1))
     assert (await store.broker_book()).marks["MSFT"] == (402.0, T0 + timedelta(days=1))
+
+
+async def test_the_broker_book_shows_held_marks_and_leaves_them_held_for_the_batch(store: Store) -> None:
+    await store.save_mark("AAPL", 170.0, T0)
+    later = T0 + timedelta(days=2)
+    async with store.marks_behind():
+        await store.save_mark("AAPL", 175.0, later)
+        await store.save_mark("JPM", 150.0, later)
+        book = await store.broker_book()
+        assert book.marks == {"AAPL": (175.0, later), "JPM": (150.0, later)}  # as if written first
+        assert store._marks_held  # not written by the read: they go with the batch
+        await store.save_mark("JPM", 151.0, later + timedelta(days=1))
+    assert await store.marks() == {"AAPL": (175.0, later), "JPM": (151.0, later + timedelta(days=1))}
