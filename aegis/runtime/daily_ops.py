@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from time import monotonic
+from typing import Any
 
 from aegis.runtime.alerting import Alerting
 from aegis.runtime.day_checks import pre_open_checks, readiness
@@ -36,7 +37,7 @@ from aegis.settings import Settings
 from state.alerts import Alert, AlertLevel
 from state.decisions import DecisionRecord
 from state.orders import Fill
-from state.store.base import DurableStore
+from state.store.base import AuditEntry, DurableStore
 from tools.broker.paper import PaperBroker
 from tools.ops.trading import TradingControl
 
@@ -188,13 +189,16 @@ class DailyOperations:
             drawn,
             dict(equity) if drawn else {},
         )
+        values: list[tuple[str, Any]] = []
         if drawn is not None:
             self._charted = now
-            await self.store.put_value(EQUITY_KEY, {d.isoformat(): v for d, v in equity.items()}, moment)
+            values.append((EQUITY_KEY, {d.isoformat(): v for d, v in equity.items()}))
         outcome = {"report": report.name, "archived": archived, "cancelled": figures.cancelled_orders,
                    "ready": figures.ready, "readiness": reasons, "equity": figures.equity}  # fmt: skip
-        await self.store.put_value(DAY_KEY.format(day=day), outcome, moment)
-        await self.store.audit(ACTOR, "day_closed", {"day": day.isoformat(), **outcome}, moment)
+        values.append((DAY_KEY.format(day=day), outcome))
+        # The day's values and its audit line in one transaction: one commit a day, and never one without the other.
+        closed = AuditEntry(ACTOR, "day_closed", {"day": day.isoformat(), **outcome})
+        await self.store.put_values_audited(values, closed, moment)
         if reasons:
             await self.alerting.raise_alert(AlertLevel.WARNING, "not_ready", f"after {day}: " + "; ".join(reasons),
                                             dedup_key=f"not_ready:{day}")  # fmt: skip

@@ -40,6 +40,7 @@ __all__ = [
     "AccountBook",
     "AuditEntry",
     "BookSnapshot",
+    "BrokerBook",
     "ChainRecords",
     "CorruptRecordError",
     "DurableStore",
@@ -190,6 +191,16 @@ class Finished:
     posture_changed: bool  # the posture was recorded: it differed from the last one recorded
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerBook:
+    """A broker's durable state as `DurableStore.broker_book` reads it."""
+
+    cash: float | None
+    positions: list[Position]
+    marks: dict[str, tuple[float, datetime]]
+    open_orders: list[Order]
+
+
 class DurableStore(Protocol):
     """What sessions, the broker and the front door may persist and read back.
 
@@ -328,6 +339,11 @@ class DurableStore(Protocol):
         """symbol -> (last price, time of the bar it came from)."""
         ...
 
+    async def broker_book(self) -> BrokerBook:
+        """What a broker restores (`cash`, `positions`, `marks`, `open_orders`), on one connection, in one
+        round trip on PostgreSQL (as `account_book`): a feed reloads it every trading day."""
+        ...
+
     # ---- posture, audit, counters -----------------------------------------------------------------
     async def save_bar(self, symbol: str, bar: Bar) -> None:
         """Keep a bar of the market context (insert-or-ignore on symbol and time)."""
@@ -365,6 +381,10 @@ class DurableStore(Protocol):
         ...
 
     async def audit(self, actor: str, action: str, detail: Mapping[str, Any], at: datetime) -> None: ...
+
+    async def put_values_audited(self, values: Sequence[tuple[str, Any]], audit: AuditEntry, at: datetime) -> None:
+        """`put_value` of each of `values` and the `audit` line that records them, in one transaction."""
+        ...
 
     async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
         """The last `limit` entries newest first, each {"seq", "at", "actor", "action", "detail"}."""

@@ -25,6 +25,7 @@ from state.store.base import (
     AccountBook,
     AuditEntry,
     BookSnapshot,
+    BrokerBook,
     EventConflict,
     Finished,
     ListAppend,
@@ -486,6 +487,26 @@ class SqlStore(
         async with self._use() as db:
             rows = await db.fetch_all(f"SELECT symbol, price, as_of FROM marks ORDER BY symbol{self._byte_order}")
         return {r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in rows}
+
+    async def broker_book(self) -> BrokerBook:
+        statements = [
+            (self._CASH, (ACCOUNT,)),
+            (self._POSITIONS + self._byte_order, ()),
+            (f"SELECT symbol, price, as_of FROM marks ORDER BY symbol{self._byte_order}", ()),
+            (self._OPEN_ORDERS + self._byte_order, (OrderStatus.PENDING.value,)),
+        ]
+        # The marks this process holds back are laid over the stored ones (what writing them first would
+        # read), so the daily reload costs one round trip, not a transaction of marks before it.
+        async with self._marks_kept_back() as held, self._use() as db:
+            cash, positions, marks, orders = await db.fetch_many(statements)
+        newest = {r[0]: (float(r[1]), parse("mark", r[0], datetime.fromisoformat, r[2])) for r in marks}
+        newest.update({symbol: (price, datetime.fromisoformat(at)) for symbol, price, at in held.values()})
+        return BrokerBook(
+            cash=None if not cash else float(cash[0][0]),
+            positions=[parse("position", r[0], position_from, r) for r in positions],
+            marks=newest,
+            open_orders=[parse("order", r[0], order_from_json, r[1]) for r in orders],
+        )
 
     async def record_posture(self, posture: str, reason: str, vix: float | None, at: datetime) -> None:
         async with self._use(transaction=True) as db:

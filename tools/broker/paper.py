@@ -147,13 +147,12 @@ class PaperBroker:
             await self._store.save_mark(symbol, price, at)
 
     async def _restore(self) -> None:
-        cash = await self._store.cash()
-        self._cash = self._starting_cash if cash is None else cash
-        self._positions = {p.symbol: p for p in await self._store.positions()}
-        marks = await self._store.marks()
-        self._marks = {symbol: price for symbol, (price, _) in marks.items()}
-        self._last_bar = {symbol: at for symbol, (_, at) in marks.items()}
-        self._pending = {o.order_id: o for o in await self._store.open_orders()}
+        book = await self._store.broker_book()  # one round trip: a feed reloads the book every trading day
+        self._cash = self._starting_cash if book.cash is None else book.cash
+        self._positions = {p.symbol: p for p in book.positions}
+        self._marks = {symbol: price for symbol, (price, _) in book.marks.items()}
+        self._last_bar = {symbol: at for symbol, (_, at) in book.marks.items()}
+        self._pending = {o.order_id: o for o in book.open_orders}
         self._loaded = True
 
     def _require_loaded(self) -> None:
