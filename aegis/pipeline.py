@@ -405,7 +405,7 @@ class Pipeline:
             supervisor=supervisor,
             watch=watch,
             operations=operations,
-            approvals=self.expire_approvals,
+            approvals=self._approval_desk.sweep,
             posture=PostureWatch(
                 self.posture,
                 services.hot,

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aegis.runtime.recheck import Recheck
 from state.access import Access, require
 from state.approvals import Approval, ApprovalKind, ApprovalStatus
 from state.clock import Clock
@@ -36,6 +37,7 @@ class ApprovalDesk:
         self._control = control
         self._clock = clock
         self._resolvers: dict[ApprovalKind, ApprovalResolver] = {}
+        self._expiries = Recheck()
 
     def resolve(self, kind: ApprovalKind, resolver: ApprovalResolver) -> None:
         """What follows from a decision on an approval of `kind` (replaces any resolver registered before)."""
@@ -66,6 +68,16 @@ class ApprovalDesk:
     async def expire(self) -> list[Approval]:
         """Expire the pending approvals whose time ran out on the clock; each expired one is resolved."""
         return [await self._resolved(expired) for expired in await self._control.expire_due(self._clock.now())]
+
+    async def sweep(self) -> list[Approval]:
+        """`expire`, as the feed's clock moves: the pending approvals are read when one can have run out, after
+        one was opened or closed here, or after a moment of wall time (`aegis.runtime.recheck`)."""
+        now, revision = self._clock.now(), self._control.revision
+        if not self._expiries.needed(now, revision):
+            return []
+        swept = await self._control.sweep(now)
+        self._expiries.read(swept.next_expiry, revision)
+        return [await self._resolved(expired) for expired in swept.expired]
 
     async def _resolved(self, approval: Approval) -> Approval:
         resolver = self._resolvers.get(approval.kind)

@@ -34,6 +34,7 @@ from aegis.runtime.bot_supervisor import BotSupervisor
 from aegis.runtime.daily_ops import DailyOperations
 from aegis.runtime.monitor import RiskMonitor
 from aegis.runtime.posture_watch import PostureWatch
+from aegis.runtime.recheck import Recheck
 from state.clock import Clock, SimulatedClock
 from state.context_loader import DAY_START_EQUITY_KEY, VIX_AS_OF_KEY, VIX_KEY
 from state.events import Bar
@@ -70,6 +71,7 @@ class MarketFeed:
         self._posture = posture  # the posture evaluation on this clock, an override's end
         self._approvals = approvals  # expires the approvals whose time ran out on this clock
         self._limits = limits  # the risk limits' hot copy, rebuilt when another process changed them
+        self._limits_read = Recheck()
         self.supervising = (
             True  # False: the supervisor follows the days but acts on none (a resumed run's recorded days)
         )
@@ -112,8 +114,10 @@ class MarketFeed:
             await self._posture.time_passed()
         if self._approvals is not None:
             await self._approvals()
-        if self._limits is not None:
+        if self._limits is not None and self._limits_read.needed(moment, self._limits.revision):
+            revision = self._limits.revision  # no limit changes by time alone: read again after a write or a moment
             await self._limits.sync()
+            self._limits_read.read(None, revision)
 
     async def finish(self) -> None:
         """The feed ends: the daily operations close the day it was in (its report)."""

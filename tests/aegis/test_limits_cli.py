@@ -102,9 +102,13 @@ def test_bad_input_is_one_line_and_exit_2(records: Path, args: list[str], messag
     assert limits == RiskLimits() and audit == []  # nothing written
 
 
-async def test_a_running_embedded_pipeline_takes_a_cli_change_at_its_feed_next_step(records: Path) -> None:
+async def test_a_running_embedded_pipeline_takes_a_cli_change_at_its_feed_next_step(
+    records: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The embedded hot store lives in the running process: the CLI (another process) cannot write it, so the
-    running feed rebuilds the sessions' copy from the durable changes as its time moves."""
+    running feed rebuilds the sessions' copy from the durable changes as its time moves (at its first step
+    a moment of wall time after the last read: `aegis.runtime.recheck`)."""
+    monkeypatch.setattr("aegis.runtime.recheck.RECHECK_S", 0.0)  # the CLI may finish within the moment
     clock = SimulatedClock(T0)
     settings = Settings(data_dir=records / "records", checkpoints=False)
     async with await Pipeline.open(settings, clock=clock) as running:

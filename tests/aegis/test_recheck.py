@@ -15,7 +15,10 @@ from aegis import Pipeline, Settings
 from aegis.runtime.posture_watch import PostureWatch
 from aegis.runtime.recheck import Recheck
 from quant.posture import Posture
+from state.access import Access
+from state.approvals import Approval, ApprovalKind, ApprovalStatus, approval_id
 from state.clock import SimulatedClock
+from state.context_loader import LIMITS_KEY
 from state.store.base import AuditEntry
 from state.trading import TradingState, TradingStatus
 from tests.conftest import SESSION_DAY, bundled_bars
@@ -130,3 +133,45 @@ async def test_a_posture_override_ends_at_its_time_with_no_read_of_the_book_betw
     clock.set(until)
     await watch.time_passed()
     assert (await pipeline.posture.book()).override is None
+
+
+def approval(request_id: str, timeout_s: float) -> Approval:
+    return Approval(
+        approval_id=approval_id(ApprovalKind.WORKFLOW, request_id), kind=ApprovalKind.WORKFLOW, subject_id=request_id,
+        requested_by="ana", summary="a plan", created_at=T0, expires_at=T0 + timedelta(seconds=timeout_s),
+    )  # fmt: skip
+
+
+async def test_the_feeds_approvals_sweep_expires_on_time_and_reads_nothing_until_then(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = pipeline.services.clock
+    assert isinstance(clock, SimulatedClock)
+    feed = pipeline.market_feed()
+    await pipeline.approval_control.open(approval("r1", timeout_s=600))
+    reads = counting(monkeypatch, pipeline.services.store, "approvals")
+    for second in range(0, 600, 30):
+        await feed.advance(T0 + timedelta(seconds=second))
+    assert len(reads) == 1  # read once after the opening; nothing could run out before 600 s
+    assert (await pipeline.approval_control.get("workflow:r1")).status is ApprovalStatus.PENDING
+    await feed.advance(T0 + timedelta(seconds=600))
+    assert (await pipeline.approval_control.get("workflow:r1")).status is ApprovalStatus.EXPIRED
+
+
+async def test_the_feed_rebuilds_a_lost_limits_copy_after_a_moment_of_wall_time_and_not_every_step(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = pipeline.market_feed()
+    await feed.advance(T0)
+    await pipeline.services.hot.hot.set_value(LIMITS_KEY, {"lost": True})  # a restarted Redis, another writer
+    monkeypatch.setattr("aegis.runtime.recheck.RECHECK_S", 3600.0)
+    await feed.advance(T0 + timedelta(minutes=1))
+    assert await pipeline.services.hot.hot.get_value(LIMITS_KEY) == {"lost": True}  # not read at every step
+    monkeypatch.setattr("aegis.runtime.recheck.RECHECK_S", 0.0)
+    await feed.advance(T0 + timedelta(minutes=2))
+    assert await pipeline.services.hot.hot.get_value(LIMITS_KEY) != {"lost": True}
+    await pipeline.limits.set("max_concentration_pct", 5.0, actor="ops", reason="tighter", role=Access.TRADE)
+    monkeypatch.setattr("aegis.runtime.recheck.RECHECK_S", 3600.0)
+    await pipeline.services.hot.hot.set_value(LIMITS_KEY, {"lost": True})
+    await feed.advance(T0 + timedelta(minutes=3))  # written here since the last read: read at once
+    assert await pipeline.services.hot.hot.get_value(LIMITS_KEY) != {"lost": True}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,12 @@ _SWEEP = 1000  # pending approvals read per expiry sweep
 
 Acknowledge = Callable[[str, str], Awaitable[Any]]  # (alert id, by): `Alerting.acknowledge`
 Approvals = list[Approval]  # (the control's `list` method shadows the builtin inside the class)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpirySweep:
+    expired: Approvals  # expired by this sweep, oldest first
+    next_expiry: datetime | None  # when the next pending approval runs out (None: none has an expiry)
 
 
 class UnknownApprovalError(ValueError):
@@ -62,6 +69,7 @@ class ApprovalControl:
         self._clock = clock
         self._raise_alert = raise_alert
         self._acknowledge = acknowledge
+        self.revision = 0  # counts the approvals opened or closed through this control (`aegis.runtime.recheck`)
 
     # ---- reads -----------------------------------------------------------------------------------------
 
@@ -90,6 +98,7 @@ class ApprovalControl:
              "needs": str(approval.needs), "summary": approval.summary},
         )  # fmt: skip
         held = await self._store.open_approval(approval, audit)
+        self.revision += 1
         if held == approval:
             expiry = f"; expires {approval.expires_at.isoformat()}" if approval.expires_at is not None else ""
             await self._raise_alert(
@@ -126,6 +135,7 @@ class ApprovalControl:
         audit = AuditEntry(by, f"approval_{status}", {"approval_id": approval_id, "role": str(role), "reason": reason})
         try:
             await self._store.close_approval(decided, audit)
+            self.revision += 1
         except StoreConflictError as exc:  # decided meanwhile by someone else
             raise ApprovalDecidedError(str(exc)) from None
         await self._stop_paging(approval_id, by)
@@ -142,13 +152,21 @@ class ApprovalControl:
     async def expire_due(self, now: datetime) -> Approvals:
         """Expire every pending approval whose time ran out at `now` (rejected, the reason says the timeout;
         audited, alerted); the ones expired here, oldest first."""
-        due = [a for a in await self.pending() if a.expired_at(now)]
+        return (await self.sweep(now)).expired
+
+    async def sweep(self, now: datetime) -> ExpirySweep:
+        """`expire_due`, and when the next pending approval runs out."""
+        pending = await self.pending()
+        due = [a for a in pending if a.expired_at(now)]
         expired: Approvals = []
         for approval in reversed(due):  # the store lists newest first
             done = await self._expire(approval, now)
             if done is not None:
                 expired.append(done)
-        return expired
+        later = [a.expires_at for a in pending if a.expires_at is not None and not a.expired_at(now)]
+        if len(pending) >= _SWEEP:  # a full page: approvals past it may run out sooner, look again at once
+            return ExpirySweep(expired, now)
+        return ExpirySweep(expired, min(later, default=None))
 
     async def _expire(self, approval: Approval, now: datetime) -> Approval | None:
         """`approval` expired at `now`; None when someone decided it meanwhile."""
@@ -161,6 +179,7 @@ class ApprovalControl:
         audit = AuditEntry(EXPIRY_ACTOR, "approval_expired", {"approval_id": approval.approval_id, "reason": reason})
         try:
             await self._store.close_approval(expired, audit)
+            self.revision += 1
         except StoreConflictError:
             return None
         await self._stop_paging(approval.approval_id, EXPIRY_ACTOR)

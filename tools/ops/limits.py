@@ -85,6 +85,7 @@ class LimitControl:
         self._hot = hot
         self._clock = clock
         self._defaults = defaults
+        self.revision = 0  # counts the changes written through this control (`aegis.runtime.recheck`)
 
     @property
     def defaults(self) -> RiskLimits:
@@ -209,6 +210,7 @@ class LimitControl:
             "reason": reason,
         }
         await self._store.save_risk_limit_change(change, AuditEntry(actor, action, detail))
+        self.revision += 1
         await self.publish()
         log.info("risk limit %s %g -> %g by %s (%s): %s", name, before, after, actor, role, reason)
         return change
