@@ -65,11 +65,12 @@ from state.store.postgres_lock import AccountTurns
 from state.store.rows import decision_row, event_chain, json_text, ts
 from state.store.sql_store import SqlConnection, SqlStore
 
-__all__ = ["PostgresStore"]
+__all__ = ["DEFAULT_POOL_SIZE", "PostgresStore"]
 
 _Conn = psycopg.AsyncConnection[TupleRow]
 _MIGRATIONS_LOCK = "schema_migrations"
 _ACCOUNT_LOCK = "account_orders"
+DEFAULT_POOL_SIZE = 8  # connections per store (per process): `Settings.postgres_pool_size`
 
 
 @functools.cache
@@ -191,7 +192,7 @@ class PostgresStore(SqlStore):
         schema: str | None = None,
         clock: Clock | None = None,
         min_size: int = 1,
-        max_size: int = 8,
+        max_size: int = DEFAULT_POOL_SIZE,
         connect_timeout: int = 5,
         acquire_timeout: float = 5.0,
         application_name: str = "aegis",
