@@ -13,6 +13,9 @@ Decisions that must not be silently changed:
   same kind of lock, so two concurrent books never merge. Transactions that take several such locks
   take them in one order (`book_fill`: `fills`, `positions`; `finish_session`: `decisions`,
   `posture_history`, `audit_log`) and no transaction takes them in another: no cycle, no deadlock.
+- The account lock is a session advisory lock on a pooled connection (`postgres_lock`): a process's sessions
+  queue for it in the process, and it passes from one of them to the next without being released (at most
+  `postgres_lock.MAX_HANDOFFS` in a row), which saves the unlock and the lock of every acquisition under load.
 - Migrations run on `open()` (or `migrate()`) on one dedicated connection holding a session advisory
   lock, so processes starting together apply each migration exactly once.
 - Connections are autocommit; a write of more than one statement runs in one transaction. The writes and
