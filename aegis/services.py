@@ -141,7 +141,9 @@ async def open_stack(
     await asyncio.to_thread(settings.data_dir.mkdir, parents=True, exist_ok=True)
     closers: list[Closer] = []
     try:
-        store = await open_store(settings.postgres_url, settings.data_dir / RECORDS_FILE, clock)
+        store = await open_store(
+            settings.postgres_url, settings.data_dir / RECORDS_FILE, clock, pool_size=settings.postgres_pool_size
+        )
         closers.append(store.close)
         broker = PaperBroker(store, settings.costs, starting_cash=settings.starting_cash)
         await broker.load()

@@ -125,6 +125,13 @@ class Settings(BaseSettings):
         "exit", description="exit: one checkpoint per session (fast); async/sync: one per step (resumable mid-run)"
     )
     postgres_url: str | None = Field(None, description="PostgreSQL for records and checkpoints (AEGIS_POSTGRES_URL)")
+    postgres_pool_size: int = Field(
+        8,
+        ge=1,
+        le=100,
+        description="Connections of the records store's pool per process (AEGIS_POSTGRES_POOL_SIZE); the checkpoints"
+        " have a pool of their own",
+    )
     redis_url: str | None = Field(None, description="Redis for the hot context (AEGIS_REDIS_URL)")
     redis_prefix: str = Field("aegis", min_length=1, description="Namespace of this deployment's Redis keys")
     bus_claim_idle_ms: int = Field(

@@ -27,12 +27,14 @@ context + bus), against its targets. Prints a table; asserts nothing.
     read, on the in-process bus and on Redis Streams.
 
 Every event of (a) and (b) is a long signal on a real bundled AAPL bar on which the rules deliberation
-orders: pre-screen passed, three roles asked. In (a) each one places an order. In (b) the rules commander
-sizes each buy at the posture's entry size (2.5 % of equity that day), so the pending buys commit the cash
-after about 40 orders; the later events end at the risk guard ("below one unit"), without RUNE, the
-account lock and the order (their outcomes are printed). Each run gets a fresh database and its own Redis
-key prefix, dropped afterwards. `--profile` also runs one worker in this process under cProfile and prints
-where its CPU goes, package by package, beside the floor's.
+orders: pre-screen passed, three roles asked. In (a) each one places an order. In (b) too, as in
+`evals.bench_inflight`: the account has 1e9 cash and the postures' entry size is 1e-4 % of equity (about
+$1,000 an order) with no cap on the share of limit orders, so the rules commander's buys never commit the
+cash and every event takes the whole path (the risk guard, RUNE, the account lock, the order; the outcomes
+are printed). With the default account the pending buys committed the cash after about 40 orders and the
+later events ended at the risk guard, which made a worker's CPU per event look cheaper than a real one.
+Each run gets a fresh database and its own Redis key prefix, dropped afterwards. `--profile` also runs one
+worker in this process under cProfile and prints where its CPU goes, package by package, beside the floor's.
 
 Servers: AEGIS_BENCH_POSTGRES_URL (admin URL, default postgresql://postgres@127.0.0.1:5432/postgres) and
 AEGIS_BENCH_REDIS_URL (default redis://127.0.0.1:6379/0).
@@ -42,7 +44,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
+import json
 import os
 import sys
 import tempfile
@@ -70,7 +74,7 @@ from evals.bench_setup import (
     buy,
     deployment,
     ordering_day,
-    publish_full_path_events,
+    publish,
     seed_market,
     signal,
 )
@@ -78,6 +82,7 @@ from evals.floor import floor_graph
 from graphs.deliberation.config import DeliberationConfig
 from graphs.deliberation.nodes import DeliberationNodes
 from graphs.deliberation.state import checkpoint_types
+from quant.posture import DEFAULT_POSTURES
 from state.checkpoints import START_AFRESH, close_postgres_checkpointer, open_postgres_checkpointer
 from state.clock import SimulatedClock
 from tools.feeds.bars import symbol_bars
@@ -206,8 +211,40 @@ async def outcomes_in(postgres_url: str) -> Counter[str]:
     return Counter({str(outcome): int(count) for outcome, count in rows})
 
 
+# (b)'s account: wide enough that every event orders (see the module's docstring).
+ORDERING_CASH = 1e9
+ORDERING_SIZE_PCT = 1e-4
+
+
+def ordering_env(dep: Deployment, folder: Path) -> dict[str, str]:
+    """A worker's environment for (b): the deployment's, with the wide account and the tiny entry size."""
+    postures = {
+        str(posture): {
+            **dataclasses.asdict(params),
+            "entry_size_pct": ORDERING_SIZE_PCT,
+            "limit_order_share_pct": 100.0,
+        }
+        for posture, params in DEFAULT_POSTURES.items()
+    }
+    return {
+        **dep.env(folder),
+        "AEGIS_STARTING_CASH": repr(ORDERING_CASH),
+        "AEGIS_DELIBERATION__POSTURES": json.dumps(postures),
+    }
+
+
+async def publish_ordering_events(dep: Deployment, folder: Path, end: int, events: int, tag: str) -> None:
+    """The market up to bar `end` into Redis (mirrored to PostgreSQL) on the wide account, then `events` signals."""
+    panel = load_bundled_daily([SYMBOL])
+    bars = symbol_bars(panel, SYMBOL)
+    settings = dep.settings(folder, starting_cash=ORDERING_CASH)
+    async with await Pipeline.open(settings, clock=SimulatedClock(bars[end].time)) as pipeline:
+        await seed_market(pipeline, bars, end, float(panel.vix[end]))
+    await publish(settings, [signal(f"{tag}-{n}", bars[end]) for n in range(events)])
+
+
 async def worker_throughput(dep: Deployment, folder: Path, end: int, events: int, workers: int) -> Throughput:
-    await publish_full_path_events(dep, folder, end, events, f"w{workers}")
+    await publish_ordering_events(dep, folder, end, events, f"w{workers}")
     stream, group = f"{dep.prefix}:events", f"{dep.prefix}-workers"
     client = aioredis.Redis.from_url(dep.redis_url)
     command = [str(Path(sys.executable).with_name("aegis")), "worker", "--until-idle"]
@@ -217,7 +254,7 @@ async def worker_throughput(dep: Deployment, folder: Path, end: int, events: int
             *command,
             "--name",
             f"bench-{i}",
-            env=dep.env(folder),
+            env=ordering_env(dep, folder),
             cwd=folder,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,

@@ -19,7 +19,7 @@ import aiosqlite
 from state.clock import Clock, WallClock
 from state.store.base import DurableStore, StoreUnavailableError
 from state.store.migrate import apply_migrations
-from state.store.postgres import PostgresStore
+from state.store.postgres import DEFAULT_POOL_SIZE, PostgresStore
 from state.store.sqlite import SqliteStore
 from state.store.sqlite import _Connection as _SqliteExecutor
 
@@ -27,15 +27,21 @@ __all__ = ["migrate", "open_store"]
 
 
 async def open_store(
-    postgres_url: str | None, sqlite_path: Path, clock: Clock, *, schema: str | None = None
+    postgres_url: str | None,
+    sqlite_path: Path,
+    clock: Clock,
+    *,
+    schema: str | None = None,
+    pool_size: int = DEFAULT_POOL_SIZE,
 ) -> DurableStore:
-    """An open store, migrated: PostgreSQL when `postgres_url` is given (in `schema`, if given), else SQLite.
+    """An open store, migrated: PostgreSQL when `postgres_url` is given (in `schema`, if given, with `pool_size`
+    pooled connections), else SQLite.
 
     Raises `StoreUnavailableError` when the chosen store cannot be reached or opened; it never falls back
     from PostgreSQL to SQLite, which would split the records of one deployment across two stores.
     """
     if postgres_url:
-        return await PostgresStore(postgres_url, schema=schema, clock=clock).open()
+        return await PostgresStore(postgres_url, schema=schema, clock=clock, max_size=pool_size).open()
     return await SqliteStore(sqlite_path, clock=clock).open()
 
 

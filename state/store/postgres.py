@@ -13,6 +13,9 @@ Decisions that must not be silently changed:
   same kind of lock, so two concurrent books never merge. Transactions that take several such locks
   take them in one order (`book_fill`: `fills`, `positions`; `finish_session`: `decisions`,
   `posture_history`, `audit_log`) and no transaction takes them in another: no cycle, no deadlock.
+- The account lock is a session advisory lock on a pooled connection (`postgres_lock`): a process's sessions
+  queue for it in the process, and it passes from one of them to the next without being released (at most
+  `postgres_lock.MAX_HANDOFFS` in a row), which saves the unlock and the lock of every acquisition under load.
 - Migrations run on `open()` (or `migrate()`) on one dedicated connection holding a session advisory
   lock, so processes starting together apply each migration exactly once.
 - Connections are autocommit; a write of more than one statement runs in one transaction. The writes and
@@ -35,8 +38,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager, nullcontext, suppress
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -61,14 +64,16 @@ from state.store.base import (
 )
 from state.store.migrate import apply_migrations
 from state.store.pool_check import probe_idle
+from state.store.postgres_lock import AccountTurns
 from state.store.rows import decision_row, event_chain, json_text, ts
 from state.store.sql_store import SqlConnection, SqlStore
 
-__all__ = ["PostgresStore"]
+__all__ = ["DEFAULT_POOL_SIZE", "PostgresStore"]
 
 _Conn = psycopg.AsyncConnection[TupleRow]
 _MIGRATIONS_LOCK = "schema_migrations"
 _ACCOUNT_LOCK = "account_orders"
+DEFAULT_POOL_SIZE = 8  # connections per store (per process): `Settings.postgres_pool_size`
 
 
 @functools.cache
@@ -190,7 +195,7 @@ class PostgresStore(SqlStore):
         schema: str | None = None,
         clock: Clock | None = None,
         min_size: int = 1,
-        max_size: int = 8,
+        max_size: int = DEFAULT_POOL_SIZE,
         connect_timeout: int = 5,
         acquire_timeout: float = 5.0,
         application_name: str = "aegis",
@@ -210,7 +215,7 @@ class PostgresStore(SqlStore):
         self._where = _describe(url) + (f" schema {schema}" if schema else "")
         self._pool: AsyncConnectionPool[_Conn] | None = None
         self._open_lock = asyncio.Lock()
-        self._account_turn = asyncio.Lock()  # this process's turn at the account lock (`account_lock`)
+        self._account = AccountTurns(_lock_key(schema, _ACCOUNT_LOCK))  # the account lock (`account_lock`)
         self._held: _HeldLock | None = None  # the account lock's holder and its connection, while held
 
     @property
@@ -306,6 +311,8 @@ class PostgresStore(SqlStore):
         async with self._open_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
+            with suppress(psycopg.Error):
+                await self._account.drop(pool)  # a lock kept for a holder that never came
             await pool.close()
 
     async def __aenter__(self) -> PostgresStore:
@@ -321,13 +328,23 @@ class PostgresStore(SqlStore):
         try:
             if held is not None:  # the account lock's holder: its own connection, not a place in the pool's queue
                 held.busy = True
-            async with nullcontext(held.conn) if held is not None else pool.connection() as conn:
-                db = _Connection(conn, self._schema)
-                if transaction:
-                    async with db.transaction():
+            with self._translated():
+                async with nullcontext(held.conn) if held is not None else pool.connection() as conn:
+                    db = _Connection(conn, self._schema)
+                    if transaction:
+                        async with db.transaction():
+                            yield db
+                    else:
                         yield db
-                else:
-                    yield db
+        finally:
+            if held is not None:
+                held.busy = False
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """psycopg's and the pool's errors as the store's."""
+        try:
+            yield
         except PoolClosed as exc:
             raise StoreClosedError(f"PostgreSQL store {self._where} was closed") from exc
         except psycopg.IntegrityError as exc:
@@ -336,9 +353,6 @@ class PostgresStore(SqlStore):
             raise InvalidRecordError(f"{self._where} refuses the value: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreUnavailableError(f"{self._where}: {exc}") from exc
-        finally:
-            if held is not None:
-                held.busy = False
 
     def _held_by_this_task(self) -> _HeldLock | None:
         """The account lock's connection, if this very task holds the lock and is not using it already."""
@@ -352,22 +366,21 @@ class PostgresStore(SqlStore):
         """One writer of the account's orders at a time, across every process: a session advisory lock on
         a pooled connection, held until the block ends (or the connection dies, which releases it).
 
-        The sessions of this process queue for it in the process first (`_account_turn`), so only one of them
-        holds a pooled connection while it waits for the advisory lock: were each waiter to hold one, a few
-        of them would take the whole pool and the holder, whose reads and order need a connection of their
-        own, would wait for the pool until it timed out. Inside the block, the holding task's statements go
-        through the lock's connection (`_use`): the holder never queues for the pool behind sessions that do
-        not hold the lock, which would stretch the time every other writer waits."""
-        key = _lock_key(self._schema, _ACCOUNT_LOCK)
-        async with self._account_turn, self._use() as db:
-            await db.execute("SELECT pg_advisory_lock(%s)", (key,))
-            self._held = _HeldLock(asyncio.current_task(), db.raw)
-            try:
-                yield
-            finally:
-                self._held = None
-                with suppress(psycopg.Error):
-                    await db.execute("SELECT pg_advisory_unlock(%s)", (key,))
+        The sessions of this process queue for it in the process first, and the lock passes from one to
+        the next without being released while they do (`postgres_lock`). Inside the block, the holding
+        task's statements go through the lock's connection (`_use`): the holder never queues for the pool
+        behind sessions that do not hold the lock, which would stretch the time every other writer waits."""
+        await self._release_marks()  # held-back marks first, as `_use` does: the holder reads and writes after them
+        pool = self._pool
+        if pool is None:
+            raise StoreClosedError(f"PostgreSQL store {self._where} is not open")
+        with self._translated():
+            async with self._account.hold(pool) as conn:
+                self._held = _HeldLock(asyncio.current_task(), conn)
+                try:
+                    yield
+                finally:
+                    self._held = None
 
     # ---- writers of append-only tables take turns --------------------------------------------------
 

@@ -43,8 +43,9 @@ def test_the_benchmark_prints_every_measure_and_the_round_trips_per_event(
     sql_statements, redis_commands = float(trips[1]), float(trips[2])
     # event record, book, the guard's account read, RUNE's account read and recent orders, the account lock, the
     # execute step's account read, order, unlock, session end, checkpoint write; the hot snapshot and the ack
-    # (+ receives)
-    assert sql_statements == 11.0
+    # (+ receives). The lock and the unlock are saved when the lock passes to a session queued in the process
+    # (`state.store.postgres_lock`), which depends on how the sessions overlap: 9 to 11.
+    assert 9.0 <= sql_statements <= 11.0
     assert 2.0 <= redis_commands <= 2.6
     assert re.search(r"^\| worker CPU / floor CPU +\| +[0-9.]+x +\| +<= 1\.8x +\| +(yes|NO) \|$", out, re.M), out
     assert re.search(r"^ +worker ms +floor ms +beyond  package$", out, re.M), out  # the profile, beside the floor's
