@@ -46,6 +46,7 @@ REPORTS_FOLDER = "reports"  # in the data folder
 DAY_KEY = "ops:day:{day}"
 EQUITY_KEY = "ops:equity_by_day"
 EQUITY_DAYS_KEPT = 2520  # the equity history charted: the last ten years of trading days
+INLINE_RECORDS = 64  # a day with at most this many records (and no chart) writes its files on the loop
 CHECKS_EVERY_S = 1.0  # wall seconds a pre-open check result is reused for (a replay runs days by the thousand)
 
 
@@ -179,9 +180,9 @@ class DailyOperations:
             checks=self._checks, ready=not reasons, readiness=reasons,
         )  # fmt: skip
         report = self.folder / f"{day}.md"
-        # The day's files in one trip to a worker thread: a replay closes a day in well under a millisecond.
-        archived = await asyncio.to_thread(
-            _write_day,
+        # The day's files: a quiet day's (no chart, a few records) are written on the loop, as a thread's hand-off
+        # would cost more than the writing; a busy day's or a chart in one trip to a worker thread.
+        files = (
             self.folder,
             day,
             self._tally,
@@ -189,6 +190,11 @@ class DailyOperations:
             drawn,
             dict(equity) if drawn else {},
         )
+        records = len(self._tally.decisions) + len(self._tally.fills) + len(self._tally.alerts)
+        if drawn is None and records <= INLINE_RECORDS:
+            archived = _write_day(*files)
+        else:
+            archived = await asyncio.to_thread(_write_day, *files)
         values: list[tuple[str, Any]] = []
         if drawn is not None:
             self._charted = now
