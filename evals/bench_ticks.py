@@ -14,6 +14,10 @@ the in-process hot store, on a simulated clock from the tape's start, as `aegis 
     settings (WAL, synchronous=FULL) with `sqlite3.executemany` in batches of the replay's
     `ticks_per_commit`, one transaction each, and appended to per-symbol windows (`collections.deque`) of the
     hot store's length: the writes a tick needs, issued directly through the client library.
+(a2) The same on the minute tape (`evals.tick_tape.minute_lines`: the bundled one-minute SPY bars, as many
+    lines): one symbol, so every tick moves the feed's clock and pays each moment's checks (the risk monitor's
+    tick, the posture watch, the approvals sweep, the limits copy), where a daily tape pays a trading day's
+    bookkeeping (the day's close and report, the posture evaluation) once per thirteen ticks.
 (b) Memory: a child process replays a `--memory-lines` tape (default 1,000,000) and samples its RSS (psutil)
     every 1/40 of the tape; the table gives the maximum and the curve. `--long` adds the 10x tape, whose
     maximum must not exceed the 1x one's (flat: within 5 %, the noise of two runs of one tape).
@@ -43,7 +47,7 @@ import psutil
 
 from aegis import Pipeline, Settings
 from aegis.runtime.tape import LineOutcome, tape_start
-from evals.tick_tape import pass_lines, write_tick_tape
+from evals.tick_tape import pass_lines, write_minute_tape, write_tick_tape
 from state.clock import SimulatedClock
 from state.store.sqlite import SqliteStore
 
@@ -137,20 +141,30 @@ def _median(values: list[float]) -> float:
 
 
 async def throughput(ticks: int, repeats: int, folder: Path) -> None:
-    tape = write_tick_tape(folder / "ticks.jsonl", ticks)
     settings = Settings(data_dir=folder / "settings", postgres_url=None, redis_url=None)
     batch, window = settings.replay.ticks_per_commit, settings.hot_window_bars
-    subject: list[Replayed] = []
-    floor: list[Replayed] = []
-    for run in range(repeats):  # interleaved, so both see the same machine
-        floor.append(await floor_writes(tape, _fresh(folder / f"floor-{run}"), batch, window))
-        subject.append((await replay_ticks(tape, _fresh(folder / f"replay-{run}")))[0])
+    tapes = (
+        ("(a) embedded replay of a tick-only tape", "the bundled daily bars", write_tick_tape),
+        ("(a2) the same on one-minute bars", "SPY one-minute bars, one symbol: every tick a new moment",
+         write_minute_tape),
+    )  # fmt: skip
+    for title, what, write in tapes:
+        tape = write(folder / "ticks.jsonl", ticks)
+        subject: list[Replayed] = []
+        floor: list[Replayed] = []
+        for run in range(repeats):  # interleaved, so both see the same machine
+            floor.append(await floor_writes(tape, _fresh(folder / f"floor-{title[:4]}-{run}"), batch, window))
+            subject.append((await replay_ticks(tape, _fresh(folder / f"replay-{title[:4]}-{run}")))[0])
+        print(
+            f"{title}: {subject[0].lines:,} lines of {what}, median of {repeats} runs, interleaved with the "
+            f"floor; {subject[0].decided} events decided (none counted)"
+        )
+        _table(subject, floor, batch)
+
+
+def _table(subject: list[Replayed], floor: list[Replayed], batch: int) -> None:
     rate, floor_rate = _median([r.rate for r in subject]), _median([r.rate for r in floor])
     ratio = floor_rate / rate if rate else float("inf")
-    print(
-        f"(a) embedded replay of a tick-only tape: {subject[0].lines:,} lines of the bundled bars, median of "
-        f"{repeats} runs, interleaved with the floor; {subject[0].decided} events decided (none counted)"
-    )
     print("    floor: the same tape decoded (json.loads), its bars into a records file (executemany, one "
           f"transaction per {batch}) and per-symbol deques")  # fmt: skip
     cpu, floor_cpu = _median([r.cpu_us for r in subject]), _median([r.cpu_us for r in floor])

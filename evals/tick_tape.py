@@ -8,18 +8,28 @@ stay strictly increasing in time, weekdays stay weekdays, no gap exceeds a repla
 price is a real one (the same bars, on other dates). Ids carry the shifted date, so they stay unique.
 
 The tape is written line by line to a file (`write_tick_tape`) and never held in memory.
+
+The minute tape (`minute_lines`, `write_minute_tape`) is the bundled one-minute SPY bars (four sessions,
+2020-12-15 .. 12-18, 391 bars each, times in New York), repeated the same way a week at a time: one symbol, so
+every tick is a new moment of the feed's clock (what a day's bookkeeping costs a daily tape, each moment's
+costs a minute tape).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import json
 import math
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from state.events import Bar
 from tools.feeds.bars import panel_bar
 from tools.feeds.bundled import DailyPanel, bar_time, load_bundled_daily
 from tools.feeds.tape import tick_event, vix_event
@@ -77,3 +87,43 @@ def pass_lines(panel: DailyPanel | None = None) -> int:
     for row in range(len(panel.dates)):
         count += sum(1 for _ in _day_events(panel, row, panel.dates[row]))
     return count
+
+
+MINUTE_FILE = "spy_1m_2020_12_15_18.csv"  # aegis/data/market: Stock.Indicators' intraday quotes (SOURCES.md)
+MINUTE_SYMBOL = "SPY"
+_NEW_YORK = ZoneInfo("America/New_York")
+
+
+def minute_bars() -> list[Bar]:
+    """The bundled one-minute SPY bars, oldest first, times in UTC."""
+    text = (resources.files("aegis") / "data" / "market" / MINUTE_FILE).read_text(encoding="utf-8")
+    bars = []
+    for row in csv.DictReader(io.StringIO(text, newline="")):
+        local = datetime.strptime(row["date"], "%Y-%m-%d %H:%M").replace(tzinfo=_NEW_YORK)
+        prices = {name: float(row[name]) for name in ("open", "high", "low", "close", "volume")}
+        bars.append(Bar(time=local.astimezone(UTC), **prices))
+    return bars
+
+
+def minute_lines(lines: int) -> Iterator[str]:
+    """The first `lines` lines of the endless minute tape: the bundled sessions, a week later each pass."""
+    bars = minute_bars()
+    written = 0
+    for repeat in itertools.count():
+        for bar in bars:
+            if written == lines:
+                return
+            moved = bar.model_copy(update={"time": bar.time + timedelta(weeks=repeat)})
+            event = tick_event(MINUTE_SYMBOL, moved)
+            event["id"] = f"{MINUTE_SYMBOL}-{moved.time:%Y%m%dT%H%M}-bar"  # a bar a minute: the minute in the id
+            yield json.dumps(event, sort_keys=True, separators=(",", ":"))
+            written += 1
+
+
+def write_minute_tape(path: Path, lines: int) -> Path:
+    """Write the first `lines` lines of the minute tape to `path`, streaming; returns `path`."""
+    with path.open("w", encoding="utf-8") as out:
+        for line in minute_lines(lines):
+            out.write(line)
+            out.write("\n")
+    return path
