@@ -1,6 +1,7 @@
 """The recheck gate of time-driven polls: a read when the feed's clock reaches the next change, after this
 process wrote, after a moment of wall time, and never otherwise; and the polls that use it (the trading
-states' ends, a posture override's end) still act at once on the feed's clock."""
+states' ends, a posture override's end, the approvals sweep, the limits copy, the escalation sweep) still act
+at once on the feed's clock. The escalation sweep over a long run reads only the alerts that can still climb."""
 
 from __future__ import annotations
 
@@ -16,14 +17,17 @@ from aegis.runtime.posture_watch import PostureWatch
 from aegis.runtime.recheck import Recheck
 from quant.posture import Posture
 from state.access import Access
+from state.alerts import Alert, AlertLevel
 from state.approvals import Approval, ApprovalKind, ApprovalStatus, approval_id
 from state.clock import SimulatedClock
 from state.context_loader import LIMITS_KEY
 from state.store.base import AuditEntry
 from state.trading import TradingState, TradingStatus
 from tests.conftest import SESSION_DAY, bundled_bars
+from tools.notify.escalation import escalation_step
 
 T0 = bundled_bars()[SESSION_DAY].time
+DAYS = 40  # the escalation sweep's run: an unacknowledged alert a day
 
 
 class Wall:
@@ -62,6 +66,12 @@ async def pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
         await opened.close()
 
 
+def clock_of(pipeline: Pipeline) -> SimulatedClock:
+    clock = pipeline.services.clock
+    assert isinstance(clock, SimulatedClock)
+    return clock
+
+
 def counting(monkeypatch: pytest.MonkeyPatch, target: Any, name: str) -> list[int]:
     calls: list[int] = []
     original = getattr(target, name)
@@ -77,8 +87,7 @@ def counting(monkeypatch: pytest.MonkeyPatch, target: Any, name: str) -> list[in
 async def test_a_cooldown_ends_on_the_feeds_clock_with_no_read_of_the_states_between(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = pipeline.services.clock
-    assert isinstance(clock, SimulatedClock)
+    clock = clock_of(pipeline)
     await pipeline.monitor.tick()
     await pipeline.trading.reduce(
         reason="cooldown", actor="tier:market", scope="AAPL", until=T0 + timedelta(minutes=10)
@@ -99,8 +108,7 @@ async def test_a_cooldown_ends_on_the_feeds_clock_with_no_read_of_the_states_bet
 async def test_a_state_another_process_writes_is_lifted_after_a_moment_of_wall_time(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = pipeline.services.clock
-    assert isinstance(clock, SimulatedClock)
+    clock = clock_of(pipeline)
     await pipeline.monitor.tick()
     elsewhere = TradingStatus(
         scope="MSFT", state=TradingState.REDUCING, reason="cooldown", actor="tier:market", since=T0,
@@ -116,8 +124,7 @@ async def test_a_state_another_process_writes_is_lifted_after_a_moment_of_wall_t
 async def test_a_posture_override_ends_at_its_time_with_no_read_of_the_book_between(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = pipeline.services.clock
-    assert isinstance(clock, SimulatedClock)
+    clock = clock_of(pipeline)
     settings = pipeline.settings
     watch = PostureWatch(pipeline.posture, pipeline.services.hot, clock, settings.posture,
                          settings.deliberation.vix_thresholds)  # fmt: skip
@@ -145,8 +152,6 @@ def approval(request_id: str, timeout_s: float) -> Approval:
 async def test_the_feeds_approvals_sweep_expires_on_time_and_reads_nothing_until_then(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock = pipeline.services.clock
-    assert isinstance(clock, SimulatedClock)
     feed = pipeline.market_feed()
     await pipeline.approval_control.open(approval("r1", timeout_s=600))
     reads = counting(monkeypatch, pipeline.services.store, "approvals")
@@ -175,3 +180,63 @@ async def test_the_feed_rebuilds_a_lost_limits_copy_after_a_moment_of_wall_time_
     await pipeline.services.hot.hot.set_value(LIMITS_KEY, {"lost": True})
     await feed.advance(T0 + timedelta(minutes=3))  # written here since the last read: read at once
     assert await pipeline.services.hot.hot.get_value(LIMITS_KEY) != {"lost": True}
+
+
+async def test_a_daily_unacknowledged_alert_climbs_to_its_last_step_while_sweeps_read_a_bounded_few(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, alerting, clock = pipeline.services.store, pipeline.alerting, clock_of(pipeline)
+    minutes = pipeline.settings.notify.escalation.minutes
+    read_sizes: list[int] = []
+    read = store.alerts
+
+    async def counted(**kwargs: object) -> list[Alert]:
+        alerts = await read(**kwargs)  # type: ignore[arg-type]
+        read_sizes.append(len(alerts))
+        return alerts
+
+    monkeypatch.setattr(store, "alerts", counted)
+    # A day: an alert raised, then sweeps at minutes that straddle each threshold (one just before the last).
+    offsets = [0.0, 4.0, 5.5, 9.0, 14.9, 15.1, 60.0]
+    for day in range(DAYS):
+        start = T0 + timedelta(days=day)
+        clock.set(start)
+        await alerting.raise_alert(AlertLevel.WARNING, f"drill-{day}", "unacknowledged all along")
+        for offset in offsets[1:]:
+            clock.set(start + timedelta(minutes=offset))
+            await alerting.escalate()
+    clock.set(T0 + timedelta(days=DAYS))
+    await alerting.escalate()
+
+    monkeypatch.setattr(store, "alerts", read)
+    open_alerts = await store.alerts(unacknowledged_only=True, limit=10_000)
+    assert len(open_alerts) == DAYS
+    final = len(minutes)
+    assert {a.escalation_step for a in open_alerts} == {final}
+    now = clock.now()
+    assert all(a.escalation_step == escalation_step(a.raised_at, now, minutes) for a in open_alerts)
+    # Each sweep parsed at most the alerts of the last day (two straddle a day boundary), never the whole run.
+    assert read_sizes, "the sweeps must read the store"
+    assert max(read_sizes[1:]) <= 2 < DAYS
+
+
+async def test_an_alert_stored_by_another_process_is_escalated(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("aegis.runtime.recheck.RECHECK_S", 0.0)  # no wall-clock wait before reading again
+    store, alerting, clock = pipeline.services.store, pipeline.alerting, clock_of(pipeline)
+    clock.set(T0)
+    await alerting.escalate()  # a first sweep, with nothing open
+    raised: datetime = T0 + timedelta(minutes=1)
+    other = Alert(
+        alert_id="alert-elsewhere",
+        dedup_key="elsewhere",
+        level=AlertLevel.CRITICAL,
+        kind="elsewhere",
+        message="raised by another worker",
+        raised_at=raised,
+    )
+    await store.save_alert(other)
+    clock.set(raised + timedelta(minutes=20))
+    escalated = await alerting.escalate()
+    assert [(a.alert_id, a.escalation_step) for a in escalated] == [("alert-elsewhere", 3)]
