@@ -8,7 +8,7 @@ says a read is needed only:
 - when this process changed the record since (its control's `revision` moved on);
 - when `every_s` seconds of wall time have passed since the last read (another process may have changed it:
   that is how late such a change is seen at most);
-- before the first read, and after `forget` (a read that failed is not a read).
+- before the first read (a read that failed is not a read: the caller marks only a completed one).
 """
 
 from __future__ import annotations
@@ -45,7 +45,3 @@ class Recheck:
         self._next = next_change if next_change is not None else datetime.max.replace(tzinfo=UTC)
         self._revision = revision
         self._read_at = self._wall()
-
-    def forget(self) -> None:
-        """Read again at the next step."""
-        self._next = None
