@@ -160,6 +160,11 @@ def test_a_bad_choice_says_which_values_are_allowed() -> None:
     )
 
 
+@pytest.mark.parametrize("size", ["0", "101", "many"])
+def test_a_bad_store_pool_size_is_one_line_naming_its_variable(size: str) -> None:
+    assert_one_line(aegis("status", env={"AEGIS_POSTGRES_POOL_SIZE": size}), "setting AEGIS_POSTGRES_POOL_SIZE")
+
+
 def test_an_unknown_failure_is_one_line_with_the_way_to_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object) -> None:
         raise RuntimeError("boom")
