@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 
+from evals.controls import STAKE
 from evals.runner import DECISIONS_FILE, TIMINGS_FILE, read_lines
 from evals.sets import read_labels, read_manifest
 from quant.metrics import max_drawdown, sharpe_ratio, total_return
-
-STAKE = 0.025  # fraction of starting capital per trade: the offensive posture's entry size
 
 
 @dataclass(frozen=True, slots=True)
