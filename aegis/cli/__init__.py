@@ -26,6 +26,7 @@ from aegis.cli import (
     health,
     keys,
     limits,
+    live,
     migrate,
     portfolio,
     posture,
@@ -91,6 +92,7 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(posture.app, name="posture")
 app.add_typer(limits.app, name="limits")
 app.add_typer(keys.app, name="keys")
+app.add_typer(live.app, name="live")
 
 
 def main() -> None:
