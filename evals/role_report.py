@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -118,7 +119,8 @@ def _commander_table(scores: RoleScores) -> str:
     ]
     text = _table(rows) + f"\n{c.buys} buys with a label, {c.holds} holds, {c.sells} sells.\n"
     if c.clips:
-        text += "\n| clipped field | clips | mean relative clip | max relative clip | rules |\n|---|---:|---:|---:|---|\n"
+        text += "\n| clipped field | clips | mean relative clip | max relative clip | rules |\n"
+        text += "|---|---:|---:|---:|---|\n"
         for clip in c.clips:
             rules = ", ".join(f"{rule} {n}" for rule, n in clip.rules.items())
             text += f"| {clip.field} | {clip.count} | {_value(clip.mean, 'ratio')} | {_value(clip.max, 'ratio')} | "

@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 Line = Mapping[str, Any]
+Labels = Mapping[str, dict[str, Any]]  # by event id, as `evals.sets.read_labels` gives them
 RELIABILITY_BINS = 10  # equal-width confidence bins over [0, 1]
 SIZE_BUCKET_PCT = 1.0  # width of a commander size bucket, in percentage points
 
@@ -163,7 +164,7 @@ class RoleScores:
 
 
 def role_scores(
-    decisions: Sequence[Line], labels: Mapping[str, Line], *, stake: float = STAKE, flat_band: float = DEFAULT_STOP
+    decisions: Sequence[Line], labels: Labels, *, stake: float = STAKE, flat_band: float = DEFAULT_STOP
 ) -> RoleScores:
     """The per-role scores of a run's decision lines against the set's labels (by event id)."""
     return RoleScores(
@@ -181,7 +182,7 @@ def role_scores_json(scores: RoleScores) -> dict[str, Any]:
     return asdict(scores)
 
 
-def analyst_scores(decisions: Sequence[Line], labels: Mapping[str, Line], flat_band: float) -> AnalystScores:
+def analyst_scores(decisions: Sequence[Line], labels: Labels, flat_band: float) -> AnalystScores:
     reached = [d for d in decisions if isinstance(d.get("analysis"), dict)]
     tradeable = [(d["analysis"], label) for d in reached if (label := _tradeable(d, labels)) is not None]
     right: dict[str, list[tuple[bool, str]]] = {"long": [], "short": [], "flat": []}
@@ -229,7 +230,7 @@ def _reliability(calibration: list[tuple[float, bool, str]]) -> tuple[Reliabilit
     )
 
 
-def validator_scores(decisions: Sequence[Line], labels: Mapping[str, Line], stake: float) -> ValidatorScores:
+def validator_scores(decisions: Sequence[Line], labels: Labels, stake: float) -> ValidatorScores:
     reached = [d for d in decisions if isinstance(d.get("verdict"), dict)]
     seen = [(d["verdict"].get("verdict") == "veto", label) for d in reached if (label := _tradeable(d, labels))]
     vetoed = [label for veto, label in seen if veto]
@@ -249,7 +250,7 @@ def validator_scores(decisions: Sequence[Line], labels: Mapping[str, Line], stak
     )
 
 
-def commander_scores(decisions: Sequence[Line], labels: Mapping[str, Line]) -> CommanderScores:
+def commander_scores(decisions: Sequence[Line], labels: Labels) -> CommanderScores:
     reached = [d for d in decisions if isinstance(d.get("command"), dict)]
     actions = Counter(str(d["command"].get("action")) for d in reached)
     buys: list[tuple[float, float, str]] = []
@@ -322,7 +323,7 @@ def _relative_clip(change: Mapping[str, Any]) -> float | None:
     return abs(before - after) / abs(before)
 
 
-def pre_screen_scores(decisions: Sequence[Line], labels: Mapping[str, Line], stake: float) -> PreScreenScores:
+def pre_screen_scores(decisions: Sequence[Line], labels: Labels, stake: float) -> PreScreenScores:
     screened = [d for d in decisions if d.get("outcome") == "screened_out"]
     tradeable = [label for d in screened if (label := _tradeable(d, labels)) is not None]
     winners = [float(label["forward_return"]) > 0 or label.get("barrier") == "target" for label in tradeable]
@@ -338,7 +339,7 @@ def pre_screen_scores(decisions: Sequence[Line], labels: Mapping[str, Line], sta
     )
 
 
-def _tradeable(decision: Line, labels: Mapping[str, Line]) -> Line | None:
+def _tradeable(decision: Line, labels: Labels) -> dict[str, Any] | None:
     """The event's label when it has a symbol and a long's returns (market-wide events have neither)."""
     label = labels.get(str(decision.get("event_id")))
     if label is None or label.get("symbol") is None or label.get("exit_return") is None:
@@ -375,7 +376,8 @@ def _correlation(pairs: list[tuple[float, float, str]]) -> Estimate:
     value = statistic(np.arange(len(pairs), dtype=np.float64))
     if not np.isfinite(value):
         return Estimate(None, len(pairs))
-    interval = bootstrap_interval(np.arange(len(pairs)), statistic=statistic, blocks=[day for *_, day in pairs])
+    indices = [float(i) for i in range(len(pairs))]
+    interval = bootstrap_interval(indices, statistic=statistic, blocks=[day for *_, day in pairs])
     if interval is not None and not (np.isfinite(interval.low) and np.isfinite(interval.high)):
         interval = None
     return Estimate(value, len(pairs), interval)

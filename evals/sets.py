@@ -101,8 +101,8 @@ HOLDOUT = SetSpec("holdout", date(2016, 1, 1), date(2017, 9, 30))
 # The CI gate: small (about 150 events, a few seconds with the rules provider), inside the development window,
 # and chosen so that every gated score can move: its vetoes both catch losers and forgo winners (hit rate
 # strictly between 0 and 1), as do its orders and its analyst's views (`evals.gate.BOUNDS`).
-GATE = SetSpec("gate", date(2015, 7, 1), date(2015, 12, 31),
-               symbols=("AAPL", "AMZN", "BAC", "CVX", "GOOG", "JNJ", "JPM", "KO", "MSFT", "PFE", "WMT", "XOM"))  # fmt: skip
+GATE_SYMBOLS = ("AAPL", "AMZN", "BAC", "CVX", "GOOG", "JNJ", "JPM", "KO", "MSFT", "PFE", "WMT", "XOM")
+GATE = SetSpec("gate", date(2015, 7, 1), date(2015, 12, 31), symbols=GATE_SYMBOLS)
 STANDARD_SETS = (DEVELOPMENT, HOLDOUT)
 
 
