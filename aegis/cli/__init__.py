@@ -13,6 +13,7 @@ import typer
 from aegis.cli import (
     alerts,
     approvals,
+    audit,
     ask,
     backtest,
     backup,
@@ -91,6 +92,7 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(posture.app, name="posture")
 app.add_typer(limits.app, name="limits")
 app.add_typer(keys.app, name="keys")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

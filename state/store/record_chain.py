@@ -40,6 +40,7 @@ __all__ = [
     "GENESIS",
     "STREAMS",
     "ChainStream",
+    "ChainedRow",
     "LedgerEntry",
     "Mismatch",
     "StreamReport",
@@ -188,6 +189,18 @@ def sql_row_hash(stream: ChainStream, exprs: Mapping[str, str]) -> str:
             f"ELSE 'S' || length({value}) || ':' || {value} END || chr(10)"
         )
     return f"encode(sha256(convert_to({' || '.join(parts)}, 'UTF8')), 'hex')"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainedRow:
+    """One ledger entry as `aegis audit export` writes it (one JSON line); `columns` is None for a superseded position."""
+
+    stream: str
+    seq: int
+    row_key: str
+    columns: dict[str, str | None] | None
+    prev_hash: str
+    row_hash: str
 
 
 # ---- checking a chain ---------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from typing import Any
 
 from state.approvals import Approval, ApprovalStatus, decided_as
 from state.store.base import AuditEntry, InvalidRecordError, RecordNotFoundError, StoreConflictError
-from state.store.rows import json_text, parse, ts
 from state.store.record_chain import stream_named
+from state.store.rows import json_text, parse, ts
 from state.store.sql_record_chain import SqlRecordChain
 
 _APPROVALS = stream_named("approvals")

@@ -14,13 +14,13 @@ Decisions that must not be silently changed:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from state.store.base import RecordNotFoundError, StoreError
 from state.store.record_chain import (
     GENESIS,
     STREAMS,
+    ChainedRow,
     ChainStream,
     LedgerEntry,
     StreamReport,
@@ -40,18 +40,6 @@ _LEDGER = "SELECT chain_seq, row_key, prev_hash, row_hash FROM record_chain WHER
 
 def _where(stream: ChainStream) -> str:
     return " AND ".join(f"{name} = ?" for name in stream.key)
-
-
-@dataclass(frozen=True, slots=True)
-class ChainedRow:
-    """One ledger entry as `aegis audit export` writes it; `columns` is None for a superseded position."""
-
-    stream: str
-    seq: int
-    row_key: str
-    columns: dict[str, str | None] | None
-    prev_hash: str
-    row_hash: str
 
 
 class SqlRecordChain(SqlPart):

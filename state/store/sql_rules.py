@@ -16,8 +16,8 @@ from datetime import datetime
 
 from state.rules import Rule
 from state.store.base import AuditEntry, StoreConflictError
-from state.store.rows import parse, ts
 from state.store.record_chain import stream_named
+from state.store.rows import parse, ts
 from state.store.sql_record_chain import SqlRecordChain
 
 

@@ -33,6 +33,7 @@ from state.store.base import (
     SessionEnd,
     StoreConflictError,
 )
+from state.store.record_chain import stream_named
 from state.store.rows import (
     ACCOUNT,
     FILL_COLUMNS,
@@ -63,7 +64,6 @@ from state.store.sql_bots import SqlBots
 from state.store.sql_chains import SqlChains
 from state.store.sql_controls import SqlControls
 from state.store.sql_limits import SqlLimits
-from state.store.record_chain import stream_named
 from state.store.sql_market import PUT_VALUE, SAVE_BAR, SAVE_MARK, SqlMarketWrites, mark_row
 from state.store.sql_recent_orders import SqlRecentOrders
 from state.store.sql_record_chain import SqlRecordChain
