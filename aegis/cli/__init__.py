@@ -13,8 +13,8 @@ import typer
 from aegis.cli import (
     alerts,
     approvals,
-    audit,
     ask,
+    audit,
     backtest,
     backup,
     bots,

@@ -34,8 +34,8 @@ from state.events import Bar, FieldError
 from state.orders import Fill, Order, Position
 from state.risk_limits import LimitChange
 from state.rules import Rule
-from state.trading import TradingStatus
 from state.store.record_chain import ChainedRow, StreamReport
+from state.trading import TradingStatus
 
 __all__ = [
     "AccountBook",

@@ -55,7 +55,7 @@ __all__ = [
 Kind = Literal["text", "int", "float"]
 GENESIS = "0" * 64
 VERSION_TAG = "aegis-chain-v1"
-_LINK = (("chain_seq", "int"), ("prev_hash", "text"))
+_LINK: tuple[tuple[str, Kind], ...] = (("chain_seq", "int"), ("prev_hash", "text"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ STREAMS: tuple[ChainStream, ...] = (
             ("seq", "int"),
             *_text("event_type", "outcome", "symbol", "decided_at", "record", "correlation_id"),
         ),
-    ),  # fmt: skip
+    ),
     ChainStream(
         "orders",
         "orders",
@@ -99,7 +99,7 @@ STREAMS: tuple[ChainStream, ...] = (
             ("quantity", "float"),
             *_text("status", "created_at", "updated_at", "record", "correlation_id"),
         ),
-    ),  # fmt: skip
+    ),
     ChainStream(
         "fills",
         "fills",
@@ -113,7 +113,7 @@ STREAMS: tuple[ChainStream, ...] = (
             ("fee", "float"),
             *_text("reason", "filled_at", "bot_id", "correlation_id", "causation_id"),
         ),
-    ),  # fmt: skip
+    ),
     ChainStream(
         "rule_changes",
         "rule_versions",
@@ -193,7 +193,8 @@ def sql_row_hash(stream: ChainStream, exprs: Mapping[str, str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ChainedRow:
-    """One ledger entry as `aegis audit export` writes it (one JSON line); `columns` is None for a superseded position."""
+    """One ledger entry as `aegis audit export` writes it (one JSON line); `columns` is None for a position
+    a later write of the same row superseded."""
 
     stream: str
     seq: int
@@ -265,13 +266,19 @@ def verify_stream(
     for entry in ledger:
         if entry.chain_seq != expected_seq:
             return report(
-                Mismatch(stream.name, entry.row_key, expected_seq, "ledger position missing",
-                         f"seq {expected_seq}", f"seq {entry.chain_seq}")
-            )  # fmt: skip
+                Mismatch(
+                    stream.name,
+                    entry.row_key,
+                    expected_seq,
+                    "ledger position missing",
+                    f"seq {expected_seq}",
+                    f"seq {entry.chain_seq}",
+                )
+            )
         if entry.prev_hash != prev:
             return report(Mismatch(stream.name, entry.row_key, entry.chain_seq, "broken link", prev, entry.prev_hash))
-        row = by_seq.pop(entry.chain_seq, None)
-        if row is not None:
+        if entry.chain_seq in by_seq:
+            row = by_seq.pop(entry.chain_seq)
             problem = _row_problem(stream, entry, row)
             if problem is not None:
                 return report(problem)

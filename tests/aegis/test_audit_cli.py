@@ -55,7 +55,9 @@ def test_verify_passes_then_names_the_altered_row(tmp_path: Path) -> None:
     assert 'fills: 0 rows checked, then MISMATCH: fills: row ["fill-e1-entry"] at seq 1: row altered' in output
 
 
-def test_the_readme_snippet_verifies_an_export_and_catches_an_edit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_readme_snippet_verifies_an_export_and_catches_an_edit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _records(tmp_path / "records")
     out = tmp_path / "chain.jsonl"
     code, output = _audit("export", "--out", str(out), "--data-dir", str(tmp_path / "records"))
@@ -63,12 +65,8 @@ def test_the_readme_snippet_verifies_an_export_and_catches_an_edit(tmp_path: Pat
     monkeypatch.chdir(tmp_path)
     exec(compile(_snippet(), "README snippet", "exec"), {})  # raises on any mismatch
     out.write_text(out.read_text(encoding="utf-8").replace("analyst saw no edge", "analyst saw an edge"))
-    try:
+    with pytest.raises(AssertionError, match="altered: decisions"):
         exec(compile(_snippet(), "README snippet", "exec"), {})
-    except AssertionError as exc:
-        assert "altered: decisions" in str(exc)
-    else:
-        raise AssertionError("the snippet accepted an edited export")
 
 
 def test_export_into_a_missing_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:

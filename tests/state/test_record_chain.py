@@ -13,23 +13,25 @@ from state.clock import SimulatedClock
 from state.orders import OrderStatus
 from state.store.base import AuditEntry, SessionEnd
 from state.store.postgres import PostgresStore
-from state.store.record_chain import STREAMS, GENESIS, canonical_text, encode_row, row_hash, stream_named
+from state.store.record_chain import GENESIS, STREAMS, canonical_text, encode_row, row_hash, stream_named
 from state.store.sqlite import SqliteStore
-from tests.state.test_store_contract import (  # noqa: F401  (fixtures)
+from tests.state import test_store_contract as contract
+from tests.state.test_store_contract import (
     T0,
     Engine,
     Store,
     at,
     decision,
     drop_schema,
-    engine,
     fill,
     fresh_schema,
     order,
     position,
     require_postgres,
-    store,
 )
+
+engine = contract.engine  # the contract's fixtures: each test runs on SQLite and on PostgreSQL
+store = contract.store
 
 
 async def _write_a_day(store: Store) -> None:
