@@ -14,6 +14,7 @@ from aegis.cli import (
     alerts,
     approvals,
     ask,
+    audit,
     backtest,
     backup,
     bots,
@@ -93,6 +94,7 @@ app.add_typer(posture.app, name="posture")
 app.add_typer(limits.app, name="limits")
 app.add_typer(keys.app, name="keys")
 app.add_typer(live.app, name="live")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:
