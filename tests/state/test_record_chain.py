@@ -4,7 +4,6 @@ deleted row is named, the two engines hash the same rows alike, and concurrent o
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -142,23 +141,6 @@ async def test_concurrent_order_writers_on_postgresql_keep_one_chain() -> None:
         await drop_schema(url, schema)
     assert reports["orders"].mismatch is None and reports["orders"].checked == 40
     assert sorted(row.seq for row in ledger if row.stream == "orders") == list(range(1, 41))
-
-
-@pytest.mark.services
-async def test_the_chain_costs_little_per_order_insert_on_postgresql(capsys: pytest.CaptureFixture[str]) -> None:
-    url, schema = await require_postgres(), fresh_schema()
-    try:
-        async with PostgresStore(url, schema=schema, clock=SimulatedClock(T0), max_size=2) as pg:
-            await pg.open()
-            started = time.perf_counter()
-            for n in range(200):
-                await pg.save_order(order(f"t{n}"))
-            per_insert_ms = (time.perf_counter() - started) / 200 * 1000
-    finally:
-        await drop_schema(url, schema)
-    with capsys.disabled():
-        print(f"\nchained order insert on PostgreSQL: {per_insert_ms:.2f} ms each")
-    assert per_insert_ms < 20
 
 
 def test_every_stream_is_listed_once() -> None:
