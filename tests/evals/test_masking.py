@@ -3,6 +3,7 @@ and the rules baseline (which reads no name) decides every event the same way.""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import date
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 from aegis.cli import app
 from evals.company_names import COMPANY_NAMES
-from evals.masking import MAPPING_FILE, MASK_EPOCH, REBASE_TO, MaskingError, Masker, mask_set
+from evals.masking import MAPPING_FILE, MASK_EPOCH, REBASE_TO, Masker, MaskingError, mask_set
 from evals.prompt_audit import LeakPatterns
 from evals.runner import read_lines
 from evals.set_folder import check_set_folder
@@ -71,7 +72,7 @@ def test_the_calendar_keeps_weekdays_order_and_gaps(masked_gate_set: Path) -> No
     assert real == sorted(real)
     assert MASK_EPOCH <= fake[0] < date(2101, 1, 10)
     assert all(f.weekday() == r.weekday() for f, r in zip(fake, real, strict=True))
-    assert [(b - a).days for a, b in zip(fake, fake[1:])] == [(b - a).days for a, b in zip(real, real[1:])]
+    assert [(b - a).days for a, b in itertools.pairwise(fake)] == [(b - a).days for a, b in itertools.pairwise(real)]
 
 
 def test_prices_are_rebased_and_every_return_is_kept(gate_set: Path, masked_gate_set: Path) -> None:
