@@ -16,6 +16,8 @@ Files written to the output folder:
 - ``timings.jsonl``: per event, the wall-clock latency of each recorded stage and of the whole session,
   its wait for its turn in the wave left out (kept apart because it varies from run to run).
 - ``run.json``: how the run was made (set, providers, concurrency).
+- ``prompts.jsonl`` (with ``RunOptions.prompts``, `aegis eval run --prompts`): every role's rendered prompt, by
+  event, in tape order (`evals.prompt_log`), for `aegis eval audit`.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from aegis.llm_mode import LLMMode, provider_label, with_llm_mode
 from aegis.pipeline import Pipeline
 from aegis.runtime.tape_bots import read_tape_bots
 from aegis.settings import Settings
+from agents.llm.factory import build_clients
 from evals.progress import Steps
+from evals.prompt_log import PROMPTS_FILE, PromptLog
 from evals.set_folder import check_set_folder
 from evals.sets import TAPE_FILE
 from state.clock import SimulatedClock
@@ -51,6 +55,7 @@ class RunOptions:
     cassettes: Path | None = None
     progress: bool = True
     concurrency: int = 4  # sessions deliberating at once; the decisions are the same at any value
+    prompts: bool = False  # also write every role's rendered prompt (prompts.jsonl)
 
 
 def decision_line(decision: DecisionRecord) -> dict[str, Any]:
@@ -85,9 +90,10 @@ def count_events(tape: Path) -> int:
 
 
 async def replay_set(
-    set_folder: Path, settings: Settings, progress: bool, concurrency: int = 1
+    set_folder: Path, settings: Settings, progress: bool, concurrency: int = 1, prompt_log: PromptLog | None = None
 ) -> tuple[list[DecisionRecord], dict[str, float]]:
-    """Replay the set's tape through a fresh pipeline: the decisions and each session's wall-clock ms."""
+    """Replay the set's tape through a fresh pipeline: the decisions and each session's wall-clock ms; with
+    `prompt_log`, every request the providers receive is kept there too."""
     tape = set_folder / TAPE_FILE
     with tape.open(encoding="utf-8") as lines:
         first = json.loads(next(lines))
@@ -100,7 +106,8 @@ async def replay_set(
             steps.advance()
 
         bots = await read_tape_bots(tape)  # a set built with --bots: its events belong to the reference bots
-        async with await Pipeline.open(settings, clock=clock) as pipeline:
+        providers = prompt_log.wrap(build_clients(settings.llm)) if prompt_log is not None else None
+        async with await Pipeline.open(settings, clock=clock, providers=providers) as pipeline:
             decisions = await pipeline.replay(tape, on_decision=decided, concurrency=concurrency, bots=bots)
     return decisions, session_ms
 
@@ -111,8 +118,14 @@ def run_set(set_folder: Path, out: Path, options: RunOptions = RunOptions()) -> 
     manifest = check_set_folder(set_folder)
     with tempfile.TemporaryDirectory(prefix="aegis-eval-") as data_dir:
         settings = with_llm_mode(Settings(data_dir=Path(data_dir)), options.llm, options.cassettes)
-        decisions, session_ms = asyncio.run(replay_set(set_folder, settings, options.progress, options.concurrency))
+        prompt_log = PromptLog() if options.prompts else None
+        replayed = replay_set(set_folder, settings, options.progress, options.concurrency, prompt_log)
+        decisions, session_ms = asyncio.run(replayed)
     out.mkdir(parents=True, exist_ok=True)
+    if prompt_log is not None:
+        prompt_log.write(out / PROMPTS_FILE, (d.event_id for d in decisions))
+    else:
+        (out / PROMPTS_FILE).unlink(missing_ok=True)  # an earlier run's prompts are not this run's
     _write_lines(out / DECISIONS_FILE, [decision_line(d) for d in decisions])
     _write_lines(out / TIMINGS_FILE, [timing_line(d, session_ms.get(d.event_id, 0.0)) for d in decisions])
     run = {

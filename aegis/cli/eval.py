@@ -2,7 +2,9 @@
 
 aegis eval build --out evals/sets
 aegis eval build --data sp20 --windows 2019-01-01:2019-12-31 --tickers AAPL,MSFT --out evals/mine
-aegis eval run evals/sets/development --llm rules --out runs/dev-rules --concurrency 4
+aegis eval build --gate --masked --after-cutoff analyst --out evals/mine
+aegis eval run evals/sets/development --llm rules --out runs/dev-rules --concurrency 4 --prompts
+aegis eval audit runs/dev-rules
 aegis eval --compare runs/dev-rules runs/dev-new
 aegis eval gate
 """
@@ -71,12 +73,26 @@ def build(
     tickers: Annotated[
         str | None, typer.Option(help="Comma-separated tickers (default: all of the data's; the gate set's own)")
     ] = None,
+    masked: Annotated[
+        bool,
+        typer.Option(help="Also write each set masked (<name>-masked: aliased tickers, shifted dates, rebased prices)"),
+    ] = False,
+    after_cutoff: Annotated[
+        str | None,
+        typer.Option(
+            "--after-cutoff",
+            metavar="ROLE|DATE",
+            help="Also write each set with only the events after a knowledge cutoff (<name>-after-<date>): a "
+            "role's model's cutoff from the provider catalog, or a date YYYY-MM-DD",
+        ),
+    ] = None,
 ) -> None:
     """Build event sets from daily data (reproducible): by default the development and holdout sets from the
     bundled data; with --data / --windows / --tickers, sets of your own data, windows and tickers."""
     from evals.progress import Steps
     from evals.sets import build_set
 
+    cutoff = _cutoff(after_cutoff)
     specs, dataset = _build_specs(data, windows, tickers, gate=gate, bots=bots)
     built = []
     with Steps("building the sets", len(specs), console=console) as steps:
@@ -89,6 +105,40 @@ def build(
             steps.advance()
     for name, folder in built:
         console.print(f"{name}: {folder}")
+    for name, folder in built:
+        for derived in _derived_sets(folder, out, cutoff, masked=masked):
+            console.print(f"{name}: {derived}")
+
+
+def _cutoff(value: str | None) -> tuple[date, str] | None:
+    """The --after-cutoff date and what it is, checked before anything is built."""
+    if value is None:
+        return None
+    from aegis.settings import Settings
+    from evals.cutoff import CutoffError, cutoff_for
+
+    try:
+        return cutoff_for(value, Settings())
+    except CutoffError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--after-cutoff'") from None
+
+
+def _derived_sets(folder: Path, out: Path, cutoff: tuple[date, str] | None, *, masked: bool) -> list[Path]:
+    """The post-cutoff and masked sets of a built set (the cutoff first: it needs the real dates)."""
+    from evals.cutoff import CutoffError, after_cutoff
+    from evals.masking import mask_set
+
+    written = []
+    if cutoff is not None:
+        day, why = cutoff
+        try:
+            folder = after_cutoff(folder, out / f"{folder.name}-after-{day.isoformat()}", day, why)
+        except CutoffError as exc:
+            raise typer.BadParameter(str(exc), param_hint="'--after-cutoff'") from None
+        written.append(folder)
+    if masked:
+        written.append(mask_set(folder, out / f"{folder.name}-masked"))
+    return written
 
 
 def _build_specs(
@@ -144,6 +194,9 @@ def run(
     concurrency: Annotated[
         int, typer.Option(min=1, help="Sessions deliberating at once (the decisions are the same at any value)")
     ] = 4,
+    prompts: Annotated[
+        bool, typer.Option(help="Also write every role's rendered prompt (prompts.jsonl) for `aegis eval audit`")
+    ] = False,
 ) -> None:
     """Replay a set through the graph, write decisions, timings, scores, the report and its charts."""
     from evals.report import score_table, write_report
@@ -152,7 +205,8 @@ def run(
 
     try:
         check_set_folder(set_folder)  # before anything is replayed
-        run_set(set_folder, out, RunOptions(llm=llm, cassettes=cassettes, concurrency=concurrency))
+        options = RunOptions(llm=llm, cassettes=cassettes, concurrency=concurrency, prompts=prompts)
+        run_set(set_folder, out, options)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="'SET_FOLDER'") from None
     scores = write_report(set_folder, out)
@@ -169,6 +223,27 @@ def report(
     from evals.report import score_table, write_report
 
     console.print(score_table(write_report(set_folder, run_folder)))
+
+
+@app.command("audit")
+def audit(
+    run_folder: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A run made with --prompts")],
+    set_folder: Annotated[
+        Path | None, typer.Option("--set", exists=True, file_okay=False, help="The run's set (default: from run.json)")
+    ] = None,
+) -> None:
+    """Scan a run's recorded prompts for leaked tickers, company names and dates; exit 1 when any is found."""
+    from evals.prompt_audit import AuditError, audit_run, leak_summary
+
+    try:
+        leaks, prompts = audit_run(run_folder, set_folder)
+    except AuditError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'RUN_FOLDER'") from None
+    for leak in leaks:
+        typer.echo(leak.line())
+    typer.echo(leak_summary(leaks, prompts))
+    if leaks:
+        raise typer.Exit(1)
 
 
 @app.command("gate")

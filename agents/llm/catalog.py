@@ -4,11 +4,17 @@ Clients look capabilities up here instead of branching on model names: whether a
 forced tool choice, a JSON-schema output format, returns its reasoning, or caches prompts; and what a
 million tokens cost (input, cached input, output). Prices are the providers' published list prices as
 recorded below, in US dollars; they change, so settings may replace any entry.
+
+Each model also carries its vendor's stated knowledge cutoff (`ModelSpec.knowledge_cutoff`, the last day of
+the stated month), which the post-cutoff eval mode (`evals.cutoff`) reads. Decisions that must not be silently
+changed: a cutoff is entered only from the vendor's own documentation, cited beside it; where the vendor states
+none it stays None (and the post-cutoff mode refuses that model), never an estimate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 from agents.llm.client import ProviderRejectedError
@@ -57,6 +63,8 @@ class ModelSpec:
     # Output tokens added to a request's max_tokens for a model that counts its reasoning in them, so the
     # reasoning cannot use up the room the answer (the role's JSON) needs.
     reasoning_allowance: int = 0
+    # The last day the vendor says the model's knowledge reaches; None where the vendor states none.
+    knowledge_cutoff: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,8 @@ REASONING_ROOM = 4096  # a cap, not a spend: the stage budget's deadline bounds 
 # DeepSeek: list prices from its pricing page (cache hit / cache miss / output).
 # deepseek-reasoner rejects tool_choice and JSON mode: JSON is asked for in the prompt and extracted; its
 # max_tokens counts the chain of thought too (DeepSeek's reasoning-model guide).
+# Knowledge cutoff: DeepSeek's API documentation (api-docs.deepseek.com, "Models & Pricing") and the
+# DeepSeek-V3 / R1 model cards state none (only third-party estimates exist), so both stay None.
 DEEPSEEK = ProviderSpec(
     name="deepseek",
     sdk="openai",
@@ -95,6 +105,8 @@ DEEPSEEK = ProviderSpec(
 # Anthropic: Claude Opus 5.5 refuses forced tool use, so it answers through a JSON-schema output format;
 # Claude Opus 5 takes a forced tool. Cached reads and 5-minute cache writes priced separately. Thinking
 # tokens count in max_tokens.
+# Knowledge cutoffs as Anthropic states them (platform.claude.com/docs/about-claude/models, the comparison
+# table of the model pages, "Reliable knowledge cutoff"): Claude Opus 5.5 Jun 2026, Claude Opus 5 May 2026.
 ANTHROPIC = ProviderSpec(
     name="anthropic",
     sdk="anthropic",
@@ -102,10 +114,22 @@ ANTHROPIC = ProviderSpec(
     api_key_env="ANTHROPIC_API_KEY",
     models=(
         ModelSpec(
-            "claude-opus-5-5", StructuredOutput.JSON_SCHEMA, True, True, Prices(4.0, 0.20, 20.0, 5.0), REASONING_ROOM
+            "claude-opus-5-5",
+            StructuredOutput.JSON_SCHEMA,
+            True,
+            True,
+            Prices(4.0, 0.20, 20.0, 5.0),
+            REASONING_ROOM,
+            knowledge_cutoff=date(2026, 6, 30),
         ),
         ModelSpec(
-            "claude-opus-5", StructuredOutput.FORCED_TOOL, True, True, Prices(5.0, 0.50, 25.0, 6.25), REASONING_ROOM
+            "claude-opus-5",
+            StructuredOutput.FORCED_TOOL,
+            True,
+            True,
+            Prices(5.0, 0.50, 25.0, 6.25),
+            REASONING_ROOM,
+            knowledge_cutoff=date(2026, 5, 31),
         ),
     ),
 )

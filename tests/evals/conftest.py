@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from evals.masking import mask_set
 from evals.runner import RunOptions, run_set
 from evals.sets import GATE, build_set
 
@@ -20,6 +21,27 @@ def gate_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def gate_run(gate_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "rules"
     run_set(gate_set, out, RunOptions(progress=False))
+    return out
+
+
+@pytest.fixture(scope="session")
+def masked_gate_set(gate_set: Path) -> Path:
+    return mask_set(gate_set, gate_set.parent / f"{gate_set.name}-masked")
+
+
+@pytest.fixture(scope="session")
+def gate_prompts_run(gate_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The gate set run by the rules with every role's prompt recorded."""
+    out = tmp_path_factory.mktemp("runs") / "rules-prompts"
+    run_set(gate_set, out, RunOptions(progress=False, prompts=True))
+    return out
+
+
+@pytest.fixture(scope="session")
+def masked_gate_run(masked_gate_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The masked gate set run by the rules with every role's prompt recorded."""
+    out = tmp_path_factory.mktemp("runs") / "masked-rules-prompts"
+    run_set(masked_gate_set, out, RunOptions(progress=False, prompts=True))
     return out
 
 
