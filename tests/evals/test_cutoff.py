@@ -18,9 +18,11 @@ from agents.llm.catalog import CATALOG
 from evals.cutoff import CutoffError, after_cutoff, cutoff_for, model_cutoff
 from evals.runner import read_lines
 from evals.set_folder import check_set_folder
-from evals.sets import LABELS_FILE, MANIFEST_FILE, TAPE_FILE, read_labels
+from evals.sets import GATE, LABELS_FILE, MANIFEST_FILE, TAPE_FILE, read_labels
 
-SHIFT = timedelta(weeks=52 * 12)  # whole weeks: weekdays kept; the 2014 gate set lands in 2025-12 .. 2026-12
+# Whole weeks (weekdays kept) that put the middle of the gate set on the commander's cutoff (2026-06-30): half of
+# its events land after it.
+SHIFT = timedelta(weeks=(date(2026, 6, 30) - (GATE.start + (GATE.end - GATE.start) / 2)).days // 7)
 
 
 @pytest.fixture(scope="module")
