@@ -164,7 +164,8 @@ def compare_runs(set_folder: Path, run_a: Path, run_b: Path) -> str:
     decisions_a, decisions_b = list(a.values()), list(b.values())
     for difference in paired_differences(decisions_a, decisions_b, labels):
         change = "n/a" if difference.change is None else f"{difference.change:+.4g}"
-        band = _band(difference.interval, "ratio") or "n/a"
+        interval = difference.interval
+        band = "n/a" if interval is None else f"[{interval.low:+.4g}, {interval.high:+.4g}]"
         lines.append(f"| {difference.score} | {change} | {band} | {difference.verdict} |")
     return "\n".join(lines) + "\n"
 
@@ -204,19 +205,24 @@ def _shown(value: float | None, unit: str) -> str:
 
 
 def _equity_chart(curves: Curves, control: Interval | None, path: Path) -> None:
-    figure, axes = plt.subplots(figsize=(9, 4))
+    """Top: like for like (the book, buy-and-hold at its exposure, the control's band); bottom: the book
+    against buy-and-hold 100 % invested, whose scale would flatten the top panel's lines."""
+    figure, (matched, full) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
     days = range(len(curves.dates))
-    axes.plot(days, curves.strategy, label="decisions (2.5 % stake per trade)")
-    axes.plot(days, curves.exposure_matched, label="buy-and-hold at the book's exposure")
-    axes.plot(days, curves.benchmark, label="buy-and-hold, 100 % invested", alpha=0.6)
+    matched.plot(days, curves.strategy, label="decisions (2.5 % stake per trade)")
+    matched.plot(days, curves.exposure_matched, label="buy-and-hold at the book's exposure")
     if control is not None:
-        axes.axhspan(1.0 + control.low, 1.0 + control.high, color="grey", alpha=0.2,
-                     label="no-edge control: 95 % band of final P&L")  # fmt: skip
+        matched.axhspan(1.0 + control.low, 1.0 + control.high, color="grey", alpha=0.2,
+                        label="no-edge control: 95 % band of final P&L")  # fmt: skip
+    matched.set_ylabel("equity (start = 1)")
+    matched.legend(fontsize=8)
+    matched.set_title("Equity: decisions vs chance and buy-and-hold at the same exposure")
+    full.plot(days, curves.strategy, label="decisions")
+    full.plot(days, curves.benchmark, label="buy-and-hold, equal weight, 100 % invested", color="tab:green")
+    full.set_ylabel("equity (start = 1)")
+    full.legend(fontsize=8)
     ticks = list(range(0, len(curves.dates), max(1, len(curves.dates) // 6)))
-    axes.set_xticks(ticks, [curves.dates[i] for i in ticks], rotation=20)
-    axes.set_ylabel("equity (start = 1)")
-    axes.legend()
-    axes.set_title("Equity: decisions vs benchmark")
+    full.set_xticks(ticks, [curves.dates[i] for i in ticks], rotation=20)
     _save(figure, path)
 
 
@@ -263,8 +269,9 @@ def _veto_chart(
     names = ["would have lost", "would have won"]
     counts = [outcomes[n] for n in names]
     axes.bar(names, counts, color=["tab:green", "tab:red"])
-    if hit_rate.interval is not None and sum(counts):  # the lost bar's 95 % interval, as counts
-        total, interval = sum(counts), hit_rate.interval
+    total = counts[0] + counts[1]
+    if hit_rate.interval is not None and total:  # the lost bar's 95 % interval, as counts
+        interval = hit_rate.interval
         below, above = counts[0] - interval.low * total, interval.high * total - counts[0]
         axes.errorbar([0], [counts[0]], yerr=[[max(below, 0.0)], [max(above, 0.0)]], fmt="none", color="black",
                       capsize=6)  # fmt: skip

@@ -60,7 +60,7 @@ class BookStatistic:
     def __call__(self, picked: npt.NDArray[np.float64]) -> float:
         rows = picked.astype(np.intp)
         booked = np.bincount(self.exit_rows[rows], weights=self.pnl[rows], minlength=self.days)
-        value = self.metric(1.0 + np.cumsum(booked))
+        value = self.metric(np.asarray(1.0 + np.cumsum(booked), dtype=np.float64))
         return value if math.isfinite(value) else math.nan
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,12 +241,12 @@ def _decision_scores(
     return scores, curves
 
 
-def is_buy(decision: dict[str, Any]) -> bool:
+def is_buy(decision: Mapping[str, Any]) -> bool:
     order = decision.get("order")
     return decision["outcome"] == "ordered" and isinstance(order, dict) and order.get("side") == "buy"
 
 
-def would_have_lost(label: dict[str, Any]) -> bool:
+def would_have_lost(label: Mapping[str, Any]) -> bool:
     return bool(label["forward_return"] <= 0 or label.get("barrier") == "stop")
 
 

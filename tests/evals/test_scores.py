@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.scores import STAKE, score_run
+from evals.controls import STAKE
+from evals.scores import score_run
 
 
 def test_the_scores_of_the_tiny_set(tiny_set: Path, tiny_run: Path) -> None:
