@@ -18,6 +18,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
 
 from aegis.runtime.alerting import Alerting
+from aegis.runtime.live_gate import require_live_gate
 from aegis.runtime.monitor import RiskMonitor
 from aegis.runtime.posture_watch import PostureWatch
 from aegis.runtime.workflow_setup import Vocabulary, integrity_scan
@@ -40,6 +41,7 @@ from state.checkpoints import (
     open_sqlite_checkpointer,
 )
 from state.clock import Clock, WallClock
+from state.context import OperatingMode
 from state.context_loader import ContextLoader, ContextPolicy
 from state.hot import HotStore, InMemoryHotStore
 from state.redis_hot import RedisHotStore
@@ -145,6 +147,8 @@ async def open_stack(
             settings.postgres_url, settings.data_dir / RECORDS_FILE, clock, pool_size=settings.postgres_pool_size
         )
         closers.append(store.close)
+        if settings.mode is OperatingMode.LIVE:
+            await require_live_gate(store)  # mode live starts only after the paper-to-live gate was approved
         broker = PaperBroker(store, settings.costs, starting_cash=settings.starting_cash)
         await broker.load()
         mirror = store if settings.redis_url else None

@@ -27,6 +27,7 @@ from aegis.profiles import PROFILE_ENV, profile_file
 from aegis.runtime.anomaly_watch import AnomalyWatchConfig
 from aegis.runtime.data_import_config import DataImportConfig
 from aegis.runtime.health_config import HealthConfig
+from aegis.runtime.live_gate_config import LiveGateConfig
 from aegis.runtime.logs import LogConfig
 from aegis.runtime.monitor import ProtectionConfig
 from aegis.runtime.operations_config import OperationsConfig
@@ -113,6 +114,10 @@ class Settings(BaseSettings):
     feeds: FeedsConfig = Field(
         default_factory=FeedsConfig,
         description="Live feeds: reconnects (10), backoff, heartbeat and silence, gaps, news polling, calendar",
+    )
+    live_gate: LiveGateConfig = Field(
+        default_factory=LiveGateConfig,
+        description="What a paper record must show before mode live may start (aegis live check / enable)",
     )
     log: LogConfig = Field(
         default_factory=LogConfig, description="The log: format (auto, json, console), level, rotated file"

@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt
 
 from evals.intervals import Interval
 from evals.paired import paired_differences
+from evals.role_report import write_role_report
 from evals.runner import DECISIONS_FILE, TIMINGS_FILE, read_lines
 from evals.scores import Curves, Score, is_buy, score_run, scores_by_bot, scores_json, would_have_lost
 from evals.sets import read_labels, read_manifest
@@ -69,6 +70,7 @@ def write_report(set_folder: Path, run_folder: Path) -> dict[str, Score]:
     if len(by_bot) > 1:
         markdown += "## By bot\n\n" + bot_table(by_bot) + "\n"
     markdown += "\n".join(f"![{name}]({name})" for name in CHARTS) + "\n"
+    markdown += "\n" + write_role_report(set_folder, run_folder)
     (run_folder / REPORT_FILE).write_text(markdown, encoding="utf-8")
     _equity_chart(curves, scores["control_pnl"].interval, run_folder / "equity.png")
     _latency_chart(read_lines(run_folder / TIMINGS_FILE), run_folder / "latency.png")

@@ -6,6 +6,7 @@ lost silently. Role replies are kept as raw text and parsed JSON (the typed sche
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -29,6 +30,16 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"  # an operations flow decided to change nothing (e.g. a rebalance below the 5 % rule)
     AWAITING_APPROVAL = "awaiting_approval"  # parked until a person approves it (an order, a workflow's plan)
     ANSWERED = "answered"  # an operator request answered without changing anything
+
+
+# The outcomes of an attempt to trade: what execution success counts (AEGIS v3.1 section 5: > 99.5 %).
+ATTEMPTED = frozenset({Outcome.ORDERED, Outcome.EXECUTION_FAILED, Outcome.BLOCKED})
+
+
+def execution_success(outcomes: Iterable[str]) -> float | None:
+    """ordered / (ordered + execution failed + blocked by the risk guard); None when nothing was attempted."""
+    attempted = [o for o in outcomes if o in ATTEMPTED]
+    return attempted.count(Outcome.ORDERED) / len(attempted) if attempted else None
 
 
 class StageStatus(StrEnum):

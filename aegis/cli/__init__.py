@@ -14,6 +14,7 @@ from aegis.cli import (
     alerts,
     approvals,
     ask,
+    audit,
     backtest,
     backup,
     bots,
@@ -26,6 +27,7 @@ from aegis.cli import (
     health,
     keys,
     limits,
+    live,
     migrate,
     portfolio,
     posture,
@@ -91,6 +93,8 @@ app.add_typer(rules.app, name="rules")
 app.add_typer(posture.app, name="posture")
 app.add_typer(limits.app, name="limits")
 app.add_typer(keys.app, name="keys")
+app.add_typer(live.app, name="live")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ from tools.broker.paper import PaperBroker
 from tools.ops.trading import TradingControl
 
 ACTOR = "daily_operations"
+DAY_CLOSED = "day_closed"  # the audit action of a closed day: its detail holds the day and its closing equity
 REPORTS_FOLDER = "reports"  # in the data folder
 DAY_KEY = "ops:day:{day}"
 EQUITY_KEY = "ops:equity_by_day"
@@ -203,7 +204,7 @@ class DailyOperations:
                    "ready": figures.ready, "readiness": reasons, "equity": figures.equity}  # fmt: skip
         values.append((DAY_KEY.format(day=day), outcome))
         # The day's values and its audit line in one transaction: one commit a day, and never one without the other.
-        closed = AuditEntry(ACTOR, "day_closed", {"day": day.isoformat(), **outcome})
+        closed = AuditEntry(ACTOR, DAY_CLOSED, {"day": day.isoformat(), **outcome})
         await self.store.put_values_audited(values, closed, moment)
         if reasons:
             await self.alerting.raise_alert(AlertLevel.WARNING, "not_ready", f"after {day}: " + "; ".join(reasons),

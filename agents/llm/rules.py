@@ -139,7 +139,7 @@ def commander_policy(facts: Mapping[str, Any]) -> dict[str, Any]:
             "action": "buy",
             "size_pct": float(posture.get("entry_size_pct", 0.0)),
             "order_type": order_type,
-            "limit_price": round(price, 4) if order_type == "limit" else None,
+            "limit_price": price if order_type == "limit" else None,  # the last close, as the guard sees it
             "stop_loss_pct": float(posture.get("stop_loss_pct", 0.0)) or None,
             "take_profit_pct": float(posture.get("take_profit_pct", 0.0)) or None,
             "rationale": f"enter long at the posture size: {analysis.get('thesis', '')}"[:2000],

@@ -34,6 +34,7 @@ from state.events import Bar, FieldError
 from state.orders import Fill, Order, Position
 from state.risk_limits import LimitChange
 from state.rules import Rule
+from state.store.record_chain import ChainedRow, StreamReport
 from state.trading import TradingStatus
 
 __all__ = [
@@ -384,6 +385,14 @@ class DurableStore(Protocol):
 
     async def put_values_audited(self, values: Sequence[tuple[str, Any]], audit: AuditEntry, at: datetime) -> None:
         """`put_value` of each of `values` and the `audit` line that records them, in one transaction."""
+        ...
+
+    async def verify_chains(self) -> list[StreamReport]:
+        """Every record chain recomputed from the stored rows (`record_chain`), one report per stream."""
+        ...
+
+    async def export_chain(self) -> list[ChainedRow]:
+        """Every link of every record chain, with the encoded columns of the rows still at their position."""
         ...
 
     async def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:

@@ -10,6 +10,9 @@ every row committed by the writers it waited for, exactly as in the statement-by
 `SqlStore` (which SQLite keeps, and whose results these must equal: the store contract runs on both).
 
 The locks are taken in `SqlStore`'s order (decisions, posture_history, audit_log), all before any insert.
+The decision and its audit entries are chained in the same statement (`record_chain`): each insert computes
+its `row_hash` in SQL from the values it inserts, and a CTE beside it appends the ledger entry, so the session
+end stays one round trip.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from state.store.base import SessionEnd
+from state.store.record_chain import GENESIS, ChainStream, row_key, sql_row_hash, stream_named
 from state.store.rows import json_text, known_vix, ts
 
 Statement = tuple[str, tuple[Any, ...]]
@@ -47,12 +51,8 @@ def finish_session(lock_key: LockKey, decision: tuple[Any, ...], end: SessionEnd
     posture was recorded else 0)."""
     tables = ["decisions"] + ["posture_history"] * (end.posture is not None) + ["audit_log"] * bool(end.audit)
     statements: list[Statement] = [(_LOCK, (lock_key(table),)) for table in tables]
-    parts = [
-        "decided AS (INSERT INTO decisions (event_id, seq, event_type, outcome, symbol, decided_at, record, "
-        f"correlation_id) VALUES (%s, {_next_seq('decisions')}, %s, %s, %s, %s, %s, %s) ON CONFLICT (event_id) "
-        "DO NOTHING RETURNING 1)"
-    ]
-    params: list[Any] = list(decision)
+    parts = [_DECIDED, _linked("decided", "decisions")]
+    params: list[Any] = [*decision, row_key([decision[0]])]
     if end.streak_counter is not None:
         parts.append(
             "streak AS (INSERT INTO counters (name, value) SELECT %s, %s FROM decided ON CONFLICT (name) "
@@ -68,10 +68,7 @@ def finish_session(lock_key: LockKey, decision: tuple[Any, ...], end: SessionEnd
         )
         params += [ts(at), posture, reason, known_vix(vix), posture]
     for n, entry in enumerate(end.audit, start=1):  # one snapshot for the whole statement: seq MAX + n
-        parts.append(
-            f"audit_{n} AS (INSERT INTO audit_log (seq, recorded_at, actor, action, detail) "
-            f"SELECT {_next_seq('audit_log', n)}, %s, %s, %s, %s FROM decided)"
-        )
+        parts += [_audit(n), _linked(f"audit_{n}", "state_changes")]
         params += [ts(at), entry.actor, entry.action, json_text(entry.detail)]
     for n, append in enumerate(end.appends, start=1):
         parts.append(f"append_{n} AS ({_APPEND})")
@@ -82,6 +79,60 @@ def finish_session(lock_key: LockKey, decision: tuple[Any, ...], end: SessionEnd
         (f"WITH {', '.join(parts)} SELECT (SELECT count(*) FROM decided), {streak}, {changed}", tuple(params))
     )
     return statements
+
+
+def _head(stream: str, offset: int = 1) -> tuple[str, str]:
+    """SQL for the next position of `stream` (+ offset - 1) and its last link's hash (`record_chain`)."""
+    last = f"FROM record_chain WHERE stream = '{stream}' ORDER BY chain_seq DESC LIMIT 1"
+    return f"COALESCE((SELECT chain_seq {last}), 0) + {offset}", f"COALESCE((SELECT row_hash {last}), '{GENESIS}')"
+
+
+def _chained_insert(name: str, stream: ChainStream, values: str, source: str) -> str:
+    """A CTE inserting one chained row of `stream`: `values` selects its stored columns and link (named as
+    the columns) from `source`; `row_hash` is computed by SQL (`record_chain.sql_row_hash`)."""
+    columns = ", ".join(stream.names)
+    digest = sql_row_hash(stream, {column: f"v.{column}" for column in stream.names})
+    conflict = " ON CONFLICT (event_id) DO NOTHING" if stream.table == "decisions" else ""
+    return (
+        f"{name} AS (INSERT INTO {stream.table} ({columns}, row_hash) SELECT {columns}, {digest} "
+        f"FROM (SELECT {values}{source}) AS v{conflict} RETURNING {', '.join(stream.key)}, chain_seq, prev_hash, "
+        "row_hash)"
+    )
+
+
+def _linked(name: str, stream: str) -> str:
+    """A CTE appending the ledger entry of the row `name` inserted; its key is the next parameter if it is
+    TEXT (a decision's), else built from its `seq` (an audit entry's `[seq]`)."""
+    key = "%s" if stream == "decisions" else "'[' || seq || ']'"
+    return (
+        f"{name}_link AS (INSERT INTO record_chain (stream, chain_seq, row_key, prev_hash, row_hash) "
+        f"SELECT '{stream}', chain_seq, {key}, prev_hash, row_hash FROM {name})"
+    )
+
+
+_DECISION_SEQ, _DECISION_PREV = _head("decisions")
+# (event_id, event_type, outcome, symbol, decided_at, record, correlation_id), then the ledger's row key
+_DECIDED = _chained_insert(
+    "decided",
+    stream_named("decisions"),
+    f"%s::text AS event_id, {_next_seq('decisions')} AS seq, %s::text AS event_type, %s::text AS outcome, "
+    "%s::text AS symbol, %s::text AS decided_at, %s::text AS record, %s::text AS correlation_id, "
+    f"{_DECISION_SEQ} AS chain_seq, {_DECISION_PREV} AS prev_hash",
+    "",
+)
+
+
+def _audit(n: int) -> str:
+    """The n-th audit entry of a session end, linked after the (n-1)-th (recorded_at, actor, action, detail)."""
+    chain_seq, head = _head("state_changes", n)
+    prev = head if n == 1 else f"(SELECT row_hash FROM audit_{n - 1})"
+    return _chained_insert(
+        f"audit_{n}",
+        stream_named("state_changes"),
+        f"{_next_seq('audit_log', n)} AS seq, %s::text AS recorded_at, %s::text AS actor, %s::text AS action, "
+        f"%s::text AS detail, {chain_seq} AS chain_seq, {prev} AS prev_hash",
+        " FROM decided",
+    )
 
 
 # A `ListAppend`: the update reads the row's latest version under its row lock, so concurrent appends

@@ -18,8 +18,11 @@ from typing import Any
 
 from state.approvals import Approval, ApprovalStatus, decided_as
 from state.store.base import AuditEntry, InvalidRecordError, RecordNotFoundError, StoreConflictError
+from state.store.record_chain import stream_named
 from state.store.rows import json_text, parse, ts
-from state.store.sql_parts import SqlPart
+from state.store.sql_record_chain import SqlRecordChain
+
+_APPROVALS = stream_named("approvals")
 
 
 def _row(approval: Approval) -> tuple[Any, ...]:
@@ -35,7 +38,7 @@ def _approval(row: tuple[Any, ...]) -> Approval:
     return parse("approval", row[0], Approval.model_validate_json, row[1])
 
 
-class SqlApprovals(SqlPart):
+class SqlApprovals(SqlRecordChain):
     async def open_approval(self, approval: Approval, audit: AuditEntry) -> Approval:
         if not approval.pending:
             raise InvalidRecordError(f"approval {approval.approval_id} must be opened pending, not {approval.status}")
@@ -50,6 +53,7 @@ class SqlApprovals(SqlPart):
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 row,
             )
+            await self._link(db, _APPROVALS, (row[0],))
             await self._insert_audit(db, (audit,), approval.created_at)
         return approval
 
@@ -85,6 +89,7 @@ class SqlApprovals(SqlPart):
                 "UPDATE approvals SET status = ?, record = ? WHERE approval_id = ? AND status = ?",
                 (row[3], row[6], row[0], str(ApprovalStatus.PENDING)),
             )
+            await self._link(db, _APPROVALS, (row[0],))
             await self._insert_audit(db, (audit,), approval.decided_at)
 
     async def set_approval_result(self, approval_id: str, result: dict[str, Any]) -> Approval:
@@ -101,4 +106,5 @@ class SqlApprovals(SqlPart):
             await db.execute(
                 "UPDATE approvals SET record = ? WHERE approval_id = ?", (updated.model_dump_json(), approval_id)
             )
+            await self._link(db, _APPROVALS, (approval_id,))
         return updated

@@ -16,11 +16,12 @@ from datetime import datetime
 
 from state.rules import Rule
 from state.store.base import AuditEntry, StoreConflictError
+from state.store.record_chain import stream_named
 from state.store.rows import parse, ts
-from state.store.sql_parts import SqlPart
+from state.store.sql_record_chain import SqlRecordChain
 
 
-class SqlRules(SqlPart):
+class SqlRules(SqlRecordChain):
     async def rules(self) -> list[Rule]:
         async with self._use() as db:
             rows = await db.fetch_all("SELECT rule_id, record FROM rules ORDER BY priority DESC, rule_id")
@@ -49,6 +50,7 @@ class SqlRules(SqlPart):
                 "INSERT INTO rule_versions (rule_id, version, record, changed_at) VALUES (?, ?, ?, ?)",
                 (rule.rule_id, rule.version, record, ts(at)),
             )
+            await self._link(db, stream_named("rule_changes"), (rule.rule_id, rule.version))
             await db.execute(
                 "INSERT INTO rules (rule_id, version, enabled, priority, event_type, record, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (rule_id) DO UPDATE SET version = excluded.version, "

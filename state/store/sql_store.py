@@ -33,6 +33,7 @@ from state.store.base import (
     SessionEnd,
     StoreConflictError,
 )
+from state.store.record_chain import stream_named
 from state.store.rows import (
     ACCOUNT,
     FILL_COLUMNS,
@@ -65,6 +66,7 @@ from state.store.sql_controls import SqlControls
 from state.store.sql_limits import SqlLimits
 from state.store.sql_market import PUT_VALUE, SAVE_BAR, SAVE_MARK, SqlMarketWrites, mark_row
 from state.store.sql_recent_orders import SqlRecentOrders
+from state.store.sql_record_chain import SqlRecordChain
 from state.store.sql_rules import SqlRules
 from state.trading import TradingStatus
 
@@ -123,6 +125,7 @@ class SqlStore(
     SqlLimits,
     SqlApiKeys,
     SqlMarketWrites,
+    SqlRecordChain,
     ABC,
 ):
     """The protocol's methods whose SQL is the same on every engine."""
@@ -259,7 +262,10 @@ class SqlStore(
             f"VALUES (?, {_next_seq('decisions')}, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
             row,
         )
-        return changed == 1
+        if changed != 1:
+            return False
+        await self._link(db, stream_named("decisions"), (row[0],))
+        return True
 
     @staticmethod
     async def _count_streak(db: SqlConnection, name: str, failed: bool) -> int:
@@ -476,7 +482,10 @@ class SqlStore(
             f"{_next_seq('fills')}) ON CONFLICT (fill_id) DO NOTHING",
             fill_row(fill),
         )
-        return changed == 1
+        if changed != 1:
+            return False
+        await self._link(db, stream_named("fills"), (fill.fill_id,))
+        return True
 
     async def positions(self) -> list[Position]:
         async with self._use() as db:
@@ -530,18 +539,20 @@ class SqlStore(
     async def _insert_audit(self, db: SqlConnection, entries: Sequence[AuditEntry], at: datetime) -> None:
         await self._take_turn(db, "audit_log")
         for entry in entries:
-            await db.execute(
+            [(seq,)] = await db.fetch_all(
                 "INSERT INTO audit_log (seq, recorded_at, actor, action, detail) "
-                f"VALUES ({_next_seq('audit_log')}, ?, ?, ?, ?)",
+                f"VALUES ({_next_seq('audit_log')}, ?, ?, ?, ?) RETURNING seq",
                 (ts(at), entry.actor, entry.action, json_text(entry.detail)),
             )
+            await self._link(db, stream_named("state_changes"), (int(seq),))
         db.after_commit(lambda: log_audit(entries))
 
     async def save_order(self, order: Order) -> Order:
         row = order_row(order)
-        # No transaction: the insert settles the race on its own; after a conflict, the next statement
-        # sees the committed order that won it.
-        async with self._use() as db:
+        # The orders' turn (the chain's head) is held until commit: after a conflict, the next statement sees
+        # the committed order that won it.
+        async with self._use(transaction=True) as db:
+            await self._take_turn(db, "orders")
             inserted = await db.execute(
                 "INSERT INTO orders (symbol, side, order_type, quantity, status, created_at, updated_at, "
                 "correlation_id, record, order_id, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -549,6 +560,7 @@ class SqlStore(
                 row,
             )
             if inserted == 1:
+                await self._link(db, stream_named("orders"), (order.order_id,))
                 return order
             existing = await db.fetch_one("SELECT record FROM orders WHERE event_id = ?", (order.event_id,))
         if existing is None:
@@ -560,6 +572,7 @@ class SqlStore(
             await self._update_order(db, order)
 
     async def _update_order(self, db: SqlConnection, order: Order) -> None:
+        await self._take_turn(db, "orders")
         changed = await db.execute(
             "UPDATE orders SET symbol = ?, side = ?, order_type = ?, quantity = ?, status = ?, "
             "created_at = ?, updated_at = ?, correlation_id = ?, record = ? WHERE order_id = ? AND event_id = ?",
@@ -567,6 +580,7 @@ class SqlStore(
         )
         if changed != 1:
             raise RecordNotFoundError(f"no order {order.order_id} for event {order.event_id}")
+        await self._link(db, stream_named("orders"), (order.order_id,))
 
     async def open_orders(self) -> list[Order]:
         async with self._use() as db:

@@ -14,6 +14,8 @@ import pytest
 
 import aegis.pipeline
 from aegis import Pipeline, Settings
+from aegis.runtime.live_gate import LIVE_GATE_KEY
+from aegis.services import RECORDS_FILE
 from graphs.deliberation.config import DeliberationConfig
 from state.access import Access, AccessDeniedError
 from state.approvals import Approval, ApprovalStatus
@@ -22,6 +24,8 @@ from state.context import OperatingMode
 from state.context_loader import VIX_KEY
 from state.decisions import DecisionRecord, Outcome
 from state.events import Bar
+from state.store.base import AuditEntry
+from state.store.factory import open_store
 from tests.conftest import SESSION_DAY, SYMBOL, PipelineFactory, ScriptedPerEvent, bundled_bars, signal
 from tools.ops.approvals import PENDING_ALERT, ApprovalControl, ApprovalDecidedError
 
@@ -111,6 +115,20 @@ async def test_the_default_policy_parks_nothing_in_paper_mode(make_pipeline: Pip
     assert decision.outcome is Outcome.ORDERED and await pipeline.approvals() == []
 
 
+async def approve_live(records: Path) -> None:
+    """Records an approval of mode live, as `aegis live enable` does once the paper record meets the gate (the
+    gate itself is tested in tests/aegis/test_live_gate.py)."""
+    await asyncio.to_thread(records.mkdir, parents=True, exist_ok=True)
+    store = await open_store(None, records / RECORDS_FILE, SimulatedClock(SESSION_BAR.time))
+    try:
+        value = {"enabled": True, "approver": "ana", "reason": "test record"}
+        await store.put_values_audited(
+            [(LIVE_GATE_KEY, value)], AuditEntry("ana", "live_enabled", value), SESSION_BAR.time
+        )
+    finally:
+        await store.close()
+
+
 @pytest.fixture
 async def live_pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
     """Like `make_pipeline`, in live mode (which has no broker adapter yet: execute blocks what reaches it)."""
@@ -119,6 +137,7 @@ async def live_pipeline(tmp_path: Path) -> AsyncIterator[Pipeline]:
         {"roles": {role: {"provider": "scripted"} for role in ("analyst", "validator", "commander")}}
     )
     settings = Settings(data_dir=tmp_path / "live", deliberation=config, mode=OperatingMode.LIVE)
+    await approve_live(settings.data_dir)
     pipeline = await Pipeline.open(settings, clock=SimulatedClock(SESSION_BAR.time), providers={"scripted": scripted})
     for bar in BARS[SESSION_DAY - 119 : SESSION_DAY + 1]:
         await pipeline.services.hot.push_bar(SYMBOL, bar)

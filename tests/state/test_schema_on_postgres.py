@@ -49,6 +49,7 @@ TABLES = {
     "rule_versions",
     "risk_limit_changes",
     "api_keys",
+    "record_chain",
 }
 
 
@@ -109,7 +110,7 @@ async def _tables(pg: PsycopgExecutor) -> set[str]:
 
 
 async def test_the_migrations_create_every_table_and_run_once(pg: PsycopgExecutor) -> None:
-    assert await apply_migrations(pg, T0) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert await apply_migrations(pg, T0) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     assert await apply_migrations(pg, T0) == []
     assert await _tables(pg) == TABLES
     assert await pg.fetch_all("SELECT version, name FROM schema_migrations ORDER BY version") == [
@@ -124,6 +125,7 @@ async def test_the_migrations_create_every_table_and_run_once(pg: PsycopgExecuto
         (9, "orders_recent"),
         (10, "risk_limits"),
         (11, "api_keys"),
+        (12, "record_chain"),
     ]
 
 

@@ -61,6 +61,7 @@ async def test_open_switches_to_wal_and_records_the_applied_migration(store: Sql
         (9, "orders_recent"),
         (10, "risk_limits"),
         (11, "api_keys"),
+        (12, "record_chain"),
     ]
 
 
@@ -111,7 +112,7 @@ class _AiosqliteExecutor:
 async def test_the_runner_applies_each_version_once(tmp_path: Path) -> None:
     async with aiosqlite.connect(tmp_path / "m.db", isolation_level=None) as conn:
         db = _AiosqliteExecutor(conn)
-        assert await apply_migrations(db, T0) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+        assert await apply_migrations(db, T0) == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
         assert await apply_migrations(db, T0) == []
         assert await db.fetch_all("SELECT version, name, applied_at FROM schema_migrations ORDER BY version") == [
             (1, "init", T0.isoformat()),
@@ -125,6 +126,7 @@ async def test_the_runner_applies_each_version_once(tmp_path: Path) -> None:
             (9, "orders_recent", T0.isoformat()),
             (10, "risk_limits", T0.isoformat()),
             (11, "api_keys", T0.isoformat()),
+            (12, "record_chain", T0.isoformat()),
         ]
 
 
@@ -138,7 +140,7 @@ async def test_a_failing_migration_is_rolled_back_whole(tmp_path: Path) -> None:
         tables = await db.fetch_all("SELECT name FROM sqlite_master WHERE name = 'half_done'")
         versions = await db.fetch_all("SELECT version FROM schema_migrations ORDER BY version")
     assert tables == []
-    assert versions == [(1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,), (9,), (10,), (11,)]
+    assert versions == [(1,), (2,), (3,), (4,), (5,), (6,), (7,), (8,), (9,), (10,), (11,), (12,)]
 
 
 def test_split_statements_drops_comments_and_blank_statements() -> None:

@@ -232,6 +232,7 @@ async def test_open_records_the_applied_migration(engine: Engine, store: Store) 
         (9, "orders_recent"),
         (10, "risk_limits"),
         (11, "api_keys"),
+        (12, "record_chain"),
     ]
 
 
@@ -240,11 +241,11 @@ async def test_migrations_applied_twice_are_a_no_op_and_keep_the_data(engine: En
         await store.set_counter("session_failures", 2)
     async with engine.make() as store:
         assert await store.get_counter("session_failures") == 2
-    assert len(await engine.query("SELECT version FROM schema_migrations")) == 11
+    assert len(await engine.query("SELECT version FROM schema_migrations")) == 12
 
 
 async def test_migrate_applies_each_version_once_without_opening_a_store(engine: Engine) -> None:
-    assert await engine.migrate() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
+    assert await engine.migrate() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
     assert await engine.migrate() == []
     async with engine.make() as store:
         assert await store.cash() is None
