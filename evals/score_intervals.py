@@ -26,11 +26,7 @@ import numpy.typing as npt
 
 from evals.intervals import Interval, Statistic, bootstrap_interval
 
-__all__ = ["BookStatistic", "interval_pair", "sum_statistic"]
-
-
-def sum_statistic(values: npt.NDArray[np.float64]) -> float:
-    return float(values.sum())
+__all__ = ["BookStatistic", "interval_pair"]
 
 
 def interval_pair(

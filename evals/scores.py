@@ -46,9 +46,9 @@ import numpy as np
 
 from evals.controls import STAKE, no_edge_control
 from evals.exposure import book_exposure
-from evals.intervals import Interval
+from evals.intervals import Interval, total
 from evals.runner import DECISIONS_FILE, TIMINGS_FILE, read_lines
-from evals.score_intervals import BookStatistic, interval_pair, sum_statistic
+from evals.score_intervals import BookStatistic, interval_pair
 from evals.sets import read_labels, read_manifest
 from quant.benchmark_at_exposure import benchmark_at_exposure
 from quant.metrics import max_drawdown, sharpe_ratio, total_return
@@ -198,7 +198,7 @@ def _with_intervals(
     intervals = {
         "directional_accuracy": interval_pair([float(v["forward_return"] > 0) for v in buys], buy_days),
         "veto_hit_rate": interval_pair([float(would_have_lost(v)) for v in vetoed], [v["day"] for v in vetoed]),
-        "pnl": interval_pair(list(pnl), buy_days, sum_statistic),
+        "pnl": interval_pair(list(pnl), buy_days, total),
         "sharpe": interval_pair(picks, buy_days, book(sharpe_ratio)),
         "max_drawdown": interval_pair(picks, buy_days, book(max_drawdown)),
         "prescreen_share": interval_pair(
