@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DRAWS", "SEED", "Interval", "bootstrap_interval"]
+__all__ = ["DRAWS", "SEED", "Interval", "bootstrap_interval", "total"]
 
 DRAWS = 2000
 SEED = 20260601
@@ -39,6 +39,11 @@ class Interval:
 
 def _mean(values: npt.NDArray[np.float64]) -> float:
     return float(values.mean())
+
+
+def total(values: npt.NDArray[np.float64]) -> float:
+    """The sum: the statistic of a P&L made of trades (each resample books the picked trades)."""
+    return float(values.sum())
 
 
 def bootstrap_interval(

@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from evals.controls import STAKE
-from evals.intervals import Interval, bootstrap_interval
+from evals.intervals import Interval, bootstrap_interval, total
 from evals.labels import DEFAULT_STOP
 from evals.scores import would_have_lost
 
@@ -360,11 +360,7 @@ def _mean_estimate(values: Sequence[float], days: Sequence[str]) -> Estimate:
 def _sum_estimate(values: Sequence[float], days: Sequence[str]) -> Estimate:
     if not values:
         return Estimate(0.0, 0)
-    return Estimate(float(np.sum(values)), len(values), bootstrap_interval(values, statistic=_sum, blocks=days))
-
-
-def _sum(values: npt.NDArray[np.float64]) -> float:
-    return float(values.sum())
+    return Estimate(float(np.sum(values)), len(values), bootstrap_interval(values, statistic=total, blocks=days))
 
 
 def _correlation(pairs: list[tuple[float, float, str]]) -> Estimate:

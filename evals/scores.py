@@ -13,6 +13,19 @@ Definitions (fractions, not percent; targets from the source documents where the
 - LLM calls, tokens and cost per decision (the `rules` provider is no LLM: zero calls);
 - pre-screen share: events settled by the pre-screen (outcome "screened_out") without any role call.
 
+How sure they are, and against what (by default, in every `score_run`):
+- every score over events carries its 95 % bootstrap interval by event (`interval`) and by day blocks
+  (`day_interval`): directional accuracy, veto hit rate, execution success, pre-screen share, P&L, Sharpe and
+  max drawdown (how each is resampled: `evals.score_intervals`);
+- the no-edge control (`evals.controls`) on the same set: as many trades as the run's ordered buys, drawn
+  from the set's tradable labels (those with an `exit_return`), random directions. `control_pnl` and
+  `control_directional_accuracy` are the control's mean with its 95 % band as `interval`;
+  `pnl_vs_control_p` and `directional_accuracy_vs_control_p` are the shares of control draws that scored at
+  least the run's (one-sided p-values: small means the run beat chance);
+- the book's average exposure (`avg_exposure`, fraction of the starting capital, `evals.exposure`) and the
+  benchmark at the book's exposure of each day (`exposure_matched_benchmark_pnl`,
+  `quant.benchmark_at_exposure`); `benchmark_pnl` stays the 100 %-invested buy-and-hold.
+
 `scores_by_bot` splits the decision scores by the bot each event belongs to (a set built with `--bots`
 attributes its events to the reference bots).
 
@@ -21,28 +34,38 @@ Pure apart from reading the run's and the set's files.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evals.controls import STAKE
+from evals.controls import STAKE, no_edge_control
+from evals.exposure import book_exposure
+from evals.intervals import Interval, total
 from evals.runner import DECISIONS_FILE, TIMINGS_FILE, read_lines
+from evals.score_intervals import BookStatistic, interval_pair
 from evals.sets import read_labels, read_manifest
+from quant.benchmark_at_exposure import benchmark_at_exposure
 from quant.metrics import max_drawdown, sharpe_ratio, total_return
 
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    """One score. `target` is the bound from the source documents, if any; `met` is None without a target."""
+    """One score. `target` is the bound from the source documents, if any; `met` is None without a target.
+    `interval` / `day_interval`: its 95 % bootstrap interval by event / by day (a control's score: the band
+    where chance lands), None when not computed or too few events."""
 
     value: float | None
-    unit: str  # "fraction", "ratio", "ms", "count", "usd"
+    unit: str  # "fraction", "ratio", "ms", "count", "usd", "p" (a one-sided p-value)
     target: float | None = None
     higher_is_better: bool = True
+    interval: Interval | None = None
+    day_interval: Interval | None = None
 
     @property
     def met(self) -> bool | None:
@@ -56,11 +79,14 @@ class Score:
 
 @dataclass(frozen=True, slots=True)
 class Curves:
-    """Daily equity of the decisions and of the benchmark, on the set's calendar (start = 1.0)."""
+    """Daily equity of the decisions and of the benchmark, on the set's calendar (start = 1.0); the book's
+    exposure each day and the benchmark at that exposure."""
 
     dates: list[str]
     strategy: list[float]
     benchmark: list[float]
+    exposure: list[float] = field(default_factory=list)
+    exposure_matched: list[float] = field(default_factory=list)
 
 
 def score_run(set_folder: Path, run_folder: Path) -> tuple[dict[str, Score], Curves]:
@@ -70,15 +96,28 @@ def score_run(set_folder: Path, run_folder: Path) -> tuple[dict[str, Score], Cur
     labels = read_labels(set_folder)
     manifest = read_manifest(set_folder)
     own, curves = _decision_scores(decisions, labels, manifest)
+    own = _with_intervals(own, decisions, labels, curves.dates)
     outcomes = [d["outcome"] for d in decisions]
-    attempted = sum(outcomes.count(o) for o in ("ordered", "execution_failed", "blocked"))
+    attempted = [d for d in decisions if d["outcome"] in ("ordered", "execution_failed", "blocked")]
+    success_interval, success_day_interval = interval_pair(
+        [float(d["outcome"] == "ordered") for d in attempted], [_day(d, labels) for d in attempted]
+    )
     scores: dict[str, Score] = {
         **{name: own[name] for name in ("events", "orders", "directional_accuracy", "veto_hit_rate", "vetoes")},
-        "execution_success": Score(outcomes.count("ordered") / attempted if attempted else None, "fraction", 0.995),
+        "execution_success": Score(
+            outcomes.count("ordered") / len(attempted) if attempted else None,
+            "fraction",
+            0.995,
+            interval=success_interval,
+            day_interval=success_day_interval,
+        ),
         **{name: own[name] for name in ("pnl", "sharpe", "max_drawdown")},
         "benchmark_pnl": Score(total_return(curves.benchmark), "fraction"),
         "benchmark_sharpe": Score(_finite(sharpe_ratio(curves.benchmark)), "ratio"),
         "benchmark_max_drawdown": Score(max_drawdown(curves.benchmark), "fraction"),
+        "avg_exposure": Score(_mean(curves.exposure), "fraction"),
+        "exposure_matched_benchmark_pnl": Score(total_return(curves.exposure_matched), "fraction"),
+        **against_chance(own, labels, decisions),
         "llm_calls_per_decision": Score(_mean([d["llm_calls"] for d in decisions]), "count", higher_is_better=False),
         "tokens_per_decision": Score(
             _mean([d["usage"]["input_tokens"] + d["usage"]["output_tokens"] for d in decisions]), "count"
@@ -114,6 +153,72 @@ def scores_by_bot(set_folder: Path, run_folder: Path) -> dict[str, dict[str, Sco
     return by_bot
 
 
+def against_chance(
+    own: dict[str, Score], labels: dict[str, dict[str, Any]], decisions: list[dict[str, Any]]
+) -> dict[str, Score]:
+    """The no-edge control on the run's set and trade count, and the run's one-sided p-values against it."""
+    tradable = [label for label in labels.values() if label.get("exit_return") is not None]
+    trades = sum(1 for d in decisions if is_buy(d) and d["event_id"] in labels)
+    control = no_edge_control(tradable, trades)
+    pnl = own["pnl"].value
+    scores = {
+        "control_pnl": Score(control.pnl.mean, "fraction", interval=control.pnl.interval()),
+        "pnl_vs_control_p": Score(
+            None if pnl is None else control.pnl.share_at_least(pnl), "p", higher_is_better=False
+        ),
+    }
+    accuracy = control.directional_accuracy
+    value = own["directional_accuracy"].value
+    scores["control_directional_accuracy"] = Score(
+        None if accuracy is None else accuracy.mean,
+        "fraction",
+        interval=None if accuracy is None else accuracy.interval(),
+    )
+    scores["directional_accuracy_vs_control_p"] = Score(
+        None if accuracy is None or value is None else accuracy.share_at_least(value), "p", higher_is_better=False
+    )
+    return scores
+
+
+def _with_intervals(
+    own: dict[str, Score], decisions: list[dict[str, Any]], labels: dict[str, dict[str, Any]], dates: list[str]
+) -> dict[str, Score]:
+    """`own` with the 95 % intervals, by event and by day, of its scores over events."""
+    buys = [labels[d["event_id"]] for d in decisions if is_buy(d) and d["event_id"] in labels]
+    vetoed = [labels[d["event_id"]] for d in decisions if d["outcome"] == "vetoed" and d["event_id"] in labels]
+    buy_days = [label["day"] for label in buys]
+    pnl = np.array([STAKE * float(label["exit_return"]) for label in buys], dtype=np.float64)
+    rows = {day: row for row, day in enumerate(dates)}
+    exit_rows = np.array([rows.get(label["exit_day"], len(dates) - 1) for label in buys], dtype=np.intp)
+    picks = [float(i) for i in range(len(buys))]
+
+    def book(metric: Any) -> BookStatistic:
+        return BookStatistic(exit_rows, pnl, len(dates), metric)
+
+    intervals = {
+        "directional_accuracy": interval_pair([float(v["forward_return"] > 0) for v in buys], buy_days),
+        "veto_hit_rate": interval_pair([float(would_have_lost(v)) for v in vetoed], [v["day"] for v in vetoed]),
+        "pnl": interval_pair(list(pnl), buy_days, total),
+        "sharpe": interval_pair(picks, buy_days, book(sharpe_ratio)),
+        "max_drawdown": interval_pair(picks, buy_days, book(max_drawdown)),
+        "prescreen_share": interval_pair(
+            [float(d["outcome"] == "screened_out") for d in decisions], [_day(d, labels) for d in decisions]
+        ),
+    }
+    return {
+        name: dataclasses.replace(score, interval=intervals[name][0], day_interval=intervals[name][1])
+        if name in intervals
+        else score
+        for name, score in own.items()
+    }
+
+
+def _day(decision: dict[str, Any], labels: dict[str, dict[str, Any]]) -> str:
+    """The day an event belongs to, for day blocks (an event without a label is a block of its own)."""
+    label = labels.get(decision["event_id"])
+    return str(label["day"]) if label else f"event:{decision['event_id']}"
+
+
 def _decision_scores(
     decisions: list[dict[str, Any]], labels: dict[str, dict[str, Any]], manifest: dict[str, Any]
 ) -> tuple[dict[str, Score], Curves]:
@@ -136,12 +241,12 @@ def _decision_scores(
     return scores, curves
 
 
-def is_buy(decision: dict[str, Any]) -> bool:
+def is_buy(decision: Mapping[str, Any]) -> bool:
     order = decision.get("order")
     return decision["outcome"] == "ordered" and isinstance(order, dict) and order.get("side") == "buy"
 
 
-def would_have_lost(label: dict[str, Any]) -> bool:
+def would_have_lost(label: Mapping[str, Any]) -> bool:
     return bool(label["forward_return"] <= 0 or label.get("barrier") == "stop")
 
 
@@ -159,7 +264,14 @@ def equity_curves(manifest: dict[str, Any], trades: list[dict[str, Any]]) -> Cur
     with np.errstate(invalid="ignore"):
         relative = closes[np.isfinite(first[:, 0])] / first[np.isfinite(first[:, 0])]
     benchmark = list(np.nanmean(relative, axis=0)) if len(relative) else [1.0] * len(dates)
-    return Curves(dates, [float(v) for v in strategy], [float(v) for v in benchmark])
+    exposure = book_exposure(dates, trades)
+    return Curves(
+        dates,
+        [float(v) for v in strategy],
+        [float(v) for v in benchmark],
+        [float(v) for v in exposure],
+        [float(v) for v in benchmark_at_exposure(benchmark, exposure)],
+    )
 
 
 def stage_percentiles(timings: list[dict[str, Any]]) -> dict[str, tuple[float, float, float]]:

@@ -26,7 +26,7 @@ from typing import Any
 from aegis.runtime.live_gate_config import LiveGateConfig
 from aegis.runtime.paper_record import PaperRecord
 from evals.controls import no_edge_control
-from evals.intervals import bootstrap_interval
+from evals.intervals import bootstrap_interval, total
 from quant.metrics import max_drawdown
 from state.decisions import ATTEMPTED, execution_success
 from state.store.base import AuditEntry, DurableStore
@@ -92,21 +92,17 @@ def check_live_gate(record: PaperRecord, config: LiveGateConfig) -> list[Criteri
 def _pnl_against_control(record: PaperRecord, config: LiveGateConfig) -> Criterion:
     returns = [trade.pnl / record.starting_cash for trade in record.trades]
     bound = f"{config.level:.0%} low end > control's {config.level:.0%} high end + {config.control_margin:.2%}"
-    interval = bootstrap_interval(returns, statistic=_sum, blocks=[t.day for t in record.trades], level=config.level)
+    interval = bootstrap_interval(returns, statistic=total, blocks=[t.day for t in record.trades], level=config.level)
     if interval is None:
         return Criterion("pnl_vs_control", f"n/a ({len(returns)} closed trades on too few days)", bound, False)
     labels = [{"exit_return": r, "forward_return": r} for r in returns]
     band = no_edge_control(labels, len(labels), stake=1.0).pnl.interval(config.level)
-    total = sum(returns)
+    pnl = sum(returns)
     figure = (
-        f"P&L {total:+.2%} over {len(returns)} trades, CI [{interval.low:+.2%}, {interval.high:+.2%}]; "
+        f"P&L {pnl:+.2%} over {len(returns)} trades, CI [{interval.low:+.2%}, {interval.high:+.2%}]; "
         f"control [{band.low:+.2%}, {band.high:+.2%}]"
     )
     return Criterion("pnl_vs_control", figure, bound, interval.low > band.high + config.control_margin)
-
-
-def _sum(values: Any) -> float:
-    return float(values.sum())
 
 
 async def enable_live(

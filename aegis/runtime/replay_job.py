@@ -34,6 +34,7 @@ import numpy as np
 
 from aegis.llm_mode import provider_label
 from aegis.pipeline import Pipeline
+from aegis.runtime.book_exposure import compare_at_exposure
 from aegis.runtime.bot_report import BotRow, bot_rows
 from aegis.runtime.market_data import CLOSES_ONLY_NOTE, data_label, screen_volume, window_panel
 from aegis.runtime.reference_bots import BotSignals, as_bots, reference_bots, starting_allocation
@@ -200,6 +201,7 @@ async def run_replay(
         await feed.finish()  # the day in progress closes: its report
         records = await read_records(store, settings.starting_cash)
         bots = await bot_rows(store)
+        fills = await store.fills()
     finally:
         await pipeline.close()
         if tape:
@@ -208,6 +210,7 @@ async def run_replay(
     complete = days_decided == len(panel.dates)
     last = days_decided - 1
     benchmark = float(np.nanmean(panel.close[last] / first_open) - 1.0) if last >= WARMUP_DAYS else 0.0
+    at_exposure = compare_at_exposure(fills, panel, WARMUP_DAYS, last, settings.starting_cash)
     warmup = f"first {WARMUP_DAYS} days warm-up"
     decided = f"{days_decided} of {len(panel.dates)} trading days decided, {warmup}"
     return RunSummary(
@@ -228,6 +231,8 @@ async def run_replay(
         start_equity=settings.starting_cash,
         end_equity=records.equity,
         benchmark_return=benchmark,
+        average_exposure=None if at_exposure is None else at_exposure.average_exposure,
+        exposure_matched_return=None if at_exposure is None else at_exposure.benchmark_return,
         latencies={stage: Percentiles.of(v) for stage, v in tally.latencies_ms.items()},
         wall_seconds=time.perf_counter() - started,
         records=str(settings.data_dir),

@@ -1,4 +1,5 @@
-"""The tally of a run: outcomes, trades, P&L against buy-and-hold, and stage latencies.
+"""The tally of a run: outcomes, trades, P&L against buy-and-hold (100 % invested, and at the book's average
+exposure: `aegis.runtime.book_exposure`), and stage latencies.
 
 The summary's counts and P&L are read from the run's records (`read_records`), never from what one
 process happened to see: after an interrupted, resumed or killed-and-resumed run they are what the store
@@ -187,6 +188,8 @@ class RunSummary:
     data: str | None = None  # which data the run read (None: the bundled data)
     real_fields: tuple[str, ...] = ("open", "high", "low", "close", "volume")  # the fields the data really holds
     data_note: str | None = None  # what the data leaves out and how the run deals with it (closes-only data)
+    average_exposure: float | None = None  # the book's gross exposure, fraction of the starting capital
+    exposure_matched_return: float | None = None  # the basket at the book's exposure of each day, fraction
 
     @property
     def strategy_return(self) -> float:
@@ -218,6 +221,14 @@ class RunSummary:
         if anomalies:
             parts.append(f"anomalies {sum(anomalies.values())}, {anomalies.get('applied', 0)} acted on")
         return f"  ({', '.join(parts)})"
+
+    def _exposure(self) -> list[str]:
+        if self.average_exposure is None or self.exposure_matched_return is None:
+            return []
+        return [
+            f"  book exposure        {self.average_exposure:.2%} of the capital on average;"
+            f" buy-and-hold at the book's exposure {self.exposure_matched_return:+.2%}"
+        ]
 
     def _anomalies(self) -> list[str]:
         """One line per anomaly rule that fired: how often, by severity."""
@@ -252,7 +263,8 @@ class RunSummary:
             f"  rejected events      {self.rejected}",
             f"  failed sessions      {self.failed_sessions}",
             f"  P&L                  {self.end_equity - self.start_equity:+,.2f} ({self.strategy_return:+.2%})"
-            f"  vs buy-and-hold of the basket {self.benchmark_return:+.2%}",
+            f"  vs buy-and-hold of the basket {self.benchmark_return:+.2%} (100 % invested)",
+            *self._exposure(),
             f"  stage latency (ms)   p50      p95      p99      n{here}",
         ]
         for stage, p in self.latencies.items():

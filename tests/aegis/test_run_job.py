@@ -92,6 +92,7 @@ def test_the_cli_prints_the_summary(tmp_path: Path) -> None:
     assert "AEGIS run summary" in result.output
     assert "rules (deterministic baseline, not an LLM)" in result.output
     assert "vs buy-and-hold" in result.output
+    assert "book exposure" in result.output and "buy-and-hold at the book's exposure" in result.output
     assert (tmp_path / "run" / "records.sqlite").exists()
 
 

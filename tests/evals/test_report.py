@@ -14,9 +14,13 @@ def test_the_report_writes_markdown_json_and_charts(tiny_set: Path, tiny_run: Pa
     scores = json.loads((tiny_run / SCORES_FILE).read_text())
     assert scores["directional_accuracy"] == {
         "value": 0.5, "unit": "fraction", "target": 0.65, "higher_is_better": True, "met": False,
+        "interval": {"low": 0.0, "high": 1.0, "level": 0.95, "draws": 2000},
+        "day_interval": None,  # both buys are of one day: one block, no interval
     }  # fmt: skip
     markdown = (tiny_run / REPORT_FILE).read_text()
-    assert "| directional_accuracy | 50.00% | > 65.00% | **no** |" in markdown
+    assert "| directional_accuracy | 50.00% | [0.00%, 100.00%] | > 65.00% | **no** |" in markdown
+    assert "## Against chance" in markdown
+    assert "| buy-and-hold, 100 % invested | 20.00% |" in markdown
     for chart in CHARTS:
         assert (tiny_run / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({chart})" in markdown
