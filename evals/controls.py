@@ -8,8 +8,10 @@ replaying sessions: a thousand draws take milliseconds.
 
 Decisions that must not be silently changed:
 - A long books the label's `exit_return` (the offensive posture's stop and target, as the run's buys are
-  scored). The labels carry barriers for a long only, so a short books `-forward_return` (held to the
-  horizon's close, no barriers).
+  scored). A short closes when the long's bracket would have (its target at the long's stop, its stop at the
+  long's target, else the horizon's close) and books `-exit_return`: the labels carry one bracket, and the
+  mirrored one makes the two directions' expectations cancel, so chance is centred on zero, not on the
+  difference between a bracketed exit and a plain hold.
 - Directional accuracy of a draw: the share of its trades whose direction matched the sign of the forward
   return (a long right when it rose, a short right when it fell).
 - Seeded (`numpy.random.default_rng(seed)`): the same labels and trade count give the same draws, byte for byte.
@@ -81,7 +83,7 @@ def no_edge_control(
         raise ValueError(f"trades must be >= 0, got {trades}")
     if trades > len(labels):
         raise ValueError(f"{trades} trades cannot be drawn from {len(labels)} labelled events")
-    exit_long = np.array([float(label["exit_return"]) for label in labels], dtype=np.float64)
+    exits = np.array([float(label["exit_return"]) for label in labels], dtype=np.float64)
     forward = np.array([float(label["forward_return"]) for label in labels], dtype=np.float64)
     rng = np.random.default_rng(seed)
     pnl = np.zeros(draws)
@@ -89,7 +91,7 @@ def no_edge_control(
     for row in range(draws):
         picked = rng.choice(len(labels), size=trades, replace=False)
         long = rng.random(trades) < 0.5
-        booked = np.where(long, exit_long[picked], -forward[picked])
+        booked = np.where(long, exits[picked], -exits[picked])
         pnl[row] = stake * float(booked.sum())
         if trades:
             right = np.where(long, forward[picked] > 0, forward[picked] < 0)

@@ -35,12 +35,17 @@ def test_random_directions_on_equal_moves_match_the_binomial_closed_form() -> No
     assert interval.low == pytest.approx(0.5 - 1.96 * 0.5 / np.sqrt(n), abs=0.02)
 
 
-def test_a_long_books_the_barrier_exit_and_a_short_the_horizon_close() -> None:
-    # Stopped out at -1.5 % although the horizon closed +1 %: longs book -1.5 %, shorts -1 %.
-    control = no_edge_control(_labels(10, 0.01, exit_return=-0.015), 10, draws=MIN_DRAWS)
-    assert np.all(control.pnl.values < 0)
-    assert control.pnl.values.min() >= STAKE * -0.015 * 10 - 1e-12
-    assert control.pnl.values.max() <= STAKE * -0.01 * 10 + 1e-12
+def test_a_long_books_the_bracket_exit_and_a_short_the_mirrored_one() -> None:
+    # Stopped out at -1.5 % although the horizon closed +1 %: a long books -1.5 %, a short (its target at the
+    # long's stop) +1.5 %; the draws are STAKE * 1.5 % * (shorts - longs), centred on zero.
+    control = no_edge_control(_labels(10, 0.01, exit_return=-0.015), 10, draws=4000)
+    steps = np.round(control.pnl.values / (STAKE * 0.015)).astype(int)
+    assert np.allclose(control.pnl.values, steps * STAKE * 0.015)
+    assert set(np.unique(steps)) <= set(range(-10, 11, 2))
+    assert abs(control.pnl.mean) < 4 * STAKE * 0.015 * np.sqrt(10) / np.sqrt(4000)
+    # Accuracy follows the forward return's sign: the long was right (it rose), whatever its bracket booked.
+    assert control.directional_accuracy is not None
+    assert control.directional_accuracy.mean == pytest.approx(0.5, abs=0.02)
 
 
 def test_share_at_least_is_the_one_sided_p_value() -> None:
@@ -53,7 +58,7 @@ def test_share_at_least_is_the_one_sided_p_value() -> None:
 
 def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 200 draws"):
-        no_edge_control(_labels(5, 0.01), 2, draws=199)
+        no_edge_control(_labels(5, 0.01), 2, draws=MIN_DRAWS - 1)
     with pytest.raises(ValueError, match="cannot be drawn"):
         no_edge_control(_labels(5, 0.01), 6)
     assert no_edge_control(_labels(5, 0.01), 0).directional_accuracy is None
