@@ -1,9 +1,10 @@
 """`aegis audit verify` / `aegis audit export --out FILE.jsonl`: the record chains (`state.store.record_chain`).
 
 `verify` recomputes every chain of the configured store (embedded SQLite by default, PostgreSQL when the
-settings name it) and prints per stream the rows checked and "ok", or the first row that does not match
-(stream, row, position, expected and stored hash) and exits 1. `export` writes every link as one JSON line,
-which a third party checks with hashlib and json alone (the README's snippet).
+settings name it), reading the store alone: no system is started, so nothing is written to what is verified.
+It prints per stream the rows checked and "ok", or the first row that does not match (stream, row, position,
+expected and stored hash) and exits 1. `export` writes every link as one JSON line, which a third party checks
+with hashlib and json alone (the README's snippet).
 
     aegis audit verify
     aegis audit export --out chain.jsonl
@@ -19,8 +20,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from aegis.cli.bots import DataDir, on_records
-from aegis.pipeline import Pipeline
+from aegis.cli.bots import DataDir
+from aegis.cli.records import on_store
+from aegis.settings import Settings
+from state.store.base import DurableStore
 from state.store.record_chain import ChainedRow, StreamReport
 
 app = typer.Typer(no_args_is_help=True, help="The tamper-evident record: verify the chains, export them.")
@@ -41,10 +44,10 @@ def report_line(report: StreamReport) -> str:
 def verify(data_dir: DataDir = None) -> None:
     """Recompute every record chain; exit 1 naming the first row that does not match."""
 
-    async def check(pipeline: Pipeline) -> list[StreamReport]:
-        return await pipeline.services.store.verify_chains()
+    async def check(store: DurableStore, _: Settings) -> list[StreamReport]:
+        return await store.verify_chains()
 
-    reports = on_records(data_dir, check)
+    reports = on_store(data_dir, check)
     for report in reports:
         console.print(report_line(report))
     if any(report.mismatch is not None for report in reports):
@@ -61,10 +64,10 @@ def export(
     if not out.parent.is_dir():
         raise typer.BadParameter(f"{out.parent} is not a folder", param_hint="--out")
 
-    async def read(pipeline: Pipeline) -> list[ChainedRow]:
-        return await pipeline.services.store.export_chain()
+    async def read(store: DurableStore, _: Settings) -> list[ChainedRow]:
+        return await store.export_chain()
 
-    rows = on_records(data_dir, read)
+    rows = on_store(data_dir, read)
     with out.open("w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(asdict(row), ensure_ascii=False, sort_keys=True) + "\n")

@@ -10,17 +10,15 @@ records only (never the running system), so they work whichever mode is configur
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
 from aegis.cli.bots import DataDir
 from aegis.cli.control import operator_name, require_reason
+from aegis.cli.records import on_store
 from aegis.runtime.live_gate import (
     LIVE_GATE_KEY,
     Criterion,
@@ -30,37 +28,12 @@ from aegis.runtime.live_gate import (
     enable_live,
 )
 from aegis.runtime.paper_record import read_paper_record
-from aegis.services import RECORDS_FILE
 from aegis.settings import Settings
 from state.clock import WallClock
 from state.store.base import DurableStore
-from state.store.factory import open_store
 
 app = typer.Typer(no_args_is_help=True, help="The paper-to-live gate: check the paper record, enable mode live.")
 console = Console(soft_wrap=True, highlight=False, markup=False)
-_T = TypeVar("_T")
-
-
-def _on_store(data_dir: Path | None, work: Callable[[DurableStore, Settings], Awaitable[_T]]) -> _T:
-    settings = Settings(checkpoints=False)
-    if data_dir is not None:
-        if not (data_dir / RECORDS_FILE).is_file() and settings.postgres_url is None:
-            raise typer.BadParameter(f"{data_dir} holds no records (no {RECORDS_FILE})", param_hint="--data-dir")
-        settings = settings.model_copy(update={"data_dir": data_dir})
-
-    async def run() -> _T:
-        store = await open_store(
-            settings.postgres_url,
-            settings.data_dir / RECORDS_FILE,
-            WallClock(),
-            pool_size=settings.postgres_pool_size,
-        )
-        try:
-            return await work(store, settings)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
 
 
 def _print(criteria: list[Criterion]) -> None:
@@ -76,7 +49,7 @@ def check(data_dir: DataDir = None) -> None:
     async def measure(store: DurableStore, settings: Settings) -> list[Criterion]:
         return check_live_gate(await read_paper_record(store, settings.starting_cash), settings.live_gate)
 
-    criteria = _on_store(data_dir, measure)
+    criteria = on_store(data_dir, measure)
     _print(criteria)
     met = sum(c.met for c in criteria)
     console.print(f"{met} of {len(criteria)} criteria met: {'the gate is open' if met == len(criteria) else 'closed'}")
@@ -102,7 +75,7 @@ def enable(
         )
 
     try:
-        criteria = _on_store(data_dir, approve)
+        criteria = on_store(data_dir, approve)
     except LiveGateNotMetError as exc:
         console.print(f"refused: {exc}")
         raise typer.Exit(1) from None
@@ -119,7 +92,7 @@ def disable(
     """Withdraw the approval: mode live refuses to start again until a new `enable`."""
     require_reason(reason)
     by = actor or operator_name()
-    _on_store(data_dir, lambda store, _: disable_live(store, by=by, reason=reason, at=WallClock().now()))
+    on_store(data_dir, lambda store, _: disable_live(store, by=by, reason=reason, at=WallClock().now()))
     console.print(f"mode live withdrawn by {by}")
 
 
@@ -131,5 +104,5 @@ def status(data_dir: DataDir = None) -> None:
         held = await store.get_value(LIVE_GATE_KEY)
         return None if held is None else held[0]
 
-    value = _on_store(data_dir, read)
+    value = on_store(data_dir, read)
     console.print("never enabled" if value is None else json.dumps(value, indent=1, sort_keys=True))

@@ -72,3 +72,21 @@ def test_the_readme_snippet_verifies_an_export_and_catches_an_edit(
 def test_export_into_a_missing_folder_is_one_line_and_exit_2(tmp_path: Path) -> None:
     code, output = _audit("export", "--out", str(tmp_path / "nowhere" / "chain.jsonl"))
     assert code == 2 and "is not a folder" in output
+
+
+def test_verify_reads_only_even_in_live_mode_without_the_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A verification starts no system: mode live (which would refuse to start) does not stop it, and it writes
+    # nothing to the records it checks.
+    monkeypatch.setenv("AEGIS_MODE", "live")
+    _records(tmp_path / "records")
+    database = tmp_path / "records" / "records.sqlite"
+
+    def counts() -> list[int]:
+        with sqlite3.connect(database) as conn:
+            tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return [conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in sorted(tables)]
+
+    before = counts()
+    code, output = _audit("verify", "--data-dir", str(tmp_path / "records"))
+    assert code == 0 and "MISMATCH" not in output, output
+    assert counts() == before
