@@ -17,12 +17,12 @@ end stays one round trip.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from state.store.base import SessionEnd
-from state.store.record_chain import GENESIS, ChainStream, row_key, sql_row_hash, stream_named
+from state.store.record_chain import GENESIS, ChainStream, float_text, row_key, sql_row_hash, stream_named
 from state.store.rows import json_text, known_vix, ts
 
 Statement = tuple[str, tuple[Any, ...]]
@@ -87,12 +87,22 @@ def _head(stream: str, offset: int = 1) -> tuple[str, str]:
     return f"COALESCE((SELECT chain_seq {last}), 0) + {offset}", f"COALESCE((SELECT row_hash {last}), '{GENESIS}')"
 
 
-def _chained_insert(name: str, stream: ChainStream, values: str, source: str) -> str:
+def _chained_insert(
+    name: str,
+    stream: ChainStream,
+    values: str,
+    source: str,
+    *,
+    conflict: str = "",
+    texts: Mapping[str, str] | None = None,
+) -> str:
     """A CTE inserting one chained row of `stream`: `values` selects its stored columns and link (named as
-    the columns) from `source`; `row_hash` is computed by SQL (`record_chain.sql_row_hash`)."""
+    the columns) from `source`; `row_hash` is computed by SQL (`record_chain.sql_row_hash`), a float column
+    hashed from its canonical text in `texts` (column -> the expression selecting it)."""
     columns = ", ".join(stream.names)
-    digest = sql_row_hash(stream, {column: f"v.{column}" for column in stream.names})
-    conflict = " ON CONFLICT (event_id) DO NOTHING" if stream.table == "decisions" else ""
+    texts = texts or {}
+    exprs = {column: texts.get(column, f"v.{column}") for column in stream.names}
+    digest = sql_row_hash(stream, exprs, canonical=frozenset(texts))
     return (
         f"{name} AS (INSERT INTO {stream.table} ({columns}, row_hash) SELECT {columns}, {digest} "
         f"FROM (SELECT {values}{source}) AS v{conflict} RETURNING {', '.join(stream.key)}, chain_seq, prev_hash, "
@@ -102,8 +112,8 @@ def _chained_insert(name: str, stream: ChainStream, values: str, source: str) ->
 
 def _linked(name: str, stream: str) -> str:
     """A CTE appending the ledger entry of the row `name` inserted; its key is the next parameter if it is
-    TEXT (a decision's), else built from its `seq` (an audit entry's `[seq]`)."""
-    key = "%s" if stream == "decisions" else "'[' || seq || ']'"
+    TEXT (a decision's, an order's), else built from its `seq` (an audit entry's `[seq]`)."""
+    key = "'[' || seq || ']'" if stream == "state_changes" else "%s"
     return (
         f"{name}_link AS (INSERT INTO record_chain (stream, chain_seq, row_key, prev_hash, row_hash) "
         f"SELECT '{stream}', chain_seq, {key}, prev_hash, row_hash FROM {name})"
@@ -119,7 +129,33 @@ _DECIDED = _chained_insert(
     "%s::text AS symbol, %s::text AS decided_at, %s::text AS record, %s::text AS correlation_id, "
     f"{_DECISION_SEQ} AS chain_seq, {_DECISION_PREV} AS prev_hash",
     "",
+    conflict=" ON CONFLICT (event_id) DO NOTHING",
 )
+
+_ORDER_SEQ, _ORDER_PREV = _head("orders")
+# order_row's (symbol, side, order_type, quantity, status, created_at, updated_at, correlation_id, record,
+# order_id, event_id), then the quantity's canonical text, then the ledger's row key
+_ORDERED = _chained_insert(
+    "ordered",
+    stream_named("orders"),
+    "%s::text AS symbol, %s::text AS side, %s::text AS order_type, %s::double precision AS quantity, "
+    "%s::text AS status, %s::text AS created_at, %s::text AS updated_at, %s::text AS correlation_id, "
+    "%s::text AS record, %s::text AS order_id, %s::text AS event_id, %s::text AS quantity_text, "
+    f"{_ORDER_SEQ} AS chain_seq, {_ORDER_PREV} AS prev_hash",
+    "",
+    conflict=" ON CONFLICT DO NOTHING",
+    texts={"quantity": "v.quantity_text"},
+)
+
+
+def save_order(lock_key: LockKey, row: tuple[Any, ...]) -> list[Statement]:
+    """A new order (`order_row`) and its link in the orders' chain; the last statement returns the count of
+    orders inserted (0: an order of the same id or event is already held)."""
+    params = (*row, float_text(row[3]), row_key([row[9]]))
+    return [
+        (_LOCK, (lock_key("orders"),)),
+        (f"WITH {_ORDERED}, {_linked('ordered', 'orders')} SELECT count(*) FROM ordered", params),
+    ]
 
 
 def _audit(n: int) -> str:

@@ -52,6 +52,7 @@ from psycopg_pool import AsyncConnectionPool, PoolClosed
 
 from state.clock import Clock, WallClock
 from state.decisions import DecisionRecord
+from state.orders import Order
 from state.store import pg_writes
 from state.store.audit_lines import log_audit
 from state.store.base import (
@@ -65,7 +66,7 @@ from state.store.base import (
 from state.store.migrate import apply_migrations
 from state.store.pool_check import probe_idle
 from state.store.postgres_lock import AccountTurns
-from state.store.rows import decision_row, event_chain, json_text, ts
+from state.store.rows import decision_row, event_chain, json_text, order_row, ts
 from state.store.sql_store import SqlConnection, SqlStore
 
 __all__ = ["DEFAULT_POOL_SIZE", "PostgresStore"]
@@ -397,6 +398,15 @@ class PostgresStore(SqlStore):
         async with self._use() as db:
             inserted = await db.run_script(pg_writes.record_event(self._lock_key, row))
         return len(inserted) == 1
+
+    async def save_order(self, order: Order) -> Order:
+        """One round trip (`pg_writes.save_order`): the order and its chain link, under the orders' turn. The
+        order is written inside the account lock, where every round trip lengthens every other session's wait."""
+        async with self._use() as db:
+            [(inserted,)] = await db.run_script(pg_writes.save_order(self._lock_key, order_row(order)))
+            if inserted == 1:
+                return order
+            return await self._order_held(db, order)
 
     async def finish_session(self, record: DecisionRecord, end: SessionEnd, at: datetime) -> Finished | None:
         statements = pg_writes.finish_session(self._lock_key, decision_row(record), end, at)

@@ -46,6 +46,7 @@ __all__ = [
     "StreamReport",
     "canonical_text",
     "encode_row",
+    "float_text",
     "row_hash",
     "row_key",
     "sql_row_hash",
@@ -149,7 +150,7 @@ def _encode(kind: Kind, value: Any) -> str | None:
         return value
     if kind == "int":
         return str(int(value))
-    return repr(float(value))
+    return float_text(value)
 
 
 def encode_row(stream: ChainStream, values: Mapping[str, Any]) -> dict[str, str | None]:
@@ -174,14 +175,21 @@ def row_key(values: Sequence[Any]) -> str:
     return json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
 
 
-def sql_row_hash(stream: ChainStream, exprs: Mapping[str, str]) -> str:
+def float_text(value: float) -> str:
+    """A DOUBLE PRECISION value as the chain encodes it (`repr`), for `sql_row_hash`'s `canonical` columns."""
+    return repr(float(value))
+
+
+def sql_row_hash(stream: ChainStream, exprs: Mapping[str, str], *, canonical: frozenset[str] = frozenset()) -> str:
     """The PostgreSQL expression computing `row_hash` of a row whose columns are the SQL `exprs` (by name):
     the same canonical text, built by SQL, for writes that must stay inside one statement (`pg_writes`).
-    Only TEXT and integer columns: PostgreSQL prints a double differently from `repr`."""
+    SQL casts TEXT and integer columns; PostgreSQL prints a double differently from `repr`, so a float column
+    must be in `canonical`, its expression giving the text already (a parameter bound to `float_text` of the
+    value the statement stores)."""
     parts: list[str] = [f"'{VERSION_TAG}' || chr(10) || '{stream.name}' || chr(10)"]
     kinds = dict(stream.columns)
     for name in sorted(kinds):
-        if kinds[name] == "float":
+        if kinds[name] == "float" and name not in canonical:
             raise ValueError(f"{stream.name}.{name}: a float column cannot be hashed in SQL")
         value = f"({exprs[name]})::text"
         parts.append(

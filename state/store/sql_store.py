@@ -562,7 +562,12 @@ class SqlStore(
             if inserted == 1:
                 await self._link(db, stream_named("orders"), (order.order_id,))
                 return order
-            existing = await db.fetch_one("SELECT record FROM orders WHERE event_id = ?", (order.event_id,))
+            return await self._order_held(db, order)
+
+    async def _order_held(self, db: SqlConnection, order: Order) -> Order:
+        """After `order` met a conflict: the order its event already holds (a redelivery, which must not order
+        twice); `StoreConflictError` when its id is another event's order."""
+        existing = await db.fetch_one("SELECT record FROM orders WHERE event_id = ?", (order.event_id,))
         if existing is None:
             raise StoreConflictError(f"order id {order.order_id} is already held by another event's order")
         return parse("order", order.event_id, order_from_json, existing[0])
