@@ -94,6 +94,14 @@ def build(
 
     cutoff = _cutoff(after_cutoff)
     specs, dataset = _build_specs(data, windows, tickers, gate=gate, bots=bots)
+    if cutoff is not None:  # refused before anything is built: a set that ends by the cutoff keeps no event
+        early = [spec for spec in specs if spec.end <= cutoff[0]]
+        if early:
+            raise typer.BadParameter(
+                f"set {early[0].name!r} ends {early[0].end}, by the knowledge cutoff {cutoff[0]} ({cutoff[1]}): no "
+                "event of it comes after; build a set from newer data (`aegis data import`)",
+                param_hint="'--after-cutoff'",
+            )
     built = []
     with Steps("building the sets", len(specs), console=console) as steps:
         for spec in specs:

@@ -97,7 +97,8 @@ def test_eval_build_after_cutoff_on_bundled_data_is_one_line_exit_2(tmp_path: Pa
     args = ["eval", "build", "--windows", "2014-01-01:2014-03-31", "--tickers", "XOM", "--out"]
     result = CliRunner().invoke(app, [*args, str(tmp_path / "a"), "--after-cutoff", "commander"], prog_name="aegis")
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "newest event is 2014-" in result.output and "2026-06-30" in result.output
+    assert "ends 2014-03-31, by the knowledge cutoff 2026-06-30" in result.output
+    assert not (tmp_path / "a").exists()  # refused from the window's end, before the set was built
     result = CliRunner().invoke(app, [*args, str(tmp_path / "b"), "--after-cutoff", "analyst"], prog_name="aegis")
     assert result.exit_code == 2 and "no stated knowledge cutoff" in result.output
     assert not (tmp_path / "b").exists()  # refused before anything was built
