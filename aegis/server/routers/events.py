@@ -2,7 +2,9 @@
 
 A submitted event is validated first: an invalid one is refused with 422 naming each field, and recorded as
 a dead letter like any other. A valid one runs in the server (the decision comes back, 200) when the server
-runs events inline, else it is published to the bus for the workers (202; read it back by its id).
+runs events inline, else it is published to the bus for the workers (202; read it back by its id). A
+MARKET_TICK is market data, not a session: inline, it is applied to the market state (`tick_intake`; 200,
+status "applied"), as a worker applies the ticks it receives.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException
 from fastapi.responses import JSONResponse
 
+from aegis.pipeline import as_tick
 from aegis.server.auth import Context, Reader, Trader
+from aegis.server.tick_intake import TickIntake
 from state.decisions import Outcome
 from state.events import EventRejectedError, parse_event
 
 router = APIRouter(prefix="/api/events", tags=["events"])
+TICKS = "tick_intake"  # the server's one `TickIntake`, in `ServerContext.extras`
 
 
 @router.post("", summary="Submit an event (trade role): run inline, or queued for the workers")
@@ -32,6 +37,13 @@ async def submit(
             return JSONResponse({"detail": str(exc), "event_id": record.event_id}, status_code=422)
         message_id = await context.bus.publish(event)
         return JSONResponse({"event_id": event["id"], "status": "queued", "message_id": message_id}, status_code=202)
+    tick = as_tick(event)
+    if tick is not None:  # market data, not a session: applied as a worker applies it
+        intake = context.extras.setdefault(TICKS, TickIntake(pipeline))
+        refused = await intake.apply(tick, event)
+        if refused is not None:
+            return JSONResponse({"detail": refused, "event_id": tick.id}, status_code=422)
+        return JSONResponse({"event_id": tick.id, "status": "applied"})
     record = await pipeline.submit(event)
     if record.outcome is Outcome.REJECTED:
         return JSONResponse({"detail": record.reason, "event_id": record.event_id}, status_code=422)

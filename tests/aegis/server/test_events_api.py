@@ -4,8 +4,9 @@ read with the read role. The role of each route (403 below it, 401 without a key
 
 from __future__ import annotations
 
+from state.events import Bar
 from tests.aegis.server.conftest import ServeFactory
-from tests.conftest import bundled_bars, signal
+from tests.conftest import SYMBOL, bundled_bars, signal
 
 
 async def test_a_submitted_event_is_decided_and_read_back_as_event_and_decision(served: ServeFactory) -> None:
@@ -85,3 +86,30 @@ async def test_the_status_is_read_with_the_read_role(served: ServeFactory) -> No
     body = answer.json()
     assert body["trading"]["account"]["state"] == "active"
     assert {"posture", "tier", "open_orders", "limits", "alerts"} <= set(body)
+
+
+def _tick(event_id: str, bar: Bar, symbol: str = SYMBOL) -> dict[str, object]:
+    return {"id": event_id, "type": "MARKET_TICK", "source": "test", "symbols": [symbol],
+            "event_time": bar.time.isoformat(), "payload": {"bar": bar.model_dump(mode="json")}}  # fmt: skip
+
+
+async def test_a_posted_tick_is_applied_to_the_market_not_deliberated(served: ServeFactory) -> None:
+    api = await served()
+    trade, hot = api.as_role("trade"), api.pipeline.services.hot
+    bars = bundled_bars()
+    newest = (await hot.bars(SYMBOL))[-1]
+    later = [bar for bar in bars if bar.time > newest.time][:2]
+    for n, bar in enumerate(later):
+        answer = await api.client.post("/api/events", json=_tick(f"tick-{n}", bar), headers=trade)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"event_id": f"tick-{n}", "status": "applied"}
+        assert (await hot.bars(SYMBOL))[-1] == bar
+        assert await api.pipeline.services.store.get_decision(f"tick-{n}") is None  # no session
+    again = await api.client.post("/api/events", json=_tick("tick-again", later[-1]), headers=trade)
+    assert again.status_code == 200  # the same bar again: a redelivery, already applied
+    first = bars[0]  # long before the hot store's window: not a redelivery, and not after the last bar
+    assert first not in await hot.bars(SYMBOL)
+    older = await api.client.post("/api/events", json=_tick("tick-old", first), headers=trade)
+    assert older.status_code == 422 and "tick refused" in older.json()["detail"]
+    dead = [r["event_id"] for r in await api.pipeline.services.store.rejected_events()]
+    assert "tick-old" in dead
