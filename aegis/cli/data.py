@@ -130,6 +130,8 @@ def show(name: Annotated[str, typer.Argument(metavar="NAME")], data_dir: DataDir
         console.print(f"source    {source['path']}  sha256 {source['sha256']}")
     if p.get("vix_source"):
         console.print(f"vix       {p['vix_source']['path']}  sha256 {p['vix_source']['sha256']} ({p['vix_rows']} rows)")
+    else:
+        console.print(f"vix       {NO_VIX}")
     console.print(f"stored    {p['stored']['file']}  sha256 {p['stored']['sha256']}")
     real = ", ".join(p["real_fields"])
     console.print(
@@ -145,6 +147,12 @@ def show(name: Annotated[str, typer.Argument(metavar="NAME")], data_dir: DataDir
         console.print(f"  rejected {issue['origin']}  {issue['ticker']} {issue['date']}: {issue['reason']}")
     if p["rows_rejected"] > min(10, len(p["rejected"])):
         console.print(f"  ... {p['rows_rejected'] - min(10, len(p['rejected']))} more rejected")
+
+
+NO_VIX = (
+    "none: runs and sets on this data have no VIX, so every session is defensive (VIX unknown);"
+    " --vix FILE stores one, e.g. the bundled aegis/data/market/vix_daily_cboe_1990_2026.csv (CBOE, 1990-2026)"
+)
 
 
 def report_lines(report: ImportReport, shown: int) -> list[str]:
@@ -176,6 +184,8 @@ def report_lines(report: ImportReport, shown: int) -> list[str]:
     lines += _rows("flagged (kept)", report.flagged, shown)
     if report.vix_rows:
         lines.append(f"vix       {report.vix_rows:,} closes")
+    elif report.folder is not None:
+        lines.append(f"vix       {NO_VIX}")
     if report.folder is None:
         lines.append("stored    nothing: every row was rejected")
     else:

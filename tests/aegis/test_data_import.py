@@ -181,10 +181,18 @@ def test_a_vix_file_is_stored_and_aligned_without_look_ahead(tmp_path: Path) -> 
     vix = _write(
         tmp_path, "vix.csv", "DATE,OPEN,HIGH,LOW,CLOSE\n2017-01-03,14,15,13,12.85\n2017-01-05,12,12,11,11.67\n"
     )
-    _imported(tmp_path, LONG, "with-vix", "--vix", str(vix), "--end", "2017-01-06")
+    result = _imported(tmp_path, LONG, "with-vix", "--vix", str(vix), "--end", "2017-01-06")
+    assert "vix       2 closes" in result.output
     panel = load_dataset(tmp_path / "data", "with-vix").panel
     assert panel.dates == (date(2017, 1, 3), date(2017, 1, 4), date(2017, 1, 5), date(2017, 1, 6))
     assert panel.vix.tolist() == [12.85, 12.85, 11.67, 11.67]
+
+
+def test_data_without_a_vix_is_said_to_run_defensive_with_how_to_give_one(tmp_path: Path) -> None:
+    said = "vix       none: runs and sets on this data have no VIX, so every session is defensive (VIX unknown)"
+    result = _imported(tmp_path, LONG, "no-vix", "--end", "2017-01-06")
+    assert said in result.output and "--vix FILE" in result.output
+    assert said in _aegis(tmp_path, "data", "show", "no-vix").output
 
 
 # ---- what the checks reject or flag ---------------------------------------------------------------
