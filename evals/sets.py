@@ -303,7 +303,7 @@ def _tape_lines(
                 yield tick_event(symbol, bar, source)
         vix = float(panel.vix[t])
         if math.isfinite(vix):
-            yield vix_event(bar_time(panel.dates[t]), vix)
+            yield vix_event(bar_time(panel.dates[t]), vix, source)
         for event in by_row.get(t, []):
             yield event.raw
 

@@ -176,7 +176,7 @@ async def run_replay(
             vix, vix_day = float(panel.vix[t]), panel.vix_day(t)
             await feed.vix(vix if np.isfinite(vix) else None, as_of=bar_time(vix_day) if vix_day else None)
             if tape and np.isfinite(vix) and vix_day == day:  # a value carried forward is no new reading
-                tape.write(vix_event(bar_time(day), vix))
+                tape.write(vix_event(bar_time(day), vix, tick_source))
             if signals is None:
                 events = [signal_event(panel, tr, source=signal_source) for tr in triggers.get(t, [])]
             else:

@@ -29,10 +29,11 @@ def tick_event(symbol: str, bar: Bar, source: str = TAPE_SOURCE) -> dict[str, An
     }
 
 
-def vix_event(at: datetime, level: float) -> dict[str, Any]:
-    """The VIX close as a tick; it always comes from the bundled VIX series (whatever the stocks' data)."""
+def vix_event(at: datetime, level: float, source: str = TAPE_SOURCE) -> dict[str, Any]:
+    """The VIX close as a tick; `source` names the data it came from: the bundled series, or a dataset's own
+    VIX (`aegis data import --vix`), which its stocks' ticks name too."""
     bar = Bar(time=at, open=level, high=level, low=level, close=level, volume=0.0)
-    return tick_event(VIX_SYMBOL, bar)
+    return tick_event(VIX_SYMBOL, bar, source)
 
 
 class EventTape:

@@ -77,6 +77,8 @@ def test_a_run_on_closes_only_data_decides_and_its_events_name_the_data(sp6: Dat
     events = [json.loads(line) for line in tape.read_text(encoding="utf-8").splitlines()]
     stocks = [e for e in events if e["symbols"] and e["symbols"][0] != "VIX"]
     assert stocks and {e["source"] for e in stocks} == {"data:sp6"}
+    vix = [e for e in events if e["symbols"] == ["VIX"]]
+    assert vix and {e["source"] for e in vix} == {"data:sp6"}  # the dataset's own VIX (--vix), named as its
     signals = [e for e in stocks if e["type"] == "SIGNAL_GENERATED"]
     assert signals and not any(e["payload"]["signal"] == "volume_surge" for e in signals)
     with sqlite3.connect(run_dir / "records.sqlite") as db:
@@ -103,7 +105,7 @@ def test_an_eval_set_of_imported_data_records_the_data_and_runs(sp6: Dataset, tm
     assert manifest["window"] == ["2016-09-01", "2016-11-30"] and manifest["symbols"] == ["AAPL", "JPM", "XOM"]
     assert "volume_spike" in manifest["skipped"] and "volume_spike" not in manifest["events_by_kind"]
     tape = [json.loads(line) for line in (folder / "tape.jsonl").read_text(encoding="utf-8").splitlines()]
-    assert {e["source"] for e in tape if e["symbols"] != ["VIX"]} == {"data:sp6"}
+    assert {e["source"] for e in tape} == {"data:sp6"}  # the VIX ticks too: the dataset's own (--vix)
     ran = aegis("eval", "run", str(folder), "--out", str(out))
     assert ran.exit_code == 0, (ran.output, ran.exception)
     assert json.loads((out / "run.json").read_text(encoding="utf-8"))["data"]["sha256"] == sp6.sha256
