@@ -2,7 +2,9 @@
 
 An input that sets risk (the VIX behind the posture; a symbol's last bar and the broker's reference price have
 their own limits: `deliberation.max_market_age_s` in the pre-screen, `risk_limits.max_reference_age_s` in the
-risk guard) carries the time it was observed. Past its maximum age the session treats it as stale: it
+risk guard, which let only existing positions be managed past them) carries the time it was observed. The
+session records each stale one in its decision (`symbol_staleness` for a symbol's), and the risk monitor
+alerts once per episode. Past its maximum age the session treats it as stale: it
 records a `StaleInput` (which input, as of when, how old, the limit), takes the most defensive posture and
 lets no new entry through (exits and reductions still pass); the risk monitor alerts once per staleness
 episode (`StaleInput.dedup_key`: the input and the time it was observed, so a fresh reading ends the episode).
@@ -30,7 +32,7 @@ class StaleInput(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    input: str  # "vix"
+    input: str  # "vix"; "market:<symbol>" (its last bar); "price:<symbol>" (the broker's reference price)
     as_of: datetime | None  # when it was observed (None: the time did not parse)
     age: float  # how old, in `unit` (inf when unknown)
     limit: float  # the maximum age, in `unit`
@@ -42,7 +44,8 @@ class StaleInput(BaseModel):
         return f"stale_input:{self.input}:{self.as_of.isoformat() if self.as_of else 'unreadable'}"
 
     def describe(self) -> str:
-        seen = f"last observed {self.as_of.date().isoformat()}" if self.as_of else "observation time unreadable"
+        when = None if self.as_of is None else (self.as_of.date() if self.unit == "days" else self.as_of)
+        seen = f"last observed {when.isoformat()}" if when is not None else "observation time unreadable"
         age = f"{self.age:.1f} {self.unit} old" if math.isfinite(self.age) else "age unknown"
         return f"{self.input} stale: {seen}, {age} (limit {self.limit:g} {self.unit})"
 
@@ -63,3 +66,11 @@ def vix_staleness(as_of: Any, now: datetime, max_age_days: float) -> StaleInput 
     if age <= max_age_days:
         return None
     return StaleInput(input="vix", as_of=seen, age=age, limit=max_age_days, unit="days")
+
+
+def symbol_staleness(input_: str, as_of: datetime, age_s: float, max_age_s: float) -> StaleInput | None:
+    """A symbol's input observed at `as_of`, `age_s` old on the session's clock, as a stale input past
+    `max_age_s` (`input_`: "market:<symbol>" or "price:<symbol>"), else None."""
+    if age_s <= max_age_s:
+        return None
+    return StaleInput(input=input_, as_of=as_of, age=age_s, limit=max_age_s, unit="s")

@@ -427,10 +427,16 @@ class RiskMonitor:
     # ---- sessions ------------------------------------------------------------------------------------
 
     async def session_decided(self, record: DecisionRecord) -> None:
-        """A finished session: the provider calls it made, system errors in a row, stage SLAs, posture changes."""
+        """A finished session: the provider calls it made, system errors in a row, stage SLAs, posture changes,
+        its symbol's stale inputs (the VIX's are `check_inputs`' own)."""
         await self._provider_tier()
         if record.outcome is Outcome.REJECTED:
             return
+        for input_ in (s for s in record.stale_inputs if s.input != "vix"):  # one alert per episode: its key
+            message = f"{input_.describe()}: no new entry on it (exits still allowed)"
+            detail = input_.model_dump(mode="json")
+            cause = Cause(correlation_id=record.chain_id, causation_id=record.event_id)
+            await self._alert(AlertLevel.WARNING, "stale_input", message, key=input_.dedup_key, cause=cause, **detail)
         self._session_ok.append(not (record.failed or record.outcome is Outcome.EXECUTION_FAILED))
         if error_streak_reached(list(self._session_ok), self._config.streaks):
             await self._alert(

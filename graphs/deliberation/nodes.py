@@ -32,6 +32,7 @@ from state.decisions import DecisionRecord, GuardChangeRecord, Outcome, StageSta
 from state.events import Event, EventRejectedError, FieldError, parse_event
 from state.exposure import book_view
 from state.orders import OrderRequest, OrderType, Side
+from state.staleness import StaleInput, symbol_staleness
 from state.store.base import AccountBook, AuditEntry, EventConflict, ListAppend, SessionEnd
 from state.trading import TradingStates
 from tools.broker.base import BrokerError
@@ -370,7 +371,7 @@ class DeliberationNodes:
             context_hash=context.digest() if context else None,
             context_source=context.source if context else None,
             market_age_s=context.market.age_s if context and context.market else None,
-            stale_inputs=list(context.stale_inputs) if context else [],
+            stale_inputs=_stale_inputs(context, event, config, guard is not None),
             quant_report=report.as_dict() if report else None,
             operation=state.get("findings"),
             correlation_id=event.chain_id if event else None,
@@ -430,3 +431,21 @@ def _role_update(key: str, result: RoleResult[Any], fail_closed: Any) -> Update:
 
 def _dump(model: Any) -> dict[str, Any] | None:
     return model.model_dump(mode="json") if model is not None else None
+
+
+def _stale_inputs(
+    context: SessionContext | None, event: Event | None, config: DeliberationConfig, guarded: bool
+) -> list[StaleInput]:
+    """The session's stale inputs: the context's (the VIX), its symbol's last bar past `max_market_age_s`, and,
+    when the risk guard checked an order, the broker's reference price (that bar's close) past its limit."""
+    if context is None:
+        return []
+    stale = list(context.stale_inputs)
+    market, symbol = context.market, event.symbol if event else None
+    if market is None or symbol is None:
+        return stale
+    found = [symbol_staleness(f"market:{symbol}", market.as_of, market.age_s, config.max_market_age_s)]
+    if guarded:
+        limit = context.risk_limits.max_reference_age_s
+        found.append(symbol_staleness(f"price:{symbol}", market.as_of, market.age_s, limit))
+    return stale + [input_ for input_ in found if input_ is not None]

@@ -9,12 +9,17 @@ from datetime import timedelta
 
 from aegis import Pipeline
 from aegis.runtime.feed import MarketFeed
+from state.clock import SimulatedClock
 from state.decisions import Outcome
 from state.orders import OrderRequest, OrderType, Side
-from tests.conftest import SESSION_DAY, PipelineFactory, bundled_bars, signal
+from tests.conftest import SESSION_DAY, PipelineFactory, ScriptedPerEvent, bundled_bars, signal
 
 BARS = bundled_bars()
 DAY = BARS[SESSION_DAY]  # 2013-06-24 (a Monday)
+LONG = {"direction": "long", "confidence": 0.8, "thesis": "trend up", "evidence": ["report.trend=up"]}
+APPROVE = {"verdict": "approve", "reasons": ["checks pass"], "violated_checks": []}
+MARKET_BUY = {"action": "buy", "size_pct": 2.0, "order_type": "market", "stop_loss_pct": 1.0, "take_profit_pct": 2.0,
+              "rationale": "enter on the cross"}  # fmt: skip
 
 
 async def stale_alerts(pipeline: Pipeline) -> list[str]:
@@ -68,3 +73,38 @@ async def test_past_the_vix_limit_no_entry_passes_a_held_position_is_managed_and
         f"stale_input:vix:{BARS[now + 1].time.isoformat()}",
     ]
     assert [t.tier for t in pipeline.monitor.transitions if t.source == "stale:vix"] == ["stale", "fresh", "stale"]
+
+
+def _advance(pipeline: Pipeline, seconds: float) -> None:
+    clock = pipeline.services.clock
+    assert isinstance(clock, SimulatedClock)
+    clock.advance(timedelta(seconds=seconds))
+
+
+async def test_a_symbols_stale_bar_is_recorded_and_alerted_once_per_episode(make_pipeline: PipelineFactory) -> None:
+    pipeline = await make_pipeline()  # max_market_age_s 30: the last AAPL bar is DAY's, at the clock's start
+    _advance(pipeline, 60)
+    first = await pipeline.submit(signal("entry-on-old-bar", DAY))
+    assert first.outcome is Outcome.SCREENED_OUT and "market data is 60 s old" in first.reason
+    [stale] = first.stale_inputs
+    assert (stale.input, stale.as_of, stale.age, stale.limit, stale.unit) == ("market:AAPL", DAY.time, 60.0, 30.0, "s")
+    again = await pipeline.submit(signal("entry-on-old-bar-2", DAY))
+    assert [s.input for s in again.stale_inputs] == ["market:AAPL"]
+    alerts = [a for a in await pipeline.services.store.alerts() if a.kind == "stale_input"]
+    assert [(a.dedup_key, str(a.level)) for a in alerts] == [(f"stale_input:market:AAPL:{DAY.time.isoformat()}",
+                                                              "warning")]  # fmt: skip
+    assert "market:AAPL stale: last observed" in alerts[0].message and "no new entry" in alerts[0].message
+
+
+async def test_a_stale_reference_price_at_the_guard_is_recorded(make_pipeline: PipelineFactory) -> None:
+    # The pre-screen lets a bar 60 s old through (limit 120 s); the guard's reference price limit is 30 s.
+    scripted = ScriptedPerEvent(LONG, APPROVE)
+    scripted.script("buy-on-old-price", MARKET_BUY)
+    pipeline = await make_pipeline({"scripted": scripted}, provider="scripted", max_market_age_s=120.0)
+    _advance(pipeline, 60)
+    decision = await pipeline.submit(signal("buy-on-old-price", DAY))
+    assert decision.order is None, decision.reason
+    assert [s.input for s in decision.stale_inputs] == ["price:AAPL"]
+    assert [a.dedup_key for a in await pipeline.services.store.alerts() if a.kind == "stale_input"] == [
+        f"stale_input:price:AAPL:{DAY.time.isoformat()}"
+    ]
