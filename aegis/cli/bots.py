@@ -16,9 +16,9 @@ import typer
 from rich.console import Console
 
 from aegis.cli.control import operator_name, require_reason
+from aegis.cli.records import records_settings
 from aegis.pipeline import Pipeline
 from aegis.runtime.bot_report import bot_rows, table_lines
-from aegis.settings import Settings
 from state.bots import Bot
 from tools.ops.bots import UnknownBotError
 
@@ -33,11 +33,7 @@ DataDir = Annotated[
 
 def on_records(data_dir: Path | None, work: Callable[[Pipeline], Awaitable[_T]]) -> _T:
     """Run `work` on a pipeline over the records of `data_dir` (default: the settings' own)."""
-    settings = Settings(checkpoints=False)
-    if data_dir is not None:
-        if not (data_dir / "records.sqlite").is_file() and settings.postgres_url is None:
-            raise typer.BadParameter(f"{data_dir} holds no records (no records.sqlite)", param_hint="--data-dir")
-        settings = settings.model_copy(update={"data_dir": data_dir})
+    settings = records_settings(data_dir)
 
     async def run() -> _T:
         async with await Pipeline.open(settings) as pipeline:

@@ -25,13 +25,19 @@ from state.store.factory import open_store
 _T = TypeVar("_T")
 
 
+def records_settings(data_dir: Path | None) -> Settings:
+    """The settings in force, on the records of `data_dir` when given (one line, exit 2, when it holds none)."""
+    settings = Settings(checkpoints=False)
+    if data_dir is None:
+        return settings
+    if not (data_dir / RECORDS_FILE).is_file() and settings.postgres_url is None:
+        raise typer.BadParameter(f"{data_dir} holds no records (no {RECORDS_FILE})", param_hint="--data-dir")
+    return settings.model_copy(update={"data_dir": data_dir})
+
+
 def on_store(data_dir: Path | None, work: Callable[[DurableStore, Settings], Awaitable[_T]]) -> _T:
     """Run `work` on the store of `data_dir` (default: the settings' own) with the settings in force."""
-    settings = Settings(checkpoints=False)
-    if data_dir is not None:
-        if not (data_dir / RECORDS_FILE).is_file() and settings.postgres_url is None:
-            raise typer.BadParameter(f"{data_dir} holds no records (no {RECORDS_FILE})", param_hint="--data-dir")
-        settings = settings.model_copy(update={"data_dir": data_dir})
+    settings = records_settings(data_dir)
 
     async def run() -> _T:
         store = await open_store(

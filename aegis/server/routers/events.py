@@ -39,7 +39,7 @@ async def submit(
         return JSONResponse({"event_id": event["id"], "status": "queued", "message_id": message_id}, status_code=202)
     tick = as_tick(event)
     if tick is not None:  # market data, not a session: applied as a worker applies it
-        intake = context.extras.setdefault(TICKS, TickIntake(pipeline))
+        intake = context.extras.get(TICKS) or context.extras.setdefault(TICKS, TickIntake(pipeline))
         refused = await intake.apply(tick, event)
         if refused is not None:
             return JSONResponse({"detail": refused, "event_id": tick.id}, status_code=422)
