@@ -35,6 +35,11 @@ CASH = 100_000.0
 REASON = {Side.BUY: FillReason.ENTRY, Side.SELL: FillReason.EXIT}
 
 
+def _decision(event_id: str, outcome: Outcome, at: datetime, mode: str = "paper") -> DecisionRecord:
+    return DecisionRecord(event_id=event_id, event_type="SIGNAL_GENERATED", outcome=outcome, reason=str(outcome),
+                          decided_at=at, mode=mode)  # fmt: skip
+
+
 async def _write_record(store: DurableStore, pnls: list[float], *, failed: int = 0, equity_dip: float = 0.0) -> None:
     """One trading day per trade: an ordered paper decision, a buy and the next day's sell that makes `pnl`
     (USD); the day closes with the equity to date (less `equity_dip` on the middle day); `failed` more
@@ -42,16 +47,7 @@ async def _write_record(store: DurableStore, pnls: list[float], *, failed: int =
     equity = CASH
     for n, pnl in enumerate(pnls):
         day = T0 + timedelta(days=n)
-        await store.save_decision(
-            DecisionRecord(
-                event_id=f"e{n}",
-                event_type="SIGNAL_GENERATED",
-                outcome=Outcome.ORDERED,
-                reason="ordered",
-                decided_at=day,
-                mode="paper",
-            )
-        )
+        await store.save_decision(_decision(f"e{n}", Outcome.ORDERED, day))
         for side, price, at in ((Side.BUY, 100.0, day), (Side.SELL, 100.0 + pnl / 10.0, day + timedelta(hours=1))):
             await store.save_fill(
                 Fill(
@@ -63,7 +59,7 @@ async def _write_record(store: DurableStore, pnls: list[float], *, failed: int =
                     quantity=10.0,
                     price=price,
                     fee=0.0,
-                    reason=FillReason.ENTRY if side is Side.BUY else FillReason.EXIT,
+                    reason=REASON[side],
                     time=at,
                 )
             )
@@ -71,27 +67,9 @@ async def _write_record(store: DurableStore, pnls: list[float], *, failed: int =
         shown = equity - (equity_dip if n == len(pnls) // 2 else 0.0)
         await store.audit("daily_operations", DAY_CLOSED, {"day": day.date().isoformat(), "equity": shown}, day)
     for n in range(failed):
-        await store.save_decision(
-            DecisionRecord(
-                event_id=f"x{n}",
-                event_type="SIGNAL_GENERATED",
-                outcome=Outcome.EXECUTION_FAILED,
-                reason="broker refused",
-                decided_at=T0,
-                mode="paper",
-            )
-        )
+        await store.save_decision(_decision(f"x{n}", Outcome.EXECUTION_FAILED, T0))
     # A decision of live mode is not part of the paper record.
-    await store.save_decision(
-        DecisionRecord(
-            event_id="live-1",
-            event_type="SIGNAL_GENERATED",
-            outcome=Outcome.EXECUTION_FAILED,
-            reason="live",
-            decided_at=T0,
-            mode="live",
-        )
-    )
+    await store.save_decision(_decision("live-1", Outcome.EXECUTION_FAILED, T0, mode="live"))
 
 
 async def _criteria(tmp_path: Path, pnls: list[float], **record: float) -> dict[str, bool]:
@@ -216,3 +194,26 @@ async def test_enable_needs_an_approver_and_refuses_an_unmet_record(tmp_path: Pa
             await require_live_gate(store)
     finally:
         await store.close()
+
+
+def test_bad_input_to_aegis_live_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    records = tmp_path / "records"
+    records.mkdir()
+    asyncio.run(_open_live_free(records))
+    for args, expected in (
+        (["live", "enable", "--approver", " ", "--reason", "ready"], "name who approves"),
+        (["live", "enable", "--approver", "J. Kim", "--reason", " "], "--reason must say why"),
+        (["live", "disable", "--reason", ""], "--reason must say why"),
+    ):
+        code, out = _aegis(records, *args)
+        assert code == 2 and "Traceback" not in out, out
+        assert expected in out and len(out.strip().splitlines()) == 1, out
+    result = CliRunner().invoke(app, ["live", "check", "--data-dir", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "holds no records" in result.output and "Traceback" not in result.output
+    code, out = _aegis(records, "live", "status")  # nothing above was recorded
+    assert code == 0 and out.strip() == "never enabled", out
+
+
+async def _open_live_free(records: Path) -> None:
+    store = await open_store(None, records / "records.sqlite", SimulatedClock(T0))
+    await store.close()

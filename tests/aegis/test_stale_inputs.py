@@ -94,6 +94,19 @@ async def test_a_symbols_stale_bar_is_recorded_and_alerted_once_per_episode(make
     assert [(a.dedup_key, str(a.level)) for a in alerts] == [(f"stale_input:market:AAPL:{DAY.time.isoformat()}",
                                                               "warning")]  # fmt: skip
     assert "market:AAPL stale: last observed" in alerts[0].message and "no new entry" in alerts[0].message
+    # The next bar ends the episode; it goes stale in turn: a second alert, keyed by that bar.
+    nxt = BARS[SESSION_DAY + 1]
+    clock = pipeline.services.clock
+    assert isinstance(clock, SimulatedClock)
+    clock.set(nxt.time)
+    await pipeline.market_feed().bar("AAPL", nxt)
+    fresh = await pipeline.submit(signal("entry-on-new-bar", nxt))
+    assert fresh.stale_inputs == [], fresh.stale_inputs
+    _advance(pipeline, 45)
+    late = await pipeline.submit(signal("entry-on-new-bar-late", nxt))
+    assert [(s.input, s.as_of, s.age) for s in late.stale_inputs] == [("market:AAPL", nxt.time, 45.0)]
+    keys = [a.dedup_key for a in await pipeline.services.store.alerts() if a.kind == "stale_input"]
+    assert sorted(keys) == sorted(f"stale_input:market:AAPL:{b.time.isoformat()}" for b in (DAY, nxt))
 
 
 async def test_a_stale_reference_price_at_the_guard_is_recorded(make_pipeline: PipelineFactory) -> None:
